@@ -1,0 +1,5 @@
+"""Parlour: booking for treatment businesses."""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"

@@ -1,0 +1,217 @@
+"""Settings: read once from the environment and ``.env``, frozen, passed explicitly.
+
+``REDIS_URL``, ``REDIS_TLS_ENABLED`` and ``REDIS_PASSWORD`` keep the names operators already use;
+everything else is ``PARLOUR_*``. Nothing here is read at import time: call :func:`load_settings`.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import urlsplit, urlunsplit
+
+from dotenv import dotenv_values
+from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from parlour.errors import ConfigurationError
+
+BackendName = Literal["memory", "sqlite", "redis"]
+NAMESPACES = ("sessions", "ratelimit", "users", "treatments", "bookings", "reviews", "gallery")
+"""The kinds of record Parlour keeps. Sessions and rate limits follow ``REDIS_URL`` by default;
+the rest is durable and moves only when ``PARLOUR_DATA_BACKEND`` says so."""
+
+_REDIS_SCHEMES = ("redis", "rediss", "unix")
+_TEST_ONLY_PREFIX = "PARLOUR_TEST_"
+
+
+class Settings(BaseSettings):
+    """The whole configuration of one Parlour process."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="PARLOUR_",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        frozen=True,
+        populate_by_name=True,
+    )
+
+    redis_url: str | None = Field(
+        None,
+        validation_alias=AliasChoices("REDIS_URL", "redis_url"),
+        description="Redis to share sessions, rate limits and events between instances "
+        "(redis://, rediss:// or unix://); unset runs on one instance with nothing but Python",
+    )
+    redis_tls_enabled: bool = Field(
+        False,
+        validation_alias=AliasChoices("REDIS_TLS_ENABLED", "redis_tls_enabled"),
+        description="Use TLS to Redis even when REDIS_URL says redis://",
+    )
+    redis_password: SecretStr | None = Field(
+        None,
+        validation_alias=AliasChoices("REDIS_PASSWORD", "redis_password"),
+        description="Password for Redis; overrides one written in REDIS_URL",
+    )
+    redis_prefix: str = Field(
+        "parlour",
+        pattern=r"^[A-Za-z0-9_-]{1,32}$",
+        description="First part of every Redis key and channel, so deployments can share a Redis",
+    )
+    redis_timeout: float = Field(
+        0.5,
+        gt=0,
+        le=30,
+        description="Seconds to wait for Redis to connect or answer before a request gets 503",
+    )
+    redis_pool_size: int = Field(
+        50, ge=1, le=10_000, description="Most Redis connections one process opens"
+    )
+    data_dir: Path = Field(
+        Path("data"), description="Directory for parlour.db (SQLite) and the generated secret key"
+    )
+    secret_key: SecretStr | None = Field(
+        None,
+        min_length=32,
+        description="Secret for signing and hashing; generated into PARLOUR_DATA_DIR when unset "
+        "(set the same value on every instance)",
+    )
+    sessions_backend: Literal["auto", "memory", "sqlite", "redis"] = Field(
+        "auto", description="Where sessions live: auto is redis when REDIS_URL is set, else memory"
+    )
+    ratelimit_backend: Literal["auto", "memory", "redis"] = Field(
+        "auto", description="Where rate-limit windows live: auto is redis when REDIS_URL is set"
+    )
+    data_backend: BackendName = Field(
+        "sqlite", description="Where bookings, treatments, reviews and the gallery live"
+    )
+    host: str = Field("127.0.0.1", description="Address `parlour serve` listens on")
+    port: int = Field(8000, ge=1, le=65535, description="Port `parlour serve` listens on")
+    log_level: Literal["debug", "info", "warning", "error"] = Field(
+        "info", description="Least severe log level written"
+    )
+
+    @field_validator("redis_url", "redis_password", "secret_key", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        # `REDIS_PASSWORD=` in a copied .env.example means "none", not "the empty password".
+        return None if value == "" else value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _known_scheme(cls, url: str | None) -> str | None:
+        if not url:
+            return None
+        scheme = urlsplit(url).scheme
+        if scheme not in _REDIS_SCHEMES:
+            raise ValueError(
+                f"the scheme {scheme or '(none)'!r} is not one Parlour speaks; "
+                "use redis://host:6379/0, rediss://host:6380/0 or unix:///path/to/redis.sock"
+            )
+        return url
+
+    def backend_for(self, namespace: str) -> BackendName:
+        """The backend that serves ``namespace`` under these settings."""
+        if namespace == "sessions":
+            choice: str = self.sessions_backend
+        elif namespace == "ratelimit":
+            choice = self.ratelimit_backend
+        else:
+            return self.data_backend
+        if choice == "auto":
+            return "redis" if self.redis_url else "memory"
+        return choice  # type: ignore[return-value]  # narrowed by the Literal above
+
+    @property
+    def database_path(self) -> Path:
+        return self.data_dir / "parlour.db"
+
+    def describe(self) -> Iterator[tuple[str, str]]:
+        """``(VARIABLE, value)`` for every setting, secrets masked, for people to read."""
+        for name in type(self).model_fields:
+            value = getattr(self, name)
+            if isinstance(value, SecretStr):
+                shown = "********"
+            elif name == "redis_url" and value:
+                shown = mask_url_password(value)
+            else:
+                shown = "" if value is None else str(value)
+            yield env_name(name), shown
+
+
+def env_name(field: str) -> str:
+    """The environment variable that sets ``field``."""
+    info = Settings.model_fields[field]
+    if isinstance(info.validation_alias, AliasChoices):
+        first = info.validation_alias.choices[0]
+        assert isinstance(first, str)
+        return first
+    return f"PARLOUR_{field.upper()}"
+
+
+def mask_url_password(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    netloc = parts.netloc.replace(f":{parts.password}@", ":********@", 1)
+    return urlunsplit(parts._replace(netloc=netloc))
+
+
+def load_settings(*, env_file: Path | str | None = ".env", **overrides: Any) -> Settings:
+    """Build :class:`Settings` from the environment, ``env_file`` and explicit overrides.
+
+    Raises :class:`ConfigurationError` with one line per problem, each naming the variable.
+    """
+    names = set(os.environ)
+    if env_file is not None and Path(env_file).is_file():
+        names |= set(dotenv_values(env_file))
+    _reject_unknown_variables(names)
+    try:
+        settings = Settings(_env_file=env_file, **overrides)
+    except ValidationError as exc:
+        raise ConfigurationError(_explain(exc)) from exc
+    _check_consistency(settings)
+    return settings
+
+
+def _reject_unknown_variables(names: Iterable[str]) -> None:
+    known = {env_name(field) for field in Settings.model_fields}
+    problems = []
+    for name in sorted(names):
+        if name in known or not name.startswith("PARLOUR_") or name.startswith(_TEST_ONLY_PREFIX):
+            continue
+        guess = difflib.get_close_matches(name, sorted(known), n=1)
+        hint = f"; did you mean {guess[0]}?" if guess else "; see .env.example"
+        problems.append(f"{name} is not a Parlour setting{hint}")
+    if problems:
+        raise ConfigurationError("\n".join(problems))
+
+
+def _explain(exc: ValidationError) -> str:
+    lines = []
+    for error in exc.errors():
+        field = str(error["loc"][0]) if error["loc"] else ""
+        name = env_name(field) if field in Settings.model_fields else field
+        given = error.get("input")
+        shown = "" if isinstance(given, dict) or given is None else f"={given!r}"
+        if field in ("redis_password", "secret_key"):
+            shown = ""
+        message = str(error["msg"]).removeprefix("Value error, ")
+        lines.append(f"{name}{shown} is not valid: {message}")
+    return "\n".join(lines)
+
+
+def _check_consistency(settings: Settings) -> None:
+    problems = []
+    if not settings.redis_url:
+        for field in ("sessions_backend", "ratelimit_backend", "data_backend"):
+            if getattr(settings, field) == "redis":
+                problems.append(
+                    f"{env_name(field)}=redis needs REDIS_URL; set REDIS_URL=redis://host:6379/0 "
+                    "or choose another backend"
+                )
+    if problems:
+        raise ConfigurationError("\n".join(problems))

@@ -1,0 +1,52 @@
+"""Every error Parlour raises on purpose.
+
+    ParlourError
+    ├── ConfigurationError         settings that cannot work; names the variable and the fix
+    └── StorageError               anything the storage layer could not do
+        ├── StorageUnavailable     the backend is down, hung or refused us; retry later (HTTP 503)
+        ├── InvalidKey             a key or namespace the storage layer will not accept
+        ├── InvalidValue           a value that is not a JSON document
+        └── CorruptValue           stored bytes that do not decode; never silently ignored
+
+Foreign exceptions (``redis.exceptions.*``, ``sqlite3.*``) never escape the storage layer: each
+backend translates them at its boundary with ``raise ... from exc``, and a test walks every
+native exception class to prove the mapping is total.
+"""
+
+from __future__ import annotations
+
+
+class ParlourError(Exception):
+    """Base class of every error Parlour raises on purpose."""
+
+
+class ConfigurationError(ParlourError):
+    """Settings that cannot work. The message names the variable and what to do."""
+
+
+class StorageError(ParlourError):
+    """The storage layer could not do what was asked."""
+
+    def __init__(self, message: str, *, backend: str = "") -> None:
+        super().__init__(message)
+        self.backend = backend
+
+
+class StorageUnavailable(StorageError):
+    """The backend did not answer in time or refused the connection.
+
+    Whether the operation took effect is unknown only for operations the caller may safely repeat;
+    the storage layer never repeats one that is not idempotent.
+    """
+
+
+class InvalidKey(StorageError):
+    """A key or namespace that the storage layer refuses (not text, or not encodable)."""
+
+
+class InvalidValue(StorageError):
+    """A value that cannot be stored as a JSON document."""
+
+
+class CorruptValue(StorageError):
+    """Stored bytes that are not the JSON document they should be."""

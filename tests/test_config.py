@@ -1,0 +1,122 @@
+"""Settings: defaults, the REDIS_URL switch, clear errors, and an .env.example that stays true."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from parlour.config import NAMESPACES, Settings, env_name, load_settings
+from parlour.errors import ConfigurationError
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_defaults_are_the_single_instance_layout() -> None:
+    settings = load_settings(env_file=None)
+    assert settings.redis_url is None
+    assert {ns: settings.backend_for(ns) for ns in NAMESPACES} == {
+        "sessions": "memory",
+        "ratelimit": "memory",
+        "users": "sqlite",
+        "treatments": "sqlite",
+        "bookings": "sqlite",
+        "reviews": "sqlite",
+        "gallery": "sqlite",
+    }
+    assert settings.database_path == Path("data/parlour.db")
+
+
+def test_redis_url_moves_sessions_and_limits_but_not_durable_data(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("REDIS_URL", "redis://cache:6379/2")
+    settings = load_settings(env_file=None)
+    assert settings.backend_for("sessions") == "redis"
+    assert settings.backend_for("ratelimit") == "redis"
+    assert settings.backend_for("bookings") == "sqlite"
+    monkeypatch.setenv("PARLOUR_DATA_BACKEND", "redis")
+    monkeypatch.setenv("PARLOUR_SESSIONS_BACKEND", "memory")
+    settings = load_settings(env_file=None)
+    assert settings.backend_for("bookings") == "redis"
+    assert settings.backend_for("sessions") == "memory"
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "message"),
+    [
+        (
+            "REDIS_URL",
+            "http://cache:6379",
+            "REDIS_URL='http://cache:6379' is not valid: the scheme",
+        ),
+        ("PARLOUR_DATA_BACKEND", "mongo", "PARLOUR_DATA_BACKEND='mongo' is not valid"),
+        ("PARLOUR_REDIS_TIMEOUT", "-1", "PARLOUR_REDIS_TIMEOUT='-1' is not valid"),
+        ("PARLOUR_PORT", "eighty", "PARLOUR_PORT='eighty' is not valid"),
+        ("PARLOUR_REDIS_PREFIX", "a:b", "PARLOUR_REDIS_PREFIX='a:b' is not valid"),
+        ("PARLOUR_SECRET_KEY", "short", "PARLOUR_SECRET_KEY is not valid"),
+        ("PARLOUR_DATA_BACKEND", "redis", "PARLOUR_DATA_BACKEND=redis needs REDIS_URL"),
+        ("PARLOUR_DATA_BACKND", "sqlite", "did you mean PARLOUR_DATA_BACKEND?"),
+    ],
+    ids=lambda value: str(value)[:30],
+)
+def test_invalid_settings_name_the_variable(
+    monkeypatch: pytest.MonkeyPatch, variable: str, value: str, message: str
+) -> None:
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(ConfigurationError) as caught:
+        load_settings(env_file=None)
+    assert message in str(caught.value)
+    if variable == "PARLOUR_SECRET_KEY":
+        assert value not in str(caught.value)  # secrets are never echoed
+
+
+def test_dotenv_is_read_and_the_environment_wins(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    env_file = tmp_path / ".env"
+    env_file.write_text("PARLOUR_PORT=9001\nPARLOUR_HOST=0.0.0.0\n")
+    monkeypatch.setenv("PARLOUR_HOST", "10.0.0.1")
+    settings = load_settings(env_file=env_file)
+    assert (settings.host, settings.port) == ("10.0.0.1", 9001)
+
+
+def test_a_typo_in_dotenv_is_caught_too(tmp_path: Path) -> None:
+    env_file = tmp_path / ".env"
+    env_file.write_text("PARLOUR_PROT=9001\n")
+    with pytest.raises(ConfigurationError, match="PARLOUR_PROT is not a Parlour setting"):
+        load_settings(env_file=env_file)
+
+
+def test_settings_are_frozen() -> None:
+    settings = load_settings(env_file=None)
+    with pytest.raises(ValidationError):
+        settings.port = 1  # type: ignore[misc]
+
+
+def test_describe_masks_every_secret(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("REDIS_URL", "redis://user:hunter2@cache:6379/0")
+    monkeypatch.setenv("REDIS_PASSWORD", "correct-horse")
+    monkeypatch.setenv("PARLOUR_SECRET_KEY", "s" * 40)
+    shown = dict(load_settings(env_file=None).describe())
+    text = "\n".join(shown.values())
+    for secret in ("hunter2", "correct-horse", "s" * 40):
+        assert secret not in text
+    assert shown["REDIS_URL"] == "redis://user:********@cache:6379/0"
+
+
+def test_env_example_lists_every_variable_with_its_default() -> None:
+    lines = (ROOT / ".env.example").read_text().splitlines()
+    listed = dict(line.split("=", 1) for line in lines if line and not line.startswith("#"))
+
+    def shown(default: object) -> str:
+        if default is None:
+            return ""
+        return str(default).lower() if isinstance(default, bool) else str(default)
+
+    assert listed == {env_name(f): shown(i.default) for f, i in Settings.model_fields.items()}
+
+
+def test_a_copy_of_env_example_gives_the_defaults() -> None:
+    assert load_settings(env_file=ROOT / ".env.example") == load_settings(env_file=None)
