@@ -1,0 +1,115 @@
+"""The storage layer: namespaced JSON stores on memory, SQLite or Redis.
+
+``Storage`` builds the backends that the settings call for, owns their connections, and routes each
+namespace to its backend::
+
+    async with Storage.from_settings(settings) as storage:
+        bookings = storage.kv("bookings")
+        await bookings.set_item("b1", {"start": "2026-11-26T10:00:00Z"})
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import TracebackType
+
+from parlour.config import NAMESPACES, BackendName, Settings
+from parlour.errors import ConfigurationError, StorageError
+from parlour.storage.base import JSON, Backend, KVStore, check_namespace
+from parlour.storage.events import ChangeEvent, ChangeKind, Subscription
+from parlour.storage.memory import MemoryBackend
+from parlour.storage.redis import RedisBackend
+from parlour.storage.sqlite import SQLiteBackend
+
+__all__ = [
+    "JSON",
+    "Backend",
+    "BackendStatus",
+    "ChangeEvent",
+    "ChangeKind",
+    "KVStore",
+    "Storage",
+    "Subscription",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class BackendStatus:
+    backend: str
+    description: str
+    error: str | None
+
+
+class Storage:
+    """Every backend of one process, and which namespace each one serves."""
+
+    def __init__(self, backends: Mapping[BackendName, Backend], settings: Settings) -> None:
+        self._backends = dict(backends)
+        self._settings = settings
+        self._stores: dict[str, KVStore] = {}
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Storage:
+        """Plan the backends; nothing connects until ``async with``."""
+        wanted = sorted({settings.backend_for(namespace) for namespace in NAMESPACES})
+        return cls({name: _build(name, settings) for name in wanted}, settings)
+
+    async def __aenter__(self) -> Storage:
+        opened: list[Backend] = []
+        try:
+            for backend in self._backends.values():
+                await backend.open()
+                opened.append(backend)
+        except BaseException:
+            for backend in reversed(opened):
+                await backend.close()
+            raise
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        for backend in reversed(self._backends.values()):
+            await backend.close()
+
+    @property
+    def backends(self) -> Mapping[BackendName, Backend]:
+        return self._backends
+
+    def backend_for(self, namespace: str) -> Backend:
+        return self._backends[self._settings.backend_for(check_namespace(namespace))]
+
+    def kv(self, namespace: str) -> KVStore:
+        """The store for ``namespace`` (a word of a-z, 0-9 and _)."""
+        store = self._stores.get(namespace)
+        if store is None:
+            store = self._stores[namespace] = KVStore(self.backend_for(namespace), namespace)
+        return store
+
+    async def check(self) -> list[BackendStatus]:
+        """Ask every backend to answer: one status each, never raising for one that is down."""
+        statuses = []
+        for name, backend in self._backends.items():
+            try:
+                await backend.ping()
+            except StorageError as exc:
+                statuses.append(BackendStatus(name, backend.describe(), str(exc)))
+            else:
+                statuses.append(BackendStatus(name, backend.describe(), None))
+        return statuses
+
+
+def _build(name: BackendName, settings: Settings) -> Backend:
+    if name == "memory":
+        return MemoryBackend()
+    if name == "sqlite":
+        return SQLiteBackend(settings.database_path)
+    if name == "redis":
+        if not settings.redis_url:
+            raise ConfigurationError("a namespace is set to redis but REDIS_URL is not set")
+        return RedisBackend.from_settings(settings)
+    raise ConfigurationError(f"unknown backend {name!r}")

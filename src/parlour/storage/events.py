@@ -1,0 +1,125 @@
+"""Change events and their fan-out to subscribers inside one process.
+
+Each backend owns one :class:`ChangeHub`. Whatever carries events between processes (nothing for
+memory, a change table for SQLite, pub/sub for Redis) feeds the hub; the hub hands every event to
+each local subscriber of that namespace through a bounded queue. A subscriber that falls behind,
+or whose backend lost its event feed, receives :attr:`ChangeKind.RESYNC`: it may have missed
+events and should re-read what it cares about.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+from collections import defaultdict
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from types import TracebackType
+
+
+class ChangeKind(enum.StrEnum):
+    SET = "set"
+    REMOVED = "removed"
+    RESYNC = "resync"
+    """Events may have been lost (a reconnect, a slow subscriber): re-read what you care about."""
+
+
+@dataclass(frozen=True, slots=True)
+class ChangeEvent:
+    namespace: str
+    key: str
+    kind: ChangeKind
+
+
+class ChangeHub:
+    """Delivers events to the subscribers of one process, never blocking the publisher."""
+
+    def __init__(self, queue_size: int = 1024) -> None:
+        self._queue_size = queue_size
+        self._queues: defaultdict[str, set[asyncio.Queue[ChangeEvent]]] = defaultdict(set)
+
+    def register(self, namespace: str) -> asyncio.Queue[ChangeEvent]:
+        queue: asyncio.Queue[ChangeEvent] = asyncio.Queue(self._queue_size)
+        self._queues[namespace].add(queue)
+        return queue
+
+    def unregister(self, namespace: str, queue: asyncio.Queue[ChangeEvent]) -> None:
+        subscribers = self._queues.get(namespace)
+        if subscribers is not None:
+            subscribers.discard(queue)
+            if not subscribers:
+                del self._queues[namespace]
+
+    def has_subscribers(self) -> bool:
+        return bool(self._queues)
+
+    def publish(self, event: ChangeEvent) -> None:
+        for queue in tuple(self._queues.get(event.namespace, ())):
+            _offer(queue, event)
+
+    def resync_all(self) -> None:
+        """Tell every subscriber it may have missed events."""
+        for namespace, queues in tuple(self._queues.items()):
+            for queue in tuple(queues):
+                _offer(queue, ChangeEvent(namespace, "", ChangeKind.RESYNC))
+
+
+def _offer(queue: asyncio.Queue[ChangeEvent], event: ChangeEvent) -> None:
+    try:
+        queue.put_nowait(event)
+    except asyncio.QueueFull:
+        # A subscriber this far behind gains nothing from old deltas: replace them with one resync.
+        while not queue.empty():
+            queue.get_nowait()
+        queue.put_nowait(ChangeEvent(event.namespace, "", ChangeKind.RESYNC))
+
+
+class Subscription:
+    """Change events of one namespace: ``async with store.subscribe() as events: async for ...``.
+
+    Entering waits until the backend's event feed is live, so every write that starts after
+    ``__aenter__`` returns is delivered (or announced by a ``RESYNC``).
+    """
+
+    def __init__(
+        self, hub: ChangeHub, namespace: str, ready: Callable[[], Awaitable[None]]
+    ) -> None:
+        self._hub = hub
+        self._namespace = namespace
+        self._ready = ready
+        self._queue: asyncio.Queue[ChangeEvent] | None = None
+
+    async def __aenter__(self) -> Subscription:
+        self._queue = self._hub.register(self._namespace)
+        try:
+            await self._ready()
+        except BaseException:
+            self._hub.unregister(self._namespace, self._queue)
+            raise
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._queue is not None:
+            self._hub.unregister(self._namespace, self._queue)
+            self._queue = None
+
+    def __aiter__(self) -> Subscription:
+        return self
+
+    async def __anext__(self) -> ChangeEvent:
+        if self._queue is None:
+            raise RuntimeError("use the subscription inside 'async with store.subscribe()'")
+        return await self._queue.get()
+
+    async def next(self, timeout: float) -> ChangeEvent | None:
+        """The next event, or ``None`` if none arrives within ``timeout`` seconds."""
+        try:
+            async with asyncio.timeout(timeout):
+                return await self.__anext__()
+        except TimeoutError:
+            return None

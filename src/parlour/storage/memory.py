@@ -1,0 +1,132 @@
+"""The in-process backend: the single-instance default for sessions and rate limits.
+
+Expired items are invisible at once and reclaimed a few at a time on each write, so no call does
+unbounded work and a store of short-lived sessions does not grow without limit.
+"""
+
+from __future__ import annotations
+
+import heapq
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+
+from parlour.storage.base import Backend, Condition
+from parlour.storage.events import ChangeEvent, ChangeKind
+
+RECLAIM_PER_CALL = 32
+
+
+@dataclass(slots=True)
+class _Entry:
+    raw: str
+    expires_at: float | None
+
+
+class MemoryBackend(Backend):
+    name = "memory"
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        super().__init__()
+        self._clock = clock
+        self._data: dict[str, dict[str, _Entry]] = {}
+        # (expires_at, namespace, key); an entry may be stale: the item was removed, rewritten or
+        # its TTL moved. Sliding a TTL later pushes nothing: the old entry is re-filed when it
+        # comes due, so a session touched on every request keeps one heap entry, not thousands.
+        self._expiry: list[tuple[float, str, str]] = []
+
+    async def ping(self) -> None:
+        return None
+
+    def _live(self, namespace: str, key: str) -> _Entry | None:
+        entry = self._data.get(namespace, {}).get(key)
+        if entry is None:
+            return None
+        if entry.expires_at is not None and entry.expires_at <= self._clock():
+            self._drop(namespace, key)
+            return None
+        return entry
+
+    def _drop(self, namespace: str, key: str) -> None:
+        items = self._data.get(namespace)
+        if items is not None:
+            items.pop(key, None)
+            if not items:
+                del self._data[namespace]
+
+    def _reclaim(self) -> None:
+        now = self._clock()
+        for _ in range(RECLAIM_PER_CALL):
+            if not self._expiry or self._expiry[0][0] > now:
+                return
+            _, namespace, key = heapq.heappop(self._expiry)
+            entry = self._data.get(namespace, {}).get(key)
+            if entry is None or entry.expires_at is None:
+                continue
+            if entry.expires_at <= now:
+                self._drop(namespace, key)
+            else:
+                heapq.heappush(self._expiry, (entry.expires_at, namespace, key))
+
+    def _expires_at(self, ttl: float | None) -> float | None:
+        return None if ttl is None else self._clock() + ttl
+
+    def _file_expiry(self, namespace: str, key: str, old: float | None, new: float | None) -> None:
+        if new is not None and (old is None or new < old):
+            heapq.heappush(self._expiry, (new, namespace, key))
+
+    async def get(self, namespace: str, key: str) -> str | None:
+        entry = self._live(namespace, key)
+        return None if entry is None else entry.raw
+
+    async def set(
+        self,
+        namespace: str,
+        key: str,
+        raw: str,
+        ttl: float | None,
+        condition: Condition = Condition.ALWAYS,
+    ) -> bool:
+        self._reclaim()
+        entry = self._live(namespace, key)
+        if (condition is Condition.IF_ABSENT and entry is not None) or (
+            condition is Condition.IF_PRESENT and entry is None
+        ):
+            return False
+        expires_at = self._expires_at(ttl)
+        self._file_expiry(namespace, key, None if entry is None else entry.expires_at, expires_at)
+        self._data.setdefault(namespace, {})[key] = _Entry(raw, expires_at)
+        self.changes.publish(ChangeEvent(namespace, key, ChangeKind.SET))
+        return True
+
+    async def remove(self, namespace: str, key: str) -> bool:
+        self._reclaim()
+        if self._live(namespace, key) is None:
+            return False
+        self._drop(namespace, key)
+        self.changes.publish(ChangeEvent(namespace, key, ChangeKind.REMOVED))
+        return True
+
+    async def touch(self, namespace: str, key: str, ttl: float) -> bool:
+        entry = self._live(namespace, key)
+        if entry is None:
+            return False
+        expires_at = self._clock() + ttl
+        self._file_expiry(namespace, key, entry.expires_at, expires_at)
+        entry.expires_at = expires_at
+        return True
+
+    async def scan(self, namespace: str, batch_size: int) -> AsyncIterator[list[tuple[str, str]]]:
+        keys = list(self._data.get(namespace, {}))
+        for start in range(0, len(keys), batch_size):
+            batch = []
+            for key in keys[start : start + batch_size]:
+                entry = self._live(namespace, key)
+                if entry is not None:
+                    batch.append((key, entry.raw))
+            if batch:
+                yield batch
+
+    def __len__(self) -> int:
+        """Items held, expired ones not yet reclaimed included (for tests of reclamation)."""
+        return sum(len(items) for items in self._data.values())

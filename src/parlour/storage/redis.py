@@ -1,0 +1,345 @@
+"""The shared backend: Redis through redis.asyncio and hiredis. The only module that imports redis.
+
+Layout: an item lives at ``{prefix}:{namespace}:v:{key}``; each namespace keeps an index, a sorted
+set ``{prefix}:{namespace}:i`` of its keys scored by expiry, so listing costs O(namespace) and
+never touches the rest of the keyspace. The namespace is a validated word inside a Redis hash tag,
+so no key can reach another namespace, and every multi-key step of one namespace stays in one
+Cluster slot. Each write, its index entry and its change event are one Lua script: one round trip,
+atomic. Events go out on ``{prefix}:changes`` (pub/sub ignores the database number, so the prefix
+keeps deployments apart); one dedicated connection per process listens, and after it reconnects
+every subscriber receives ``RESYNC`` because pub/sub drops what was sent while it was away.
+
+Failure is bounded: no command waits longer than :attr:`RedisBackend.deadline` (two socket
+timeouts), redis-py's own retries are off, and only operations that are safe to repeat are retried,
+once, after a dropped connection. ``set_if_absent`` is never sent twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import json
+import logging
+import math
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from importlib.resources import files
+from typing import Any, TypeVar, cast
+from urllib.parse import urlsplit
+
+import redis.exceptions as rx
+from redis.asyncio import ConnectionPool, Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
+from redis.commands.core import AsyncScript
+
+from parlour.config import Settings, mask_url_password
+from parlour.errors import StorageError, StorageUnavailable
+from parlour.storage.base import Backend, Condition
+from parlour.storage.events import ChangeEvent, ChangeKind
+
+T = TypeVar("T")
+log = logging.getLogger(__name__)
+
+_RECONNECT_DELAYS = (0.05, 0.1, 0.2, 0.5, 1.0, 2.0)
+_UNAVAILABLE = (
+    rx.ConnectionError,  # also AuthenticationError, BusyLoadingError, MaxConnectionsError, ...
+    rx.TimeoutError,
+    rx.ReadOnlyError,  # a replica answered: a failover is under way
+    rx.ClusterError,
+    rx.ClusterDownError,
+    rx.MasterDownError,
+    rx.TryAgainError,
+    rx.SlotNotCoveredError,
+    rx.OutOfMemoryError,
+    rx.NoPermissionError,
+    rx.MovedError,
+)
+
+
+def translate_redis_error(exc: rx.RedisError | OSError, where: str) -> StorageError:
+    """The Parlour error for a redis-py error, with what to do about it."""
+    if isinstance(exc, rx.AuthenticationError | rx.NoPermissionError):
+        return StorageUnavailable(
+            f"Redis at {where} refused our credentials ({exc}); check REDIS_PASSWORD and REDIS_URL",
+            backend="redis",
+        )
+    if isinstance(exc, rx.TimeoutError):
+        return StorageUnavailable(f"Redis at {where} did not answer in time", backend="redis")
+    if isinstance(exc, rx.ConnectionError | OSError):
+        return StorageUnavailable(
+            f"Redis at {where} refused or dropped the connection ({exc}); "
+            "start Redis or unset REDIS_URL",
+            backend="redis",
+        )
+    if isinstance(exc, _UNAVAILABLE):
+        return StorageUnavailable(f"Redis at {where} cannot serve now: {exc}", backend="redis")
+    return StorageError(f"Redis at {where} failed: {type(exc).__name__}: {exc}", backend="redis")
+
+
+def _script(name: str) -> str:
+    return files("parlour.storage").joinpath("lua", f"{name}.lua").read_text("utf-8")
+
+
+def _milliseconds(ttl: float) -> int:
+    return max(1, math.ceil(ttl * 1000))
+
+
+class RedisBackend(Backend):
+    name = "redis"
+
+    def __init__(
+        self,
+        url: str,
+        *,
+        password: str | None = None,
+        tls: bool = False,
+        prefix: str = "parlour",
+        timeout: float = 0.5,
+        pool_size: int = 50,
+    ) -> None:
+        super().__init__()
+        parts = urlsplit(url)
+        if tls and parts.scheme == "redis":
+            url = parts._replace(scheme="rediss").geturl()
+        self.url = url
+        self.where = parts.path if parts.scheme == "unix" else parts.netloc.rpartition("@")[2]
+        self.prefix = prefix
+        self.timeout = timeout
+        self.deadline = 2 * timeout
+        self._password = password
+        self._pool_size = pool_size
+        self._channel = f"{prefix}:changes"
+        self._client: Redis | None = None
+        self._slots = asyncio.Semaphore(pool_size)
+        self._listener: asyncio.Task[None] | None = None
+        self._listening = asyncio.Event()
+        self.reconnects = 0
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> RedisBackend:
+        assert settings.redis_url, "the caller checked that REDIS_URL is set"
+        password = settings.redis_password
+        return cls(
+            settings.redis_url,
+            password=None if password is None else password.get_secret_value(),
+            tls=settings.redis_tls_enabled,
+            prefix=settings.redis_prefix,
+            timeout=settings.redis_timeout,
+            pool_size=settings.redis_pool_size,
+        )
+
+    def describe(self) -> str:
+        return f"redis ({mask_url_password(self.url)}, prefix {self.prefix!r})"
+
+    @property
+    def client(self) -> Redis:
+        """The shared client, for storage modules that bring their own scripts."""
+        if self._client is None:
+            raise StorageUnavailable("the Redis backend is not open", backend=self.name)
+        return self._client
+
+    async def open(self) -> None:
+        options: dict[str, Any] = {
+            "max_connections": self._pool_size,
+            "socket_timeout": self.timeout,
+            "socket_connect_timeout": self.timeout,
+            "retry": Retry(NoBackoff(), 0),  # we decide what may be retried, below
+            "decode_responses": True,
+        }
+        if self._password is not None:
+            options["password"] = self._password
+        # A plain pool behind our own semaphore: callers queue for a connection inside the
+        # deadline, and BlockingConnectionPool's per-checkout lock and timer (a fifth of the
+        # throughput, measured) are not paid.
+        pool = ConnectionPool.from_url(self.url, **options)
+        self._slots = asyncio.Semaphore(self._pool_size)
+        self._client = Redis.from_pool(pool)
+        self._write = self._client.register_script(_script("write"))
+        self._remove = self._client.register_script(_script("remove"))
+        self._touch = self._client.register_script(_script("touch"))
+        self._prune = self._client.register_script(_script("prune"))
+
+    async def close(self) -> None:
+        if self._listener is not None:
+            self._listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._listener
+            self._listener = None
+        if self._client is not None:
+            await self._client.aclose()
+            self._client = None
+
+    # -- keys and calls -------------------------------------------------------------------------
+
+    def item_key(self, namespace: str, key: str) -> str:
+        return f"{self.prefix}:{{{namespace}}}:v:{key}"
+
+    def index_key(self, namespace: str) -> str:
+        return f"{self.prefix}:{{{namespace}}}:i"
+
+    def _event(self, namespace: str, key: str, kind: ChangeKind) -> str:
+        return json.dumps([namespace, key, kind.value], ensure_ascii=False)
+
+    @contextlib.contextmanager
+    def translated(self) -> Iterator[None]:
+        """Turn every redis-py and socket error raised inside into a Parlour error."""
+        try:
+            yield
+        except (rx.RedisError, OSError) as exc:
+            raise translate_redis_error(exc, self.where) from exc
+
+    async def call(self, operation: Callable[[], Awaitable[T]], *, idempotent: bool) -> T:
+        """Run one operation within :attr:`deadline`.
+
+        A connection that dropped (Redis restarted, an idle connection reaped) fails its next
+        command. That is retried once only when repeating it cannot apply it twice.
+        """
+        try:
+            async with asyncio.timeout(self.deadline), self._slots:
+                try:
+                    return await operation()
+                except rx.ConnectionError as exc:
+                    if not idempotent or isinstance(exc, rx.AuthenticationError):
+                        raise
+                    return await operation()
+        except (rx.RedisError, OSError) as exc:  # inline: a generator context manager cost 8%
+            raise translate_redis_error(exc, self.where) from exc
+
+    # -- the contract ---------------------------------------------------------------------------
+
+    async def ping(self) -> None:
+        await self.call(self.client.ping, idempotent=True)
+
+    async def get(self, namespace: str, key: str) -> str | None:
+        get = functools.partial(self.client.get, self.item_key(namespace, key))
+        return cast(str | None, await self.call(get, idempotent=True))
+
+    async def _script(
+        self, script: AsyncScript, keys: list[str], args: list[str | int], *, idempotent: bool
+    ) -> Any:
+        return await self.call(functools.partial(script, keys, args), idempotent=idempotent)
+
+    async def set(
+        self,
+        namespace: str,
+        key: str,
+        raw: str,
+        ttl: float | None,
+        condition: Condition = Condition.ALWAYS,
+    ) -> bool:
+        mode = {Condition.ALWAYS: "", Condition.IF_ABSENT: "NX", Condition.IF_PRESENT: "XX"}
+        args: list[str | int] = [
+            raw,
+            0 if ttl is None else _milliseconds(ttl),
+            mode[condition],
+            key,
+            self._channel,
+            self._event(namespace, key, ChangeKind.SET),
+        ]
+        # SET NX repeated after a lost reply would report "taken" to the caller who took it.
+        idempotent = condition is not Condition.IF_ABSENT
+        return bool(
+            await self._script(self._write, self._keys(namespace, key), args, idempotent=idempotent)
+        )
+
+    async def remove(self, namespace: str, key: str) -> bool:
+        args: list[str | int] = [
+            key,
+            self._channel,
+            self._event(namespace, key, ChangeKind.REMOVED),
+        ]
+        keys = self._keys(namespace, key)
+        return bool(await self._script(self._remove, keys, args, idempotent=True))
+
+    async def touch(self, namespace: str, key: str, ttl: float) -> bool:
+        args: list[str | int] = [_milliseconds(ttl), key, "0"]
+        keys = self._keys(namespace, key)
+        return bool(await self._script(self._touch, keys, args, idempotent=True))
+
+    async def get_and_touch(self, namespace: str, key: str, ttl: float) -> str | None:
+        args: list[str | int] = [_milliseconds(ttl), key, "1"]
+        keys = self._keys(namespace, key)
+        return cast(str | None, await self._script(self._touch, keys, args, idempotent=True))
+
+    def _keys(self, namespace: str, key: str) -> list[str]:
+        return [self.item_key(namespace, key), self.index_key(namespace)]
+
+    async def scan(self, namespace: str, batch_size: int) -> AsyncIterator[list[tuple[str, str]]]:
+        index = self.index_key(namespace)
+        await self._script(self._prune, [index], [], idempotent=True)
+        seen: set[str] = set()  # ZSCAN may return a member twice while the set is rehashed
+        cursor = 0
+        while True:
+            zscan = functools.partial(self.client.zscan, index, cursor, count=batch_size)
+            cursor, scored = cast(
+                tuple[int, list[tuple[str, float]]], await self.call(zscan, idempotent=True)
+            )
+            keys = [key for key, _ in scored if key not in seen]
+            seen.update(keys)
+            if keys:
+                items = [self.item_key(namespace, k) for k in keys]
+                values = cast(
+                    list[str | None],
+                    await self.call(functools.partial(self.client.mget, items), idempotent=True),
+                )
+                batch = [(k, v) for k, v in zip(keys, values, strict=True) if v is not None]
+                if batch:
+                    yield batch
+            if cursor == 0:
+                return
+
+    # -- change events --------------------------------------------------------------------------
+
+    async def start_events(self) -> None:
+        if self._listener is None:
+            self._listener = asyncio.create_task(self._listen(), name="parlour-redis-changes")
+        try:
+            async with asyncio.timeout(self.deadline):
+                await self._listening.wait()
+        except TimeoutError:
+            raise StorageUnavailable(
+                f"Redis at {self.where} is not reachable, so change events cannot be delivered",
+                backend=self.name,
+            ) from None
+
+    async def _listen(self) -> None:
+        attempt = 0
+        while True:
+            pubsub = self.client.pubsub()
+            try:
+                with self.translated():
+                    async with asyncio.timeout(self.deadline):
+                        await pubsub.subscribe(self._channel)
+                        while (await pubsub.get_message(timeout=self.deadline)) is None:
+                            pass  # the first message is the server confirming the subscription
+                    if attempt:
+                        self.reconnects += 1
+                        log.warning("change events from %s are flowing again", self.where)
+                        self.changes.resync_all()
+                    attempt = 0
+                    self._listening.set()
+                    while True:
+                        message = await pubsub.get_message(timeout=None)
+                        if message is not None and message["type"] == "message":
+                            self._dispatch(message["data"])
+            except (StorageError, TimeoutError) as exc:
+                if self._listening.is_set() or attempt == 0:
+                    log.warning("lost change events from %s: %s", self.where, exc)
+                self._listening.clear()
+            finally:
+                # A fresh PubSub each time: redis-py would otherwise resubscribe silently, and
+                # subscribers would never hear that events were lost in between.
+                with contextlib.suppress(rx.RedisError, OSError):
+                    await pubsub.aclose()  # type: ignore[no-untyped-call]
+            await asyncio.sleep(_RECONNECT_DELAYS[min(attempt, len(_RECONNECT_DELAYS) - 1)])
+            attempt += 1
+
+    def _dispatch(self, data: str) -> None:
+        try:
+            namespace, key, kind = json.loads(data)
+            event = ChangeEvent(namespace, key, ChangeKind(kind))
+        except (ValueError, TypeError):
+            log.warning("ignored a malformed change event on %s", self._channel)
+            return
+        self.changes.publish(event)

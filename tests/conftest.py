@@ -1,0 +1,65 @@
+"""Fixtures shared by every test: a clean environment and private redis-server processes."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from parlour.config import Settings, load_settings
+
+from support.redis_server import RedisServer, find_redis_server
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _clean_environment() -> Iterator[None]:
+    """Tests see only the settings they set, never the developer's shell."""
+    with pytest.MonkeyPatch.context() as patch:
+        for name in list(os.environ):
+            if name.startswith(("REDIS_", "PARLOUR_")) and not name.startswith("PARLOUR_TEST_"):
+                patch.delenv(name)
+        yield
+
+
+@pytest.fixture(scope="session")
+def redis_binary() -> str:
+    binary = find_redis_server()
+    if binary is None:
+        message = "redis-server not found: install it or set PARLOUR_TEST_REDIS_SERVER"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"{message} (CI=true: a missing Redis is a failure, not a skip)")
+        pytest.skip(message)
+    return binary
+
+
+@pytest.fixture(scope="session")
+def redis_server(
+    redis_binary: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[RedisServer]:
+    """One redis-server for the whole run; each test that asks for ``redis_url`` gets it empty."""
+    server = RedisServer(redis_binary, tmp_path_factory.mktemp("redis")).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def redis_url(redis_server: RedisServer) -> str:
+    with redis_server.client() as client:
+        client.flushall()
+    return redis_server.url
+
+
+@pytest.fixture
+def private_redis(redis_binary: str, tmp_path: Path) -> Iterator[RedisServer]:
+    """A redis-server of this test's own, free to be killed, frozen or restarted."""
+    server = RedisServer(redis_binary, tmp_path / "private-redis").start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    """Single-instance defaults with the data directory in the test's own folder."""
+    return load_settings(env_file=None, data_dir=tmp_path / "data")

