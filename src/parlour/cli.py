@@ -1,0 +1,119 @@
+"""The ``parlour`` command."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+from collections.abc import Callable, Sequence
+
+from parlour import __version__
+from parlour.config import NAMESPACES, Settings, env_name, load_settings
+from parlour.errors import ConfigurationError, ParlourError, StorageError
+from parlour.storage import Storage
+
+EXIT_FAILED = 1
+EXIT_CONFIGURATION = 2
+
+Command = Callable[[argparse.Namespace, Settings], int]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        settings = load_settings()
+    except ConfigurationError as exc:
+        print(f"parlour: configuration error:\n{exc}", file=sys.stderr)
+        return EXIT_CONFIGURATION
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    command: Command = args.command
+    try:
+        return command(args, settings)
+    except ParlourError as exc:
+        print(f"parlour: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="parlour",
+        description="Booking for treatment businesses. Settings come from the environment and "
+        ".env; see .env.example.",
+    )
+    parser.add_argument("--version", action="version", version=f"parlour {__version__}")
+    commands = parser.add_subparsers(title="commands", required=True, metavar="COMMAND")
+
+    serve = commands.add_parser("serve", help="run the web app", description="Run the web app.")
+    serve.add_argument("--host", help=f"address to listen on (default: {env_name('host')})")
+    serve.add_argument("--port", type=int, help=f"port to listen on (default: {env_name('port')})")
+    serve.add_argument(
+        "--workers", type=int, default=1, metavar="N", help="worker processes (default: 1)"
+    )
+    serve.set_defaults(command=_serve)
+
+    check = commands.add_parser(
+        "check",
+        help="show the configuration and connect to every backend",
+        description="Print the effective configuration (secrets masked) and the backend of each "
+        "namespace, then connect to each backend. Exits 1 if any backend does not answer.",
+    )
+    check.set_defaults(command=_check)
+    return parser
+
+
+def _serve(args: argparse.Namespace, settings: Settings) -> int:
+    import uvicorn  # noqa: PLC0415 - only `serve` needs the server
+
+    from parlour.web.app import create_app  # noqa: PLC0415
+
+    if args.workers < 1:
+        print("parlour: --workers must be 1 or more", file=sys.stderr)
+        return EXIT_CONFIGURATION
+    host = args.host or settings.host
+    port = args.port or settings.port
+    options = {"host": host, "port": port, "log_level": settings.log_level, "proxy_headers": False}
+    if args.workers == 1:
+        uvicorn.run(create_app(settings), **options)  # type: ignore[arg-type]
+    else:
+        uvicorn.run(
+            "parlour.web.app:app_from_environment",
+            factory=True,
+            workers=args.workers,
+            **options,  # type: ignore[arg-type]
+        )
+    return 0
+
+
+def _check(args: argparse.Namespace, settings: Settings) -> int:
+    print("Configuration:")
+    for name, value in settings.describe():
+        print(f"  {name}={value}")
+    print("\nNamespaces:")
+    for namespace in NAMESPACES:
+        print(f"  {namespace:<12} {settings.backend_for(namespace)}")
+    return asyncio.run(_connect(settings))
+
+
+async def _connect(settings: Settings) -> int:
+    print("\nBackends:")
+    failed = 0
+    for backend in Storage.from_settings(settings).backends.values():
+        try:
+            await backend.open()
+            await backend.ping()
+        except StorageError as exc:
+            failed += 1
+            print(f"  FAIL {backend.describe()}: {exc}")
+        else:
+            print(f"  ok   {backend.describe()}")
+        finally:
+            await backend.close()
+    return EXIT_FAILED if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""The HTTP face of Parlour: ``create_app(settings)`` builds it."""

@@ -1,0 +1,108 @@
+"""The ``parlour`` command as a user runs it: a separate process."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+import pytest
+
+from support.redis_server import free_port
+
+COMMANDS = ["serve", "check"]
+
+
+def parlour(
+    *args: str, cwd: Path, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "parlour", *args],
+        cwd=cwd,
+        env={**os.environ, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+@pytest.mark.parametrize(
+    "command", [[], *([c] for c in COMMANDS)], ids=lambda c: " ".join(c) or "parlour"
+)
+def test_every_command_has_help(command: list[str], tmp_path: Path) -> None:
+    result = parlour(*command, "--help", cwd=tmp_path)
+    assert result.returncode == 0
+    assert "usage: parlour" in result.stdout
+
+
+def test_check_on_defaults_connects_to_both_backends(tmp_path: Path) -> None:
+    result = parlour("check", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "sessions     memory" in result.stdout
+    assert "bookings     sqlite" in result.stdout
+    assert "ok   sqlite (data/parlour.db)" in result.stdout
+    assert (tmp_path / "data" / "parlour.db").exists()
+
+
+def test_check_fails_with_one_line_per_unreachable_backend(tmp_path: Path) -> None:
+    port = free_port()
+    result = parlour(
+        "check", cwd=tmp_path, env={"REDIS_URL": f"redis://:topsecret@127.0.0.1:{port}/0"}
+    )
+    assert result.returncode == 1
+    failures = [line for line in result.stdout.splitlines() if "FAIL" in line]
+    assert len(failures) == 1
+    assert f"Redis at 127.0.0.1:{port} refused" in failures[0]
+    assert "topsecret" not in result.stdout + result.stderr
+
+
+def test_bad_configuration_stops_every_command_with_the_variable_named(tmp_path: Path) -> None:
+    for command in COMMANDS:
+        result = parlour(command, cwd=tmp_path, env={"PARLOUR_PORT": "eighty"})
+        assert result.returncode == 2
+        assert "PARLOUR_PORT='eighty' is not valid" in result.stderr
+        assert "Traceback" not in result.stderr
+
+
+@contextmanager
+def serving(cwd: Path, *args: str) -> Iterator[httpx.Client]:
+    """``parlour serve`` in its own process; a client once it accepts connections."""
+    port = free_port()
+    command = [sys.executable, "-m", "parlour", "serve", "--port", str(port), *args]
+    with (
+        subprocess.Popen(command, cwd=cwd, stderr=subprocess.PIPE, text=True) as process,
+        httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=5) as client,
+    ):
+        try:
+            deadline = time.monotonic() + 30
+            while True:
+                if process.poll() is not None:
+                    assert process.stderr is not None
+                    raise AssertionError(
+                        f"serve exited {process.returncode}: {process.stderr.read()}"
+                    )
+                try:
+                    client.get("/healthz")
+                    break
+                except httpx.TransportError:
+                    if time.monotonic() > deadline:
+                        raise
+                    time.sleep(0.05)  # polling for the port to open, not waiting out a race
+            yield client
+        finally:
+            process.terminate()
+            process.wait(timeout=20)
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+def test_serve_answers_on_the_port_it_was_given(tmp_path: Path, workers: str) -> None:
+    with serving(tmp_path, "--workers", workers) as client:
+        response = client.get("/readyz")
+    assert response.status_code == 200
+    assert response.json()["status"] == "ok"
