@@ -213,3 +213,14 @@ def test_tls_setting_upgrades_the_url_scheme() -> None:
     assert RedisBackend("redis://h:6379/0", tls=True).url == "rediss://h:6379/0"
     assert RedisBackend("rediss://h:6380/0").url == "rediss://h:6380/0"
     assert RedisBackend("redis://h:6379/0").url == "redis://h:6379/0"
+
+
+async def test_scripts_are_loaded_again_after_redis_forgets_them(
+    backend: RedisBackend, redis_server: RedisServer
+) -> None:
+    kv = KVStore(backend, "bookings")
+    await kv.set_item("before", 1)
+    with redis_server.client() as client:
+        client.script_flush()  # what a restart without persistence, or a failover, does
+    assert await kv.set_if_absent("after", 2) is True
+    assert await kv.get_all_items() == {"before": 1, "after": 2}
