@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from parlour.config import NAMESPACES, Settings, env_name, load_settings
+from parlour.config import NAMESPACES, Rate, Settings, display, env_name, load_settings
 from parlour.errors import ConfigurationError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -110,13 +110,43 @@ def test_env_example_lists_every_variable_with_its_default() -> None:
     lines = (ROOT / ".env.example").read_text().splitlines()
     listed = dict(line.split("=", 1) for line in lines if line and not line.startswith("#"))
 
-    def shown(default: object) -> str:
-        if default is None:
-            return ""
-        return str(default).lower() if isinstance(default, bool) else str(default)
-
-    assert listed == {env_name(f): shown(i.default) for f, i in Settings.model_fields.items()}
+    assert listed == {env_name(f): display(i.default) for f, i in Settings.model_fields.items()}
 
 
 def test_a_copy_of_env_example_gives_the_defaults() -> None:
     assert load_settings(env_file=ROOT / ".env.example") == load_settings(env_file=None)
+
+
+@pytest.mark.parametrize(
+    ("written", "rate"),
+    [
+        ("3/15 minutes", Rate(3, 900)),
+        ("10/hour", Rate(10, 3600)),
+        ("100 / 1 day", Rate(100, 86400)),
+        ("5/30 seconds", Rate(5, 30)),
+        ("1/1 Minute", Rate(1, 60)),
+    ],
+)
+def test_rate_limits_are_written_as_limit_per_window(
+    monkeypatch: pytest.MonkeyPatch, written: str, rate: Rate
+) -> None:
+    monkeypatch.setenv("PARLOUR_BOOKING_RATE_LIMIT", written)
+    assert load_settings(env_file=None).booking_rate_limit == rate
+
+
+@pytest.mark.parametrize("written", ["3", "3/fortnight", "0/1 hour", "3/0 minutes", "-1/hour", ""])
+def test_a_bad_rate_limit_says_how_to_write_one(
+    monkeypatch: pytest.MonkeyPatch, written: str
+) -> None:
+    monkeypatch.setenv("PARLOUR_LOGIN_RATE_LIMIT", written)
+    with pytest.raises(ConfigurationError, match=r"PARLOUR_LOGIN_RATE_LIMIT=.* is not valid"):
+        load_settings(env_file=None)
+
+
+def test_trusted_proxies_are_networks(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PARLOUR_TRUSTED_PROXIES", "127.0.0.1, 10.1.0.0/16,::1")
+    proxies = load_settings(env_file=None).trusted_proxies
+    assert [str(network) for network in proxies] == ["127.0.0.1/32", "10.1.0.0/16", "::1/128"]
+    monkeypatch.setenv("PARLOUR_TRUSTED_PROXIES", "10.0.0.1,nginx")
+    with pytest.raises(ConfigurationError, match=r"PARLOUR_TRUSTED_PROXIES=.* is not valid"):
+        load_settings(env_file=None)

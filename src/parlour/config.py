@@ -7,15 +7,26 @@ everything else is ``PARLOUR_*``. Nothing here is read at import time: call :fun
 from __future__ import annotations
 
 import difflib
+import ipaddress
 import os
+import re
+import secrets
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit, urlunsplit
 
 from dotenv import dotenv_values
-from pydantic import AliasChoices, Field, SecretStr, ValidationError, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import (
+    AliasChoices,
+    BeforeValidator,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+)
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from parlour.errors import ConfigurationError
 
@@ -25,6 +36,57 @@ NAMESPACES = ("sessions", "ratelimit", "users", "treatments", "bookings", "revie
 the rest is durable and moves only when ``PARLOUR_DATA_BACKEND`` says so."""
 
 _REDIS_SCHEMES = ("redis", "rediss", "unix")
+_UNITS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
+_RATE = re.compile(r"\s*(\d+)\s*/\s*(\d*)\s*(second|minute|hour|day)s?\s*", re.IGNORECASE)
+
+
+@dataclass(frozen=True, slots=True)
+class Rate:
+    """At most ``limit`` admissions in any ``window`` seconds: written ``3/15 minutes``."""
+
+    limit: int
+    window: float
+
+    def __str__(self) -> str:
+        for unit, seconds in reversed(_UNITS.items()):
+            if self.window % seconds == 0:
+                count = int(self.window // seconds)
+                return f"{self.limit}/{count} {unit}{'s' if count != 1 else ''}"
+        return f"{self.limit}/{self.window:g} seconds"
+
+
+def parse_rate(value: object) -> Rate:
+    if isinstance(value, Rate):
+        return value
+    match = _RATE.fullmatch(str(value))
+    if not match:
+        raise ValueError("write it as LIMIT/WINDOW, e.g. 3/15 minutes, 10/hour or 100/1 day")
+    limit, count, unit = int(match[1]), int(match[2] or 1), match[3].lower()
+    if limit < 1 or count < 1:
+        raise ValueError("the limit and the window must both be at least 1")
+    return Rate(limit, count * _UNITS[unit])
+
+
+def _parse_networks(value: object) -> object:
+    if not isinstance(value, str):
+        return value
+    try:
+        return tuple(
+            ipaddress.ip_network(part.strip(), strict=False)
+            for part in value.split(",")
+            if part.strip()
+        )
+    except ValueError as exc:
+        raise ValueError(f"{exc}; list addresses or networks, e.g. 10.0.0.1,10.1.0.0/16") from exc
+
+
+RateSetting = Annotated[Rate, NoDecode, BeforeValidator(parse_rate)]
+Outage = Literal["open", "closed"]
+Networks = Annotated[
+    tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...],
+    NoDecode,
+    BeforeValidator(_parse_networks),
+]
 _TEST_ONLY_PREFIX = "PARLOUR_TEST_"
 
 
@@ -88,6 +150,29 @@ class Settings(BaseSettings):
     data_backend: BackendName = Field(
         "sqlite", description="Where bookings, treatments, reviews and the gallery live"
     )
+    booking_rate_limit: RateSetting = Field(
+        Rate(3, 900), description="Bookings one e-mail address, and one client IP, may attempt"
+    )
+    login_rate_limit: RateSetting = Field(
+        Rate(10, 900), description="Failed logins allowed per account, and per client IP"
+    )
+    review_rate_limit: RateSetting = Field(
+        Rate(5, 3600), description="Reviews one booking link, and one client IP, may submit"
+    )
+    booking_rate_limit_outage: Outage = Field(
+        "open", description="When Redis is down: open admits bookings (logged), closed refuses"
+    )
+    login_rate_limit_outage: Outage = Field(
+        "closed", description="When Redis is down: closed refuses logins rather than go unlimited"
+    )
+    review_rate_limit_outage: Outage = Field(
+        "open", description="When Redis is down: open admits reviews (logged), closed refuses"
+    )
+    trusted_proxies: Networks = Field(
+        (),
+        description="Proxies whose X-Forwarded-For is believed (comma-separated addresses or "
+        "networks); empty trusts none",
+    )
     host: str = Field("127.0.0.1", description="Address `parlour serve` listens on")
     port: int = Field(8000, ge=1, le=65535, description="Port `parlour serve` listens on")
     log_level: Literal["debug", "info", "warning", "error"] = Field(
@@ -138,8 +223,42 @@ class Settings(BaseSettings):
             elif name == "redis_url" and value:
                 shown = mask_url_password(value)
             else:
-                shown = "" if value is None else str(value)
+                shown = display(value)
             yield env_name(name), shown
+
+
+def display(value: object) -> str:
+    """A setting's value written the way its variable takes it."""
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, tuple):
+        return ",".join(str(part) for part in value)
+    return str(value)
+
+
+def load_secret_key(settings: Settings) -> bytes:
+    """``PARLOUR_SECRET_KEY``, else a key generated once into the data directory.
+
+    The generated key suits one host. Instances on several hosts must share one secret, or a
+    form signed by one instance is refused by another and rate limits are counted apart.
+    """
+    if settings.secret_key is not None:
+        return settings.secret_key.get_secret_value().encode()
+    path = settings.data_dir / "secret_key"
+    try:
+        return path.read_bytes().strip()
+    except FileNotFoundError:
+        pass
+    path.parent.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_urlsafe(48).encode()
+    try:
+        with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "wb") as file:
+            file.write(key)
+    except FileExistsError:  # another process of this host wrote it first: use theirs
+        return path.read_bytes().strip()
+    return key
 
 
 def env_name(field: str) -> str:

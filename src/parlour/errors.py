@@ -2,6 +2,7 @@
 
     ParlourError
     ├── ConfigurationError         settings that cannot work; names the variable and the fix
+    ├── RateLimited                too many attempts; says when to try again (HTTP 429)
     └── StorageError               anything the storage layer could not do
         ├── StorageUnavailable     the backend is down, hung or refused us; retry later (HTTP 503)
         ├── InvalidKey             a key or namespace the storage layer will not accept
@@ -22,6 +23,17 @@ class ParlourError(Exception):
 
 class ConfigurationError(ParlourError):
     """Settings that cannot work. The message names the variable and what to do."""
+
+
+class RateLimited(ParlourError):
+    """A rate-limit policy refused the request. Nothing was counted against it."""
+
+    def __init__(self, policy: str, retry_after: float, *, limit: int, window: float) -> None:
+        super().__init__(f"too many attempts ({policy}); try again in {retry_after:.0f} s")
+        self.policy = policy
+        self.retry_after = retry_after
+        self.limit = limit
+        self.window = window
 
 
 class StorageError(ParlourError):
