@@ -19,7 +19,9 @@ from parlour.errors import ConfigurationError, StorageError
 from parlour.storage.base import JSON, Backend, KVStore, check_namespace
 from parlour.storage.events import ChangeEvent, ChangeKind, Subscription
 from parlour.storage.memory import MemoryBackend
+from parlour.storage.ratelimit import MemoryRateLimits, RateLimitStore
 from parlour.storage.redis import RedisBackend
+from parlour.storage.redis_ratelimit import RedisRateLimits
 from parlour.storage.sqlite import SQLiteBackend
 
 __all__ = [
@@ -44,16 +46,28 @@ class BackendStatus:
 class Storage:
     """Every backend of one process, and which namespace each one serves."""
 
-    def __init__(self, backends: Mapping[BackendName, Backend], settings: Settings) -> None:
+    def __init__(
+        self,
+        backends: Mapping[BackendName, Backend],
+        settings: Settings,
+        ratelimits: RateLimitStore,
+    ) -> None:
         self._backends = dict(backends)
         self._settings = settings
         self._stores: dict[str, KVStore] = {}
+        self.ratelimits = ratelimits
+        """Sliding windows, on the backend of the ``ratelimit`` namespace."""
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Storage:
         """Plan the backends; nothing connects until ``async with``."""
         wanted = sorted({settings.backend_for(namespace) for namespace in NAMESPACES})
-        return cls({name: _build(name, settings) for name in wanted}, settings)
+        backends = {name: _build(name, settings) for name in wanted}
+        limits = backends[settings.backend_for("ratelimit")]
+        ratelimits = (
+            RedisRateLimits(limits) if isinstance(limits, RedisBackend) else MemoryRateLimits()
+        )
+        return cls(backends, settings, ratelimits)
 
     async def __aenter__(self) -> Storage:
         opened: list[Backend] = []
