@@ -106,3 +106,50 @@ def test_serve_answers_on_the_port_it_was_given(tmp_path: Path, workers: str) ->
         response = client.get("/readyz")
     assert response.status_code == 200
     assert response.json()["status"] == "ok"
+
+
+@pytest.mark.redis
+async def test_ratelimit_show_and_clear_unblock_a_client(redis_url: str, tmp_path: Path) -> None:
+    from parlour.config import load_settings
+    from parlour.web.app import create_app
+    from web.test_ratelimit import with_attempt_route
+
+    from support.web import running
+
+    env = {"REDIS_URL": redis_url, "PARLOUR_DATA_DIR": str(tmp_path / "data")}
+    settings = load_settings(env_file=None, redis_url=redis_url, data_dir=tmp_path / "data")
+    async with running(with_attempt_route(create_app(settings))) as client:
+        for _ in range(3):
+            await client.post("/attempt", data={"email": "Zoe@example.com"})
+        assert (await client.post("/attempt", data={"email": "zoe@example.com"})).status_code == 429
+
+        shown = parlour("ratelimit", "show", "--email", "zoe@example.com", cwd=tmp_path, env=env)
+        assert shown.returncode == 0, shown.stderr
+        assert "booking: 3/3 used in 3/15 minutes, blocked for 15 minutes" in shown.stdout
+        assert "login: 0/10 used" in shown.stdout
+
+        cleared = parlour(
+            "ratelimit",
+            "clear",
+            "--email",
+            "zoe@example.com",
+            "--policy",
+            "booking",
+            cwd=tmp_path,
+            env=env,
+        )
+        assert cleared.stdout.strip() == "booking: cleared"
+        # the e-mail is free, but the client's IP has its own full window: still refused
+        assert (await client.post("/attempt", data={"email": "zoe@example.com"})).status_code == 429
+        parlour("ratelimit", "clear", "--ip", "127.0.0.1", cwd=tmp_path, env=env)
+        assert (await client.post("/attempt", data={"email": "zoe@example.com"})).status_code == 200
+    assert (
+        "booking: 1/3 used"
+        in parlour("ratelimit", "show", "--email", "zoe@example.com", cwd=tmp_path, env=env).stdout
+    )
+
+
+def test_ratelimit_explains_where_memory_windows_live(tmp_path: Path) -> None:
+    result = parlour("ratelimit", "show", "--ip", "192.0.2.1", cwd=tmp_path)
+    assert result.returncode == 1
+    assert "memory of the running process" in result.stderr

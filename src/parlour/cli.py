@@ -9,9 +9,11 @@ import sys
 from collections.abc import Callable, Sequence
 
 from parlour import __version__
-from parlour.config import NAMESPACES, Settings, env_name, load_settings
+from parlour.config import NAMESPACES, Settings, env_name, load_secret_key, load_settings
 from parlour.errors import ConfigurationError, ParlourError, StorageError
 from parlour.storage import Storage
+from parlour.web.ratelimit import Identity, Limiter, policies_from
+from parlour.web.templating import duration
 
 EXIT_FAILED = 1
 EXIT_CONFIGURATION = 2
@@ -62,6 +64,22 @@ def _parser() -> argparse.ArgumentParser:
         "namespace, then connect to each backend. Exits 1 if any backend does not answer.",
     )
     check.set_defaults(command=_check)
+
+    ratelimit = commands.add_parser(
+        "ratelimit",
+        help="see or clear the rate-limit window of an e-mail address or IP",
+        description="See or clear the rate-limit windows of one client, to unblock them. Works "
+        "on the shared windows in Redis; windows kept in memory belong to the running process "
+        "(use its admin page).",
+    )
+    ratelimit.add_argument("action", choices=["show", "clear"])
+    who = ratelimit.add_mutually_exclusive_group(required=True)
+    who.add_argument("--email", help="the client's e-mail address")
+    who.add_argument("--ip", help="the client's IP address (IPv6: its /64)")
+    ratelimit.add_argument(
+        "--policy", choices=["booking", "login", "review"], help="one policy (default: all)"
+    )
+    ratelimit.set_defaults(command=_ratelimit)
     return parser
 
 
@@ -96,6 +114,38 @@ def _check(args: argparse.Namespace, settings: Settings) -> int:
     for namespace in NAMESPACES:
         print(f"  {namespace:<12} {settings.backend_for(namespace)}")
     return asyncio.run(_connect(settings))
+
+
+def _ratelimit(args: argparse.Namespace, settings: Settings) -> int:
+    if settings.backend_for("ratelimit") != "redis":
+        print(
+            "parlour: rate limits are kept in the memory of the running process (no REDIS_URL); "
+            "see and clear them from its admin page",
+            file=sys.stderr,
+        )
+        return EXIT_FAILED
+    identity = Identity.email(args.email) if args.email else Identity.ip(args.ip)
+    return asyncio.run(_ratelimit_async(args, settings, identity))
+
+
+async def _ratelimit_async(args: argparse.Namespace, settings: Settings, identity: Identity) -> int:
+    policies = policies_from(settings)
+    names = [args.policy] if args.policy else list(policies)
+    async with Storage.from_settings(settings) as storage:
+        limiter = Limiter(storage.ratelimits, policies, load_secret_key(settings))
+        for name in names:
+            if args.action == "clear":
+                await limiter.clear(name, identity)
+                print(f"{name}: cleared")
+                continue
+            verdict = await limiter.peek(name, identity)
+            limit = policies[name].rate.limit
+            used = limit - verdict.remaining
+            state = (
+                f"blocked for {duration(verdict.retry_after)}" if not verdict.allowed else "allowed"
+            )
+            print(f"{name}: {used}/{limit} used in {policies[name].rate}, {state}")
+    return 0
 
 
 async def _connect(settings: Settings) -> int:

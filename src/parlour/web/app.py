@@ -8,11 +8,15 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 from fastapi.responses import HTMLResponse
+from fastapi.staticfiles import StaticFiles
 
 from parlour import __version__
-from parlour.config import Settings, load_settings
+from parlour.config import Settings, load_secret_key, load_settings
 from parlour.storage import Storage
 from parlour.web import health
+from parlour.web.errors import install_error_handlers
+from parlour.web.ratelimit import Limiter, RateLimitHeaders, policies_from
+from parlour.web.templating import STATIC_DIRECTORY, build_templates
 
 log = logging.getLogger(__name__)
 
@@ -24,6 +28,7 @@ def create_app(settings: Settings, *, storage: Storage | None = None) -> FastAPI
     by the app).
     """
     planned = storage if storage is not None else Storage.from_settings(settings)
+    secret = load_secret_key(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -36,6 +41,11 @@ def create_app(settings: Settings, *, storage: Storage | None = None) -> FastAPI
     app = FastAPI(title="Parlour", version=__version__, lifespan=lifespan)
     app.state.settings = settings
     app.state.storage = planned
+    app.state.templates = build_templates()
+    app.state.limiter = Limiter(planned.ratelimits, policies_from(settings), secret)
+    app.add_middleware(RateLimitHeaders)
+    install_error_handlers(app)
+    app.mount("/static", StaticFiles(directory=STATIC_DIRECTORY), name="static")
     app.include_router(health.router)
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)

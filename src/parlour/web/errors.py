@@ -1,0 +1,122 @@
+"""Every error a person can meet, mapped to a response in one place.
+
+Pages get an HTML page that says what happened and what to do; the JSON API gets
+``{"error": code, "message": ...}``. Services raise domain and storage errors and never HTTP ones.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException
+from starlette.templating import Jinja2Templates
+
+from parlour.errors import RateLimited, StorageUnavailable
+from parlour.web.ratelimit import rate_limit_headers, whole_seconds
+from parlour.web.templating import duration
+
+log = logging.getLogger(__name__)
+
+_CODES = {
+    400: "bad_request",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    413: "too_large",
+    429: "rate_limited",
+    503: "unavailable",
+}
+_TITLES = {
+    400: "That request could not be read",
+    403: "Not allowed",
+    404: "Page not found",
+    405: "That is not something this page does",
+    413: "That is too large",
+    422: "Some details need another look",
+    429: "Too many attempts",
+    503: "Parlour is briefly unavailable",
+}
+
+
+def wants_json(request: Request) -> bool:
+    if request.url.path.startswith("/api/"):
+        return True
+    accept = request.headers.get("accept", "")
+    return "application/json" in accept and "text/html" not in accept
+
+
+def problem(
+    request: Request,
+    status: int,
+    code: str,
+    message: str,
+    *,
+    headers: Mapping[str, str] | None = None,
+    action: dict[str, str] | None = None,
+    extra: dict[str, Any] | None = None,
+) -> Response:
+    """An error answer in the form the client reads: JSON for the API, a page for people."""
+    if wants_json(request):
+        return JSONResponse(
+            {"error": code, "message": message, **(extra or {})}, status, headers=headers
+        )
+    templates: Jinja2Templates = request.app.state.templates
+    context = {"title": _TITLES.get(status, "Something went wrong"), "message": message}
+    return templates.TemplateResponse(
+        request, "error.html", {**context, "action": action}, status_code=status, headers=headers
+    )
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(RateLimited)
+    async def rate_limited(request: Request, exc: RateLimited) -> Response:
+        headers = rate_limit_headers(exc.policy, exc.limit, exc.window, 0, exc.retry_after)
+        headers["Retry-After"] = str(whole_seconds(exc.retry_after))
+        return problem(
+            request,
+            429,
+            "rate_limited",
+            f"Too many attempts just now. Please try again in {duration(exc.retry_after)}.",
+            headers=headers,
+            extra={"retry_after": whole_seconds(exc.retry_after)},
+        )
+
+    @app.exception_handler(StorageUnavailable)
+    async def unavailable(request: Request, exc: StorageUnavailable) -> Response:
+        log.warning("503 for %s %s: %s", request.method, request.url.path, exc)
+        return problem(
+            request,
+            503,
+            "unavailable",
+            "Parlour cannot reach its storage right now. Nothing was changed; please try "
+            "again in a moment.",
+            headers={"Retry-After": "5"},
+            action={"href": str(request.url), "label": "Try again"},
+        )
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request: Request, exc: HTTPException) -> Response:
+        message = exc.detail if isinstance(exc.detail, str) else _TITLES.get(exc.status_code, "")
+        if exc.status_code == 404:
+            message = "There is nothing at this address. It may have moved, or the link is wrong."
+        code = _CODES.get(exc.status_code, "error")
+        return problem(request, exc.status_code, code, message, headers=exc.headers)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request: Request, exc: RequestValidationError) -> Response:
+        fields = {
+            ".".join(str(part) for part in error["loc"][1:]) or "body": error["msg"]
+            for error in exc.errors()
+        }
+        return problem(
+            request,
+            422,
+            "invalid",
+            "Some details are missing or not valid.",
+            extra={"fields": fields},
+        )
