@@ -268,3 +268,25 @@ async def test_subscribers_hear_every_write_of_their_namespace(backend: Backend)
 async def test_iterating_a_subscription_outside_its_context_is_an_error(kv: KVStore) -> None:
     with pytest.raises(RuntimeError, match="async with"):
         await anext(aiter(kv.subscribe()))
+
+
+async def test_update_applies_a_change_atomically(kv: KVStore) -> None:
+    assert await kv.update("doc", lambda value: {"n": 1} if value is None else value) == {"n": 1}
+
+    def bump(value: Any) -> Any:
+        return {"n": value["n"] + 1}
+
+    results = await asyncio.gather(*(kv.update("doc", bump, ttl=60) for _ in range(20)))
+    assert await kv.get_item("doc") == {"n": 21}
+    assert sorted(result["n"] for result in results) == list(range(2, 22))
+
+
+async def test_update_of_a_missing_item_starts_from_none(kv: KVStore) -> None:
+    seen = []
+
+    def record(value: Any) -> Any:
+        seen.append(value)
+        return ["created"]
+
+    assert await kv.update("fresh", record) == ["created"]
+    assert seen == [None]

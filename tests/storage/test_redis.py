@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -224,3 +225,23 @@ async def test_scripts_are_loaded_again_after_redis_forgets_them(
         client.script_flush()  # what a restart without persistence, or a failover, does
     assert await kv.set_if_absent("after", 2) is True
     assert await kv.get_all_items() == {"before": 1, "after": 2}
+
+
+async def test_a_slid_item_outlives_its_first_index_score_and_stays_listed(
+    backend: RedisBackend, redis_server: RedisServer
+) -> None:
+    kv = KVStore(backend, "sessions")
+    await kv.set_item("slid", 1, ttl=0.2)
+    await kv.set_item("left", 2, ttl=0.2)
+    assert await kv.get_and_touch("slid", 60) == 1  # GETEX only: its index score stays early
+
+    async def left_expired() -> bool:
+        return await kv.get_item("left", MISSING) is MISSING
+
+    await eventually(left_expired, what="the untouched item expiring")
+    await kv.set_item("trigger", 3)  # a write settles a few due index entries on its way
+    assert await kv.get_all_items() == {"slid": 1, "trigger": 3}
+    with redis_server.client() as client:
+        scores = dict(client.zrange("parlour:{sessions}:i", 0, -1, withscores=True))
+    assert set(scores) == {"slid", "trigger"}  # the expired one is gone from the index
+    assert scores["slid"] > time.time() * 1000 + 50_000  # re-scored from its real TTL

@@ -13,10 +13,10 @@ import enum
 import json
 import math
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any, ClassVar, TypeVar
 
-from parlour.errors import CorruptValue, InvalidKey, InvalidValue
+from parlour.errors import CorruptValue, InvalidKey, InvalidValue, StorageError
 from parlour.storage.events import ChangeHub, Subscription
 
 JSON = Any
@@ -36,6 +36,19 @@ class Condition(enum.Enum):
     ALWAYS = "always"
     IF_ABSENT = "if_absent"
     IF_PRESENT = "if_present"
+    IF_VALUE = "if_value"
+    """Only if the stored text is exactly ``expected``: compare-and-set."""
+
+
+def condition_holds(condition: Condition, current: str | None, expected: str | None) -> bool:
+    """Whether a write under ``condition`` may replace ``current`` (None: nothing stored)."""
+    if condition is Condition.IF_ABSENT:
+        return current is None
+    if condition is Condition.IF_PRESENT:
+        return current is not None
+    if condition is Condition.IF_VALUE:
+        return current is not None and current == expected
+    return True
 
 
 def check_namespace(namespace: str) -> str:
@@ -124,8 +137,12 @@ class Backend(abc.ABC):
         raw: str,
         ttl: float | None,
         condition: Condition = Condition.ALWAYS,
+        expected: str | None = None,
     ) -> bool:
-        """Write unless ``condition`` fails; return whether it wrote. A write clears any old TTL."""
+        """Write unless ``condition`` fails; return whether it wrote. A write clears any old TTL.
+
+        ``expected`` is the stored text that :attr:`Condition.IF_VALUE` compares with.
+        """
 
     @abc.abstractmethod
     async def remove(self, namespace: str, key: str) -> bool: ...
@@ -187,6 +204,36 @@ class KVStore:
         """
         return await self.backend.set(
             self.namespace, check_key(key), encode(value), check_ttl(ttl), Condition.IF_PRESENT
+        )
+
+    async def update(
+        self,
+        key: str,
+        change: Callable[[JSON | None], JSON],
+        ttl: float | None = None,
+        *,
+        attempts: int = 32,
+    ) -> JSON:
+        """Replace the value at ``key`` with ``change(value)`` (``None`` when there is none),
+        atomically: if another writer got in between, read again and apply ``change`` again.
+
+        ``change`` must be a pure function of the value it is given. Returns the value written.
+        """
+        checked_key, checked_ttl = check_key(key), check_ttl(ttl)
+        for _ in range(attempts):
+            raw = await self.backend.get(self.namespace, checked_key)
+            value = change(None if raw is None else decode(raw, backend=self.backend.name))
+            if raw is None:
+                condition, expected = Condition.IF_ABSENT, None
+            else:
+                condition, expected = Condition.IF_VALUE, raw
+            if await self.backend.set(
+                self.namespace, checked_key, encode(value), checked_ttl, condition, expected
+            ):
+                return value
+        raise StorageError(
+            f"{self.namespace}/{key} changed under {attempts} attempts to update it",
+            backend=self.backend.name,
         )
 
     async def remove_item(self, key: str) -> bool:

@@ -11,7 +11,7 @@ import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
-from parlour.storage.base import Backend, Condition
+from parlour.storage.base import Backend, Condition, condition_holds
 from parlour.storage.events import ChangeEvent, ChangeKind
 
 RECLAIM_PER_CALL = 32
@@ -86,12 +86,11 @@ class MemoryBackend(Backend):
         raw: str,
         ttl: float | None,
         condition: Condition = Condition.ALWAYS,
+        expected: str | None = None,
     ) -> bool:
         self._reclaim()
         entry = self._live(namespace, key)
-        if (condition is Condition.IF_ABSENT and entry is not None) or (
-            condition is Condition.IF_PRESENT and entry is None
-        ):
+        if not condition_holds(condition, None if entry is None else entry.raw, expected):
             return False
         expires_at = self._expires_at(ttl)
         self._file_expiry(namespace, key, None if entry is None else entry.expires_at, expires_at)

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from parlour.errors import StorageError, StorageUnavailable
-from parlour.storage.base import Backend, Condition
+from parlour.storage.base import Backend, Condition, condition_holds
 from parlour.storage.events import ChangeEvent, ChangeKind
 from parlour.storage.sqlite_writer import GroupCommitWriter
 
@@ -198,10 +198,10 @@ class SQLiteBackend(Backend):
         raw: str,
         ttl: float | None,
         condition: Condition = Condition.ALWAYS,
+        expected: str | None = None,
     ) -> bool:
-        return await self._run_write(
-            functools.partial(self._set, namespace, key, raw, ttl, condition)
-        )
+        write = functools.partial(self._set, namespace, key, raw, ttl, condition, expected)
+        return await self._run_write(write)
 
     def _set(
         self,
@@ -210,12 +210,13 @@ class SQLiteBackend(Backend):
         raw: str,
         ttl: float | None,
         condition: Condition,
+        expected: str | None,
         connection: sqlite3.Connection,
     ) -> bool:
         now = self._clock()
         if condition is not Condition.ALWAYS:
-            exists = self._get(namespace, key, connection) is not None
-            if exists != (condition is Condition.IF_PRESENT):
+            current = self._get(namespace, key, connection)
+            if not condition_holds(condition, current, expected):
                 return False
         connection.execute(
             "INSERT OR REPLACE INTO kv (namespace, key, value, expires_at) VALUES (?, ?, ?, ?)",

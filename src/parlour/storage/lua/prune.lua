@@ -1,5 +1,4 @@
--- Forget every index entry whose item has expired; returns how many.
--- KEYS[1] the namespace index
-local time = redis.call('TIME')
-local now = tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000)
-return redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', '(' .. string.format('%.0f', now))
+-- Settle up to ARGV[2] index entries whose scores have passed (see reclaim.lua); returns how
+-- many it looked at, so the caller repeats until fewer than asked come back.
+-- KEYS[1] the namespace index; ARGV[1] the prefix of the namespace's item keys, ARGV[2] a batch
+return reclaim(KEYS[1], ARGV[1], now_ms(), tonumber(ARGV[2]))
