@@ -67,6 +67,19 @@ def parse_rate(value: object) -> Rate:
     return Rate(limit, count * _UNITS[unit])
 
 
+_DURATION = re.compile(r"\s*(\d+)\s*(?:(second|minute|hour|day)s?)?\s*", re.IGNORECASE)
+
+
+def parse_duration(value: object) -> object:
+    """``30 minutes``, ``2 hours``, ``1 day`` or a number of seconds, as seconds."""
+    if isinstance(value, int | float):
+        return value
+    match = _DURATION.fullmatch(str(value))
+    if not match or int(match[1]) < 1:
+        raise ValueError("write a duration like 30 minutes, 2 hours, 1 day or 90 (seconds)")
+    return int(match[1]) * _UNITS[(match[2] or "second").lower()]
+
+
 def _parse_networks(value: object) -> object:
     if not isinstance(value, str):
         return value
@@ -81,6 +94,7 @@ def _parse_networks(value: object) -> object:
 
 
 RateSetting = Annotated[Rate, NoDecode, BeforeValidator(parse_rate)]
+Seconds = Annotated[int, BeforeValidator(parse_duration)]
 Outage = Literal["open", "closed"]
 Networks = Annotated[
     tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...],
@@ -150,6 +164,18 @@ class Settings(BaseSettings):
     data_backend: BackendName = Field(
         "sqlite", description="Where bookings, treatments, reviews and the gallery live"
     )
+    public_origin: str | None = Field(
+        None,
+        description="The address people use, e.g. https://book.example.com; https makes cookies "
+        "Secure with the __Host- prefix (set it behind a proxy that terminates TLS); unset: the "
+        "address each request came to",
+    )
+    session_idle_timeout: Seconds = Field(
+        7200, ge=60, description="Seconds of inactivity (or 30 minutes, 2 hours) that end a session"
+    )
+    session_absolute_timeout: Seconds = Field(
+        43200, ge=60, description="Longest a session lives however active (12 hours by default)"
+    )
     booking_rate_limit: RateSetting = Field(
         Rate(3, 900), description="Bookings one e-mail address, and one client IP, may attempt"
     )
@@ -179,11 +205,25 @@ class Settings(BaseSettings):
         "info", description="Least severe log level written"
     )
 
-    @field_validator("redis_url", "redis_password", "secret_key", mode="before")
+    @field_validator("redis_url", "redis_password", "secret_key", "public_origin", mode="before")
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         # `REDIS_PASSWORD=` in a copied .env.example means "none", not "the empty password".
         return None if value == "" else value
+
+    @field_validator("public_origin")
+    @classmethod
+    def _an_origin(cls, origin: str | None) -> str | None:
+        if not origin:
+            return None
+        parts = urlsplit(origin)
+        if parts.scheme not in ("http", "https") or not parts.netloc or parts.path not in ("", "/"):
+            raise ValueError("write scheme and host only, e.g. https://book.example.com")
+        return f"{parts.scheme}://{parts.netloc}".lower()
+
+    @property
+    def secure_cookies(self) -> bool:
+        return bool(self.public_origin and self.public_origin.startswith("https://"))
 
     @field_validator("redis_url")
     @classmethod
@@ -325,6 +365,11 @@ def _explain(exc: ValidationError) -> str:
 
 def _check_consistency(settings: Settings) -> None:
     problems = []
+    if settings.session_absolute_timeout < settings.session_idle_timeout:
+        problems.append(
+            "PARLOUR_SESSION_ABSOLUTE_TIMEOUT is shorter than PARLOUR_SESSION_IDLE_TIMEOUT; "
+            "make it at least as long"
+        )
     if not settings.redis_url:
         for field in ("sessions_backend", "ratelimit_backend", "data_backend"):
             if getattr(settings, field) == "redis":

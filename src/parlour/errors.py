@@ -3,6 +3,9 @@
     ParlourError
     ├── ConfigurationError         settings that cannot work; names the variable and the fix
     ├── RateLimited                too many attempts; says when to try again (HTTP 429)
+    ├── LoginRequired              the page is for staff who are logged in (HTTP 303 to /login)
+    ├── Forbidden                  logged in, but this needs another role (HTTP 403)
+    ├── CsrfRejected               an unsafe request that may be forged (HTTP 403)
     └── StorageError               anything the storage layer could not do
         ├── StorageUnavailable     the backend is down, hung or refused us; retry later (HTTP 503)
         ├── InvalidKey             a key or namespace the storage layer will not accept
@@ -34,6 +37,18 @@ class RateLimited(ParlourError):
         self.retry_after = retry_after
         self.limit = limit
         self.window = window
+
+
+class LoginRequired(ParlourError):
+    """The page needs a logged-in member of staff."""
+
+
+class Forbidden(ParlourError):
+    """The person is logged in but their role does not allow this."""
+
+
+class CsrfRejected(ParlourError):
+    """An unsafe request without proof that it came from Parlour's own page."""
 
 
 class StorageError(ParlourError):

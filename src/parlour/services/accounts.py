@@ -1,0 +1,171 @@
+"""Staff accounts: who may log in, in which role, with an argon2id password hash.
+
+Hashing takes about 0.1 s of CPU by design, so it runs on a thread, never on the event loop.
+A failed login costs the same whether or not the e-mail exists, and says the same.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import secrets
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import Literal
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+from parlour.errors import ParlourError
+from parlour.storage import KVStore
+
+Role = Literal["admin", "staff"]
+ROLES: tuple[Role, ...] = ("admin", "staff")
+MIN_PASSWORD = 10
+MAX_PASSWORD = 1024
+_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+
+
+class AccountError(ParlourError):
+    """A request about an account that cannot be met; the message says why, for people."""
+
+    def __init__(self, message: str, *, field: str = "") -> None:
+        super().__init__(message)
+        self.field = field
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    id: str
+    email: str
+    role: Role
+    password_hash: str
+    created_at: float
+    password_changed_at: float
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role == "admin"
+
+
+def normalise_email(email: str) -> str:
+    return email.strip().casefold()
+
+
+def check_email(email: str) -> str:
+    normalised = normalise_email(email)
+    if len(normalised) > 254 or not _EMAIL.fullmatch(normalised):
+        raise AccountError("Enter an e-mail address like name@example.com.", field="email")
+    return normalised
+
+
+def check_password(password: str, email: str) -> str:
+    if len(password) < MIN_PASSWORD:
+        raise AccountError(
+            f"Choose a password of at least {MIN_PASSWORD} characters.", field="password"
+        )
+    if len(password) > MAX_PASSWORD:
+        raise AccountError(f"Keep the password under {MAX_PASSWORD} characters.", field="password")
+    if normalise_email(password) == normalise_email(email):
+        raise AccountError("The password cannot be the e-mail address.", field="password")
+    return password
+
+
+class AccountService:
+    def __init__(
+        self,
+        users: KVStore,
+        *,
+        hasher: PasswordHasher | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._users = users
+        self._hasher = hasher or PasswordHasher()
+        self._clock = clock
+        self._dummy_hash: str | None = None
+
+    async def _hash(self, password: str) -> str:
+        return await asyncio.to_thread(self._hasher.hash, password)
+
+    async def _verify(self, password_hash: str, password: str) -> bool:
+        def verify() -> bool:
+            try:
+                return self._hasher.verify(password_hash, password)
+            except (VerificationError, InvalidHashError):
+                return False
+
+        return await asyncio.to_thread(verify)
+
+    async def get(self, email: str) -> User | None:
+        record = await self._users.get_item(normalise_email(email))
+        return None if record is None else User(**record)
+
+    async def list_users(self) -> list[User]:
+        return sorted(
+            (User(**record) for record in (await self._users.get_all_items()).values()),
+            key=lambda user: user.email,
+        )
+
+    async def create_user(self, email: str, role: str, password: str) -> User:
+        address = check_email(email)
+        if role not in ROLES:
+            raise AccountError("The role is admin or staff.", field="role")
+        check_password(password, address)
+        now = self._clock()
+        user = User(
+            id=f"u_{secrets.token_hex(8)}",
+            email=address,
+            role=role,
+            password_hash=await self._hash(password),
+            created_at=now,
+            password_changed_at=now,
+        )
+        if not await self._users.set_if_absent(address, asdict(user)):
+            raise AccountError(f"There is already an account for {address}.", field="email")
+        return user
+
+    async def authenticate(self, email: str, password: str) -> User | None:
+        """The user if the password is theirs; ``None`` otherwise, in the same time either way."""
+        user = await self.get(email) if len(password) <= MAX_PASSWORD else None
+        if user is None:
+            # Spend what a real check spends, so the answer's timing tells nothing.
+            if self._dummy_hash is None:
+                self._dummy_hash = await self._hash(secrets.token_urlsafe(16))
+            await self._verify(self._dummy_hash, password[:MAX_PASSWORD])
+            return None
+        if not await self._verify(user.password_hash, password):
+            return None
+        if self._hasher.check_needs_rehash(user.password_hash):
+            user = await self._store_password(user, password, changed=False)
+        return user
+
+    async def change_password(self, email: str, current: str, new: str) -> User:
+        user = await self.authenticate(email, current)
+        if user is None:
+            raise AccountError("The current password is not right.", field="current_password")
+        check_password(new, user.email)
+        return await self._store_password(user, new, changed=True)
+
+    async def set_role(self, email: str, role: str) -> User:
+        if role not in ROLES:
+            raise AccountError("The role is admin or staff.", field="role")
+
+        def change(record: dict[str, object] | None) -> dict[str, object]:
+            if record is None:
+                raise AccountError("There is no such account.", field="email")
+            return {**record, "role": role}
+
+        return User(**await self._users.update(normalise_email(email), change))
+
+    async def _store_password(self, user: User, password: str, *, changed: bool) -> User:
+        password_hash = await self._hash(password)
+        now = self._clock()
+
+        def change(record: dict[str, object] | None) -> dict[str, object]:
+            if record is None:
+                raise AccountError("There is no such account.", field="email")
+            stamp = now if changed else record["password_changed_at"]
+            return {**record, "password_hash": password_hash, "password_changed_at": stamp}
+
+        return User(**await self._users.update(user.email, change))
