@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
@@ -16,6 +17,7 @@ import pytest
 from support.redis_server import free_port
 
 COMMANDS = ["serve", "check"]
+ALL_COMMANDS = [*COMMANDS, "create-user", "ratelimit"]
 
 
 def parlour(
@@ -33,7 +35,7 @@ def parlour(
 
 
 @pytest.mark.parametrize(
-    "command", [[], *([c] for c in COMMANDS)], ids=lambda c: " ".join(c) or "parlour"
+    "command", [[], *([c] for c in ALL_COMMANDS)], ids=lambda c: " ".join(c) or "parlour"
 )
 def test_every_command_has_help(command: list[str], tmp_path: Path) -> None:
     result = parlour(*command, "--help", cwd=tmp_path)
@@ -112,9 +114,8 @@ def test_serve_answers_on_the_port_it_was_given(tmp_path: Path, workers: str) ->
 async def test_ratelimit_show_and_clear_unblock_a_client(redis_url: str, tmp_path: Path) -> None:
     from parlour.config import load_settings
     from parlour.web.app import create_app
-    from web.test_ratelimit import with_attempt_route
 
-    from support.web import running
+    from support.web import running, with_attempt_route
 
     env = {"REDIS_URL": redis_url, "PARLOUR_DATA_DIR": str(tmp_path / "data")}
     settings = load_settings(env_file=None, redis_url=redis_url, data_dir=tmp_path / "data")
@@ -153,3 +154,65 @@ def test_ratelimit_explains_where_memory_windows_live(tmp_path: Path) -> None:
     result = parlour("ratelimit", "show", "--ip", "192.0.2.1", cwd=tmp_path)
     assert result.returncode == 1
     assert "memory of the running process" in result.stderr
+
+
+def create_user(
+    cwd: Path, email: str, password: str, role: str = "admin"
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "parlour",
+            "create-user",
+            "--email",
+            email,
+            "--role",
+            role,
+            "--password-stdin",
+        ],
+        cwd=cwd,
+        input=f"{password}\n",
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_create_user_reads_the_password_from_stdin_only(tmp_path: Path) -> None:
+    created = create_user(tmp_path, "Owner@Example.com", "a long enough password")
+    assert created.returncode == 0, created.stderr
+    assert created.stdout.strip() == "Created admin account owner@example.com."
+    assert "a long enough password" not in created.stdout + created.stderr
+    again = create_user(tmp_path, "owner@example.com", "a long enough password")
+    assert again.returncode == 1
+    assert "already an account" in again.stderr
+    weak = create_user(tmp_path, "second@example.com", "short")
+    assert weak.returncode == 1
+    assert "at least 10 characters" in weak.stderr
+    no_terminal = parlour(
+        "create-user", "--email", "x@example.com", "--role", "staff", cwd=tmp_path
+    )
+    assert no_terminal.returncode == 2
+    assert "--password-stdin" in no_terminal.stderr
+    bad_role = parlour("create-user", "--email", "x@example.com", "--role", "owner", cwd=tmp_path)
+    assert bad_role.returncode == 2
+
+
+async def test_a_user_created_on_the_command_line_can_log_in(tmp_path: Path) -> None:
+    from parlour.config import load_settings
+    from parlour.web.app import create_app
+
+    from support.web import log_in, running
+
+    made = await asyncio.to_thread(
+        create_user, tmp_path, "zoe@example.com", "a long enough password", "staff"
+    )
+    assert made.returncode == 0, made.stderr
+    app = create_app(load_settings(env_file=None, data_dir=tmp_path / "data"))
+    async with running(app) as client:
+        assert (
+            await log_in(client, "zoe@example.com", "a long enough password")
+        ).status_code == 303
+        assert "zoe@example.com (staff)" in (await client.get("/admin")).text

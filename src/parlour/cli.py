@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import getpass
 import logging
 import sys
 from collections.abc import Callable, Sequence
@@ -11,6 +12,7 @@ from collections.abc import Callable, Sequence
 from parlour import __version__
 from parlour.config import NAMESPACES, Settings, env_name, load_secret_key, load_settings
 from parlour.errors import ConfigurationError, ParlourError, StorageError
+from parlour.services.accounts import AccountError, AccountService
 from parlour.storage import Storage
 from parlour.web.ratelimit import Identity, Limiter, policies_from
 from parlour.web.templating import duration
@@ -65,6 +67,20 @@ def _parser() -> argparse.ArgumentParser:
     )
     check.set_defaults(command=_check)
 
+    create_user = commands.add_parser(
+        "create-user",
+        help="add a member of staff who can log in",
+        description="Add a staff account. The password is read from standard input with "
+        "--password-stdin, or asked for twice when run in a terminal; it is never an argument, "
+        "so it stays out of shell history and process lists.",
+    )
+    create_user.add_argument("--email", required=True)
+    create_user.add_argument("--role", required=True, choices=["admin", "staff"])
+    create_user.add_argument(
+        "--password-stdin", action="store_true", help="read the password from standard input"
+    )
+    create_user.set_defaults(command=_create_user)
+
     ratelimit = commands.add_parser(
         "ratelimit",
         help="see or clear the rate-limit window of an e-mail address or IP",
@@ -114,6 +130,35 @@ def _check(args: argparse.Namespace, settings: Settings) -> int:
     for namespace in NAMESPACES:
         print(f"  {namespace:<12} {settings.backend_for(namespace)}")
     return asyncio.run(_connect(settings))
+
+
+def _create_user(args: argparse.Namespace, settings: Settings) -> int:
+    if args.password_stdin:
+        password = sys.stdin.readline().rstrip("\r\n")
+    elif sys.stdin.isatty():
+        password = getpass.getpass("Password for the new account: ")
+        if getpass.getpass("The same password again: ") != password:
+            print("parlour: the two passwords differ; nothing was created", file=sys.stderr)
+            return EXIT_FAILED
+    else:
+        print(
+            "parlour: standard input is not a terminal: pass --password-stdin to read the "
+            "password from it",
+            file=sys.stderr,
+        )
+        return EXIT_CONFIGURATION
+    return asyncio.run(_create_user_async(settings, args.email, args.role, password))
+
+
+async def _create_user_async(settings: Settings, email: str, role: str, password: str) -> int:
+    async with Storage.from_settings(settings) as storage:
+        try:
+            user = await AccountService(storage.kv("users")).create_user(email, role, password)
+        except AccountError as exc:
+            print(f"parlour: {exc}", file=sys.stderr)
+            return EXIT_FAILED
+    print(f"Created {user.role} account {user.email}.")
+    return 0
 
 
 def _ratelimit(args: argparse.Namespace, settings: Settings) -> int:

@@ -8,28 +8,18 @@ from pathlib import Path
 
 import httpx
 import pytest
-from fastapi import FastAPI, Request
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
 
 from parlour.config import Settings, load_settings
 from parlour.web.app import create_app
 from parlour.web.ratelimit import Identity, enforce
 
 from support.redis_server import RedisServer
-from support.web import running
+from support.web import log_in, post_form, running, with_attempt_route
 
 JSON = {"accept": "application/json"}
-
-
-def with_attempt_route(app: FastAPI, policy: str = "booking") -> FastAPI:
-    """The test app of the issue: one route that a policy guards, as bookings will be."""
-
-    async def attempt(request: Request) -> dict[str, bool]:
-        form = await request.form()
-        await enforce(request, policy, Identity.email(str(form.get("email", ""))))
-        return {"ok": True}
-
-    app.add_api_route("/attempt", attempt, methods=["POST"])
-    return app
 
 
 @pytest.fixture
@@ -130,11 +120,11 @@ async def test_outage_booking_fails_open_and_login_fails_closed(
     app = create_app(settings)
     with_attempt_route(app, "booking")
 
-    async def login_attempt(request: Request) -> dict[str, bool]:
+    async def login_attempt(request: Request) -> JSONResponse:
         await enforce(request, "login", Identity.account("u1"))
-        return {"ok": True}
+        return JSONResponse({"ok": True})
 
-    app.add_api_route("/login-attempt", login_attempt, methods=["POST"])
+    app.router.routes.insert(0, Route("/login-attempt", login_attempt, methods=["POST"]))
     async with running(app) as client:
         private_redis.stop()
         booking = await client.post("/attempt", data={"email": "z@example.com"}, headers=JSON)
@@ -150,3 +140,30 @@ async def test_outage_booking_fails_open_and_login_fails_closed(
             .headers["RateLimit"]
             .startswith('"login";r=9')
         )
+
+
+async def test_an_admin_sees_and_clears_a_clients_window(tmp_path: Path) -> None:
+    app = with_attempt_route(create_app(load_settings(env_file=None, data_dir=tmp_path)))
+    async with running(app) as admin:
+        await app.state.accounts.create_user("admin@example.com", "admin", "correct horse battery")
+        client = httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=app), base_url="http://testserver"
+        )
+        for _ in range(3):
+            await client.post("/attempt", data={"email": "zoe@example.com"})
+        assert (await client.post("/attempt", data={"email": "zoe@example.com"})).status_code == 429
+
+        await log_in(admin, "admin@example.com", "correct horse battery")
+        page = await admin.get("/admin/ratelimits", params={"email": "Zoe@Example.com"})
+        assert "booking (3/15 minutes)" in page.text
+        assert "blocked for 15 minutes" in page.text
+        await post_form(
+            admin,
+            "/admin/ratelimits?email=zoe@example.com",
+            "/admin/ratelimits/clear",
+            email="zoe@example.com",
+        )
+        await post_form(
+            admin, "/admin/ratelimits?ip=127.0.0.1", "/admin/ratelimits/clear", ip="127.0.0.1"
+        )
+        assert (await client.post("/attempt", data={"email": "zoe@example.com"})).status_code == 200

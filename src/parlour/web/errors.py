@@ -9,14 +9,16 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import urlencode
 
-from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, Response
+from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.templating import Jinja2Templates
 
-from parlour.errors import RateLimited, StorageUnavailable
+from parlour.errors import CsrfRejected, Forbidden, LoginRequired, RateLimited, StorageUnavailable
 from parlour.web.ratelimit import rate_limit_headers, whole_seconds
 from parlour.web.templating import duration
 
@@ -24,6 +26,7 @@ log = logging.getLogger(__name__)
 
 _CODES = {
     400: "bad_request",
+    401: "login_required",
     403: "forbidden",
     404: "not_found",
     405: "method_not_allowed",
@@ -33,6 +36,7 @@ _CODES = {
 }
 _TITLES = {
     400: "That request could not be read",
+    401: "Please log in",
     403: "Not allowed",
     404: "Page not found",
     405: "That is not something this page does",
@@ -72,8 +76,9 @@ def problem(
     )
 
 
-def install_error_handlers(app: FastAPI) -> None:
-    @app.exception_handler(RateLimited)
+def install_error_handlers(app: Starlette) -> None:
+    """Register every handler on ``app`` (the site, and the API application under it)."""
+
     async def rate_limited(request: Request, exc: RateLimited) -> Response:
         headers = rate_limit_headers(exc.policy, exc.limit, exc.window, 0, exc.retry_after)
         headers["Retry-After"] = str(whole_seconds(exc.retry_after))
@@ -86,7 +91,6 @@ def install_error_handlers(app: FastAPI) -> None:
             extra={"retry_after": whole_seconds(exc.retry_after)},
         )
 
-    @app.exception_handler(StorageUnavailable)
     async def unavailable(request: Request, exc: StorageUnavailable) -> Response:
         log.warning("503 for %s %s: %s", request.method, request.url.path, exc)
         return problem(
@@ -99,7 +103,31 @@ def install_error_handlers(app: FastAPI) -> None:
             action={"href": str(request.url), "label": "Try again"},
         )
 
-    @app.exception_handler(HTTPException)
+    async def login_required(request: Request, exc: LoginRequired) -> Response:
+        if wants_json(request):
+            return problem(request, 401, "login_required", "Log in to do this.")
+        destination = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        return RedirectResponse(f"/login?{urlencode({'next': destination})}", status_code=303)
+
+    async def forbidden(request: Request, exc: Forbidden) -> Response:
+        return problem(
+            request, 403, "forbidden", "Your account's role does not allow this. Ask an admin."
+        )
+
+    async def csrf_rejected(request: Request, exc: CsrfRejected) -> Response:
+        log.info("CSRF refused %s %s: %s", request.method, request.url.path, exc)
+        referer = request.headers.get("referer", "")
+        same_site = referer.startswith(str(request.base_url))
+        return problem(
+            request,
+            403,
+            "csrf",
+            "This form could not be accepted: it has expired, or it was sent from another site. "
+            "Reload the page and try again.",
+            action={"href": referer if same_site else "/", "label": "Reload the page"},
+            extra={"reason": str(exc)},
+        )
+
     async def http_error(request: Request, exc: HTTPException) -> Response:
         message = exc.detail if isinstance(exc.detail, str) else _TITLES.get(exc.status_code, "")
         if exc.status_code == 404:
@@ -107,7 +135,6 @@ def install_error_handlers(app: FastAPI) -> None:
         code = _CODES.get(exc.status_code, "error")
         return problem(request, exc.status_code, code, message, headers=exc.headers)
 
-    @app.exception_handler(RequestValidationError)
     async def invalid(request: Request, exc: RequestValidationError) -> Response:
         fields = {
             ".".join(str(part) for part in error["loc"][1:]) or "body": error["msg"]
@@ -120,3 +147,15 @@ def install_error_handlers(app: FastAPI) -> None:
             "Some details are missing or not valid.",
             extra={"fields": fields},
         )
+
+    handlers: list[tuple[type[Exception], Any]] = [
+        (RateLimited, rate_limited),
+        (StorageUnavailable, unavailable),
+        (LoginRequired, login_required),
+        (Forbidden, forbidden),
+        (CsrfRejected, csrf_rejected),
+        (HTTPException, http_error),
+        (RequestValidationError, invalid),
+    ]
+    for exception, handler in handlers:
+        app.add_exception_handler(exception, handler)

@@ -1,0 +1,205 @@
+"""The staff area: the landing page, one's own account and sessions, users, rate limits."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from parlour.services.accounts import AccountError, AccountService
+from parlour.services.sessions import SessionRecord, SessionService
+from parlour.web.forms import submitted
+from parlour.web.pages import admin, redirect, render, session_of, staff
+from parlour.web.ratelimit import Identity, Limiter
+
+
+def _accounts(request: Request) -> AccountService:
+    accounts: AccountService = request.app.state.accounts
+    return accounts
+
+
+def _sessions(request: Request) -> SessionService:
+    sessions: SessionService = request.app.state.sessions
+    return sessions
+
+
+async def landing(request: Request) -> Response:
+    await staff(request)
+    return await render(request, "admin/index.html")
+
+
+async def account(request: Request) -> Response:
+    return await _account_page(request, await staff(request))
+
+
+async def _account_page(
+    request: Request, me: SessionRecord, errors: dict[str, str] | None = None, status: int = 200
+) -> Response:
+    sessions = await _sessions(request).sessions_of(me.user_id)
+    context = {"sessions": sessions, "current": session_of(request).key, "errors": errors or {}}
+    return await render(request, "admin/account.html", context, status=status)
+
+
+async def change_password(request: Request) -> Response:
+    me = await staff(request)
+    form = await submitted(request)
+    new = form.text("new_password", 4096)
+    if new != form.text("confirm_password", 4096):
+        errors = {"confirm_password": "The two new passwords differ."}
+        return await _account_page(request, me, errors, 400)
+    try:
+        user = await _accounts(request).change_password(
+            me.email, form.text("current_password", 1024), new
+        )
+    except AccountError as exc:
+        return await _account_page(request, me, {exc.field: str(exc)}, 400)
+    session = session_of(request)
+    ended = await _sessions(request).end_all(me.user_id, keep=session.key, reason="password change")
+    session.start(user)  # a new id and CSRF secret for the session that changed it
+    session.flash(f"Password changed. {_ended(ended)}")
+    return redirect("/admin/account")
+
+
+async def end_session(request: Request) -> Response:
+    me = await staff(request)
+    key = (await submitted(request)).text("session_key", 64)
+    session = session_of(request)
+    if key == session.key:
+        session.end()
+        return redirect("/login?ended=1")
+    ended = await _sessions(request).end(me.user_id, key)
+    session.flash("Session ended." if ended else "That session had already ended.")
+    return redirect("/admin/account")
+
+
+async def end_other_sessions(request: Request) -> Response:
+    me = await staff(request)
+    await submitted(request)
+    session = session_of(request)
+    session.flash(_ended(await _sessions(request).end_all(me.user_id, keep=session.key)))
+    return redirect("/admin/account")
+
+
+async def log_out_everywhere(request: Request) -> Response:
+    me = await staff(request)
+    await submitted(request)
+    await _sessions(request).end_all(me.user_id, reason="logged out everywhere")
+    session_of(request).end()
+    return redirect("/login?ended=all")
+
+
+async def users(request: Request) -> Response:
+    await admin(request)
+    return await _users_page(request)
+
+
+async def _users_page(
+    request: Request,
+    errors: dict[str, str] | None = None,
+    form: dict[str, str] | None = None,
+    status: int = 200,
+) -> Response:
+    sessions = _sessions(request)
+    rows = [
+        (user, len(await sessions.sessions_of(user.id)))
+        for user in await _accounts(request).list_users()
+    ]
+    context = {"rows": rows, "errors": errors or {}, "form": form or {}}
+    return await render(request, "admin/users.html", context, status=status)
+
+
+async def create_user(request: Request) -> Response:
+    await admin(request)
+    form = await submitted(request)
+    email, role = form.text("email", 254), form.text("role", 10)
+    try:
+        user = await _accounts(request).create_user(email, role, form.text("password", 1024))
+    except AccountError as exc:
+        fields = {"email": email, "role": role}
+        return await _users_page(request, {exc.field or "email": str(exc)}, fields, 400)
+    session_of(request).flash(f"Account created for {user.email}.")
+    return redirect("/admin/users")
+
+
+async def change_role(request: Request) -> Response:
+    me = await admin(request)
+    form = await submitted(request)
+    try:
+        user = await _accounts(request).set_role(form.text("email", 254), form.text("role", 10))
+    except AccountError as exc:
+        return await _users_page(request, {"role": str(exc)}, status=400)
+    # A session carries its role: the user's sessions end, and the next login has the new one.
+    ended = await _sessions(request).end_all(user.id, reason="role change")
+    if user.id == me.user_id:
+        session_of(request).end()
+        return redirect("/login?ended=1")
+    session_of(request).flash(f"{user.email} is now {user.role}. {_ended(ended)}")
+    return redirect("/admin/users")
+
+
+async def end_user_sessions(request: Request) -> Response:
+    me = await admin(request)
+    user = await _accounts(request).get((await submitted(request)).text("email", 254))
+    if user is None:
+        return await _users_page(request, {"email": "There is no such account."}, status=400)
+    keep = session_of(request).key if user.id == me.user_id else None
+    ended = await _sessions(request).end_all(user.id, keep=keep, reason="ended by an admin")
+    session_of(request).flash(f"{user.email}: {_ended(ended)}")
+    return redirect("/admin/users")
+
+
+async def ratelimits(request: Request) -> Response:
+    await admin(request)
+    email = request.query_params.get("email", "")[:254]
+    ip = request.query_params.get("ip", "")[:64]
+    limiter: Limiter = request.app.state.limiter
+    identity = _identity(email, ip)
+    windows = []
+    if identity is not None:
+        for name, policy in limiter.policies.items():
+            windows.append((name, policy, await limiter.peek(name, identity)))
+    context = {"email": email, "ip": ip, "windows": windows}
+    return await render(request, "admin/ratelimits.html", context)
+
+
+async def clear_ratelimits(request: Request) -> Response:
+    await admin(request)
+    form = await submitted(request)
+    email, ip = form.text("email", 254), form.text("ip", 64)
+    identity = _identity(email, ip)
+    limiter: Limiter = request.app.state.limiter
+    if identity is not None:
+        for name in limiter.policies:
+            await limiter.clear(name, identity)
+        session_of(request).flash(f"Cleared every window of {email or ip}.")
+    return redirect("/admin/ratelimits")
+
+
+def _identity(email: str, ip: str) -> Identity | None:
+    if email.strip():
+        return Identity.email(email)
+    if ip.strip():
+        return Identity.ip(ip)
+    return None
+
+
+def _ended(count: int) -> str:
+    if count == 0:
+        return "No other session was open."
+    return f"{count} other session{'s' if count != 1 else ''} ended."
+
+
+routes = [
+    Route("/admin", landing),
+    Route("/admin/account", account),
+    Route("/admin/account/password", change_password, methods=["POST"]),
+    Route("/admin/account/sessions/end", end_session, methods=["POST"]),
+    Route("/admin/account/sessions/end-others", end_other_sessions, methods=["POST"]),
+    Route("/admin/account/sessions/end-all", log_out_everywhere, methods=["POST"]),
+    Route("/admin/users", users),
+    Route("/admin/users", create_user, methods=["POST"]),
+    Route("/admin/users/role", change_role, methods=["POST"]),
+    Route("/admin/users/end-sessions", end_user_sessions, methods=["POST"]),
+    Route("/admin/ratelimits", ratelimits),
+    Route("/admin/ratelimits/clear", clear_ratelimits, methods=["POST"]),
+]

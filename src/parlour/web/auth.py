@@ -1,0 +1,68 @@
+"""Logging in and out."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from parlour.services.accounts import AccountService, normalise_email
+from parlour.web.forms import submitted
+from parlour.web.pages import local_path, redirect, render, session_of
+from parlour.web.ratelimit import Identity, Limiter, enforce
+
+WRONG = "That e-mail address and password do not match an account."
+
+
+async def login_page(request: Request) -> Response:
+    destination = local_path(request.query_params.get("next"), "/admin")
+    session = session_of(request)
+    if session.has_cookie and await session.load() is not None:
+        return redirect(destination)
+    return await render(request, "login.html", {"next": destination})
+
+
+async def login(request: Request) -> Response:
+    form = await submitted(request)
+    email, password = form.text("email", 254), form.text("password", 1024)
+    destination = local_path(form.text("next", 2048), "/admin")
+    if not email.strip() or not password:
+        return await render(
+            request,
+            "login.html",
+            {
+                "error": "Enter your e-mail address and password.",
+                "email": email,
+                "next": destination,
+            },
+            status=400,
+        )
+    # Counted per account and per address before the password is checked, so guessing is
+    # bounded; a successful login gives its count back.
+    decision = await enforce(request, "login", Identity.account(normalise_email(email)))
+    accounts: AccountService = request.app.state.accounts
+    user = await accounts.authenticate(email, password)
+    if user is None:
+        return await render(
+            request, "login.html", {"error": WRONG, "email": email, "next": destination}, status=400
+        )
+    limiter: Limiter = request.app.state.limiter
+    await limiter.refund(decision)  # only failures count against the account and the address
+    session_of(request).start(user)
+    return redirect(destination)
+
+
+async def logout(request: Request) -> Response:
+    await submitted(request)
+    session = session_of(request)
+    if session.has_cookie:
+        await session.load()
+    session.end()
+    return redirect("/login?ended=1")
+
+
+routes = [
+    Route("/login", login_page, methods=["GET"]),
+    Route("/login", login, methods=["POST"]),
+    Route("/logout", logout, methods=["POST"]),
+]

@@ -1,0 +1,84 @@
+"""Rendering a page: the template, plus who is logged in, a CSRF field and a flash message."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, RedirectResponse
+from starlette.templating import Jinja2Templates
+
+from parlour.errors import Forbidden, LoginRequired, StorageUnavailable
+from parlour.services.sessions import SessionRecord
+from parlour.web import csrf
+from parlour.web.sessions import Session
+
+log = logging.getLogger(__name__)
+
+
+def session_of(request: Request) -> Session:
+    session: Session = request.state.session
+    return session
+
+
+async def render(
+    request: Request,
+    template: str,
+    context: Mapping[str, Any] | None = None,
+    *,
+    status: int = 200,
+    headers: Mapping[str, str] | None = None,
+) -> HTMLResponse:
+    session = session_of(request)
+    if session.has_cookie:
+        try:
+            await session.load()
+        except StorageUnavailable as exc:
+            # A page that needs the session has loaded it already (and answered 503 if it could
+            # not); any other page is public and is shown as to a visitor.
+            log.warning("showing %s without its session: %s", request.url.path, exc)
+    templates: Jinja2Templates = request.app.state.templates
+    full = {
+        "user": session.record,
+        "flash": session.pop_flash(),
+        "csrf_input": lambda: csrf.hidden_input(request),
+        **(context or {}),
+    }
+    return templates.TemplateResponse(
+        request, template, full, status_code=status, headers=dict(headers or {})
+    )
+
+
+def redirect(url: str) -> RedirectResponse:
+    """After a POST: 303, so a reload does not send the form again."""
+    return RedirectResponse(url, status_code=303)
+
+
+def local_path(candidate: str | None, default: str) -> str:
+    """``candidate`` if it is a path on this site, so ``next=`` cannot send anyone elsewhere."""
+    if (
+        candidate
+        and candidate.startswith("/")
+        and not candidate.startswith("//")
+        and "\\" not in candidate
+        and all(ord(char) > 31 for char in candidate)
+    ):
+        return candidate
+    return default
+
+
+async def staff(request: Request) -> SessionRecord:
+    """The logged-in member of staff; raises ``LoginRequired`` (a redirect to the login page)."""
+    record = await session_of(request).load()
+    if record is None:
+        raise LoginRequired
+    return record
+
+
+async def admin(request: Request) -> SessionRecord:
+    record = await staff(request)
+    if record.role != "admin":
+        raise Forbidden
+    return record
