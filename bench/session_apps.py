@@ -1,0 +1,102 @@
+"""The apps bench/sessions.py serves with uvicorn, built from the environment it is given.
+
+Each answers GET /me to a logged-in user with their e-mail address, read from the session, so
+the session handling is all that differs. ``BENCH_REDIS_URL`` names the Redis.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from types import SimpleNamespace
+
+from markupsafe import Markup
+from redis.asyncio import Redis
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+from starsessions import SessionMiddleware, load_session
+from starsessions.stores.redis import RedisStore
+
+from parlour.config import load_settings
+from parlour.services.sessions import new_csrf_secret
+from parlour.web.app import create_app
+from parlour.web.csrf import mask
+from parlour.web.pages import staff
+from parlour.web.templating import STATIC_DIRECTORY, build_templates
+
+EMAIL = "bench@example.com"
+
+
+async def me(request: Request) -> Response:
+    record = await staff(request)
+    return PlainTextResponse(record.email)
+
+
+def parlour_app(redis_url: str | None) -> Starlette:
+    settings = load_settings(
+        env_file=None, data_dir=Path(os.environ["BENCH_DATA_DIR"]), redis_url=redis_url
+    )
+    app = create_app(settings)
+    # Where a staff page sits: after the public and login routes, with the other staff pages.
+    position = next(
+        i for i, r in enumerate(app.router.routes) if getattr(r, "path", "") == "/admin"
+    )
+    app.router.routes.insert(position, Route("/me", me))
+    return app
+
+
+def parlour_memory() -> Starlette:
+    return parlour_app(None)
+
+
+def parlour_redis() -> Starlette:
+    return parlour_app(os.environ["BENCH_REDIS_URL"])
+
+
+def starsessions_redis() -> Starlette:
+    redis = Redis.from_url(os.environ["BENCH_REDIS_URL"])
+    templates = build_templates()
+
+    async def login(request: Request) -> Response:
+        await load_session(request)
+        request.session["email"] = EMAIL
+        request.session["csrf"] = new_csrf_secret()  # as Parlour keeps one per session
+        return PlainTextResponse("ok")
+
+    async def whoami(request: Request) -> Response:
+        await load_session(request)
+        return PlainTextResponse(request.session["email"])
+
+    async def landing(request: Request) -> Response:
+        """Parlour's staff landing page, rendered the way Parlour renders it."""
+        await load_session(request)
+        context = {
+            "user": SimpleNamespace(email=request.session["email"], role="staff"),
+            "flash": "",
+            "csrf_input": lambda: Markup(
+                '<input type="hidden" name="csrf_token" value="{}">'
+            ).format(mask(request.session["csrf"])),
+        }
+        return templates.TemplateResponse(request, "admin/index.html", context)
+
+    return Starlette(
+        routes=[
+            Route("/login", login),
+            Route("/me", whoami),
+            Route("/admin", landing),
+            Mount("/static", StaticFiles(directory=STATIC_DIRECTORY), name="static"),
+        ],
+        middleware=[
+            Middleware(
+                SessionMiddleware,
+                store=RedisStore(connection=redis, prefix="starsessions:"),
+                lifetime=7200,
+                rolling=True,
+                cookie_https_only=False,
+            )
+        ],
+    )
