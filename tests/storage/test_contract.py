@@ -9,7 +9,7 @@ import pytest
 
 from parlour.errors import InvalidKey, InvalidValue
 from parlour.storage import Backend, ChangeKind, KVStore
-from parlour.storage.base import MAX_KEY_BYTES, MAX_VALUE_BYTES
+from parlour.storage.base import ABSENT, DELETE, MAX_KEY_BYTES, MAX_VALUE_BYTES
 
 from support.waiting import eventually
 
@@ -290,3 +290,72 @@ async def test_update_of_a_missing_item_starts_from_none(kv: KVStore) -> None:
 
     assert await kv.update("fresh", record) == ["created"]
     assert seen == [None]
+
+
+async def test_get_many_returns_the_keys_that_exist(kv: KVStore) -> None:
+    await kv.set_item("a", 1)
+    await kv.set_item("b", None)
+    keys = ["a", "b", "c", *(f"x{n}" for n in range(1500))]
+    assert await kv.get_many(keys) == {"a": 1, "b": None}
+    assert await kv.get_many([]) == {}
+
+
+async def test_transact_writes_all_or_nothing(kv: KVStore) -> None:
+    await kv.set_item("taken", "someone")
+    claimed = await kv.transact(
+        {"u1": "me", "u2": "me", "taken": "me", "record": {"n": 1}},
+        expect={"u1": ABSENT, "u2": ABSENT, "taken": ABSENT},
+    )
+    assert claimed is False
+    assert await kv.get_many(["u1", "u2", "record"]) == {}
+    assert await kv.get_item("taken") == "someone"
+    assert await kv.transact(
+        {"u1": "me", "u2": "me", "record": {"n": 1}},
+        expect={"u1": ABSENT, "u2": ABSENT},
+        ttl={"u1": 60},
+    )
+    assert await kv.get_many(["u1", "u2", "record"]) == {"u1": "me", "u2": "me", "record": {"n": 1}}
+
+
+async def test_transact_compares_values_and_deletes(kv: KVStore) -> None:
+    await kv.set_item("record", {"status": "confirmed", "units": ["u1"]})
+    await kv.set_item("u1", "me")
+    stale = {"status": "pending"}
+    assert not await kv.transact({"u1": DELETE}, expect={"record": stale})
+    current = await kv.get_item("record")
+    assert current is not None
+    moved = await kv.transact(
+        {"u1": DELETE, "u2": "me", "record": {**current, "units": ["u2"]}},
+        expect={"record": current, "u1": "me", "u2": ABSENT},
+    )
+    assert moved is True
+    assert await kv.get_many(["u1", "u2"]) == {"u2": "me"}
+    record = await kv.get_item("record")
+    assert record is not None
+    assert record["units"] == ["u2"]
+
+
+async def test_concurrent_transacts_on_shared_keys_have_one_winner(kv: KVStore) -> None:
+    async def claim(n: int) -> bool:
+        units = [f"unit{u}" for u in range(n % 3, n % 3 + 4)]  # overlapping ranges
+        return await kv.transact(
+            {**dict.fromkeys(units, n), f"booking{n}": {"units": units}},
+            expect=dict.fromkeys(units, ABSENT),
+        )
+
+    results = await asyncio.gather(*(claim(n) for n in range(30)))
+    assert results.count(True) == 1
+    winner = results.index(True)
+    assert await kv.get_item(f"booking{winner}") is not None
+
+
+async def test_transact_events_reach_subscribers(kv: KVStore) -> None:
+    async with kv.subscribe() as events:
+        await kv.set_item("old", 1)
+        await kv.transact({"new": 2, "old": DELETE})
+        seen: set[tuple[str, ChangeKind]] = set()
+        while len(seen) < 3:
+            event = await events.next(timeout=5)
+            assert event is not None
+            seen.add((event.key, event.kind))
+    assert seen == {("old", ChangeKind.SET), ("new", ChangeKind.SET), ("old", ChangeKind.REMOVED)}

@@ -1,0 +1,1 @@
+"""Pure booking rules: models, opening hours and slot arithmetic. No I/O, no clock reads."""

@@ -13,7 +13,8 @@ import enum
 import json
 import math
 import re
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, ClassVar, TypeVar
 
 from parlour.errors import CorruptValue, InvalidKey, InvalidValue, StorageError
@@ -30,6 +31,29 @@ MAX_TTL_SECONDS = 10 * 365 * 24 * 3600.0
 _NAMESPACE = re.compile(r"[a-z][a-z0-9_]{0,31}")
 
 
+class _Marker(enum.Enum):
+    ABSENT = "absent"
+    DELETE = "delete"
+
+
+ABSENT = _Marker.ABSENT
+"""In ``transact(expect=...)``: nothing may be stored at the key."""
+DELETE = _Marker.DELETE
+"""In ``transact(writes=...)``: remove the key."""
+
+
+@dataclass(frozen=True, slots=True)
+class Operation:
+    """One key of an atomic :meth:`Backend.transact`, already validated and encoded."""
+
+    key: str
+    expect: str | _Marker | None = None
+    """Stored text the key must hold, ABSENT, or None for no condition."""
+    write: str | _Marker | None = None
+    """New text, DELETE, or None to leave the key as it is."""
+    ttl: float | None = None
+
+
 class Condition(enum.Enum):
     """When a write takes effect."""
 
@@ -38,6 +62,14 @@ class Condition(enum.Enum):
     IF_PRESENT = "if_present"
     IF_VALUE = "if_value"
     """Only if the stored text is exactly ``expected``: compare-and-set."""
+
+
+def expectation_holds(operation: Operation, current: str | None) -> bool:
+    if operation.expect is None:
+        return True
+    if operation.expect is ABSENT:
+        return current is None
+    return current == operation.expect
 
 
 def condition_holds(condition: Condition, current: str | None, expected: str | None) -> bool:
@@ -148,6 +180,14 @@ class Backend(abc.ABC):
     async def remove(self, namespace: str, key: str) -> bool: ...
 
     @abc.abstractmethod
+    async def get_many(self, namespace: str, keys: Sequence[str]) -> dict[str, str]:
+        """The keys that live, with their text; in one round trip where the backend can."""
+
+    @abc.abstractmethod
+    async def transact(self, namespace: str, operations: Sequence[Operation]) -> bool:
+        """Apply every write if every expectation holds, all at once; else change nothing."""
+
+    @abc.abstractmethod
     async def touch(self, namespace: str, key: str, ttl: float) -> bool:
         """Give a live item a new TTL. Not a change of value, so no change event."""
 
@@ -235,6 +275,45 @@ class KVStore:
             f"{self.namespace}/{key} changed under {attempts} attempts to update it",
             backend=self.backend.name,
         )
+
+    async def get_many(self, keys: Sequence[str]) -> dict[str, JSON]:
+        """The values of those ``keys`` that exist, in one round trip on Redis."""
+        if not keys:
+            return {}
+        found = await self.backend.get_many(self.namespace, [check_key(key) for key in keys])
+        return {key: decode(raw, backend=self.backend.name) for key, raw in found.items()}
+
+    async def transact(
+        self,
+        writes: Mapping[str, JSON | _Marker],
+        *,
+        expect: Mapping[str, JSON | _Marker] | None = None,
+        ttl: Mapping[str, float] | None = None,
+    ) -> bool:
+        """Write every value of ``writes`` (``DELETE`` removes) if, at that moment, every key of
+        ``expect`` holds exactly the value given (``ABSENT``: nothing); otherwise change nothing.
+        Atomic across processes: a Lua script on Redis, a transaction in SQLite.
+
+        ``True`` if it wrote. An expected value must be one as read from the store.
+        """
+        expect = expect or {}
+        ttl = ttl or {}
+        operations = []
+        for key in dict.fromkeys([*expect, *writes]):
+            condition = expect.get(key)
+            if key in expect and condition is not ABSENT:
+                condition = encode(condition)
+            elif key not in expect:
+                condition = None
+            value = writes.get(key)
+            if key not in writes:
+                write: str | _Marker | None = None
+            elif value is DELETE:
+                write = DELETE
+            else:
+                write = encode(value)
+            operations.append(Operation(check_key(key), condition, write, check_ttl(ttl.get(key))))
+        return await self.backend.transact(self.namespace, operations)
 
     async def remove_item(self, key: str) -> bool:
         """Delete ``key``; ``True`` if it was there."""

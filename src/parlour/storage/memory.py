@@ -8,10 +8,17 @@ from __future__ import annotations
 
 import heapq
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 
-from parlour.storage.base import Backend, Condition, condition_holds
+from parlour.storage.base import (
+    DELETE,
+    Backend,
+    Condition,
+    Operation,
+    condition_holds,
+    expectation_holds,
+)
 from parlour.storage.events import ChangeEvent, ChangeKind
 
 RECLAIM_PER_CALL = 32
@@ -104,6 +111,27 @@ class MemoryBackend(Backend):
             return False
         self._drop(namespace, key)
         self.changes.publish(ChangeEvent(namespace, key, ChangeKind.REMOVED))
+        return True
+
+    async def get_many(self, namespace: str, keys: Sequence[str]) -> dict[str, str]:
+        found = {}
+        for key in keys:
+            entry = self._live(namespace, key)
+            if entry is not None:
+                found[key] = entry.raw
+        return found
+
+    async def transact(self, namespace: str, operations: Sequence[Operation]) -> bool:
+        self._reclaim()
+        for operation in operations:
+            entry = self._live(namespace, operation.key)
+            if not expectation_holds(operation, None if entry is None else entry.raw):
+                return False
+        for operation in operations:  # nothing awaited in between: atomic in this process
+            if operation.write is DELETE:
+                await self.remove(namespace, operation.key)
+            elif isinstance(operation.write, str):
+                await self.set(namespace, operation.key, operation.write, operation.ttl)
         return True
 
     async def touch(self, namespace: str, key: str, ttl: float) -> bool:

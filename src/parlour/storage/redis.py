@@ -23,7 +23,7 @@ import hashlib
 import json
 import logging
 import math
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
 from importlib.resources import files
 from typing import Any, TypeVar, cast
 from urllib.parse import urlsplit
@@ -35,7 +35,7 @@ from redis.backoff import NoBackoff
 
 from parlour.config import Settings, mask_url_password
 from parlour.errors import StorageError, StorageUnavailable
-from parlour.storage.base import Backend, Condition
+from parlour.storage.base import ABSENT, DELETE, Backend, Condition, Operation
 from parlour.storage.events import ChangeEvent, ChangeKind
 
 T = TypeVar("T")
@@ -77,7 +77,7 @@ def translate_redis_error(exc: rx.RedisError | OSError, where: str) -> StorageEr
     return StorageError(f"Redis at {where} failed: {type(exc).__name__}: {exc}", backend="redis")
 
 
-_USES_RECLAIM = frozenset({"write", "prune"})
+_USES_RECLAIM = frozenset({"write", "prune", "transact"})
 
 
 def load_script(name: str) -> str:
@@ -310,6 +310,41 @@ class RedisBackend(Backend):
             self.client.getex, self.item_key(namespace, key), px=_milliseconds(ttl)
         )
         return cast(str | None, await self.call(getex, idempotent=True))
+
+    async def get_many(self, namespace: str, keys: Sequence[str]) -> dict[str, str]:
+        found: dict[str, str] = {}
+        for start in range(0, len(keys), 1000):
+            chunk = list(keys[start : start + 1000])
+            items = [self.item_key(namespace, key) for key in chunk]
+            values = cast(
+                list[str | None],
+                await self.call(functools.partial(self.client.mget, items), idempotent=True),
+            )
+            found.update((k, v) for k, v in zip(chunk, values, strict=True) if v is not None)
+        return found
+
+    async def transact(self, namespace: str, operations: Sequence[Operation]) -> bool:
+        keys = [self.index_key(namespace)]
+        args: list[str | int] = [self._channel]
+        for operation in operations:
+            keys.append(self.item_key(namespace, operation.key))
+            if operation.expect is None:
+                expectation, expected = "", ""
+            elif operation.expect is ABSENT:
+                expectation, expected = "absent", ""
+            else:
+                expectation, expected = "equal", str(operation.expect)
+            if operation.write is None:
+                write, text, kind = "", "", ChangeKind.SET
+            elif operation.write is DELETE:
+                write, text, kind = "delete", "", ChangeKind.REMOVED
+            else:
+                write, text, kind = "set", str(operation.write), ChangeKind.SET
+            ttl = 0 if operation.ttl is None else _milliseconds(operation.ttl)
+            event = self._event(namespace, operation.key, kind)
+            args += [operation.key, expectation, expected, write, text, ttl, event]
+        # Not idempotent: repeated after a lost reply, its own writes would fail its expectations.
+        return bool(await self.eval_script("transact", keys, args, idempotent=False))
 
     def _keys(self, namespace: str, key: str) -> list[str]:
         return [self.item_key(namespace, key), self.index_key(namespace)]

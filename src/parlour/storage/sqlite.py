@@ -24,13 +24,20 @@ import functools
 import sqlite3
 import threading
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TypeVar
 
 from parlour.errors import StorageError, StorageUnavailable
-from parlour.storage.base import Backend, Condition, condition_holds
+from parlour.storage.base import (
+    DELETE,
+    Backend,
+    Condition,
+    Operation,
+    condition_holds,
+    expectation_holds,
+)
 from parlour.storage.events import ChangeEvent, ChangeKind
 from parlour.storage.sqlite_writer import GroupCommitWriter
 
@@ -236,6 +243,50 @@ class SQLiteBackend(Backend):
         if cursor.rowcount == 0:
             return False
         self._record(connection, namespace, key, ChangeKind.REMOVED)
+        return True
+
+    async def get_many(self, namespace: str, keys: Sequence[str]) -> dict[str, str]:
+        return await self._run(functools.partial(self._get_many, namespace, list(keys)))
+
+    def _get_many(
+        self, namespace: str, keys: list[str], connection: sqlite3.Connection
+    ) -> dict[str, str]:
+        found: dict[str, str] = {}
+        now = self._clock()
+        for start in range(0, len(keys), 500):  # SQLite caps the parameters of one statement
+            chunk = keys[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            rows = connection.execute(
+                f"SELECT key, value FROM kv WHERE namespace = ? AND key IN ({marks})"  # noqa: S608
+                f" AND {_LIVE}",
+                (namespace, *chunk, now),
+            ).fetchall()
+            found.update((str(key), str(value)) for key, value in rows)
+        return found
+
+    async def transact(self, namespace: str, operations: Sequence[Operation]) -> bool:
+        return await self._run_write(functools.partial(self._transact, namespace, operations))
+
+    def _transact(
+        self, namespace: str, operations: Sequence[Operation], connection: sqlite3.Connection
+    ) -> bool:
+        # Inside the writer's transaction: no other process can write between check and apply.
+        for operation in operations:
+            if not expectation_holds(operation, self._get(namespace, operation.key, connection)):
+                return False
+        for operation in operations:
+            if operation.write is DELETE:
+                self._remove(namespace, operation.key, connection)
+            elif isinstance(operation.write, str):
+                self._set(
+                    namespace,
+                    operation.key,
+                    operation.write,
+                    operation.ttl,
+                    Condition.ALWAYS,
+                    None,
+                    connection,
+                )
         return True
 
     async def touch(self, namespace: str, key: str, ttl: float) -> bool:

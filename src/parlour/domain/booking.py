@@ -1,0 +1,64 @@
+"""A booking, its life (confirmed, then completed, cancelled or a no-show) and what a client may
+still do with it."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from parlour.domain.slots import units_between
+
+
+class Status(enum.StrEnum):
+    CONFIRMED = "confirmed"
+    CANCELLED = "cancelled"
+    COMPLETED = "completed"
+    NO_SHOW = "no-show"
+
+
+@dataclass(frozen=True, slots=True)
+class Booking:
+    id: str
+    treatment_id: str
+    treatment_name: str
+    resource_id: str
+    start: datetime
+    """UTC."""
+    duration: int
+    buffer_before: int
+    buffer_after: int
+    price: int
+    client_name: str
+    email: str
+    phone: str
+    status: Status
+    created_at: datetime
+    token_hash: str
+    """SHA-256 of the manage link's token; the token itself is never stored."""
+
+    @property
+    def end(self) -> datetime:
+        return self.start + timedelta(minutes=self.duration)
+
+    @property
+    def units(self) -> range:
+        """The units this booking keeps its resource busy, buffers included."""
+        return units_between(
+            self.start - timedelta(minutes=self.buffer_before),
+            self.end + timedelta(minutes=self.buffer_after),
+        )
+
+    @property
+    def holds_time(self) -> bool:
+        """Whether it still keeps its resource busy (a cancelled booking frees its time)."""
+        return self.status is not Status.CANCELLED
+
+    def client_may_change(self, now: datetime, cutoff_hours: int) -> bool:
+        """Cancel or reschedule through the manage link: only a confirmed booking, before the
+        cut-off."""
+        return self.status is Status.CONFIRMED and now < self.start - timedelta(hours=cutoff_hours)
+
+    @property
+    def reviewable(self) -> bool:
+        return self.status is Status.COMPLETED

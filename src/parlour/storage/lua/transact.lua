@@ -1,0 +1,41 @@
+-- Apply several writes to one namespace only if every expectation holds, all in one atomic
+-- step (a booking claims each 5-minute unit it occupies and writes its record together).
+-- KEYS[1] the namespace index; KEYS[2..] the items, one per operation, in order
+-- ARGV[1] channel; then seven per operation: the key as the application knows it,
+-- expectation ('' none, 'absent', 'equal'), expected text, write ('' none, 'set', 'delete'),
+-- new text, ttl in ms (0: none), change event
+local operations = #KEYS - 1
+for i = 1, operations do
+  local base = 1 + (i - 1) * 7
+  local expectation = ARGV[base + 2]
+  if expectation ~= '' then
+    local current = redis.call('GET', KEYS[i + 1])
+    if expectation == 'absent' and current then
+      return 0
+    end
+    if expectation == 'equal' and current ~= ARGV[base + 3] then
+      return 0
+    end
+  end
+end
+local now = now_ms()
+for i = 1, operations do
+  local base = 1 + (i - 1) * 7
+  local member, write, ttl = ARGV[base + 1], ARGV[base + 4], tonumber(ARGV[base + 6])
+  if write == 'set' then
+    if ttl > 0 then
+      redis.call('SET', KEYS[i + 1], ARGV[base + 5], 'PX', ttl)
+      redis.call('ZADD', KEYS[1], string.format('%.0f', now + ttl), member)
+    else
+      redis.call('SET', KEYS[i + 1], ARGV[base + 5])
+      redis.call('ZADD', KEYS[1], '+inf', member)
+    end
+    redis.call('PUBLISH', ARGV[1], ARGV[base + 7])
+  elseif write == 'delete' then
+    if redis.call('DEL', KEYS[i + 1]) == 1 then
+      redis.call('PUBLISH', ARGV[1], ARGV[base + 7])
+    end
+    redis.call('ZREM', KEYS[1], member)
+  end
+end
+return 1
