@@ -31,7 +31,17 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from parlour.errors import ConfigurationError
 
 BackendName = Literal["memory", "sqlite", "redis"]
-NAMESPACES = ("sessions", "ratelimit", "users", "treatments", "bookings", "reviews", "gallery")
+NAMESPACES = (
+    "sessions",
+    "ratelimit",
+    "users",
+    "business",
+    "treatments",
+    "resources",
+    "bookings",
+    "reviews",
+    "gallery",
+)
 """The kinds of record Parlour keeps. Sessions and rate limits follow ``REDIS_URL`` by default;
 the rest is durable and moves only when ``PARLOUR_DATA_BACKEND`` says so."""
 

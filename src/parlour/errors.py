@@ -6,6 +6,10 @@
     ├── LoginRequired              the page is for staff who are logged in (HTTP 303 to /login)
     ├── Forbidden                  logged in, but this needs another role (HTTP 403)
     ├── CsrfRejected               an unsafe request that may be forged (HTTP 403)
+    ├── InvalidInput               input a person can correct; names each field (HTTP 422, a form)
+    ├── NotFound                   no such treatment, booking, photo... (HTTP 404)
+    ├── Conflict                   the request meets a state that refuses it (HTTP 409)
+    │   └── SlotTaken              someone booked that time first; carries fresh alternatives
     └── StorageError               anything the storage layer could not do
         ├── StorageUnavailable     the backend is down, hung or refused us; retry later (HTTP 503)
         ├── InvalidKey             a key or namespace the storage layer will not accept
@@ -18,6 +22,8 @@ native exception class to prove the mapping is total.
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 
 class ParlourError(Exception):
@@ -49,6 +55,30 @@ class Forbidden(ParlourError):
 
 class CsrfRejected(ParlourError):
     """An unsafe request without proof that it came from Parlour's own page."""
+
+
+class InvalidInput(ParlourError):
+    """Input a person can correct. ``fields`` maps each field name to what to change."""
+
+    def __init__(self, fields: dict[str, str]) -> None:
+        super().__init__("; ".join(f"{name}: {problem}" for name, problem in fields.items()))
+        self.fields = fields
+
+
+class NotFound(ParlourError):
+    """The thing asked for does not exist (or is not for this person to see)."""
+
+
+class Conflict(ParlourError):
+    """The request is sound but the state refuses it (too late to cancel, already reviewed)."""
+
+
+class SlotTaken(Conflict):
+    """Another booking took the time first. ``alternatives`` are free start times that day."""
+
+    def __init__(self, message: str, alternatives: Sequence[object]) -> None:
+        super().__init__(message)
+        self.alternatives = alternatives
 
 
 class StorageError(ParlourError):

@@ -17,8 +17,8 @@ from typing import Literal
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from parlour.errors import ParlourError
-from parlour.storage import KVStore
+from parlour.errors import InvalidInput
+from parlour.storage.base import KVStore
 
 Role = Literal["admin", "staff"]
 ROLES: tuple[Role, ...] = ("admin", "staff")
@@ -27,12 +27,15 @@ MAX_PASSWORD = 1024
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 
 
-class AccountError(ParlourError):
+class AccountError(InvalidInput):
     """A request about an account that cannot be met; the message says why, for people."""
 
-    def __init__(self, message: str, *, field: str = "") -> None:
-        super().__init__(message)
+    def __init__(self, message: str, *, field: str = "email") -> None:
+        super().__init__({field: message})
         self.field = field
+
+    def __str__(self) -> str:
+        return self.fields[self.field]
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,7 +24,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from parlour.errors import CorruptValue
-from parlour.storage import KVStore
+from parlour.storage.base import KVStore
 
 log = logging.getLogger(__name__)
 

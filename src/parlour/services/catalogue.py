@@ -1,0 +1,306 @@
+"""The catalogue: the business's profile and rules, its treatments, and its resources' hours."""
+
+from __future__ import annotations
+
+import itertools
+import re
+import secrets
+from dataclasses import asdict, dataclass, field
+from datetime import date
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from parlour.domain.catalogue import UNIT_MINUTES, BookingRules, Resource, Treatment
+from parlour.domain.schedule import Hours, Schedule
+from parlour.errors import InvalidInput, NotFound
+from parlour.storage.base import KVStore
+
+PROFILE = "profile"
+
+
+@dataclass(frozen=True, slots=True)
+class Business:
+    name: str = "Parlour"
+    currency: str = "GBP"
+    address: str = ""
+    phone: str = ""
+    rules: BookingRules = field(default_factory=BookingRules)
+
+
+def money(amount: int, currency: str) -> str:
+    """``£45.00``: an amount in minor units, for people."""
+    symbol = {"GBP": "£", "EUR": "€", "USD": "$"}.get(currency, f"{currency} ")
+    return f"{symbol}{amount // 100}.{amount % 100:02d}"
+
+
+# -- JSON --------------------------------------------------------------------------------------
+
+
+def schedule_to_json(schedule: Schedule) -> dict[str, Any]:
+    return {
+        "weekly": [[str(hours) for hours in day] for day in schedule.weekly],
+        "closed": sorted(day.isoformat() for day in schedule.closed),
+        "exceptions": {
+            day.isoformat(): [str(h) for h in hours] for day, hours in schedule.exceptions
+        },
+    }
+
+
+def schedule_from_json(data: dict[str, Any]) -> Schedule:
+    return Schedule(
+        weekly=tuple(tuple(Hours.parse(text) for text in day) for day in data["weekly"]),
+        closed=frozenset(date.fromisoformat(day) for day in data["closed"]),
+        exceptions=tuple(
+            (date.fromisoformat(day), tuple(Hours.parse(text) for text in hours))
+            for day, hours in sorted(data["exceptions"].items())
+        ),
+    )
+
+
+def treatment_from_json(data: dict[str, Any]) -> Treatment:
+    return Treatment(**{**data, "resource_ids": tuple(data["resource_ids"])})
+
+
+def resource_to_json(resource: Resource) -> dict[str, Any]:
+    return {**asdict(resource), "schedule": schedule_to_json(resource.schedule)}
+
+
+def resource_from_json(data: dict[str, Any]) -> Resource:
+    return Resource(**{**data, "schedule": schedule_from_json(data["schedule"])})
+
+
+def business_to_json(business: Business) -> dict[str, Any]:
+    return asdict(business)
+
+
+def business_from_json(data: dict[str, Any]) -> Business:
+    return Business(**{**data, "rules": BookingRules(**data["rules"])})
+
+
+# -- validation ---------------------------------------------------------------------------------
+
+
+def _text(
+    fields: dict[str, str],
+    problems: dict[str, str],
+    name: str,
+    label: str,
+    maximum: int,
+    *,
+    required: bool = True,
+) -> str:
+    value = fields.get(name, "").strip()
+    if required and not value:
+        problems[name] = f"Enter the {label}."
+    elif len(value) > maximum:
+        problems[name] = f"Keep the {label} under {maximum} characters."
+    return value[:maximum]
+
+
+def _minutes(
+    fields: dict[str, str],
+    problems: dict[str, str],
+    name: str,
+    label: str,
+    lowest: int,
+    highest: int,
+) -> int:
+    raw = fields.get(name, "").strip() or "0"
+    try:
+        value = int(raw)
+    except ValueError:
+        problems[name] = f"Enter the {label} as a whole number of minutes."
+        return 0
+    if not lowest <= value <= highest or value % UNIT_MINUTES:
+        problems[name] = (
+            f"The {label} is {lowest} to {highest} minutes, in steps of {UNIT_MINUTES}."
+        )
+    return value
+
+
+def parse_price(text: str) -> int | None:
+    """``45``, ``45.5`` or ``45.50`` (pounds, euros, dollars) as minor units."""
+    match = re.fullmatch(r"\s*(\d{1,6})(?:[.,](\d{1,2}))?\s*", text)
+    if not match:
+        return None
+    return int(match[1]) * 100 + int((match[2] or "0").ljust(2, "0"))
+
+
+def parse_schedule_form(fields: dict[str, str], problems: dict[str, str]) -> Schedule:
+    """Weekly hours (``hours_0`` .. ``hours_6``: ``09:00-13:00, 14:00-18:00`` or empty),
+    ``closed`` (dates, one per line) and ``exceptions`` (``2026-12-24 09:00-13:00`` per line)."""
+    weekly = []
+    for weekday in range(7):
+        name = f"hours_{weekday}"
+        try:
+            weekly.append(_hours_list(fields.get(name, "")))
+        except ValueError as exc:
+            problems[name] = str(exc)
+            weekly.append(())
+    closed = set()
+    for line in fields.get("closed", "").split():
+        try:
+            closed.add(date.fromisoformat(line))
+        except ValueError:
+            problems["closed"] = f"Write closed days as 2026-12-25, one per line (not {line!r})."
+    exceptions = []
+    for line in fields.get("exceptions", "").splitlines():
+        if not line.strip():
+            continue
+        day, _, hours = line.strip().partition(" ")
+        try:
+            exceptions.append((date.fromisoformat(day), _hours_list(hours)))
+        except ValueError:
+            problems["exceptions"] = (
+                f"Write one day per line, like 2026-12-24 09:00-13:00 (not {line.strip()!r})."
+            )
+    return Schedule(tuple(weekly), frozenset(closed), tuple(sorted(exceptions)))
+
+
+def _hours_list(text: str) -> tuple[Hours, ...]:
+    parts = [part.strip() for part in text.split(",") if part.strip()]
+    hours = tuple(sorted((Hours.parse(part) for part in parts), key=lambda h: h.start))
+    for first, second in itertools.pairwise(hours):
+        if second.start < first.end:
+            raise ValueError(f"{first} and {second} overlap")
+    return hours
+
+
+class CatalogueService:
+    def __init__(self, business: KVStore, treatments: KVStore, resources: KVStore) -> None:
+        self._business = business
+        self._treatments = treatments
+        self._resources = resources
+
+    async def business(self) -> Business:
+        data = await self._business.get_item(PROFILE)
+        return Business() if data is None else business_from_json(data)
+
+    async def save_business(self, fields: dict[str, str]) -> Business:
+        problems: dict[str, str] = {}
+        name = _text(fields, problems, "name", "business name", 100)
+        currency = fields.get("currency", "GBP").strip().upper()
+        if not re.fullmatch(r"[A-Z]{3}", currency):
+            problems["currency"] = "Enter a three-letter currency code, like GBP."
+        timezone = fields.get("timezone", "").strip()
+        try:
+            ZoneInfo(timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            problems["timezone"] = "Enter a time zone like Europe/London or America/New_York."
+        rules = BookingRules(
+            timezone=timezone,
+            slot_step=_minutes(fields, problems, "slot_step", "step between times", 5, 120),
+            min_notice=_minutes(fields, problems, "min_notice", "minimum notice", 0, 10080),
+            horizon_days=_bounded(fields, problems, "horizon_days", "booking horizon", 1, 730),
+            cancel_cutoff_hours=_bounded(
+                fields, problems, "cancel_cutoff_hours", "cancellation cut-off", 0, 720
+            ),
+        )
+        business = Business(
+            name=name,
+            currency=currency,
+            address=_text(fields, problems, "address", "address", 300, required=False),
+            phone=_text(fields, problems, "phone", "phone number", 40, required=False),
+            rules=rules,
+        )
+        if problems:
+            raise InvalidInput(problems)
+        await self._business.set_item(PROFILE, business_to_json(business))
+        return business
+
+    async def treatments(self, *, active_only: bool = False) -> list[Treatment]:
+        found = [treatment_from_json(v) for v in (await self._treatments.get_all_items()).values()]
+        found = [t for t in found if t.active or not active_only]
+        return sorted(found, key=lambda t: (t.category.casefold(), t.name.casefold()))
+
+    async def treatment(self, treatment_id: str) -> Treatment:
+        data = await self._treatments.get_item(treatment_id[:64]) if treatment_id else None
+        if data is None:
+            raise NotFound("There is no such treatment.")
+        return treatment_from_json(data)
+
+    async def save_treatment(
+        self, fields: dict[str, str], resource_ids: list[str], treatment_id: str | None = None
+    ) -> Treatment:
+        problems: dict[str, str] = {}
+        known = {resource.id for resource in await self.resources()}
+        chosen = tuple(r for r in dict.fromkeys(resource_ids) if r in known)
+        if not chosen:
+            problems["resource_ids"] = "Choose who (or which room) performs it."
+        price = parse_price(fields.get("price", ""))
+        if price is None:
+            problems["price"] = "Enter the price like 45 or 45.50."
+        treatment = Treatment(
+            id=treatment_id or f"t_{secrets.token_hex(5)}",
+            name=_text(fields, problems, "name", "name", 100),
+            description=_text(fields, problems, "description", "description", 2000, required=False),
+            category=_text(fields, problems, "category", "category", 60, required=False),
+            duration=_minutes(fields, problems, "duration", "duration", 5, 480),
+            buffer_before=_minutes(fields, problems, "buffer_before", "time before", 0, 120),
+            buffer_after=_minutes(fields, problems, "buffer_after", "time after", 0, 120),
+            price=price or 0,
+            resource_ids=chosen,
+            active=fields.get("active", "") in ("on", "true", "1"),
+        )
+        if problems:
+            raise InvalidInput(problems)
+        await self._treatments.set_item(treatment.id, asdict(treatment))
+        return treatment
+
+    async def resources(self) -> list[Resource]:
+        found = [resource_from_json(v) for v in (await self._resources.get_all_items()).values()]
+        return sorted(found, key=lambda r: r.name.casefold())
+
+    async def resource(self, resource_id: str) -> Resource:
+        data = await self._resources.get_item(resource_id[:64]) if resource_id else None
+        if data is None:
+            raise NotFound("There is no such therapist or room.")
+        return resource_from_json(data)
+
+    async def save_resource(
+        self, fields: dict[str, str], resource_id: str | None = None
+    ) -> Resource:
+        problems: dict[str, str] = {}
+        kind = fields.get("kind") or "therapist"
+        if kind not in ("therapist", "room"):
+            problems["kind"] = "Choose therapist or room."
+        resource = Resource(
+            id=resource_id or f"r_{secrets.token_hex(5)}",
+            name=_text(fields, problems, "name", "name", 100),
+            kind=kind,
+            schedule=parse_schedule_form(fields, problems),
+            active=fields.get("active", "") in ("on", "true", "1"),
+        )
+        if problems:
+            raise InvalidInput(problems)
+        await self._resources.set_item(resource.id, resource_to_json(resource))
+        return resource
+
+    async def put_treatment(self, treatment: Treatment) -> None:
+        """Store a treatment as given (the demo data and tests)."""
+        await self._treatments.set_item(treatment.id, asdict(treatment))
+
+    async def put_resource(self, resource: Resource) -> None:
+        await self._resources.set_item(resource.id, resource_to_json(resource))
+
+    async def put_business(self, business: Business) -> None:
+        await self._business.set_item(PROFILE, business_to_json(business))
+
+
+def _bounded(
+    fields: dict[str, str],
+    problems: dict[str, str],
+    name: str,
+    label: str,
+    lowest: int,
+    highest: int,
+) -> int:
+    raw = fields.get(name, "").strip()
+    try:
+        value = int(raw)
+    except ValueError:
+        problems[name] = f"Enter the {label} as a whole number."
+        return lowest
+    if not lowest <= value <= highest:
+        problems[name] = f"The {label} is {lowest} to {highest}."
+    return value

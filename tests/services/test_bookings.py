@@ -1,0 +1,257 @@
+"""The booking service on memory, SQLite and Redis: claims, idempotency, the manage link."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Sequence
+from datetime import datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from parlour.domain.booking import Status
+from parlour.errors import Conflict, InvalidInput, NotFound, SlotTaken
+from parlour.services.bookings import BookingService
+from parlour.storage import Backend, KVStore
+from parlour.storage.memory import MemoryBackend
+from parlour.storage.redis import RedisBackend
+from parlour.storage.sqlite import SQLiteBackend
+
+from support.salon import DAY, FACIAL, MASSAGE, NOW, RETIRED, at, client, furnish
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = NOW
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture(params=["memory", "sqlite", pytest.param("redis", marks=pytest.mark.redis)])
+async def backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Backend]:
+    if request.param == "memory":
+        opened: Backend = MemoryBackend()
+    elif request.param == "sqlite":
+        opened = SQLiteBackend(tmp_path / "parlour.db")
+    else:
+        opened = RedisBackend(request.getfixturevalue("redis_url"))
+    await opened.open()
+    yield opened
+    await opened.close()
+
+
+@pytest.fixture
+async def service(backend: Backend, clock: Clock) -> BookingService:
+    def kv(namespace: str) -> KVStore:
+        return KVStore(backend, namespace)
+
+    return BookingService(kv("bookings"), await furnish(kv), clock=clock)
+
+
+def starts(slots: Sequence[object]) -> list[str]:
+    return [slot.start.isoformat() for slot in slots]  # type: ignore[attr-defined]
+
+
+async def test_a_booking_claims_its_time_and_its_buffers(service: BookingService) -> None:
+    booked = await service.book(
+        {"treatment": FACIAL.id, "start": at(10), **client(), "resource": "r_ann"}
+    )
+    assert booked.created
+    assert booked.booking.status is Status.CONFIRMED
+    _, slots = await service.availability(FACIAL.id, DAY)
+    ann_times = {s.start.isoformat() for s in slots if "r_ann" in s.resource_ids}
+    # It holds Ann 09:50-11:10 (10 minutes either side); another facial needs 10 minutes
+    # before and after too, so she is free again for one starting at 11:30 (11:20-12:40).
+    assert at(10) not in ann_times
+    assert at(11, 15) not in ann_times  # its preparation (11:05) meets the clearing up
+    assert at(11, 30) in ann_times
+    assert at(9, 30) not in ann_times  # 09:20-10:40 overlaps it
+    bob = {s.start.isoformat() for s in slots if "r_bob" in s.resource_ids}
+    assert at(10) in bob  # Bob is free
+
+
+async def test_the_loser_of_a_slot_gets_fresh_alternatives(service: BookingService) -> None:
+    await service.book({"treatment": MASSAGE.id, "start": at(10), **client(1)})
+    with pytest.raises(SlotTaken) as caught:
+        await service.book({"treatment": MASSAGE.id, "start": at(10), **client(2)})
+    alternatives = starts(caught.value.alternatives)
+    assert alternatives
+    assert at(10) not in alternatives
+    assert alternatives == sorted(alternatives)
+
+
+async def test_concurrent_requests_for_one_slot_make_one_booking(service: BookingService) -> None:
+    async def attempt(n: int) -> bool:
+        try:
+            await service.book({"treatment": MASSAGE.id, "start": at(14), **client(n)})
+        except SlotTaken:
+            return False
+        return True
+
+    results = await asyncio.gather(*(attempt(n) for n in range(20)))
+    assert results.count(True) == 1
+    day = await service.day(DAY, ["r_ann", "r_bob"])
+    assert [b.start.isoformat() for b in day] == [at(14)]
+
+
+async def test_a_second_therapist_takes_the_next_client(service: BookingService) -> None:
+    first = await service.book({"treatment": FACIAL.id, "start": at(12), **client(1)})
+    second = await service.book({"treatment": FACIAL.id, "start": at(12), **client(2)})
+    assert {first.booking.resource_id, second.booking.resource_id} == {"r_ann", "r_bob"}
+    with pytest.raises(SlotTaken):
+        await service.book({"treatment": FACIAL.id, "start": at(12), **client(3)})
+
+
+async def test_a_double_submit_makes_one_booking_and_the_same_link(service: BookingService) -> None:
+    request = {"treatment": MASSAGE.id, "start": at(15), **client()}
+    first = await service.book(request, idempotency_key="form-123")
+    again = await service.book(request, idempotency_key="form-123")
+    assert (again.created, again.booking.id, again.token) == (False, first.booking.id, first.token)
+    with pytest.raises(Conflict, match="already used for a different booking"):
+        await service.book({**request, "start": at(16)}, idempotency_key="form-123")
+
+
+async def test_parallel_double_submits_make_one_booking(service: BookingService) -> None:
+    request = {"treatment": FACIAL.id, "start": at(13), **client()}
+    results = await asyncio.gather(
+        *(service.book(request, idempotency_key="same-form") for _ in range(6)),
+        return_exceptions=True,
+    )
+    booked = [r for r in results if not isinstance(r, BaseException)]
+    assert booked, results
+    assert len({r.booking.id for r in booked}) == 1
+    assert len({r.token for r in booked}) == 1
+    assert len(await service.day(DAY, ["r_ann", "r_bob"])) == 1
+
+
+@pytest.mark.parametrize(
+    ("changes", "fields"),
+    [
+        ({"name": " "}, {"name"}),
+        ({"email": "not-an-email"}, {"email"}),
+        ({"phone": "call me"}, {"phone"}),
+        ({"start": "tomorrow at ten"}, {"start"}),
+        ({"start": "2026-12-02T10:00:00"}, {"start"}),  # no offset: ambiguous twice a year
+        ({"name": "", "email": "", "phone": ""}, {"name", "email", "phone"}),
+    ],
+    ids=["name", "email", "phone", "start", "naive-start", "everything"],
+)
+async def test_invalid_requests_name_every_field(
+    service: BookingService, changes: dict[str, str], fields: set[str]
+) -> None:
+    with pytest.raises(InvalidInput) as caught:
+        await service.book({"treatment": MASSAGE.id, "start": at(10), **client(), **changes})
+    assert set(caught.value.fields) == fields
+
+
+@pytest.mark.parametrize(
+    "start",
+    [at(10, 7), at(8), at(10, day=DAY - timedelta(days=2)), at(10, day=DAY + timedelta(days=90))],
+    ids=["off-grid", "before-opening", "in-the-past", "beyond-the-horizon"],
+)
+async def test_times_that_are_not_offered_cannot_be_booked(
+    service: BookingService, start: str
+) -> None:
+    with pytest.raises(SlotTaken):
+        await service.book({"treatment": MASSAGE.id, "start": start, **client()})
+
+
+async def test_unknown_and_retired_treatments(service: BookingService) -> None:
+    with pytest.raises(NotFound):
+        await service.book({"treatment": "t_nope", "start": at(10), **client()})
+    with pytest.raises(NotFound, match="not offered"):
+        await service.book({"treatment": RETIRED.id, "start": at(10), **client()})
+
+
+async def test_only_the_tokens_hash_is_stored(service: BookingService, backend: Backend) -> None:
+    booked = await service.book({"treatment": MASSAGE.id, "start": at(10), **client()})
+    everything = await KVStore(backend, "bookings").get_all_items()
+    assert booked.token not in str(everything)
+    assert (await service.by_token(booked.token)).id == booked.booking.id
+    for forged in ("", "x" * 10, booked.token[:-1] + "A", "../../etc"):
+        with pytest.raises(NotFound):
+            await service.by_token(forged)
+
+
+async def test_a_client_cancels_before_the_cutoff_and_frees_the_time(
+    service: BookingService, clock: Clock
+) -> None:
+    booked = await service.book({"treatment": MASSAGE.id, "start": at(10), **client()})
+    cancelled = await service.cancel(booked.booking, by_client=True)
+    assert cancelled.status is Status.CANCELLED
+    _, slots = await service.availability(MASSAGE.id, DAY)
+    assert at(10) in starts(slots)
+    again = await service.book({"treatment": MASSAGE.id, "start": at(10), **client(2)})
+    assert again.created
+    with pytest.raises(Conflict, match="cancelled"):
+        await service.reschedule(cancelled, at(12), by_client=True)
+    clock.now = datetime.fromisoformat(at(10)) - timedelta(hours=23)
+    with pytest.raises(Conflict, match="24 hours"):
+        await service.cancel(again.booking, by_client=True)
+
+
+async def test_rescheduling_moves_the_claim(service: BookingService) -> None:
+    booked = await service.book(
+        {"treatment": FACIAL.id, "start": at(10), **client(), "resource": "r_ann"}
+    )
+    moved = await service.reschedule(booked.booking, at(10, 30), by_client=True)  # overlaps itself
+    assert moved.start.isoformat() == at(10, 30)
+    _, slots = await service.availability(MASSAGE.id, DAY)
+    assert at(10) not in starts(slots)  # Ann's massage at 10:00 would meet the facial's prep
+    moved_again = await service.reschedule(moved, at(15), by_client=True)
+    _, slots = await service.availability(MASSAGE.id, DAY)
+    assert at(10) in starts(slots)  # the old time is free again
+    assert (await service.get(booked.booking.id)).start == moved_again.start
+    other = await service.book({"treatment": MASSAGE.id, "start": at(9), **client(2)})
+    with pytest.raises(SlotTaken):
+        await service.reschedule(moved_again, at(9), by_client=True)
+    assert (await service.get(other.booking.id)).start.isoformat() == at(9)
+
+
+async def test_staff_statuses_and_reinstating(service: BookingService) -> None:
+    booked = await service.book({"treatment": MASSAGE.id, "start": at(11), **client()})
+    done = await service.set_status(booked.booking, Status.COMPLETED)
+    assert done.reviewable
+    cancelled = await service.set_status(done, Status.CANCELLED)
+    await service.book({"treatment": MASSAGE.id, "start": at(11), **client(2)})
+    with pytest.raises(SlotTaken):
+        await service.set_status(cancelled, Status.CONFIRMED)  # its time is someone else's now
+    listed = await service.day(DAY, ["r_ann"])
+    assert sorted(b.status.value for b in listed) == ["cancelled", "confirmed"]
+
+
+async def test_a_days_listing_reads_only_that_days_units(clock: Clock) -> None:
+    class Recording(MemoryBackend):
+        def __init__(self) -> None:
+            super().__init__()
+            self.keys: list[str] = []
+
+        async def get_many(self, namespace: str, keys: Sequence[str]) -> dict[str, str]:
+            self.keys.extend(keys)
+            return await super().get_many(namespace, keys)
+
+    backend = Recording()
+
+    def kv(namespace: str) -> KVStore:
+        return KVStore(backend, namespace)
+
+    service = BookingService(kv("bookings"), await furnish(kv), clock=clock)
+    ids = {}
+    for offset in (0, 1, 2, 6):
+        start = at(10, day=DAY + timedelta(days=offset))
+        booked = await service.book({"treatment": MASSAGE.id, "start": start, **client(offset)})
+        ids[offset] = booked.booking.id
+    backend.keys.clear()
+    await service.availability(MASSAGE.id, DAY + timedelta(days=1))
+    days = {(DAY + timedelta(days=d)).isoformat() for d in (0, 1, 2)}
+    lists = {key for key in backend.keys if key.startswith("d:")}
+    records = {key for key in backend.keys if key.startswith("b:")}
+    assert {key.split(":")[1] for key in lists} == days  # the day and its neighbours only
+    assert records == {f"b:{ids[d]}" for d in (0, 1, 2)}  # not the booking six days away
+    assert set(backend.keys) == lists | records  # no unit claims read: far fewer keys
