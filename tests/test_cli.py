@@ -6,14 +6,12 @@ import asyncio
 import os
 import subprocess
 import sys
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
 import pytest
 
+from support.processes import served
 from support.redis_server import free_port
 
 COMMANDS = ["serve", "check"]
@@ -72,40 +70,10 @@ def test_bad_configuration_stops_every_command_with_the_variable_named(tmp_path:
         assert "Traceback" not in result.stderr
 
 
-@contextmanager
-def serving(cwd: Path, *args: str) -> Iterator[httpx.Client]:
-    """``parlour serve`` in its own process; a client once it accepts connections."""
-    port = free_port()
-    command = [sys.executable, "-m", "parlour", "serve", "--port", str(port), *args]
-    with (
-        subprocess.Popen(command, cwd=cwd, stderr=subprocess.PIPE, text=True) as process,
-        httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=5) as client,
-    ):
-        try:
-            deadline = time.monotonic() + 30
-            while True:
-                if process.poll() is not None:
-                    assert process.stderr is not None
-                    raise AssertionError(
-                        f"serve exited {process.returncode}: {process.stderr.read()}"
-                    )
-                try:
-                    client.get("/healthz")
-                    break
-                except httpx.TransportError:
-                    if time.monotonic() > deadline:
-                        raise
-                    time.sleep(0.05)  # polling for the port to open, not waiting out a race
-            yield client
-        finally:
-            process.terminate()
-            process.wait(timeout=20)
-
-
 @pytest.mark.parametrize("workers", ["1", "2"])
-def test_serve_answers_on_the_port_it_was_given(tmp_path: Path, workers: str) -> None:
-    with serving(tmp_path, "--workers", workers) as client:
-        response = client.get("/readyz")
+async def test_serve_answers_on_the_port_it_was_given(tmp_path: Path, workers: str) -> None:
+    async with served(tmp_path, {}, "--workers", workers) as base, httpx.AsyncClient() as http:
+        response = await http.get(f"{base}/readyz")
     assert response.status_code == 200
     assert response.json()["status"] == "ok"
 

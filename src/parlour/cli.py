@@ -13,6 +13,7 @@ from parlour import __version__
 from parlour.config import NAMESPACES, Settings, env_name, load_secret_key, load_settings
 from parlour.errors import ConfigurationError, ParlourError, StorageError
 from parlour.services.accounts import AccountError, AccountService
+from parlour.services.demo import Seeded, seed
 from parlour.storage import Storage
 from parlour.web.ratelimit import Identity, Limiter, policies_from
 from parlour.web.templating import duration
@@ -57,7 +58,18 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--workers", type=int, default=1, metavar="N", help="worker processes (default: 1)"
     )
+    serve.add_argument(
+        "--demo", action="store_true", help="first fill an empty store with a demo salon"
+    )
     serve.set_defaults(command=_serve)
+
+    demo = commands.add_parser(
+        "demo",
+        help="fill an empty store with a demo salon",
+        description="Add a believable salon (treatments, two therapists, bookings, reviews, "
+        "photos) and an admin account, if the catalogue is empty. Prints the login.",
+    )
+    demo.set_defaults(command=_demo)
 
     check = commands.add_parser(
         "check",
@@ -107,6 +119,8 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     if args.workers < 1:
         print("parlour: --workers must be 1 or more", file=sys.stderr)
         return EXIT_CONFIGURATION
+    if args.demo:
+        _demo(args, settings)
     host = args.host or settings.host
     port = args.port or settings.port
     options = {"host": host, "port": port, "log_level": settings.log_level, "proxy_headers": False}
@@ -119,6 +133,19 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
             workers=args.workers,
             **options,  # type: ignore[arg-type]
         )
+    return 0
+
+
+def _demo(args: argparse.Namespace, settings: Settings) -> int:
+    async def fill() -> Seeded | None:
+        async with Storage.from_settings(settings) as storage:
+            return await seed(storage.kv)
+
+    seeded = asyncio.run(fill())
+    if seeded is None:
+        print("The catalogue is not empty; the demo salon was not added.")
+    else:
+        print(f"Added the demo salon. Staff login: {seeded.admin_email} / {seeded.admin_password}")
     return 0
 
 

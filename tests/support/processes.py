@@ -5,7 +5,13 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
+
+import httpx
+
+from support.redis_server import free_port
 
 TESTS = Path(__file__).resolve().parent.parent
 
@@ -38,3 +44,39 @@ async def go(process: asyncio.subprocess.Process) -> None:
     assert process.stdin is not None
     process.stdin.write(b"go\n")
     await process.stdin.drain()
+
+
+@asynccontextmanager
+async def served(cwd: Path, env: dict[str, str], *args: str) -> AsyncIterator[str]:
+    """``parlour serve`` on a free port in its own process; its base URL once it answers."""
+    port = free_port()
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "parlour",
+        "serve",
+        "--port",
+        str(port),
+        *args,
+        cwd=cwd,
+        env={**os.environ, **env},
+        stderr=asyncio.subprocess.PIPE,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        async with httpx.AsyncClient(base_url=base, timeout=2) as client:
+            async with asyncio.timeout(30):
+                while True:
+                    if process.returncode is not None:
+                        assert process.stderr is not None
+                        raise AssertionError((await process.stderr.read()).decode())
+                    try:
+                        await client.get("/healthz")
+                        break
+                    except httpx.TransportError:
+                        await asyncio.sleep(0.05)  # polling for the port to open
+        yield base
+    finally:
+        if process.returncode is None:
+            process.terminate()
+        await process.wait()

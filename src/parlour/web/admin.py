@@ -23,11 +23,6 @@ def _sessions(request: Request) -> SessionService:
     return sessions
 
 
-async def landing(request: Request) -> Response:
-    await staff(request)
-    return await render(request, "admin/index.html")
-
-
 async def account(request: Request) -> Response:
     return await _account_page(request, await staff(request))
 
@@ -190,7 +185,6 @@ def _ended(count: int) -> str:
 
 
 routes = [
-    Route("/admin", landing),
     Route("/admin/account", account),
     Route("/admin/account/password", change_password, methods=["POST"]),
     Route("/admin/account/sessions/end", end_session, methods=["POST"]),

@@ -13,18 +13,23 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from starlette.applications import Starlette
+from starlette.datastructures import State
 from starlette.middleware import Middleware
-from starlette.requests import Request
-from starlette.responses import HTMLResponse
-from starlette.routing import Mount, Route
+from starlette.routing import Mount
 from starlette.staticfiles import StaticFiles
 
 from parlour.config import Settings, load_secret_key, load_settings
 from parlour.services.accounts import AccountService
+from parlour.services.bookings import BookingService
+from parlour.services.catalogue import CatalogueService
+from parlour.services.gallery import GalleryService
+from parlour.services.reviews import ReviewService
 from parlour.services.sessions import SessionService
 from parlour.storage import Storage
-from parlour.web import admin, auth, health
+from parlour.web import admin, auth, desk, health, manage, public, studio
+from parlour.web.api import build_api
 from parlour.web.errors import install_error_handlers
+from parlour.web.forms import CloseForms
 from parlour.web.ratelimit import Limiter, RateLimitHeaders, policies_from
 from parlour.web.sessions import SessionMiddleware
 from parlour.web.templating import STATIC_DIRECTORY, build_templates
@@ -57,36 +62,46 @@ def create_app(settings: Settings, *, storage: Storage | None = None) -> Starlet
                     log.warning("%s is not answering yet: %s", status.description, status.error)
             yield
 
+    state = State()
+    state.settings = settings
+    state.storage = planned
+    state.secret_key = secret
+    state.templates = build_templates()
+    state.limiter = Limiter(planned.ratelimits, policies_from(settings), secret)
+    state.accounts = AccountService(planned.kv("users"))
+    state.sessions = sessions
+    state.catalogue = CatalogueService(
+        planned.kv("business"), planned.kv("treatments"), planned.kv("resources")
+    )
+    state.bookings = BookingService(planned.kv("bookings"), state.catalogue)
+    state.reviews = ReviewService(planned.kv("reviews"))
+    state.gallery = GalleryService(planned.kv("gallery"))
+    api = build_api(state)
+    install_error_handlers(api)
+
     app = Starlette(
         routes=[
-            Route("/", home),
+            *public.routes,
+            *manage.routes,
             *health.routes,
             *auth.routes,
+            *desk.routes,
+            *studio.routes,
             *admin.routes,
+            Mount("/api", api),
             Mount("/static", StaticFiles(directory=STATIC_DIRECTORY), name="static"),
         ],
         middleware=[
             Middleware(SessionMiddleware, service=sessions, settings=settings),
             Middleware(RateLimitHeaders),
+            Middleware(CloseForms),
         ],
         lifespan=lifespan,
         max_body_size=MAX_BODY,
     )
-    app.state.settings = settings
-    app.state.storage = planned
-    app.state.secret_key = secret
-    app.state.templates = build_templates()
-    app.state.limiter = Limiter(planned.ratelimits, policies_from(settings), secret)
-    app.state.accounts = AccountService(planned.kv("users"))
-    app.state.sessions = sessions
+    app.state = state
     install_error_handlers(app)
     return app
-
-
-async def home(request: Request) -> HTMLResponse:
-    return HTMLResponse(
-        "<!doctype html><title>Parlour</title><h1>Parlour</h1><p>Booking opens soon.</p>"
-    )
 
 
 def app_from_environment() -> Starlette:

@@ -18,7 +18,18 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.templating import Jinja2Templates
 
-from parlour.errors import CsrfRejected, Forbidden, LoginRequired, RateLimited, StorageUnavailable
+from parlour.domain.slots import Slot
+from parlour.errors import (
+    Conflict,
+    CsrfRejected,
+    Forbidden,
+    InvalidInput,
+    LoginRequired,
+    NotFound,
+    RateLimited,
+    SlotTaken,
+    StorageUnavailable,
+)
 from parlour.web.ratelimit import rate_limit_headers, whole_seconds
 from parlour.web.templating import duration
 
@@ -30,6 +41,7 @@ _CODES = {
     403: "forbidden",
     404: "not_found",
     405: "method_not_allowed",
+    409: "conflict",
     413: "too_large",
     429: "rate_limited",
     503: "unavailable",
@@ -40,6 +52,7 @@ _TITLES = {
     403: "Not allowed",
     404: "Page not found",
     405: "That is not something this page does",
+    409: "That cannot be done now",
     413: "That is too large",
     422: "Some details need another look",
     429: "Too many attempts",
@@ -148,7 +161,39 @@ def install_error_handlers(app: Starlette) -> None:
             extra={"fields": fields},
         )
 
+    async def invalid_input(request: Request, exc: InvalidInput) -> Response:
+        return problem(
+            request,
+            422,
+            "invalid",
+            "Some details are missing or not valid.",
+            extra={"fields": exc.fields},
+        )
+
+    async def not_found(request: Request, exc: NotFound) -> Response:
+        return problem(request, 404, "not_found", str(exc), action={"href": "/", "label": "Home"})
+
+    async def conflict(request: Request, exc: Conflict) -> Response:
+        extra: dict[str, Any] = {}
+        if isinstance(exc, SlotTaken):
+            business = await request.app.state.catalogue.business()
+            zone = business.rules.zone
+            extra["alternatives"] = [
+                {
+                    "start": slot.start.isoformat(),
+                    "local_time": slot.start.astimezone(zone).strftime("%H:%M"),
+                    "resources": list(slot.resource_ids),
+                }
+                for slot in exc.alternatives
+                if isinstance(slot, Slot)
+            ]
+        code = "slot_taken" if isinstance(exc, SlotTaken) else "conflict"
+        return problem(request, 409, code, str(exc), extra=extra)
+
     handlers: list[tuple[type[Exception], Any]] = [
+        (InvalidInput, invalid_input),
+        (NotFound, not_found),
+        (Conflict, conflict),
         (RateLimited, rate_limited),
         (StorageUnavailable, unavailable),
         (LoginRequired, login_required),

@@ -6,8 +6,12 @@ import hashlib
 from datetime import UTC, datetime
 from importlib.resources import files
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from starlette.templating import Jinja2Templates
+
+from parlour.domain.schedule import WEEKDAYS
+from parlour.services.catalogue import money
 
 STATIC_DIRECTORY = Path(str(files("parlour.web").joinpath("static")))
 
@@ -21,6 +25,9 @@ def build_templates() -> Jinja2Templates:
         path.name: f"/static/{path.name}?v={_digest(path)}" for path in STATIC_DIRECTORY.iterdir()
     }
     templates.env.filters["duration"] = duration
+    templates.env.filters["money"] = money
+    templates.env.filters["local"] = local
+    templates.env.globals["weekdays"] = WEEKDAYS
     templates.env.filters["isotime"] = lambda ts: datetime.fromtimestamp(ts, UTC).isoformat()
     templates.env.filters["localtime"] = lambda ts: datetime.fromtimestamp(ts, UTC).strftime(
         "%-d %b %Y, %H:%M UTC"
@@ -30,6 +37,11 @@ def build_templates() -> Jinja2Templates:
 
 def _digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()[:12]
+
+
+def local(instant: datetime, zone: ZoneInfo, style: str = "%-d %b %Y, %H:%M") -> str:
+    """An instant as the business's wall clock shows it."""
+    return instant.astimezone(zone).strftime(style)
 
 
 def duration(seconds: float) -> str:

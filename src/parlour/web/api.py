@@ -1,0 +1,249 @@
+"""The JSON API under /api, described by its OpenAPI document at /api/openapi.json.
+
+A request without cookies needs no CSRF token; one that carries Parlour's cookies sends it in
+``X-CSRF-Token`` (a browser page calling the API). Errors are ``{"error", "message", ...}``.
+"""
+
+from __future__ import annotations
+
+from datetime import date as Date  # "date" is the query parameter's name
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, FastAPI, Header, Query, Request
+from fastapi.responses import JSONResponse
+from pydantic import AwareDatetime, BaseModel, Field
+
+from parlour import __version__
+from parlour.domain.booking import Booking
+from parlour.domain.slots import Slot
+from parlour.services.bookings import BookingService
+from parlour.services.catalogue import Business, CatalogueService, money
+from parlour.web.csrf import verify_csrf
+from parlour.web.ratelimit import Identity, enforce
+
+
+class Problem(BaseModel):
+    error: str = Field(examples=["not_found"])
+    message: str = Field(examples=["There is no such treatment."])
+
+
+class Invalid(Problem):
+    fields: dict[str, str] = Field(examples=[{"email": "Enter an e-mail address."}])
+
+
+class RateLimitedOut(Problem):
+    retry_after: int
+
+
+class TreatmentOut(BaseModel):
+    id: str
+    name: str
+    description: str
+    category: str
+    duration_minutes: int
+    price: int = Field(description="In minor units: pence, cents")
+    price_text: str = Field(examples=["£45.00"])
+    currency: str
+
+
+class SlotOut(BaseModel):
+    start: datetime = Field(description="UTC")
+    local_time: str = Field(examples=["10:15"], description="In the business's time zone")
+    resources: list[str]
+
+
+class Availability(BaseModel):
+    treatment: str
+    date: Date
+    timezone: str
+    slots: list[SlotOut]
+
+
+class SlotTakenOut(Problem):
+    alternatives: list[SlotOut] = Field(
+        default_factory=list, description="Free times that day, when the time was taken"
+    )
+
+
+class BookingIn(BaseModel):
+    treatment: str = Field(max_length=64)
+    start: AwareDatetime = Field(description="With its offset, e.g. 2026-12-01T10:00:00Z")
+    name: str = Field(max_length=200)
+    email: str = Field(max_length=254)
+    phone: str = Field(max_length=40)
+    resource: str = Field("", max_length=64, description="A therapist or room; any if empty")
+
+
+class RescheduleIn(BaseModel):
+    start: AwareDatetime
+
+
+class BookingOut(BaseModel):
+    id: str
+    treatment: str
+    treatment_name: str
+    resource: str
+    start: datetime
+    end: datetime
+    local_start: str = Field(examples=["Tue 1 Dec 2026, 10:00"])
+    status: str
+    client_name: str
+    email: str
+    phone: str
+    price: int
+
+
+class BookingCreated(BaseModel):
+    booking: BookingOut
+    manage_token: str = Field(description="Opens the booking; shown only here, stored hashed")
+    manage_url: str
+
+
+def _slot(slot: Slot, business: Business) -> SlotOut:
+    local = slot.start.astimezone(business.rules.zone)
+    return SlotOut(
+        start=slot.start, local_time=local.strftime("%H:%M"), resources=list(slot.resource_ids)
+    )
+
+
+def _booking(booking: Booking, business: Business) -> BookingOut:
+    local = booking.start.astimezone(business.rules.zone)
+    return BookingOut(
+        id=booking.id,
+        treatment=booking.treatment_id,
+        treatment_name=booking.treatment_name,
+        resource=booking.resource_id,
+        start=booking.start,
+        end=booking.end,
+        local_start=local.strftime("%a %-d %b %Y, %H:%M"),
+        status=booking.status.value,
+        client_name=booking.client_name,
+        email=booking.email,
+        phone=booking.phone,
+        price=booking.price,
+    )
+
+
+def _services(request: Request) -> tuple[CatalogueService, BookingService]:
+    return request.app.state.catalogue, request.app.state.bookings
+
+
+async def _csrf(request: Request) -> None:
+    await verify_csrf(request)
+
+
+ERRORS: dict[int | str, dict[str, Any]] = {
+    404: {"model": Problem, "description": "No such treatment or booking"},
+    422: {"model": Invalid, "description": "Invalid input; every field named"},
+}
+router = APIRouter(dependencies=[Depends(_csrf)], responses=ERRORS)
+
+
+@router.get("/treatments", response_model=list[TreatmentOut])
+async def list_treatments(request: Request) -> list[TreatmentOut]:
+    catalogue, _ = _services(request)
+    business = await catalogue.business()
+    return [
+        TreatmentOut(
+            id=t.id,
+            name=t.name,
+            description=t.description,
+            category=t.category,
+            duration_minutes=t.duration,
+            price=t.price,
+            price_text=money(t.price, business.currency),
+            currency=business.currency,
+        )
+        for t in await catalogue.treatments(active_only=True)
+    ]
+
+
+@router.get("/availability", response_model=Availability)
+async def availability(
+    request: Request,
+    treatment: Annotated[str, Query(max_length=64)],
+    date: Annotated[Date, Query(description="A day in the business's time zone")],
+) -> Availability:
+    catalogue, bookings = _services(request)
+    business = await catalogue.business()
+    found, slots = await bookings.availability(treatment, date)
+    return Availability(
+        treatment=found.id,
+        date=date,
+        timezone=business.rules.timezone,
+        slots=[_slot(s, business) for s in slots],
+    )
+
+
+@router.post(
+    "/bookings",
+    status_code=201,
+    response_model=BookingCreated,
+    responses={
+        200: {"model": BookingCreated, "description": "A repeat of an earlier request"},
+        409: {"model": SlotTakenOut, "description": "The time was just taken"},
+        429: {"model": RateLimitedOut, "description": "Too many attempts"},
+    },
+)
+async def create_booking(
+    request: Request,
+    body: BookingIn,
+    idempotency_key: Annotated[str, Header(max_length=200)] = "",
+) -> JSONResponse:
+    """Book a time. Send an ``Idempotency-Key`` to make retries safe: a repeat answers 200 with
+    the booking the first request made."""
+    catalogue, bookings = _services(request)
+    await enforce(request, "booking", Identity.email(body.email))
+    fields = {**body.model_dump(exclude={"start"}), "start": body.start.isoformat()}
+    booked = await bookings.book(fields, idempotency_key=idempotency_key)
+    business = await catalogue.business()
+    created = BookingCreated(
+        booking=_booking(booked.booking, business),
+        manage_token=booked.token,
+        manage_url=f"{str(request.base_url).rstrip('/')}/booking/{booked.token}",
+    )
+    return JSONResponse(created.model_dump(mode="json"), status_code=201 if booked.created else 200)
+
+
+@router.get("/bookings/{token}", response_model=BookingOut)
+async def get_booking(request: Request, token: str) -> BookingOut:
+    catalogue, bookings = _services(request)
+    return _booking(await bookings.by_token(token), await catalogue.business())
+
+
+@router.post(
+    "/bookings/{token}/cancel",
+    response_model=BookingOut,
+    responses={409: {"model": Problem, "description": "Too late, or not confirmed"}},
+)
+async def cancel_booking(request: Request, token: str) -> BookingOut:
+    catalogue, bookings = _services(request)
+    booking = await bookings.cancel(await bookings.by_token(token), by_client=True)
+    return _booking(booking, await catalogue.business())
+
+
+@router.post(
+    "/bookings/{token}/reschedule",
+    response_model=BookingOut,
+    responses={409: {"model": SlotTakenOut, "description": "Not free, too late, or cancelled"}},
+)
+async def reschedule_booking(request: Request, token: str, body: RescheduleIn) -> BookingOut:
+    catalogue, bookings = _services(request)
+    booking = await bookings.by_token(token)
+    moved = await bookings.reschedule(booking, body.start.isoformat(), by_client=True)
+    return _booking(moved, await catalogue.business())
+
+
+def build_api(state: Any) -> FastAPI:
+    """The API application, sharing the site's state (services, settings, limiter)."""
+    api = FastAPI(
+        title="Parlour API",
+        version=__version__,
+        description="Treatments, availability and bookings. Times are UTC with offsets.",
+        docs_url="/docs",
+        redoc_url=None,
+    )
+    api.state = state
+    api.include_router(router)
+    return api

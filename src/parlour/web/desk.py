@@ -1,0 +1,211 @@
+"""The staff desk: today's bookings, the day and week calendar, and changing bookings."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import date, datetime, timedelta
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from parlour.domain.booking import Status
+from parlour.domain.slots import Slot
+from parlour.errors import Conflict, InvalidInput, SlotTaken
+from parlour.services.catalogue import Business
+from parlour.web.forms import submitted
+from parlour.web.pages import local_path, redirect, render, session_of, staff
+from parlour.web.public import bookings, catalogue, requested_day
+
+VIEWS = ("day", "week")
+
+
+def _status_filter(request: Request) -> str:
+    wanted = request.query_params.get("status", "")
+    return wanted if wanted in {s.value for s in Status} else ""
+
+
+async def _calendar_context(
+    request: Request, business: Business, first: date, days: int
+) -> dict[str, object]:
+    resources = await catalogue(request).resources()
+    wanted = request.query_params.get("resource", "")
+    shown = [r for r in resources if not wanted or r.id == wanted]
+    status = _status_filter(request)
+    columns = []
+    for offset in range(days):
+        day = first + timedelta(days=offset)
+        found = await bookings(request).day(day, [r.id for r in shown])
+        columns.append((day, [b for b in found if not status or b.status.value == status]))
+    return {
+        "business": business,
+        "zone": business.rules.zone,
+        "resources": resources,
+        "names": {r.id: r.name for r in resources},
+        "resource": wanted,
+        "status": status,
+        "statuses": [s.value for s in Status],
+        "columns": columns,
+    }
+
+
+async def today(request: Request) -> Response:
+    await staff(request)
+    business = await catalogue(request).business()
+    day = datetime.now(business.rules.zone).date()
+    context = await _calendar_context(request, business, day, 1)
+    return await render(request, "admin/index.html", {**context, "day": day})
+
+
+async def calendar(request: Request) -> Response:
+    await staff(request)
+    business = await catalogue(request).business()
+    view = request.query_params.get("view", "day")
+    view = view if view in VIEWS else "day"
+    day, problem = requested_day(request, datetime.now(business.rules.zone).date())
+    first = day - timedelta(days=day.weekday()) if view == "week" else day
+    length = 7 if view == "week" else 1
+    context = await _calendar_context(request, business, first, length)
+    return await render(
+        request,
+        "admin/calendar.html",
+        {
+            **context,
+            "view": view,
+            "day": day,
+            "problem": problem,
+            "previous": first - timedelta(days=length),
+            "next": first + timedelta(days=length),
+        },
+    )
+
+
+async def booking_page(request: Request) -> Response:
+    await staff(request)
+    booking = await bookings(request).get(request.path_params["booking_id"])
+    business = await catalogue(request).business()
+    day, problem = requested_day(request, booking.start.astimezone(business.rules.zone).date())
+    _, slots = await bookings(request).availability(
+        booking.treatment_id, day, ignoring=booking, staff=True
+    )
+    resources = {r.id: r.name for r in await catalogue(request).resources()}
+    return await render(
+        request,
+        "admin/booking.html",
+        {
+            "business": business,
+            "zone": business.rules.zone,
+            "booking": booking,
+            "slots": slots,
+            "day": day,
+            "problem": problem,
+            "names": resources,
+            "statuses": [s.value for s in Status],
+        },
+    )
+
+
+async def set_status(request: Request) -> Response:
+    await staff(request)
+    form = await submitted(request)
+    service = bookings(request)
+    booking = await service.get(request.path_params["booking_id"])
+    try:
+        status = Status(form.text("status", 20))
+        changed = await service.set_status(booking, status)
+        session_of(request).flash(f"{changed.client_name}: {changed.status.value}.")
+    except ValueError:
+        session_of(request).flash("Choose confirmed, completed, no-show or cancelled.")
+    except Conflict as exc:
+        session_of(request).flash(str(exc))
+    return redirect(local_path(form.text("next", 300), f"/admin/bookings/{booking.id}"))
+
+
+async def reschedule(request: Request) -> Response:
+    await staff(request)
+    form = await submitted(request)
+    service = bookings(request)
+    booking = await service.get(request.path_params["booking_id"])
+    try:
+        moved = await service.reschedule(booking, form.text("start", 64), by_client=False)
+    except (Conflict, InvalidInput) as exc:
+        session_of(request).flash(str(exc))
+        return redirect(f"/admin/bookings/{booking.id}")
+    business = await catalogue(request).business()
+    when = moved.start.astimezone(business.rules.zone).strftime("%a %-d %b, %H:%M")
+    session_of(request).flash(f"Moved to {when}.")
+    return redirect(f"/admin/bookings/{booking.id}")
+
+
+async def new_booking_page(request: Request) -> Response:
+    await staff(request)
+    business = await catalogue(request).business()
+    treatments = await catalogue(request).treatments(active_only=True)
+    chosen = request.query_params.get("treatment", "")
+    day, problem = requested_day(request, datetime.now(business.rules.zone).date())
+    slots: list[Slot] = []
+    if chosen:
+        _, slots = await bookings(request).availability(chosen, day, staff=True)
+    return await render(
+        request,
+        "admin/booking_new.html",
+        {
+            "business": business,
+            "zone": business.rules.zone,
+            "treatments": treatments,
+            "treatment": chosen,
+            "day": day,
+            "slots": slots,
+            "problem": problem,
+            "fields": {},
+            "errors": {},
+            "idempotency_key": secrets.token_urlsafe(16),
+        },
+    )
+
+
+async def new_booking(request: Request) -> Response:
+    await staff(request)
+    form = await submitted(request)
+    fields = {
+        name: form.text(name, 300)
+        for name in ("treatment", "start", "name", "email", "phone", "resource")
+    }
+    try:
+        booked = await bookings(request).book(
+            fields, idempotency_key=form.text("idempotency_key", 200), staff=True
+        )
+    except (InvalidInput, SlotTaken) as exc:
+        business = await catalogue(request).business()
+        errors = exc.fields if isinstance(exc, InvalidInput) else {"start": str(exc)}
+        return await render(
+            request,
+            "admin/booking_new.html",
+            {
+                "business": business,
+                "zone": business.rules.zone,
+                "treatments": await catalogue(request).treatments(active_only=True),
+                "treatment": fields["treatment"],
+                "day": None,
+                "slots": [],
+                "problem": "",
+                "fields": fields,
+                "errors": errors,
+                "idempotency_key": form.text("idempotency_key", 200),
+            },
+            status=422 if isinstance(exc, InvalidInput) else 409,
+        )
+    link = f"{str(request.base_url).rstrip('/')}/booking/{booked.token}"
+    session_of(request).flash(f"Booked. The client's link: {link}")
+    return redirect(f"/admin/bookings/{booked.booking.id}")
+
+
+routes = [
+    Route("/admin", today),
+    Route("/admin/calendar", calendar),
+    Route("/admin/bookings/new", new_booking_page, methods=["GET"]),
+    Route("/admin/bookings/new", new_booking, methods=["POST"]),
+    Route("/admin/bookings/{booking_id}", booking_page),
+    Route("/admin/bookings/{booking_id}/status", set_status, methods=["POST"]),
+    Route("/admin/bookings/{booking_id}/reschedule", reschedule, methods=["POST"]),
+]

@@ -1,0 +1,160 @@
+"""A client's private link to their booking: see it, add it to a calendar, cancel or move it
+before the cut-off, and review it once it has taken place.
+
+The token is in the path, so every answer says ``Referrer-Policy: no-referrer``: a link on these
+pages never hands the token to another site.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from parlour.domain.booking import Booking
+from parlour.errors import Conflict, InvalidInput, SlotTaken
+from parlour.services.bookings import BookingService
+from parlour.services.catalogue import Business
+from parlour.services.reviews import ReviewService
+from parlour.web.forms import submitted
+from parlour.web.ics import calendar_file
+from parlour.web.pages import redirect, render
+from parlour.web.public import bookings, catalogue, requested_day
+from parlour.web.ratelimit import Identity, enforce
+
+PRIVATE = {"referrer-policy": "no-referrer", "cache-control": "private, no-store"}
+
+
+async def _booking(request: Request) -> Booking:
+    service: BookingService = request.app.state.bookings
+    return await service.by_token(request.path_params["token"])
+
+
+def _reviews(request: Request) -> ReviewService:
+    service: ReviewService = request.app.state.reviews
+    return service
+
+
+async def _page(
+    request: Request, booking: Booking, business: Business, *, status: int = 200, **extra: object
+) -> Response:
+    token = request.path_params["token"]
+    rules = business.rules
+    context = {
+        "business": business,
+        "zone": rules.zone,
+        "booking": booking,
+        "token": token,
+        "may_change": booking.client_may_change(
+            datetime.now(rules.zone), rules.cancel_cutoff_hours
+        ),
+        "cutoff": rules.cancel_cutoff_hours,
+        "review": await _reviews(request).for_booking(booking.id),
+        "notice": request.query_params.get("done", ""),
+        "errors": {},
+        **extra,
+    }
+    return await render(request, "manage.html", context, status=status, headers=PRIVATE)
+
+
+async def manage(request: Request) -> Response:
+    booking = await _booking(request)
+    return await _page(request, booking, await catalogue(request).business())
+
+
+async def calendar(request: Request) -> Response:
+    booking = await _booking(request)
+    business = await catalogue(request).business()
+    link = f"{str(request.base_url).rstrip('/')}/booking/{request.path_params['token']}"
+    return Response(
+        calendar_file(booking, business, link),
+        media_type="text/calendar; charset=utf-8",
+        headers={**PRIVATE, "content-disposition": 'attachment; filename="booking.ics"'},
+    )
+
+
+async def cancel(request: Request) -> Response:
+    await submitted(request)
+    booking = await _booking(request)
+    try:
+        await bookings(request).cancel(booking, by_client=True)
+    except Conflict as exc:
+        business = await catalogue(request).business()
+        return await _page(request, booking, business, status=409, problem=str(exc))
+    return redirect(f"/booking/{request.path_params['token']}?done=cancelled")
+
+
+async def reschedule_page(request: Request) -> Response:
+    booking = await _booking(request)
+    business = await catalogue(request).business()
+    today = datetime.now(business.rules.zone).date()
+    day, problem = requested_day(request, booking.start.astimezone(business.rules.zone).date())
+    _, slots = await bookings(request).availability(booking.treatment_id, day, ignoring=booking)
+    return await _page(
+        request,
+        booking,
+        business,
+        moving=True,
+        day=day,
+        slots=slots,
+        problem=problem,
+        previous_day=day - timedelta(days=1) if day > today else None,
+        next_day=day + timedelta(days=1),
+    )
+
+
+async def reschedule(request: Request) -> Response:
+    form = await submitted(request)
+    booking = await _booking(request)
+    try:
+        await bookings(request).reschedule(booking, form.text("start", 64), by_client=True)
+    except SlotTaken as exc:
+        business = await catalogue(request).business()
+        return await _page(
+            request,
+            booking,
+            business,
+            status=409,
+            moving=True,
+            slots=exc.alternatives,
+            day=booking.start.astimezone(business.rules.zone).date(),
+            problem=str(exc),
+        )
+    except (Conflict, InvalidInput) as exc:
+        business = await catalogue(request).business()
+        return await _page(request, booking, business, status=409, problem=str(exc))
+    return redirect(f"/booking/{request.path_params['token']}?done=moved")
+
+
+async def review(request: Request) -> Response:
+    form = await submitted(request)
+    booking = await _booking(request)
+    await enforce(request, "review", Identity.link(booking.token_hash))
+    try:
+        await _reviews(request).submit(booking, form.text("stars", 2), form.text("text", 4000))
+    except InvalidInput as exc:
+        business = await catalogue(request).business()
+        return await _page(
+            request,
+            booking,
+            business,
+            status=422,
+            errors=exc.fields,
+            review_text=form.text("text", 4000),
+        )
+    except Conflict as exc:
+        business = await catalogue(request).business()
+        return await _page(request, booking, business, status=409, problem=str(exc))
+    return redirect(f"/booking/{request.path_params['token']}?done=reviewed")
+
+
+routes = [
+    Route("/booking/{token}", manage),
+    Route("/booking/{token}/calendar.ics", calendar),
+    Route("/booking/{token}/cancel", cancel, methods=["POST"]),
+    Route("/booking/{token}/reschedule", reschedule_page, methods=["GET"]),
+    Route("/booking/{token}/reschedule", reschedule, methods=["POST"]),
+    Route("/booking/{token}/review", review, methods=["POST"]),
+]

@@ -1,0 +1,195 @@
+"""The public site: home, treatments, booking (treatment, then time, then details), reviews,
+gallery."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import date, datetime, timedelta
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from parlour.errors import InvalidInput, SlotTaken
+from parlour.services.bookings import BookingService, parse_start
+from parlour.services.catalogue import CatalogueService
+from parlour.services.gallery import GalleryService, Size
+from parlour.services.reviews import ReviewService
+from parlour.web.forms import submitted
+from parlour.web.pages import redirect, render
+from parlour.web.ratelimit import Identity, enforce
+
+
+def catalogue(request: Request) -> CatalogueService:
+    service: CatalogueService = request.app.state.catalogue
+    return service
+
+
+def bookings(request: Request) -> BookingService:
+    service: BookingService = request.app.state.bookings
+    return service
+
+
+async def home(request: Request) -> Response:
+    business = await catalogue(request).business()
+    treatments = await catalogue(request).treatments(active_only=True)
+    reviews = await _reviews(request).public()
+    context = {"business": business, "treatments": treatments[:6], "summary": reviews}
+    return await render(request, "home.html", context)
+
+
+async def treatments(request: Request) -> Response:
+    business = await catalogue(request).business()
+    offered = await catalogue(request).treatments(active_only=True)
+    by_category: dict[str, list[object]] = {}
+    for treatment in offered:
+        by_category.setdefault(treatment.category or "Treatments", []).append(treatment)
+    return await render(request, "treatments.html", {"business": business, "groups": by_category})
+
+
+def requested_day(request: Request, today: date) -> tuple[date, str]:
+    """The ``date`` query parameter, or today, with a message if it could not be read."""
+    text = request.query_params.get("date", "")
+    if not text:
+        return today, ""
+    try:
+        return date.fromisoformat(text[:10]), ""
+    except ValueError:
+        return today, "That date could not be read; here is today."
+
+
+async def choose_time(request: Request) -> Response:
+    business = await catalogue(request).business()
+    zone = business.rules.zone
+    today = datetime.now(zone).date()
+    day, problem = requested_day(request, today)
+    treatment, slots = await bookings(request).availability(
+        request.path_params["treatment_id"], day
+    )
+    return await render(
+        request,
+        "book_time.html",
+        {
+            "business": business,
+            "zone": zone,
+            "treatment": treatment,
+            "day": day,
+            "today": today,
+            "previous_day": day - timedelta(days=1) if day > today else None,
+            "next_day": day + timedelta(days=1),
+            "slots": slots,
+            "problem": problem,
+        },
+    )
+
+
+async def details_page(request: Request) -> Response:
+    business = await catalogue(request).business()
+    treatment = await catalogue(request).treatment(request.path_params["treatment_id"])
+    try:
+        start = parse_start(request.query_params.get("start", ""))
+    except InvalidInput:
+        return redirect(f"/book/{treatment.id}")
+    return await render(
+        request,
+        "book_details.html",
+        {
+            "business": business,
+            "zone": business.rules.zone,
+            "treatment": treatment,
+            "start": start,
+            "resource": request.query_params.get("resource", "")[:64],
+            "fields": {},
+            "errors": {},
+            "idempotency_key": secrets.token_urlsafe(16),
+        },
+    )
+
+
+async def book(request: Request) -> Response:
+    form = await submitted(request)
+    business = await catalogue(request).business()
+    treatment = await catalogue(request).treatment(request.path_params["treatment_id"])
+    fields = {
+        name: form.text(name, 300) for name in ("start", "name", "email", "phone", "resource")
+    }
+    fields["treatment"] = treatment.id
+    key = form.text("idempotency_key", 200)
+    context = {
+        "business": business,
+        "zone": business.rules.zone,
+        "treatment": treatment,
+        "resource": fields["resource"],
+        "fields": fields,
+        "idempotency_key": key,
+    }
+    try:
+        start = parse_start(fields["start"])
+        await enforce(request, "booking", Identity.email(fields["email"]))
+        booked = await bookings(request).book(fields, idempotency_key=key)
+    except InvalidInput as exc:
+        context.update(errors=exc.fields, start=_start_or_none(fields["start"]))
+        return await render(request, "book_details.html", context, status=422)
+    except SlotTaken as exc:
+        context.update(start=start, alternatives=exc.alternatives)
+        return await render(request, "book_taken.html", context, status=409)
+    return redirect(f"/booking/{booked.token}?new=1")  # a form sent twice lands here too
+
+
+def _start_or_none(text: str) -> datetime | None:
+    try:
+        return parse_start(text)
+    except InvalidInput:
+        return None
+
+
+def _reviews(request: Request) -> ReviewService:
+    service: ReviewService = request.app.state.reviews
+    return service
+
+
+async def reviews(request: Request) -> Response:
+    business = await catalogue(request).business()
+    summary = await _reviews(request).public()
+    return await render(request, "reviews.html", {"business": business, "summary": summary})
+
+
+def _gallery(request: Request) -> GalleryService:
+    service: GalleryService = request.app.state.gallery
+    return service
+
+
+async def gallery(request: Request) -> Response:
+    business = await catalogue(request).business()
+    photos = await _gallery(request).photos()
+    return await render(request, "gallery.html", {"business": business, "photos": photos})
+
+
+async def photo(request: Request) -> Response:
+    size: Size = "thumb" if request.url.path.endswith("/thumb.webp") else "full"
+    photo_id = request.path_params["photo_id"]
+    if request.headers.get("if-none-match") == f'"{photo_id}-{size}"':
+        return Response(status_code=304)
+    data = await _gallery(request).image(photo_id, size)
+    return Response(
+        data,
+        media_type="image/webp",
+        headers={  # a photo id is never reused for other bytes: cache it for good
+            "cache-control": "public, max-age=31536000, immutable",
+            "etag": f'"{photo_id}-{size}"',
+        },
+    )
+
+
+routes = [
+    Route("/", home),
+    Route("/treatments", treatments),
+    Route("/book", treatments),
+    Route("/book/{treatment_id}", choose_time),
+    Route("/book/{treatment_id}/details", details_page, methods=["GET"]),
+    Route("/book/{treatment_id}/details", book, methods=["POST"]),
+    Route("/reviews", reviews),
+    Route("/gallery", gallery),
+    Route("/gallery/{photo_id}.webp", photo),
+    Route("/gallery/{photo_id}/thumb.webp", photo),
+]

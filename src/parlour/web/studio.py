@@ -1,0 +1,327 @@
+"""Running the business: treatments, therapists and rooms with their hours, the business
+profile, review moderation and the gallery."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from parlour.errors import InvalidInput, NotFound
+from parlour.services.catalogue import CatalogueService, schedule_to_json
+from parlour.services.gallery import MAX_BYTES, GalleryService
+from parlour.services.reviews import ReviewService
+from parlour.web.forms import Form, submitted
+from parlour.web.pages import admin, redirect, render, session_of, staff
+
+TREATMENT_FIELDS = (
+    "name",
+    "description",
+    "category",
+    "duration",
+    "buffer_before",
+    "buffer_after",
+    "price",
+    "active",
+)
+RESOURCE_FIELDS = (
+    "name",
+    "kind",
+    "active",
+    "closed",
+    "exceptions",
+    *(f"hours_{weekday}" for weekday in range(7)),
+)
+BUSINESS_FIELDS = (
+    "name",
+    "currency",
+    "address",
+    "phone",
+    "timezone",
+    "slot_step",
+    "min_notice",
+    "horizon_days",
+    "cancel_cutoff_hours",
+)
+
+
+def _catalogue(request: Request) -> CatalogueService:
+    service: CatalogueService = request.app.state.catalogue
+    return service
+
+
+def _fields(form: Form, names: tuple[str, ...]) -> dict[str, str]:
+    return {name: form.text(name, 4000) for name in names}
+
+
+# -- treatments --------------------------------------------------------------------------------
+
+
+async def treatments(request: Request) -> Response:
+    await staff(request)
+    business = await _catalogue(request).business()
+    return await render(
+        request,
+        "admin/treatments.html",
+        {
+            "business": business,
+            "treatments": await _catalogue(request).treatments(),
+        },
+    )
+
+
+async def treatment_form(request: Request) -> Response:
+    await staff(request)
+    treatment_id = request.path_params.get("treatment_id")
+    fields: dict[str, Any] = {
+        "active": "on",
+        "duration": "60",
+        "buffer_before": "0",
+        "buffer_after": "0",
+    }
+    chosen: list[str] = []
+    if treatment_id:
+        treatment = await _catalogue(request).treatment(treatment_id)
+        fields = {
+            "name": treatment.name,
+            "description": treatment.description,
+            "category": treatment.category,
+            "duration": str(treatment.duration),
+            "buffer_before": str(treatment.buffer_before),
+            "buffer_after": str(treatment.buffer_after),
+            "price": f"{treatment.price / 100:.2f}",
+            "active": "on" if treatment.active else "",
+        }
+        chosen = list(treatment.resource_ids)
+    return await _treatment_page(request, treatment_id, fields, chosen, {})
+
+
+async def _treatment_page(
+    request: Request,
+    treatment_id: str | None,
+    fields: dict[str, Any],
+    chosen: list[str],
+    errors: dict[str, str],
+    status: int = 200,
+) -> Response:
+    return await render(
+        request,
+        "admin/treatment_form.html",
+        {
+            "treatment_id": treatment_id,
+            "fields": fields,
+            "chosen": chosen,
+            "errors": errors,
+            "resources": await _catalogue(request).resources(),
+        },
+        status=status,
+    )
+
+
+async def save_treatment(request: Request) -> Response:
+    await staff(request)
+    form = await submitted(request)
+    treatment_id = request.path_params.get("treatment_id")
+    if treatment_id:
+        await _catalogue(request).treatment(treatment_id)  # 404 for an id that is not one
+    fields, chosen = _fields(form, TREATMENT_FIELDS), form.texts("resource_ids", 64)
+    try:
+        saved = await _catalogue(request).save_treatment(fields, chosen, treatment_id)
+    except InvalidInput as exc:
+        return await _treatment_page(request, treatment_id, fields, chosen, exc.fields, 422)
+    session_of(request).flash(f"Saved {saved.name}.")
+    return redirect("/admin/treatments")
+
+
+# -- resources ---------------------------------------------------------------------------------
+
+
+async def resources(request: Request) -> Response:
+    await staff(request)
+    return await render(
+        request, "admin/resources.html", {"resources": await _catalogue(request).resources()}
+    )
+
+
+async def resource_form(request: Request) -> Response:
+    await staff(request)
+    resource_id = request.path_params.get("resource_id")
+    fields: dict[str, Any] = {"kind": "therapist", "active": "on"}
+    if resource_id:
+        resource = await _catalogue(request).resource(resource_id)
+        schedule = schedule_to_json(resource.schedule)
+        fields = {
+            "name": resource.name,
+            "kind": resource.kind,
+            "active": "on" if resource.active else "",
+            "closed": "\n".join(schedule["closed"]),
+            "exceptions": "\n".join(
+                f"{day} {', '.join(hours)}" for day, hours in schedule["exceptions"].items()
+            ),
+            **{
+                f"hours_{weekday}": ", ".join(hours)
+                for weekday, hours in enumerate(schedule["weekly"])
+            },
+        }
+    return await render(
+        request,
+        "admin/resource_form.html",
+        {"resource_id": resource_id, "fields": fields, "errors": {}},
+    )
+
+
+async def save_resource(request: Request) -> Response:
+    await staff(request)
+    form = await submitted(request)
+    resource_id = request.path_params.get("resource_id")
+    if resource_id:
+        await _catalogue(request).resource(resource_id)
+    fields = _fields(form, RESOURCE_FIELDS)
+    try:
+        saved = await _catalogue(request).save_resource(fields, resource_id)
+    except InvalidInput as exc:
+        return await render(
+            request,
+            "admin/resource_form.html",
+            {"resource_id": resource_id, "fields": fields, "errors": exc.fields},
+            status=422,
+        )
+    session_of(request).flash(f"Saved {saved.name}.")
+    return redirect("/admin/resources")
+
+
+# -- business ----------------------------------------------------------------------------------
+
+
+async def business_form(request: Request) -> Response:
+    await admin(request)
+    business = await _catalogue(request).business()
+    rules = business.rules
+    fields = {
+        "name": business.name,
+        "currency": business.currency,
+        "address": business.address,
+        "phone": business.phone,
+        "timezone": rules.timezone,
+        "slot_step": str(rules.slot_step),
+        "min_notice": str(rules.min_notice),
+        "horizon_days": str(rules.horizon_days),
+        "cancel_cutoff_hours": str(rules.cancel_cutoff_hours),
+    }
+    return await render(request, "admin/business.html", {"fields": fields, "errors": {}})
+
+
+async def save_business(request: Request) -> Response:
+    await admin(request)
+    form = await submitted(request)
+    fields = _fields(form, BUSINESS_FIELDS)
+    try:
+        await _catalogue(request).save_business(fields)
+    except InvalidInput as exc:
+        return await render(
+            request, "admin/business.html", {"fields": fields, "errors": exc.fields}, status=422
+        )
+    session_of(request).flash("Business details saved.")
+    return redirect("/admin/business")
+
+
+# -- reviews -----------------------------------------------------------------------------------
+
+
+def _reviews(request: Request) -> ReviewService:
+    service: ReviewService = request.app.state.reviews
+    return service
+
+
+async def reviews(request: Request) -> Response:
+    await staff(request)
+    return await render(request, "admin/reviews.html", {"reviews": await _reviews(request).all()})
+
+
+async def moderate(request: Request) -> Response:
+    await staff(request)
+    form = await submitted(request)
+    status = form.text("status", 10)
+    if status not in ("approved", "rejected", "pending"):
+        session_of(request).flash("Choose approve or reject.")
+        return redirect("/admin/reviews")
+    review = await _reviews(request).moderate(request.path_params["booking_id"], status)  # type: ignore[arg-type]
+    session_of(request).flash(f"Review by {review.name}: {review.status}.")
+    return redirect("/admin/reviews")
+
+
+# -- gallery -----------------------------------------------------------------------------------
+
+
+def _gallery(request: Request) -> GalleryService:
+    service: GalleryService = request.app.state.gallery
+    return service
+
+
+async def gallery(
+    request: Request, errors: dict[str, str] | None = None, status: int = 200
+) -> Response:
+    await staff(request)
+    return await render(
+        request,
+        "admin/gallery.html",
+        {
+            "photos": await _gallery(request).photos(),
+            "errors": errors or {},
+            "max_mb": MAX_BYTES // (1024 * 1024),
+        },
+        status=status,
+    )
+
+
+async def upload(request: Request) -> Response:
+    await staff(request)
+    form = await submitted(request)
+    upload_file = form.file("photo")
+    data = await upload_file.read(MAX_BYTES + 1) if upload_file is not None else b""
+    try:
+        photo = await _gallery(request).upload(data, form.text("caption", 500))
+    except InvalidInput as exc:
+        return await gallery(request, exc.fields, 422)
+    session_of(request).flash(f"Added {photo.caption or 'the photo'}.")
+    return redirect("/admin/gallery")
+
+
+async def change_photo(request: Request) -> Response:
+    await staff(request)
+    form = await submitted(request)
+    photo_id, action = request.path_params["photo_id"], form.text("action", 20)
+    service = _gallery(request)
+    try:
+        if action == "caption":
+            await service.caption(photo_id, form.text("caption", 500))
+        elif action in ("earlier", "later"):
+            await service.move(photo_id, -1 if action == "earlier" else 1)
+        elif action == "delete":
+            await service.delete(photo_id)
+    except (InvalidInput, NotFound) as exc:
+        session_of(request).flash(str(exc))
+    return redirect("/admin/gallery")
+
+
+routes = [
+    Route("/admin/treatments", treatments),
+    Route("/admin/treatments/new", treatment_form, methods=["GET"]),
+    Route("/admin/treatments/new", save_treatment, methods=["POST"]),
+    Route("/admin/treatments/{treatment_id}", treatment_form, methods=["GET"]),
+    Route("/admin/treatments/{treatment_id}", save_treatment, methods=["POST"]),
+    Route("/admin/resources", resources),
+    Route("/admin/resources/new", resource_form, methods=["GET"]),
+    Route("/admin/resources/new", save_resource, methods=["POST"]),
+    Route("/admin/resources/{resource_id}", resource_form, methods=["GET"]),
+    Route("/admin/resources/{resource_id}", save_resource, methods=["POST"]),
+    Route("/admin/business", business_form, methods=["GET"]),
+    Route("/admin/business", save_business, methods=["POST"]),
+    Route("/admin/reviews", reviews),
+    Route("/admin/reviews/{booking_id}", moderate, methods=["POST"]),
+    Route("/admin/gallery", gallery, methods=["GET"]),
+    Route("/admin/gallery", upload, methods=["POST"], max_body_size=MAX_BYTES + 64 * 1024),
+    Route("/admin/gallery/{photo_id}", change_photo, methods=["POST"]),
+]
