@@ -29,7 +29,7 @@ def units_between(start: datetime, end: datetime) -> range:
 
 
 def occupied_span(treatment: Treatment, start: datetime) -> tuple[datetime, datetime]:
-    """What a booking of ``treatment`` at ``start`` keeps its resource busy for, buffers included."""
+    """The span a booking of ``treatment`` at ``start`` keeps its resource busy, buffers too."""
     return (
         start - timedelta(minutes=treatment.buffer_before),
         start + timedelta(minutes=treatment.duration + treatment.buffer_after),
