@@ -132,7 +132,7 @@ async def test_on_redis_an_authenticated_page_costs_one_round_trip(
             raw.config_resetstat()
             assert (await client.get("/admin")).status_code == 200
             calls = {name: int(row["calls"]) for name, row in raw.info("commandstats").items()}
-    calls.pop("cmdstat_config", None)  # the RESETSTAT above, when it counts itself
+    calls = {name: n for name, n in calls.items() if not name.startswith("cmdstat_config")}
     assert calls == {"cmdstat_getex": 1}  # read and slide the expiry in one command; no write
 
 
