@@ -5,13 +5,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import getpass
-import logging
 import sys
 from collections.abc import Callable, Sequence
 
 from parlour import __version__
 from parlour.config import NAMESPACES, Settings, env_name, load_secret_key, load_settings
 from parlour.errors import ConfigurationError, ParlourError, StorageError
+from parlour.logs import configure_logging
 from parlour.services.accounts import AccountError, AccountService
 from parlour.services.demo import Seeded, seed
 from parlour.storage import Storage
@@ -32,9 +32,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigurationError as exc:
         print(f"parlour: configuration error:\n{exc}", file=sys.stderr)
         return EXIT_CONFIGURATION
-    logging.basicConfig(
-        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    configure_logging(settings)
     command: Command = args.command
     try:
         return command(args, settings)
@@ -123,7 +121,13 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         _demo(args, settings)
     host = args.host or settings.host
     port = args.port or settings.port
-    options = {"host": host, "port": port, "log_level": settings.log_level, "proxy_headers": False}
+    options = {
+        "host": host,
+        "port": port,
+        "log_level": settings.log_level,
+        "proxy_headers": False,  # X-Forwarded-For is judged by PARLOUR_TRUSTED_PROXIES instead
+        "access_log": settings.log_format != "json",  # in JSON, Parlour logs each request itself
+    }
     if args.workers == 1:
         uvicorn.run(create_app(settings), **options)  # type: ignore[arg-type]
     else:

@@ -214,6 +214,9 @@ class Settings(BaseSettings):
     log_level: Literal["debug", "info", "warning", "error"] = Field(
         "info", description="Least severe log level written"
     )
+    log_format: Literal["text", "json"] = Field(
+        "text", description="text for people, json for one object per line with a request id"
+    )
 
     @field_validator("redis_url", "redis_password", "secret_key", "public_origin", mode="before")
     @classmethod

@@ -77,6 +77,8 @@ class SessionService:
     idle_timeout: float
     absolute_timeout: float
     clock: Callable[[], float] = field(default=time.time)
+    observe: Callable[[str, float], None] = field(default=lambda operation, seconds: None)
+    """Told how long each store operation took (the metrics' session latency)."""
 
     def _ttl(self, record: SessionRecord) -> float:
         left = record.created + self.absolute_timeout - self.clock()
@@ -87,6 +89,7 @@ class SessionService:
         if not ID_PATTERN.fullmatch(session_id):
             return None
         key = storage_key(session_id)
+        started = time.perf_counter()
         try:
             raw = await self.store.get_and_touch(key, self.idle_timeout)
             record = None if raw is None else SessionRecord(**raw)
@@ -94,6 +97,8 @@ class SessionService:
             log.warning("session %s: unreadable record, dropped", short(key))
             await self.store.remove_item(key)
             return None
+        finally:
+            self.observe("load", time.perf_counter() - started)
         if record is not None and self.clock() >= record.created + self.absolute_timeout:
             log.info("session %s: expired (absolute timeout) user=%s", short(key), record.user_id)
             await self._drop(key, record.user_id)
@@ -102,6 +107,7 @@ class SessionService:
 
     async def create(self, record: SessionRecord) -> str:
         """Store a new session and index it under its user; returns the new id."""
+        started = time.perf_counter()
         while True:
             session_id = new_session_id()
             key = storage_key(session_id)
@@ -113,13 +119,18 @@ class SessionService:
             ttl=self.absolute_timeout,
         )
         log.info("session %s: created user=%s", short(key), record.user_id)
+        self.observe("create", time.perf_counter() - started)
         return session_id
 
     async def save(self, session_id: str, record: SessionRecord) -> bool:
         """Replace a live session; ``False`` if it was ended meanwhile (it stays ended)."""
-        return await self.store.replace_item(
-            storage_key(session_id), record.to_json(), ttl=self._ttl(record)
-        )
+        started = time.perf_counter()
+        try:
+            return await self.store.replace_item(
+                storage_key(session_id), record.to_json(), ttl=self._ttl(record)
+            )
+        finally:
+            self.observe("save", time.perf_counter() - started)
 
     async def rotate(self, old_id: str | None, record: SessionRecord) -> str:
         """A new id for a privilege change (``record`` brings a new CSRF secret): the old session

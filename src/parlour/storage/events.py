@@ -37,6 +37,8 @@ class ChangeHub:
     def __init__(self, queue_size: int = 1024) -> None:
         self._queue_size = queue_size
         self._queues: defaultdict[str, set[asyncio.Queue[ChangeEvent]]] = defaultdict(set)
+        self.resyncs = 0
+        """RESYNC events handed out: how often subscribers may have missed something."""
 
     def register(self, namespace: str) -> asyncio.Queue[ChangeEvent]:
         queue: asyncio.Queue[ChangeEvent] = asyncio.Queue(self._queue_size)
@@ -55,23 +57,25 @@ class ChangeHub:
 
     def publish(self, event: ChangeEvent) -> None:
         for queue in tuple(self._queues.get(event.namespace, ())):
-            _offer(queue, event)
+            self._offer(queue, event)
 
     def resync_all(self) -> None:
         """Tell every subscriber it may have missed events."""
         for namespace, queues in tuple(self._queues.items()):
             for queue in tuple(queues):
-                _offer(queue, ChangeEvent(namespace, "", ChangeKind.RESYNC))
+                self._offer(queue, ChangeEvent(namespace, "", ChangeKind.RESYNC))
 
-
-def _offer(queue: asyncio.Queue[ChangeEvent], event: ChangeEvent) -> None:
-    try:
-        queue.put_nowait(event)
-    except asyncio.QueueFull:
-        # A subscriber this far behind gains nothing from old deltas: replace them with one resync.
-        while not queue.empty():
-            queue.get_nowait()
-        queue.put_nowait(ChangeEvent(event.namespace, "", ChangeKind.RESYNC))
+    def _offer(self, queue: asyncio.Queue[ChangeEvent], event: ChangeEvent) -> None:
+        if event.kind is ChangeKind.RESYNC:
+            self.resyncs += 1
+        try:
+            queue.put_nowait(event)
+        except asyncio.QueueFull:
+            # So far behind, old deltas are no use: replace them with one resync.
+            while not queue.empty():
+                queue.get_nowait()
+            self.resyncs += 1
+            queue.put_nowait(ChangeEvent(event.namespace, "", ChangeKind.RESYNC))
 
 
 class Subscription:

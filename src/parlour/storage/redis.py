@@ -375,6 +375,24 @@ class RedisBackend(Backend):
             if cursor == 0:
                 return
 
+    # -- for operators ------------------------------------------------------------------------
+
+    def pool_counts(self) -> list[tuple[int, str]]:
+        """(connections, "idle" | "in_use") for this process's pool."""
+        if self._client is None:
+            return []
+        counts = []
+        for count, attributes in self._client.connection_pool.get_connection_count():
+            state = next((str(v) for k, v in attributes.items() if k.endswith("state")), "")
+            counts.append((count, "idle" if state == "idle" else "in_use"))
+        return counts
+
+    async def info(self) -> dict[str, Any]:
+        """INFO memory and clients, merged."""
+        memory = await self.call(functools.partial(self.client.info, "memory"), idempotent=True)
+        clients = await self.call(functools.partial(self.client.info, "clients"), idempotent=True)
+        return {**memory, **clients}
+
     # -- change events --------------------------------------------------------------------------
 
     async def start_events(self) -> None:

@@ -15,7 +15,7 @@ from contextlib import asynccontextmanager
 from starlette.applications import Starlette
 from starlette.datastructures import State
 from starlette.middleware import Middleware
-from starlette.routing import Mount
+from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from parlour.config import Settings, load_secret_key, load_settings
@@ -30,6 +30,7 @@ from parlour.web import admin, auth, desk, health, manage, public, studio
 from parlour.web.api import build_api
 from parlour.web.errors import install_error_handlers
 from parlour.web.forms import CloseForms
+from parlour.web.metrics import Metrics, RequestMetrics
 from parlour.web.ratelimit import Limiter, RateLimitHeaders, policies_from
 from parlour.web.sessions import SessionMiddleware
 from parlour.web.templating import STATIC_DIRECTORY, build_templates
@@ -48,10 +49,13 @@ def create_app(settings: Settings, *, storage: Storage | None = None) -> Starlet
     """
     planned = storage if storage is not None else Storage.from_settings(settings)
     secret = load_secret_key(settings)
+    limiter = Limiter(planned.ratelimits, policies_from(settings), secret)
+    metrics = Metrics(planned, limiter)
     sessions = SessionService(
         planned.kv("sessions"),
         idle_timeout=settings.session_idle_timeout,
         absolute_timeout=settings.session_absolute_timeout,
+        observe=metrics.observe_session,
     )
 
     @asynccontextmanager
@@ -67,7 +71,8 @@ def create_app(settings: Settings, *, storage: Storage | None = None) -> Starlet
     state.storage = planned
     state.secret_key = secret
     state.templates = build_templates()
-    state.limiter = Limiter(planned.ratelimits, policies_from(settings), secret)
+    state.limiter = limiter
+    state.metrics = metrics
     state.accounts = AccountService(planned.kv("users"))
     state.sessions = sessions
     state.catalogue = CatalogueService(
@@ -84,6 +89,7 @@ def create_app(settings: Settings, *, storage: Storage | None = None) -> Starlet
             *public.routes,
             *manage.routes,
             *health.routes,
+            Route("/metrics", metrics.endpoint),
             *auth.routes,
             *desk.routes,
             *studio.routes,
@@ -92,6 +98,7 @@ def create_app(settings: Settings, *, storage: Storage | None = None) -> Starlet
             Mount("/static", StaticFiles(directory=STATIC_DIRECTORY), name="static"),
         ],
         middleware=[
+            Middleware(RequestMetrics, metrics=metrics, log_requests=settings.log_format == "json"),
             Middleware(SessionMiddleware, service=sessions, settings=settings),
             Middleware(RateLimitHeaders),
             Middleware(CloseForms),

@@ -1,0 +1,181 @@
+"""/metrics for Prometheus, one registry per app (a second app in one process never collides),
+and the request middleware that counts, times and names every request.
+
+The only module that imports prometheus_client.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+import uuid
+from collections.abc import Iterable
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, Metric
+from prometheus_client.registry import Collector
+from starlette.datastructures import MutableHeaders
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from parlour.errors import StorageError
+from parlour.logs import request_id
+from parlour.storage import Storage
+from parlour.storage.redis import RedisBackend
+from parlour.web.ratelimit import Limiter
+
+log = logging.getLogger("parlour.requests")
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{8,64}")
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5)
+
+
+class _Decisions(Collector):
+    """Counters that live on the limiter and the Redis backends, read at scrape time."""
+
+    def __init__(self, limiter: Limiter, storage: Storage) -> None:
+        self._limiter = limiter
+        self._storage = storage
+
+    def collect(self) -> Iterable[Metric]:
+        decisions = CounterMetricFamily(
+            "parlour_ratelimit_decisions", "Rate-limit decisions", labels=["policy", "outcome"]
+        )
+        for (policy, outcome), count in sorted(self._limiter.decisions.items()):
+            decisions.add_metric([policy, outcome], count)
+        yield decisions
+        reconnects = CounterMetricFamily(
+            "parlour_pubsub_reconnects", "Times the change-event connection came back"
+        )
+        resyncs = CounterMetricFamily(
+            "parlour_pubsub_resyncs", "RESYNC events handed to subscribers (lost events)"
+        )
+        for backend in self._storage.backends.values():
+            if isinstance(backend, RedisBackend):
+                reconnects.add_metric([], backend.reconnects)
+            resyncs.add_metric([], backend.changes.resyncs)
+        yield reconnects
+        yield resyncs
+
+
+class Metrics:
+    def __init__(self, storage: Storage, limiter: Limiter) -> None:
+        self.registry = CollectorRegistry()
+        self._storage = storage
+        self.requests = Counter(
+            "parlour_http_requests",
+            "HTTP requests",
+            ["route", "method", "status"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "parlour_http_request_seconds",
+            "Time to answer, by route",
+            ["route"],
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.sessions = Histogram(
+            "parlour_session_operation_seconds",
+            "Session store operations",
+            ["operation"],
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
+        )
+        self.redis_memory = Gauge(
+            "parlour_redis_used_memory_bytes", "Redis INFO used_memory", registry=self.registry
+        )
+        self.redis_memory_peak = Gauge(
+            "parlour_redis_used_memory_peak_bytes",
+            "Redis INFO used_memory_peak",
+            registry=self.registry,
+        )
+        self.redis_clients = Gauge(
+            "parlour_redis_connected_clients",
+            "Redis INFO connected_clients",
+            registry=self.registry,
+        )
+        self.redis_up = Gauge(
+            "parlour_redis_up", "1 when Redis answered the last scrape", registry=self.registry
+        )
+        self.pool = Gauge(
+            "parlour_redis_pool_connections",
+            "This process's Redis connections",
+            ["state"],
+            registry=self.registry,
+        )
+        self.registry.register(_Decisions(limiter, storage))
+
+    def observe_session(self, operation: str, seconds: float) -> None:
+        self.sessions.labels(operation).observe(seconds)
+
+    async def refresh(self) -> None:
+        """Read what only Redis knows; a Redis that does not answer marks itself down."""
+        for backend in self._storage.backends.values():
+            if not isinstance(backend, RedisBackend):
+                continue
+            for count, attributes in backend.pool_counts():
+                self.pool.labels(attributes).set(count)
+            try:
+                info = await backend.info()
+            except StorageError:
+                self.redis_up.set(0)
+                continue
+            self.redis_up.set(1)
+            self.redis_memory.set(info.get("used_memory", 0))
+            self.redis_memory_peak.set(info.get("used_memory_peak", 0))
+            self.redis_clients.set(info.get("connected_clients", 0))
+
+    async def endpoint(self, request: Request) -> Response:
+        await self.refresh()
+        return Response(
+            generate_latest(self.registry), media_type="text/plain; version=0.0.4; charset=utf-8"
+        )
+
+
+class RequestMetrics:
+    """Gives every request an id (kept from X-Request-ID when it is a sane one), logs it in JSON
+    mode, and counts and times it by route template (never by raw path: no unbounded labels)."""
+
+    def __init__(self, app: ASGIApp, *, metrics: Metrics, log_requests: bool) -> None:
+        self.app = app
+        self.metrics = metrics
+        self.log_requests = log_requests
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        incoming = dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1")
+        current = incoming if _REQUEST_ID.fullmatch(incoming) else uuid.uuid4().hex
+        token = request_id.set(current)
+        started = time.perf_counter()
+        status = 500
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                MutableHeaders(scope=message)["x-request-id"] = current
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            elapsed = time.perf_counter() - started
+            route = _route_of(scope)
+            self.metrics.requests.labels(route, scope["method"], str(status)).inc()
+            self.metrics.latency.labels(route).observe(elapsed)
+            if self.log_requests:
+                log.info("%s %s %s %.1f ms", scope["method"], route, status, elapsed * 1000)
+            request_id.reset(token)
+
+
+def _route_of(scope: Scope) -> str:
+    route: Any = scope.get("route")
+    path = getattr(route, "path", None)
+    if path is None:
+        return "unmatched"
+    return f"{scope.get('root_path', '')}{path}" if scope.get("root_path") else str(path)
