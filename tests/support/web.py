@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -61,3 +62,70 @@ def with_attempt_route(app: Starlette, policy: str = "booking") -> Starlette:
 
     app.router.routes.insert(0, Route("/attempt", attempt, methods=["POST"]))
     return app
+
+
+class EventStream:
+    """An open GET of a server-sent event stream, driven straight through ASGI (httpx would
+    wait for the end of a response that never ends)."""
+
+    def __init__(self, app: Starlette, path: str, cookies: httpx.Cookies) -> None:
+        cookie = "; ".join(f"{name}={value}" for name, value in cookies.items())
+        self._scope = {
+            "type": "http",
+            "asgi": {"version": "3.0"},
+            "http_version": "1.1",
+            "method": "GET",
+            "scheme": "http",
+            "path": path,
+            "raw_path": path.encode(),
+            "query_string": b"",
+            "root_path": "",
+            "client": ("127.0.0.1", 50000),
+            "server": ("testserver", 80),
+            "headers": [
+                (b"host", b"testserver"),
+                (b"cookie", cookie.encode()),
+                (b"accept", b"text/event-stream"),
+            ],
+        }
+        self._app = app
+        self._chunks: asyncio.Queue[str] = asyncio.Queue()
+        self._gone = asyncio.Event()
+        self._started = asyncio.Event()
+        self.status = 0
+        self._buffer = ""
+        self._task: asyncio.Task[None] | None = None
+
+    async def __aenter__(self) -> EventStream:
+        async def receive() -> dict[str, object]:
+            await self._gone.wait()
+            return {"type": "http.disconnect"}
+
+        async def send(message: dict[str, object]) -> None:
+            if message["type"] == "http.response.start":
+                self.status = int(message["status"])  # type: ignore[call-overload]
+                self._started.set()
+            elif message["type"] == "http.response.body":
+                self._chunks.put_nowait(bytes(message.get("body", b"")).decode())  # type: ignore[call-overload]
+
+        self._task = asyncio.create_task(self._app(self._scope, receive, send))  # type: ignore[arg-type]
+        async with asyncio.timeout(10):
+            await self._started.wait()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self._gone.set()
+        if self._task is not None:
+            await asyncio.wait_for(self._task, timeout=10)
+
+    async def next_event(self, timeout: float = 10.0) -> str:
+        """The name of the next event (comments such as keep-alives are skipped)."""
+        async with asyncio.timeout(timeout):
+            while True:
+                if "\n\n" in self._buffer:
+                    block, self._buffer = self._buffer.split("\n\n", 1)
+                    for line in block.splitlines():
+                        if line.startswith("event: "):
+                            return line.removeprefix("event: ")
+                    continue
+                self._buffer += await self._chunks.get()

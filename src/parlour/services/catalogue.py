@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from parlour.domain.catalogue import UNIT_MINUTES, BookingRules, Resource, Treatment
 from parlour.domain.schedule import Hours, Schedule
 from parlour.errors import InvalidInput, NotFound
+from parlour.services.cache import NamespaceCache, NoCache
 from parlour.storage.base import KVStore
 
 PROFILE = "profile"
@@ -167,14 +168,25 @@ def _hours_list(text: str) -> tuple[Hours, ...]:
 
 
 class CatalogueService:
-    def __init__(self, business: KVStore, treatments: KVStore, resources: KVStore) -> None:
+    def __init__(
+        self,
+        business: KVStore,
+        treatments: KVStore,
+        resources: KVStore,
+        *,
+        cache: NamespaceCache | None = None,
+    ) -> None:
         self._business = business
         self._treatments = treatments
         self._resources = resources
+        self._cache = cache or NoCache()
 
     async def business(self) -> Business:
-        data = await self._business.get_item(PROFILE)
-        return Business() if data is None else business_from_json(data)
+        async def load() -> Business:
+            data = await self._business.get_item(PROFILE)
+            return Business() if data is None else business_from_json(data)
+
+        return await self._cache.get(self._business.namespace, PROFILE, load)
 
     async def save_business(self, fields: dict[str, str]) -> Business:
         problems: dict[str, str] = {}
@@ -205,19 +217,23 @@ class CatalogueService:
         )
         if problems:
             raise InvalidInput(problems)
-        await self._business.set_item(PROFILE, business_to_json(business))
+        await self.put_business(business)
         return business
 
     async def treatments(self, *, active_only: bool = False) -> list[Treatment]:
-        found = [treatment_from_json(v) for v in (await self._treatments.get_all_items()).values()]
-        found = [t for t in found if t.active or not active_only]
-        return sorted(found, key=lambda t: (t.category.casefold(), t.name.casefold()))
+        async def load() -> list[Treatment]:
+            items = await self._treatments.get_all_items()
+            found = [treatment_from_json(v) for v in items.values()]
+            return sorted(found, key=lambda t: (t.category.casefold(), t.name.casefold()))
+
+        every = await self._cache.get(self._treatments.namespace, "all", load)
+        return [t for t in every if t.active or not active_only]
 
     async def treatment(self, treatment_id: str) -> Treatment:
-        data = await self._treatments.get_item(treatment_id[:64]) if treatment_id else None
-        if data is None:
-            raise NotFound("There is no such treatment.")
-        return treatment_from_json(data)
+        for treatment in await self.treatments():
+            if treatment.id == treatment_id:
+                return treatment
+        raise NotFound("There is no such treatment.")
 
     async def save_treatment(
         self, fields: dict[str, str], resource_ids: list[str], treatment_id: str | None = None
@@ -244,18 +260,22 @@ class CatalogueService:
         )
         if problems:
             raise InvalidInput(problems)
-        await self._treatments.set_item(treatment.id, asdict(treatment))
+        await self.put_treatment(treatment)
         return treatment
 
     async def resources(self) -> list[Resource]:
-        found = [resource_from_json(v) for v in (await self._resources.get_all_items()).values()]
-        return sorted(found, key=lambda r: r.name.casefold())
+        async def load() -> list[Resource]:
+            items = await self._resources.get_all_items()
+            found = [resource_from_json(v) for v in items.values()]
+            return sorted(found, key=lambda r: r.name.casefold())
+
+        return await self._cache.get(self._resources.namespace, "all", load)
 
     async def resource(self, resource_id: str) -> Resource:
-        data = await self._resources.get_item(resource_id[:64]) if resource_id else None
-        if data is None:
-            raise NotFound("There is no such therapist or room.")
-        return resource_from_json(data)
+        for resource in await self.resources():
+            if resource.id == resource_id:
+                return resource
+        raise NotFound("There is no such therapist or room.")
 
     async def save_resource(
         self, fields: dict[str, str], resource_id: str | None = None
@@ -273,18 +293,21 @@ class CatalogueService:
         )
         if problems:
             raise InvalidInput(problems)
-        await self._resources.set_item(resource.id, resource_to_json(resource))
+        await self.put_resource(resource)
         return resource
 
     async def put_treatment(self, treatment: Treatment) -> None:
-        """Store a treatment as given (the demo data and tests)."""
+        """Store a treatment as given (after validation, or for demo data and tests)."""
         await self._treatments.set_item(treatment.id, asdict(treatment))
+        self._cache.forget(self._treatments.namespace)
 
     async def put_resource(self, resource: Resource) -> None:
         await self._resources.set_item(resource.id, resource_to_json(resource))
+        self._cache.forget(self._resources.namespace)
 
     async def put_business(self, business: Business) -> None:
         await self._business.set_item(PROFILE, business_to_json(business))
+        self._cache.forget(self._business.namespace)
 
 
 def _bounded(

@@ -24,6 +24,7 @@ from typing import Any, Literal
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from parlour.errors import InvalidInput, NotFound
+from parlour.services.cache import NamespaceCache, NoCache
 from parlour.storage.base import ABSENT, DELETE, KVStore
 
 MAX_BYTES = 8 * 1024 * 1024
@@ -97,15 +98,23 @@ def _webp(image: Image.Image, side: int) -> bytes:
 
 class GalleryService:
     def __init__(
-        self, store: KVStore, *, clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+        self,
+        store: KVStore,
+        *,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        cache: NamespaceCache | None = None,
     ) -> None:
         self._store = store
         self._clock = clock
+        self._cache = cache or NoCache()
 
     async def photos(self) -> list[Photo]:
-        order = await self._store.get_item("order") or []
-        found = await self._store.get_many([f"p:{photo_id}" for photo_id in order])
-        return [Photo(**found[f"p:{i}"]) for i in order if f"p:{i}" in found]
+        async def load() -> list[Photo]:
+            order = await self._store.get_item("order") or []
+            found = await self._store.get_many([f"p:{photo_id}" for photo_id in order])
+            return [Photo(**found[f"p:{i}"]) for i in order if f"p:{i}" in found]
+
+        return await self._cache.get(self._store.namespace, "index", load)
 
     async def upload(self, data: bytes, caption: str) -> Photo:
         caption = _caption(caption)
@@ -130,6 +139,7 @@ class GalleryService:
             expect={f"p:{photo.id}": ABSENT},
         )
         await self._store.update("order", add)  # shown once its files are in place
+        self._cache.forget(self._store.namespace)
         return photo
 
     async def image(self, photo_id: str, size: Size) -> bytes:
@@ -146,7 +156,9 @@ class GalleryService:
                 raise NotFound("There is no such photo.")
             return {**data, "caption": text}
 
-        return Photo(**await self._store.update(f"p:{photo_id[:32]}", change))
+        photo = Photo(**await self._store.update(f"p:{photo_id[:32]}", change))
+        self._cache.forget(self._store.namespace)
+        return photo
 
     async def move(self, photo_id: str, steps: int) -> None:
         """Earlier (negative) or later in the gallery."""
@@ -160,12 +172,14 @@ class GalleryService:
             return ids
 
         await self._store.update("order", change)
+        self._cache.forget(self._store.namespace)
 
     async def delete(self, photo_id: str) -> None:
         await self._store.update("order", lambda order: [i for i in order or [] if i != photo_id])
         await self._store.transact(
             {f"p:{photo_id}": DELETE, f"f:{photo_id}": DELETE, f"s:{photo_id}": DELETE}
         )
+        self._cache.forget(self._store.namespace)
 
 
 def _caption(text: str) -> str:

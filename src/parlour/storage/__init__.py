@@ -55,6 +55,7 @@ class Storage:
         self._backends = dict(backends)
         self._settings = settings
         self._stores: dict[str, KVStore] = {}
+        self._open = False
         self.ratelimits = ratelimits
         """Sliding windows, on the backend of the ``ratelimit`` namespace."""
 
@@ -70,6 +71,8 @@ class Storage:
         return cls(backends, settings, ratelimits)
 
     async def __aenter__(self) -> Storage:
+        if self._open:
+            raise RuntimeError("this Storage is open already; open it once, in one lifespan")
         opened: list[Backend] = []
         try:
             for backend in self._backends.values():
@@ -79,6 +82,7 @@ class Storage:
             for backend in reversed(opened):
                 await backend.close()
             raise
+        self._open = True
         return self
 
     async def __aexit__(
@@ -89,6 +93,7 @@ class Storage:
     ) -> None:
         for backend in reversed(self._backends.values()):
             await backend.close()
+        self._open = False
 
     @property
     def backends(self) -> Mapping[BackendName, Backend]:

@@ -21,12 +21,13 @@ from starlette.staticfiles import StaticFiles
 from parlour.config import Settings, load_secret_key, load_settings
 from parlour.services.accounts import AccountService
 from parlour.services.bookings import BookingService
+from parlour.services.cache import NamespaceCache
 from parlour.services.catalogue import CatalogueService
 from parlour.services.gallery import GalleryService
 from parlour.services.reviews import ReviewService
 from parlour.services.sessions import SessionService
 from parlour.storage import Storage
-from parlour.web import admin, auth, desk, health, manage, public, studio
+from parlour.web import admin, auth, desk, health, live, manage, public, studio
 from parlour.web.api import build_api
 from parlour.web.errors import install_error_handlers
 from parlour.web.forms import CloseForms
@@ -64,7 +65,11 @@ def create_app(settings: Settings, *, storage: Storage | None = None) -> Starlet
             for status in await planned.check():
                 if status.error:
                     log.warning("%s is not answering yet: %s", status.description, status.error)
-            yield
+            cache.start()
+            try:
+                yield
+            finally:
+                await cache.stop()
 
     state = State()
     state.settings = settings
@@ -75,12 +80,15 @@ def create_app(settings: Settings, *, storage: Storage | None = None) -> Starlet
     state.metrics = metrics
     state.accounts = AccountService(planned.kv("users"))
     state.sessions = sessions
+    cache = NamespaceCache(
+        [planned.kv(n) for n in ("business", "treatments", "resources", "gallery")]
+    )
     state.catalogue = CatalogueService(
-        planned.kv("business"), planned.kv("treatments"), planned.kv("resources")
+        planned.kv("business"), planned.kv("treatments"), planned.kv("resources"), cache=cache
     )
     state.bookings = BookingService(planned.kv("bookings"), state.catalogue)
     state.reviews = ReviewService(planned.kv("reviews"))
-    state.gallery = GalleryService(planned.kv("gallery"))
+    state.gallery = GalleryService(planned.kv("gallery"), cache=cache)
     api = build_api(state)
     install_error_handlers(api)
 
@@ -92,6 +100,7 @@ def create_app(settings: Settings, *, storage: Storage | None = None) -> Starlet
             Route("/metrics", metrics.endpoint),
             *auth.routes,
             *desk.routes,
+            *live.routes,
             *studio.routes,
             *admin.routes,
             Mount("/api", api),

@@ -14,3 +14,26 @@ document.addEventListener("submit", (event) => {
     }
   }
 });
+
+// Staff desk: re-read the live part of the page whenever a booking changes anywhere, and after
+// every reconnection (events sent while disconnected are not replayed, so trust nothing).
+const live = document.querySelector("[data-live]");
+if (live && "EventSource" in window) {
+  let pending = null;
+  const refresh = () => {
+    clearTimeout(pending);
+    pending = setTimeout(async () => {
+      const response = await fetch(window.location.href, { headers: { Accept: "text/html" } });
+      if (!response.ok) return;
+      const page = new DOMParser().parseFromString(await response.text(), "text/html");
+      const fresh = page.querySelector("[data-live]");
+      if (fresh) live.innerHTML = fresh.innerHTML;
+      live.dispatchEvent(new CustomEvent("parlour:refreshed", { bubbles: true }));
+    }, 150);
+  };
+  let opened = false;
+  const source = new EventSource(live.getAttribute("data-live"));
+  source.addEventListener("hello", () => { if (opened) refresh(); opened = true; });
+  source.addEventListener("booking", refresh);
+  source.addEventListener("resync", refresh);
+}
