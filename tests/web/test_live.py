@@ -11,6 +11,7 @@ import pytest
 from starlette.applications import Starlette
 
 from parlour.config import Settings, load_settings
+from parlour.domain.catalogue import Treatment
 from parlour.web.app import create_app
 
 from support.redis_server import RedisServer
@@ -72,7 +73,8 @@ async def test_a_catalogue_change_on_one_instance_reaches_the_others_cache(twins
     assert (await two.state.catalogue.treatment(MASSAGE.id)).price == 9900  # its own write
 
     async def seen_by_one() -> bool:
-        return (await one.state.catalogue.treatment(MASSAGE.id)).price == 9900
+        treatment: Treatment = await one.state.catalogue.treatment(MASSAGE.id)
+        return treatment.price == 9900
 
     await eventually(seen_by_one, timeout=5, what="the other instance forgetting the old price")
 
