@@ -103,7 +103,19 @@ def _parse_networks(value: object) -> object:
         raise ValueError(f"{exc}; list addresses or networks, e.g. 10.0.0.1,10.1.0.0/16") from exc
 
 
+def _parse_names(value: object) -> object:
+    if isinstance(value, str):
+        names = tuple(part.strip() for part in value.split(",") if part.strip())
+        unknown = [name for name in names if name not in NAMESPACES or name == "ratelimit"]
+        if unknown:
+            movable = ", ".join(name for name in NAMESPACES if name != "ratelimit")
+            raise ValueError(f"{', '.join(unknown)}: choose from {movable}")
+        return names
+    return value
+
+
 RateSetting = Annotated[Rate, NoDecode, BeforeValidator(parse_rate)]
+Names = Annotated[tuple[str, ...], NoDecode, BeforeValidator(_parse_names)]
 Seconds = Annotated[int, BeforeValidator(parse_duration)]
 Outage = Literal["open", "closed"]
 Networks = Annotated[
@@ -209,6 +221,18 @@ class Settings(BaseSettings):
         description="Proxies whose X-Forwarded-For is believed (comma-separated addresses or "
         "networks); empty trusts none",
     )
+    migration_mode: Literal["off", "dual-write"] = Field(
+        "off",
+        description="dual-write while moving to a new store: writes to both, reads new then old",
+    )
+    migration_from: str | None = Field(
+        None,
+        description="In dual-write, the old store: memory, sqlite, sqlite:PATH, file:PATH or a "
+        "redis:// URL",
+    )
+    migration_namespaces: Names = Field(
+        (), description="In dual-write, the namespaces that move (comma-separated); empty: all"
+    )
     host: str = Field("127.0.0.1", description="Address `parlour serve` listens on")
     port: int = Field(8000, ge=1, le=65535, description="Port `parlour serve` listens on")
     log_level: Literal["debug", "info", "warning", "error"] = Field(
@@ -218,7 +242,14 @@ class Settings(BaseSettings):
         "text", description="text for people, json for one object per line with a request id"
     )
 
-    @field_validator("redis_url", "redis_password", "secret_key", "public_origin", mode="before")
+    @field_validator(
+        "redis_url",
+        "redis_password",
+        "secret_key",
+        "public_origin",
+        "migration_from",
+        mode="before",
+    )
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         # `REDIS_PASSWORD=` in a copied .env.example means "none", not "the empty password".
@@ -266,6 +297,11 @@ class Settings(BaseSettings):
     @property
     def database_path(self) -> Path:
         return self.data_dir / "parlour.db"
+
+    @property
+    def memory_snapshot(self) -> Path:
+        """Where the memory backend keeps its items across restarts."""
+        return self.data_dir / "memory.jsonl"
 
     def describe(self) -> Iterator[tuple[str, str]]:
         """``(VARIABLE, value)`` for every setting, secrets masked, for people to read."""
@@ -390,5 +426,10 @@ def _check_consistency(settings: Settings) -> None:
                     f"{env_name(field)}=redis needs REDIS_URL; set REDIS_URL=redis://host:6379/0 "
                     "or choose another backend"
                 )
+    if settings.migration_mode == "dual-write" and not settings.migration_from:
+        problems.append(
+            "PARLOUR_MIGRATION_MODE=dual-write needs PARLOUR_MIGRATION_FROM, the old store: "
+            "memory, sqlite, sqlite:PATH, file:PATH or a redis:// URL"
+        )
     if problems:
         raise ConfigurationError("\n".join(problems))

@@ -174,7 +174,8 @@ async def test_only_the_tokens_hash_is_stored(service: BookingService, backend: 
     everything = await KVStore(backend, "bookings").get_all_items()
     assert booked.token not in str(everything)
     assert (await service.by_token(booked.token)).id == booked.booking.id
-    for forged in ("", "x" * 10, booked.token[:-1] + "A", "../../etc"):
+    altered = booked.token[:-1] + ("B" if booked.token.endswith("A") else "A")
+    for forged in ("", "x" * 10, altered, "../../etc"):
         with pytest.raises(NotFound):
             await service.by_token(forged)
 

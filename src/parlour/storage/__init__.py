@@ -12,11 +12,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from types import TracebackType
+from urllib.parse import urlsplit
 
-from parlour.config import NAMESPACES, BackendName, Settings
+from parlour.config import NAMESPACES, Settings
 from parlour.errors import ConfigurationError, StorageError
 from parlour.storage.base import JSON, Backend, KVStore, check_namespace
+from parlour.storage.dual import DualBackend
 from parlour.storage.events import ChangeEvent, ChangeKind, Subscription
 from parlour.storage.memory import MemoryBackend
 from parlour.storage.ratelimit import MemoryRateLimits, RateLimitStore
@@ -44,16 +47,16 @@ class BackendStatus:
 
 
 class Storage:
-    """Every backend of one process, and which namespace each one serves."""
+    """Every backend of one process, and which backend serves each namespace."""
 
     def __init__(
         self,
-        backends: Mapping[BackendName, Backend],
-        settings: Settings,
+        backends: Mapping[str, Backend],
+        routes: Mapping[str, Backend],
         ratelimits: RateLimitStore,
     ) -> None:
         self._backends = dict(backends)
-        self._settings = settings
+        self._routes = dict(routes)
         self._stores: dict[str, KVStore] = {}
         self._open = False
         self.ratelimits = ratelimits
@@ -63,12 +66,18 @@ class Storage:
     def from_settings(cls, settings: Settings) -> Storage:
         """Plan the backends; nothing connects until ``async with``."""
         wanted = sorted({settings.backend_for(namespace) for namespace in NAMESPACES})
-        backends = {name: _build(name, settings) for name in wanted}
-        limits = backends[settings.backend_for("ratelimit")]
+        backends: dict[str, Backend] = {name: _build(name, settings) for name in wanted}
+        routes = {ns: backends[settings.backend_for(ns)] for ns in NAMESPACES}
+        if settings.migration_mode == "dual-write" and settings.migration_from:
+            old = backends["old"] = backend_for_spec(settings.migration_from, settings)
+            moving = settings.migration_namespaces or [n for n in NAMESPACES if n != "ratelimit"]
+            for namespace in moving:
+                routes[namespace] = DualBackend(routes[namespace], old)
+        limits = routes["ratelimit"]
         ratelimits = (
             RedisRateLimits(limits) if isinstance(limits, RedisBackend) else MemoryRateLimits()
         )
-        return cls(backends, settings, ratelimits)
+        return cls(backends, routes, ratelimits)
 
     async def __aenter__(self) -> Storage:
         if self._open:
@@ -96,11 +105,12 @@ class Storage:
         self._open = False
 
     @property
-    def backends(self) -> Mapping[BackendName, Backend]:
+    def backends(self) -> Mapping[str, Backend]:
+        """The backends this process opens, by name (memory, sqlite, redis, old)."""
         return self._backends
 
     def backend_for(self, namespace: str) -> Backend:
-        return self._backends[self._settings.backend_for(check_namespace(namespace))]
+        return self._routes[check_namespace(namespace)]
 
     def kv(self, namespace: str) -> KVStore:
         """The store for ``namespace`` (a word of a-z, 0-9 and _)."""
@@ -122,9 +132,9 @@ class Storage:
         return statuses
 
 
-def _build(name: BackendName, settings: Settings) -> Backend:
+def _build(name: str, settings: Settings) -> Backend:
     if name == "memory":
-        return MemoryBackend()
+        return MemoryBackend(snapshot=settings.memory_snapshot)
     if name == "sqlite":
         return SQLiteBackend(settings.database_path)
     if name == "redis":
@@ -132,3 +142,35 @@ def _build(name: BackendName, settings: Settings) -> Backend:
             raise ConfigurationError("a namespace is set to redis but REDIS_URL is not set")
         return RedisBackend.from_settings(settings)
     raise ConfigurationError(f"unknown backend {name!r}")
+
+
+def backend_for_spec(spec: str, settings: Settings) -> Backend:
+    """A store named on the command line or in PARLOUR_MIGRATION_FROM.
+
+    ``memory`` (the memory backend's snapshot in the data directory), ``sqlite`` (the configured
+    file), ``sqlite:PATH``, ``file:PATH`` (JSON lines, as ``parlour export`` writes), or a
+    ``redis://``, ``rediss://`` or ``unix://`` URL (with REDIS_PASSWORD and the other Redis
+    settings).
+    """
+    if spec == "memory":
+        return MemoryBackend(snapshot=settings.memory_snapshot)
+    if spec == "sqlite":
+        return SQLiteBackend(settings.database_path)
+    if spec.startswith("sqlite:"):
+        return SQLiteBackend(Path(spec.removeprefix("sqlite:")))
+    if spec.startswith("file:"):
+        return MemoryBackend(snapshot=Path(spec.removeprefix("file:")))
+    if urlsplit(spec).scheme in ("redis", "rediss", "unix"):
+        password = settings.redis_password
+        return RedisBackend(
+            spec,
+            password=None if password is None else password.get_secret_value(),
+            tls=settings.redis_tls_enabled,
+            prefix=settings.redis_prefix,
+            timeout=settings.redis_timeout,
+            pool_size=settings.redis_pool_size,
+        )
+    raise ConfigurationError(
+        f"{spec!r} is not a store Parlour knows: write memory, sqlite, sqlite:PATH, file:PATH "
+        "or a redis:// URL"
+    )

@@ -206,6 +206,18 @@ class Backend(abc.ABC):
         during it may or may not be.
         """
 
+    @abc.abstractmethod
+    async def ttls(self, namespace: str, keys: Sequence[str]) -> dict[str, float | None]:
+        """Seconds left for those keys that live (``None``: no expiry)."""
+
+    async def entries(
+        self, namespace: str, batch_size: int = 500
+    ) -> AsyncIterator[list[tuple[str, str, float | None]]]:
+        """Like :meth:`scan`, with each item's TTL: what a copy to another backend needs."""
+        async for batch in self.scan(namespace, batch_size):
+            ttls = await self.ttls(namespace, [key for key, _ in batch])
+            yield [(key, raw, ttls[key]) for key, raw in batch if key in ttls]
+
     async def start_events(self) -> None:
         """Return once writes from any process are being fed into :attr:`changes`."""
 

@@ -1,15 +1,24 @@
-"""The in-process backend: the single-instance default for sessions and rate limits.
+"""The in-process backend: the single-instance default for sessions.
 
 Expired items are invisible at once and reclaimed a few at a time on each write, so no call does
 unbounded work and a store of short-lived sessions does not grow without limit.
+
+With a ``snapshot`` file, the items are saved on a clean shutdown and loaded again on start
+(expired ones dropped): a restart, an upgrade or a move to Redis logs nobody out. The file is
+JSON lines, one item each, the same format ``parlour export`` writes and ``parlour import``
+reads, written whole to a new file that then replaces the old, so a crash never leaves half.
 """
 
 from __future__ import annotations
 
+import asyncio
 import heapq
+import json
+import os
 import time
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 from parlour.storage.base import (
     DELETE,
@@ -33,17 +42,52 @@ class _Entry:
 class MemoryBackend(Backend):
     name = "memory"
 
-    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self, clock: Callable[[], float] = time.monotonic, *, snapshot: Path | None = None
+    ) -> None:
         super().__init__()
         self._clock = clock
+        self.snapshot = snapshot
         self._data: dict[str, dict[str, _Entry]] = {}
         # (expires_at, namespace, key); an entry may be stale: the item was removed, rewritten or
         # its TTL moved. Sliding a TTL later pushes nothing: the old entry is re-filed when it
         # comes due, so a session touched on every request keeps one heap entry, not thousands.
         self._expiry: list[tuple[float, str, str]] = []
 
+    def describe(self) -> str:
+        return f"memory (saved to {self.snapshot})" if self.snapshot else "memory"
+
     async def ping(self) -> None:
         return None
+
+    async def open(self) -> None:
+        if self.snapshot is not None:
+            lines = await asyncio.to_thread(_read_lines, self.snapshot)
+            wall = time.time()
+            for line in lines:
+                item = json.loads(line)
+                expires = item.get("expires")
+                if expires is not None and expires <= wall:
+                    continue
+                ttl = None if expires is None else expires - wall
+                await self.set(item["namespace"], item["key"], item["value"], ttl)
+
+    async def close(self) -> None:
+        if self.snapshot is not None:
+            await asyncio.to_thread(_write_lines, self.snapshot, list(self.dump()))
+
+    def dump(self) -> Iterator[str]:
+        """Every live item as a JSON line, expiry as wall-clock time."""
+        now, wall = self._clock(), time.time()
+        for namespace, items in self._data.items():
+            for key, entry in items.items():
+                if entry.expires_at is not None and entry.expires_at <= now:
+                    continue
+                expires = None if entry.expires_at is None else wall + entry.expires_at - now
+                yield json.dumps(
+                    {"namespace": namespace, "key": key, "value": entry.raw, "expires": expires},
+                    ensure_ascii=False,
+                )
 
     def _live(self, namespace: str, key: str) -> _Entry | None:
         entry = self._data.get(namespace, {}).get(key)
@@ -134,6 +178,14 @@ class MemoryBackend(Backend):
                 await self.set(namespace, operation.key, operation.write, operation.ttl)
         return True
 
+    async def ttls(self, namespace: str, keys: Sequence[str]) -> dict[str, float | None]:
+        now, found = self._clock(), {}
+        for key in keys:
+            entry = self._live(namespace, key)
+            if entry is not None:
+                found[key] = None if entry.expires_at is None else entry.expires_at - now
+        return found
+
     async def touch(self, namespace: str, key: str, ttl: float) -> bool:
         entry = self._live(namespace, key)
         if entry is None:
@@ -157,3 +209,21 @@ class MemoryBackend(Backend):
     def __len__(self) -> int:
         """Items held, expired ones not yet reclaimed included (for tests of reclamation)."""
         return sum(len(items) for items in self._data.values())
+
+
+def _read_lines(path: Path) -> list[str]:
+    try:
+        return [line for line in path.read_text("utf-8").splitlines() if line.strip()]
+    except FileNotFoundError:
+        return []
+
+
+def _write_lines(path: Path, lines: list[str]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fresh = path.with_name(path.name + ".new")
+    with fresh.open("w", encoding="utf-8") as out:
+        out.writelines(line + "\n" for line in lines)
+        out.flush()
+        os.fsync(out.fileno())
+    fresh.chmod(0o600)
+    fresh.replace(path)

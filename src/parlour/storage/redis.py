@@ -323,6 +323,21 @@ class RedisBackend(Backend):
             found.update((k, v) for k, v in zip(chunk, values, strict=True) if v is not None)
         return found
 
+    async def ttls(self, namespace: str, keys: Sequence[str]) -> dict[str, float | None]:
+        async def pttls() -> list[int]:
+            pipe = self.client.pipeline(transaction=False)
+            for key in keys:
+                pipe.pttl(self.item_key(namespace, key))
+            return cast(list[int], await pipe.execute())
+
+        found: dict[str, float | None] = {}
+        for key, ms in zip(keys, await self.call(pttls, idempotent=True), strict=True):
+            if ms >= 0:
+                found[key] = ms / 1000
+            elif ms == -1:
+                found[key] = None  # lives, without expiry; -2 means it is gone
+        return found
+
     async def transact(self, namespace: str, operations: Sequence[Operation]) -> bool:
         keys = [self.index_key(namespace)]
         args: list[str | int] = [self._channel]

@@ -264,6 +264,25 @@ class SQLiteBackend(Backend):
             found.update((str(key), str(value)) for key, value in rows)
         return found
 
+    async def ttls(self, namespace: str, keys: Sequence[str]) -> dict[str, float | None]:
+        return await self._run(functools.partial(self._ttls, namespace, list(keys)))
+
+    def _ttls(
+        self, namespace: str, keys: list[str], connection: sqlite3.Connection
+    ) -> dict[str, float | None]:
+        found: dict[str, float | None] = {}
+        now = self._clock()
+        for start in range(0, len(keys), 500):
+            chunk = keys[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            rows = connection.execute(
+                f"SELECT key, expires_at FROM kv WHERE namespace = ? AND key IN ({marks})"  # noqa: S608
+                f" AND {_LIVE}",
+                (namespace, *chunk, now),
+            ).fetchall()
+            found.update((str(key), None if at is None else at - now) for key, at in rows)
+        return found
+
     async def transact(self, namespace: str, operations: Sequence[Operation]) -> bool:
         return await self._run_write(functools.partial(self._transact, namespace, operations))
 

@@ -1,0 +1,121 @@
+"""``parlour migrate``, ``verify``, ``export`` and ``import``: moving data between stores.
+
+A store is named as in PARLOUR_MIGRATION_FROM (``memory``, ``sqlite``, ``sqlite:PATH``,
+``file:PATH``, a ``redis://`` URL) or ``configured``: for each namespace, the backend the
+settings give it. Rate-limit windows never move: they restart empty, and last minutes.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import AsyncIterator, Sequence
+from contextlib import AsyncExitStack, asynccontextmanager
+from pathlib import Path
+
+from parlour.config import NAMESPACES, Settings
+from parlour.services.transfer import Copied, compare, copy
+from parlour.storage import Backend, Storage, backend_for_spec
+from parlour.storage.memory import MemoryBackend
+
+MOVABLE = tuple(name for name in NAMESPACES if name != "ratelimit")
+SHOWN = 10
+
+
+@asynccontextmanager
+async def opened(
+    spec: str, settings: Settings, namespaces: Sequence[str]
+) -> AsyncIterator[dict[str, Backend]]:
+    """The backend of each namespace for ``spec``, open for as long as the block runs."""
+    async with AsyncExitStack() as stack:
+        if spec == "configured":
+            storage = await stack.enter_async_context(Storage.from_settings(settings))
+            yield {namespace: storage.backend_for(namespace) for namespace in namespaces}
+            return
+        backend = backend_for_spec(spec, settings)
+        await backend.open()
+        stack.push_async_callback(backend.close)
+        yield dict.fromkeys(namespaces, backend)
+
+
+def _progress(namespace: str, counts: Copied) -> None:
+    if sys.stderr.isatty():
+        print(
+            f"\r  {namespace:<12} {counts.seen:>9,} read  {counts.copied:>9,} copied",
+            end="",
+            file=sys.stderr,
+            flush=True,
+        )
+
+
+def _report(results: dict[str, Copied], dry_run: bool) -> None:
+    if sys.stderr.isatty():
+        print(file=sys.stderr)
+    verb = "would copy" if dry_run else "copied"
+    for namespace, counts in results.items():
+        print(
+            f"  {namespace:<12} {counts.seen:>7,} read, {counts.copied:>7,} {verb}, "
+            f"{counts.present:>7,} already there, {counts.expired:>5,} expired"
+        )
+    total = sum(counts.copied for counts in results.values())
+    print(
+        f"{'Would copy' if dry_run else 'Copied'} {total:,} items; nothing at the destination "
+        "was overwritten."
+    )
+
+
+async def migrate(
+    settings: Settings, source: str, target: str, namespaces: Sequence[str], dry_run: bool
+) -> int:
+    async with (
+        opened(source, settings, namespaces) as sources,
+        opened(target, settings, namespaces) as targets,
+    ):
+        results = await copy(sources, targets, dry_run=dry_run, progress=_progress)
+    _report(results, dry_run)
+    return 0
+
+
+async def verify(settings: Settings, source: str, target: str, namespaces: Sequence[str]) -> int:
+    async with (
+        opened(source, settings, namespaces) as sources,
+        opened(target, settings, namespaces) as targets,
+    ):
+        results = await compare(sources, targets)
+    differences = 0
+    for namespace, result in results.items():
+        verdict = "same" if result.same else "DIFFERENT"
+        print(
+            f"  {namespace:<12} {result.source:>7,} at the source, {result.target:>7,} at the "
+            f"target: {verdict}"
+        )
+        for label, keys in (
+            ("missing at the target", result.missing),
+            ("only at the target", result.extra),
+            ("different", result.different),
+        ):
+            for key in keys[:SHOWN]:
+                print(f"      {label}: {key!r}")
+            if len(keys) > SHOWN:
+                print(f"      ... and {len(keys) - SHOWN:,} more {label}")
+            differences += len(keys)
+    print("The stores hold the same items." if not differences else f"{differences:,} differences.")
+    return 1 if differences else 0
+
+
+async def export(settings: Settings, path: Path, namespaces: Sequence[str]) -> int:
+    target = MemoryBackend(snapshot=path)  # not opened: the file is written afresh on close
+    async with opened("configured", settings, namespaces) as sources:
+        results = await copy(sources, dict.fromkeys(namespaces, target), progress=_progress)
+    await target.close()
+    _report(results, dry_run=False)
+    print(f"Wrote {path}.")
+    return 0
+
+
+async def import_(settings: Settings, path: Path, namespaces: Sequence[str]) -> int:
+    source = MemoryBackend(snapshot=path)
+    await source.open()  # loads the file; never closed, so the file is never written back
+    async with opened("configured", settings, namespaces) as targets:
+        results = await copy(dict.fromkeys(namespaces, source), targets, progress=_progress)
+    _report(results, dry_run=False)
+    return 0

@@ -1,0 +1,197 @@
+"""Dual-write: the bridge while data moves from an old backend to a new one.
+
+Writes go to the new backend, then to the old one (a failure there is logged and counted, never
+silently dropped, so a rollback finds what was written). Reads go to the new backend first and
+fall back to the old one, copying what they find into the new one with its TTL: a session made
+before the switch keeps working after it, so a rolling restart onto Redis logs nobody out.
+
+When the old backend cannot be read, a plain read answers from the new one alone (logged and
+counted). A conditional write does not: whether a slot is free may only be known to the old
+backend until the copy finishes, so it fails with the old backend's error rather than guess.
+
+A delete leaves a tombstone in the new backend for :data:`TOMBSTONE_TTL` seconds. It reads as
+"nothing", stops the fall-back to the old backend, and makes a late copy (set-if-absent) fail: a
+logout racing another instance's first read of the same session is never undone. The tombstone
+is text that is not JSON, so no value can be mistaken for it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import replace
+
+from parlour.errors import StorageError
+from parlour.storage.base import ABSENT, DELETE, Backend, Condition, Operation
+
+log = logging.getLogger(__name__)
+
+TOMBSTONE = "\x00deleted"
+TOMBSTONE_TTL = 24 * 3600.0
+
+
+class DualBackend(Backend):
+    name = "dual-write"
+
+    def __init__(self, new: Backend, old: Backend) -> None:
+        super().__init__()
+        self.new = new
+        self.old = old
+        self.changes = new.changes
+        self.old_write_failures = 0
+        self.old_read_failures = 0
+
+    def describe(self) -> str:
+        return f"dual-write: {self.new.describe()}, then {self.old.describe()}"
+
+    async def ping(self) -> None:
+        await self.new.ping()
+        await self.old.ping()
+
+    async def start_events(self) -> None:
+        await self.new.start_events()
+
+    async def _also_old(self, what: str, write: Callable[[], Awaitable[object]]) -> None:
+        try:
+            await write()
+        except StorageError as exc:
+            self.old_write_failures += 1
+            log.warning("dual-write: %s reached the new backend but not the old one: %s", what, exc)
+
+    def _old_unreadable(self, namespace: str, exc: StorageError) -> None:
+        self.old_read_failures += 1
+        log.warning("dual-write: read %s from the new backend alone: %s", namespace, exc)
+
+    async def _adopt(
+        self, namespace: str, keys: Sequence[str], *, strict: bool = True
+    ) -> dict[str, str]:
+        """The new backend's text for ``keys``, after copying across what only the old has.
+
+        ``strict=False`` answers from the new backend alone when the old one cannot be read.
+        """
+        found = await self.new.get_many(namespace, keys)
+        missing = [key for key in keys if key not in found]
+        if missing:
+            try:
+                olds = await self.old.get_many(namespace, missing)
+                ttls = await self.old.ttls(namespace, list(olds))
+            except StorageError as exc:
+                if strict:
+                    raise
+                self._old_unreadable(namespace, exc)
+                olds, ttls = {}, {}
+            for key, raw in olds.items():
+                if key in ttls and await self.new.set(
+                    namespace, key, raw, ttls[key], Condition.IF_ABSENT
+                ):
+                    found[key] = raw
+                else:  # expired meanwhile, or the new backend got it (or a tombstone) first
+                    current = await self.new.get(namespace, key)
+                    if current is not None:
+                        found[key] = current
+        return {key: raw for key, raw in found.items() if raw != TOMBSTONE}
+
+    async def get(self, namespace: str, key: str) -> str | None:
+        return (await self._adopt(namespace, [key], strict=False)).get(key)
+
+    async def get_many(self, namespace: str, keys: Sequence[str]) -> dict[str, str]:
+        return await self._adopt(namespace, keys, strict=False)
+
+    async def ttls(self, namespace: str, keys: Sequence[str]) -> dict[str, float | None]:
+        live = await self._adopt(namespace, keys, strict=False)
+        return await self.new.ttls(namespace, list(live))
+
+    async def set(
+        self,
+        namespace: str,
+        key: str,
+        raw: str,
+        ttl: float | None,
+        condition: Condition = Condition.ALWAYS,
+        expected: str | None = None,
+    ) -> bool:
+        if condition is Condition.ALWAYS:
+            written = await self.new.set(namespace, key, raw, ttl)
+        else:
+            current = (await self._adopt(namespace, [key])).get(key)  # None: absent or deleted
+            if condition is Condition.IF_ABSENT:
+                written = current is None and await self._replace_absent(namespace, key, raw, ttl)
+            elif condition is Condition.IF_PRESENT:  # never over a tombstone: no resurrection
+                written = current is not None and await self.new.set(
+                    namespace, key, raw, ttl, Condition.IF_PRESENT
+                )
+            else:
+                written = await self.new.set(namespace, key, raw, ttl, condition, expected)
+        if written:
+            await self._also_old(
+                f"{namespace}/{key}", lambda: self.old.set(namespace, key, raw, ttl)
+            )
+        return written
+
+    async def _replace_absent(self, namespace: str, key: str, raw: str, ttl: float | None) -> bool:
+        """Write where there is nothing, or only a tombstone, atomically."""
+        if await self.new.set(namespace, key, raw, ttl, Condition.IF_ABSENT):
+            return True
+        return await self.new.set(namespace, key, raw, ttl, Condition.IF_VALUE, TOMBSTONE)
+
+    async def remove(self, namespace: str, key: str) -> bool:
+        existed = (await self._adopt(namespace, [key], strict=False)).get(key) is not None
+        await self.new.set(namespace, key, TOMBSTONE, TOMBSTONE_TTL)
+        await self._also_old(f"{namespace}/{key}", lambda: self.old.remove(namespace, key))
+        return existed
+
+    async def touch(self, namespace: str, key: str, ttl: float) -> bool:
+        if (await self._adopt(namespace, [key], strict=False)).get(key) is None:
+            return False
+        touched = await self.new.touch(namespace, key, ttl)
+        await self._also_old(f"{namespace}/{key}", lambda: self.old.touch(namespace, key, ttl))
+        return touched
+
+    async def get_and_touch(self, namespace: str, key: str, ttl: float) -> str | None:
+        raw = await self.new.get_and_touch(namespace, key, ttl)
+        if raw == TOMBSTONE:
+            return None
+        if raw is None:
+            raw = await self.get(namespace, key)
+            if raw is not None:
+                await self.new.touch(namespace, key, ttl)
+        return raw
+
+    async def transact(self, namespace: str, operations: Sequence[Operation]) -> bool:
+        await self._adopt(namespace, [operation.key for operation in operations])
+        # "Nothing there" must also accept a tombstone (a cancelled booking's freed units).
+        absent = [o.key for o in operations if o.expect is ABSENT]
+        deleted = {
+            key
+            for key, raw in (await self.new.get_many(namespace, absent)).items()
+            if raw == TOMBSTONE
+        }
+        operations = [replace(o, expect=TOMBSTONE) if o.key in deleted else o for o in operations]
+        if not await self.new.transact(namespace, operations):
+            return False
+        for operation in operations:
+            if operation.write is not None:  # a condition alone has nothing to repeat
+                await self._also_old(operation.key, self._replay(namespace, operation))
+        return True
+
+    def _replay(self, namespace: str, operation: Operation) -> Callable[[], Awaitable[object]]:
+        """A transact's write, repeated on the old backend without its conditions."""
+        if operation.write is DELETE:
+            return lambda: self.old.remove(namespace, operation.key)
+        text = str(operation.write)
+        return lambda: self.old.set(namespace, operation.key, text, operation.ttl)
+
+    async def scan(self, namespace: str, batch_size: int) -> AsyncIterator[list[tuple[str, str]]]:
+        seen: set[str] = set()
+        async for batch in self.new.scan(namespace, batch_size):
+            seen.update(key for key, _ in batch)
+            live = [(key, raw) for key, raw in batch if raw != TOMBSTONE]
+            if live:
+                yield live
+        try:
+            async for batch in self.old.scan(namespace, batch_size):
+                rest = [(key, raw) for key, raw in batch if key not in seen]
+                if rest:
+                    yield rest
+        except StorageError as exc:
+            self._old_unreadable(namespace, exc)
