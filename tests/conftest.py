@@ -10,7 +10,14 @@ import pytest
 
 from parlour.config import Settings, load_settings
 
-from support.redis_server import RedisServer, find_redis_server
+from support.redis_server import (
+    RedisServer,
+    TlsRedisServer,
+    find_redis_server,
+    self_signed_certificate,
+    tls_capable_redis_server,
+)
+from support.redis_topologies import Cluster, SentinelGroup
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -51,6 +58,36 @@ def redis_url(redis_server: RedisServer) -> str:
     return redis_server.url
 
 
+@pytest.fixture(scope="session")
+def redis_cluster(redis_binary: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    """Three masters splitting the slots, started once for the run."""
+    cluster = Cluster(redis_binary, tmp_path_factory.mktemp("cluster")).start()
+    yield cluster
+    cluster.stop()
+
+
+@pytest.fixture
+def cluster_url(redis_cluster: Cluster) -> str:
+    redis_cluster.flushall()
+    return redis_cluster.url
+
+
+@pytest.fixture(scope="session")
+def redis_sentinels(
+    redis_binary: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[SentinelGroup]:
+    """A master, a replica and three sentinels, started once for the run."""
+    group = SentinelGroup(redis_binary, tmp_path_factory.mktemp("sentinel")).start()
+    yield group
+    group.stop()
+
+
+@pytest.fixture
+def sentinel_url(redis_sentinels: SentinelGroup) -> str:
+    redis_sentinels.flushall()
+    return redis_sentinels.url
+
+
 @pytest.fixture
 def private_redis(redis_binary: str, tmp_path: Path) -> Iterator[RedisServer]:
     """A redis-server of this test's own, free to be killed, frozen or restarted."""
@@ -63,3 +100,18 @@ def private_redis(redis_binary: str, tmp_path: Path) -> Iterator[RedisServer]:
 def settings(tmp_path: Path) -> Settings:
     """Single-instance defaults with the data directory in the test's own folder."""
     return load_settings(env_file=None, data_dir=tmp_path / "data")
+
+
+@pytest.fixture(scope="session")
+def tls_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TlsRedisServer]:
+    """A TLS-only redis-server with a self-signed certificate (skipped when no redis-server
+    here is built with TLS, or there is no openssl command to make the certificate)."""
+    binary = tls_capable_redis_server()
+    if binary is None:
+        pytest.skip("no redis-server built with TLS here")
+    made = self_signed_certificate(tmp_path_factory.mktemp("tls-certificate"))
+    if made is None:
+        pytest.skip("no openssl command to make a test certificate")
+    server = TlsRedisServer(binary, tmp_path_factory.mktemp("tls-redis"), *made).start()
+    yield server
+    server.stop()

@@ -13,6 +13,7 @@ from parlour.config import load_settings
 from parlour.storage import Storage
 
 from support.processes import served
+from support.redis_topologies import redis_params, url_for
 from support.salon import MASSAGE, at, client, furnish, upcoming_weekday
 
 SECRET = "one secret for every instance of this test"
@@ -32,7 +33,7 @@ async def race(bases: list[str], start: str) -> Counter[int]:
 
 
 @pytest.mark.parametrize("run", range(2), ids=lambda run: f"run-{run}")
-@pytest.mark.parametrize("backend", ["sqlite", pytest.param("redis", marks=pytest.mark.redis)])
+@pytest.mark.parametrize("backend", ["sqlite", *redis_params()])
 async def test_fifty_requests_across_two_processes_make_one_booking(
     backend: str, run: int, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
@@ -42,8 +43,8 @@ async def test_fifty_requests_across_two_processes_make_one_booking(
         "PARLOUR_BOOKING_RATE_LIMIT": "1000/1 minute",
         "PARLOUR_LOG_LEVEL": "warning",
     }
-    if backend == "redis":
-        env |= {"REDIS_URL": request.getfixturevalue("redis_url"), "PARLOUR_DATA_BACKEND": "redis"}
+    if backend != "sqlite":
+        env |= {"REDIS_URL": url_for(backend, request), "PARLOUR_DATA_BACKEND": "redis"}
     settings = load_settings(
         env_file=None,
         data_dir=tmp_path / "data",

@@ -45,7 +45,15 @@ NAMESPACES = (
 """The kinds of record Parlour keeps. Sessions and rate limits follow ``REDIS_URL`` by default;
 the rest is durable and moves only when ``PARLOUR_DATA_BACKEND`` says so."""
 
-_REDIS_SCHEMES = ("redis", "rediss", "unix")
+_REDIS_SCHEMES = (
+    "redis",
+    "rediss",
+    "unix",
+    "redis+sentinel",
+    "rediss+sentinel",
+    "redis+cluster",
+    "rediss+cluster",
+)
 _UNITS = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
 _RATE = re.compile(r"\s*(\d+)\s*/\s*(\d*)\s*(second|minute|hour|day)s?\s*", re.IGNORECASE)
 
@@ -142,12 +150,18 @@ class Settings(BaseSettings):
         None,
         validation_alias=AliasChoices("REDIS_URL", "redis_url"),
         description="Redis to share sessions, rate limits and events between instances "
-        "(redis://, rediss:// or unix://); unset runs on one instance with nothing but Python",
+        "(redis://, rediss://, unix://, redis+sentinel://h:p,h:p/master or "
+        "redis+cluster://h:p,h:p); unset runs on one instance with nothing but Python",
     )
     redis_tls_enabled: bool = Field(
         False,
         validation_alias=AliasChoices("REDIS_TLS_ENABLED", "redis_tls_enabled"),
         description="Use TLS to Redis even when REDIS_URL says redis://",
+    )
+    redis_cluster: bool = Field(
+        False,
+        validation_alias=AliasChoices("REDIS_CLUSTER", "redis_cluster"),
+        description="Treat the redis:// URL as a seed node of a Redis Cluster",
     )
     redis_password: SecretStr | None = Field(
         None,
@@ -278,7 +292,8 @@ class Settings(BaseSettings):
         if scheme not in _REDIS_SCHEMES:
             raise ValueError(
                 f"the scheme {scheme or '(none)'!r} is not one Parlour speaks; "
-                "use redis://host:6379/0, rediss://host:6380/0 or unix:///path/to/redis.sock"
+                "use redis://host:6379/0, rediss://host:6380/0, unix:///path/to/redis.sock, "
+                "redis+sentinel://host:26379,host:26380/mymaster or redis+cluster://host:7000"
             )
         return url
 

@@ -10,10 +10,12 @@ from parlour.storage.memory import MemoryBackend
 from parlour.storage.redis import RedisBackend
 from parlour.storage.sqlite import SQLiteBackend
 
+from support.redis_topologies import redis_params, url_for
+
 ALL_BACKENDS = [
     pytest.param("memory"),
     pytest.param("sqlite"),
-    pytest.param("redis", marks=pytest.mark.redis),
+    *redis_params(),
 ]
 SHARED_BACKENDS = ALL_BACKENDS[1:]
 """Backends that several processes can share."""
@@ -24,7 +26,7 @@ def make_backend(kind: str, tmp_path: Path, request: pytest.FixtureRequest) -> B
         return MemoryBackend()
     if kind == "sqlite":
         return SQLiteBackend(tmp_path / "parlour.db")
-    return RedisBackend(request.getfixturevalue("redis_url"))
+    return RedisBackend(url_for(kind, request))
 
 
 @pytest.fixture(params=ALL_BACKENDS)

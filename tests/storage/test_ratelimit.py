@@ -12,6 +12,7 @@ from parlour.storage.redis import RedisBackend
 from parlour.storage.redis_ratelimit import RedisRateLimits
 
 from support.redis_server import RedisServer
+from support.redis_topologies import redis_params, url_for
 
 LIMIT, WINDOW = 3, 900.0
 
@@ -29,12 +30,12 @@ def clock() -> Clock:
     return Clock()
 
 
-@pytest.fixture(params=["memory", pytest.param("redis", marks=pytest.mark.redis)])
+@pytest.fixture(params=["memory", *redis_params()])
 async def store(request: pytest.FixtureRequest, clock: Clock) -> AsyncIterator[RateLimitStore]:
     if request.param == "memory":
         yield MemoryRateLimits(clock=clock)
         return
-    backend = RedisBackend(request.getfixturevalue("redis_url"))
+    backend = RedisBackend(url_for(request.param, request))
     await backend.open()
     yield RedisRateLimits(backend, clock=clock)
     await backend.close()

@@ -10,6 +10,7 @@ import socket
 import subprocess
 import time
 from pathlib import Path
+from typing import Any, Self
 
 import redis
 from redis.backoff import NoBackoff
@@ -65,7 +66,7 @@ class RedisServer:
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
 
-    def start(self) -> RedisServer:
+    def start(self) -> Self:
         self.directory.mkdir(parents=True, exist_ok=True)
         for attempt in range(3):
             self.process = subprocess.Popen(
@@ -101,8 +102,7 @@ class RedisServer:
     def _wait_until_ready(self) -> bool:
         assert self.process is not None
         deadline = time.monotonic() + STARTUP_TIMEOUT
-        client = redis.Redis(
-            port=self.port,
+        client = self._connect(
             socket_timeout=0.5,
             socket_connect_timeout=0.5,
             retry=Retry(NoBackoff(), 0),  # the default backs off for seconds before "refused"
@@ -122,8 +122,16 @@ class RedisServer:
         finally:
             client.close()
 
+    def _connect(self, **options: Any) -> redis.Redis:
+        return redis.Redis(port=self.port, **options)
+
     def client(self) -> redis.Redis:
-        return redis.Redis(port=self.port, decode_responses=True, socket_timeout=5)
+        return self._connect(decode_responses=True, socket_timeout=5)
+
+    def replication_up(self) -> bool:
+        """A replica's link to its master is up (and the first sync is done)."""
+        with self.client() as client:
+            return bool(client.info("replication").get("master_link_status") == "up")
 
     def stop(self) -> None:
         """Kill the server at once (SIGKILL): what a crash looks like to its clients."""
@@ -146,3 +154,82 @@ class RedisServer:
     def thaw(self) -> None:
         assert self.process is not None
         self.process.send_signal(signal.SIGCONT)
+
+
+def self_signed_certificate(directory: Path) -> tuple[Path, Path] | None:
+    """``(certificate, key)`` for 127.0.0.1, made by the openssl command; ``None`` without it."""
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        return None
+    directory.mkdir(parents=True, exist_ok=True)
+    certificate, key = directory / "redis.crt", directory / "redis.key"
+    subprocess.run(
+        [
+            openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+            "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost",
+            "-keyout", str(key), "-out", str(certificate),
+        ],
+        capture_output=True,
+        check=True,
+    )  # fmt: skip
+    return certificate, key
+
+
+class TlsRedisServer(RedisServer):
+    """A redis-server that speaks only TLS, with a self-signed certificate as its own CA."""
+
+    def __init__(self, binary: str, directory: Path, certificate: Path, key: Path) -> None:
+        super().__init__(binary, directory)
+        self.certificate = certificate
+        self.key = key
+
+    @property
+    def url(self) -> str:
+        return f"rediss://127.0.0.1:{self.port}/0?ssl_ca_certs={self.certificate}"
+
+    def _arguments(self) -> list[str]:
+        arguments = super()._arguments()
+        arguments[arguments.index("--port") + 1] = "0"  # no plain-text port at all
+        return [
+            *arguments,
+            *("--tls-port", str(self.port)),
+            *("--tls-cert-file", str(self.certificate)),
+            *("--tls-key-file", str(self.key)),
+            *("--tls-ca-cert-file", str(self.certificate)),
+            *("--tls-auth-clients", "no"),
+        ]
+
+    def _connect(self, **options: Any) -> redis.Redis:
+        return redis.Redis(
+            host="127.0.0.1",
+            port=self.port,
+            ssl=True,
+            ssl_ca_certs=str(self.certificate),
+            **options,
+        )
+
+
+def tls_capable_redis_server() -> str | None:
+    """A redis-server built with TLS: the usual one, else any other on PATH or in /usr/bin."""
+    candidates = [find_redis_server(), *_every_on_path("redis-server"), "/usr/bin/redis-server"]
+    for binary in dict.fromkeys(c for c in candidates if c and Path(c).is_file()):
+        probe = subprocess.run(
+            # Read in order: without TLS the first directive is refused, with TLS the second.
+            [binary, "--tls-port", "0", "--parlour-probe", "x"],
+            capture_output=True,
+            text=True,
+            check=False,
+            timeout=10,
+        )
+        if "parlour-probe" in probe.stdout + probe.stderr:
+            return binary
+    return None
+
+
+def _every_on_path(name: str) -> list[str]:
+    found = []
+    for folder in os.environ.get("PATH", "").split(os.pathsep):
+        candidate = Path(folder) / name
+        if candidate.is_file() and os.access(candidate, os.X_OK):
+            found.append(str(candidate))
+    return found
