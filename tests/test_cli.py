@@ -184,3 +184,35 @@ async def test_a_user_created_on_the_command_line_can_log_in(tmp_path: Path) -> 
             await log_in(client, "zoe@example.com", "a long enough password")
         ).status_code == 303
         assert "zoe@example.com (staff)" in (await client.get("/admin")).text
+
+
+def test_serve_warns_when_workers_would_each_keep_their_own_sessions(tmp_path: Path) -> None:
+    server = subprocess.Popen(
+        [sys.executable, "-m", "parlour", "serve", "--workers", "2", "--port", str(free_port())],
+        cwd=tmp_path,
+        env={**os.environ, "PARLOUR_DATA_DIR": str(tmp_path / "data")},
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert server.stderr is not None
+    with server.stderr:
+        try:
+            first = server.stderr.readline()  # printed before uvicorn starts
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
+    assert first.startswith("parlour: warning: sessions and ratelimit live in each worker")
+    assert "set REDIS_URL" in first
+
+
+def test_no_warning_for_one_worker_or_shared_stores() -> None:
+    from parlour.cli import workers_warning  # noqa: PLC0415
+    from parlour.config import load_settings  # noqa: PLC0415
+
+    alone = load_settings(env_file=None)
+    assert workers_warning(alone, 1) is None
+    shared = load_settings(env_file=None, redis_url="redis://127.0.0.1:6379/0")
+    assert workers_warning(shared, 4) is None
+    half = load_settings(env_file=None, sessions_backend="sqlite")
+    assert workers_warning(half, 2) is not None
+    assert "ratelimit live" in str(workers_warning(half, 2))

@@ -155,6 +155,9 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     if args.workers < 1:
         print("parlour: --workers must be 1 or more", file=sys.stderr)
         return EXIT_CONFIGURATION
+    warning = workers_warning(settings, args.workers)
+    if warning:
+        print(f"parlour: warning: {warning}", file=sys.stderr)
     if args.demo:
         _demo(args, settings)
     host = args.host or settings.host
@@ -176,6 +179,18 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
             **options,  # type: ignore[arg-type]
         )
     return 0
+
+
+def workers_warning(settings: Settings, workers: int) -> str | None:
+    """What goes wrong when several workers keep per-process state, or ``None``."""
+    local = [name for name in ("sessions", "ratelimit") if settings.backend_for(name) == "memory"]
+    if workers < 2 or not local:
+        return None
+    return (
+        f"{' and '.join(local)} live in each worker's memory, so with --workers {workers} a login "
+        "holds only on the worker that made it and each worker counts rate limits on its own; "
+        "set REDIS_URL (or PARLOUR_SESSIONS_BACKEND=sqlite for sessions on one host)"
+    )
 
 
 def _demo(args: argparse.Namespace, settings: Settings) -> int:
