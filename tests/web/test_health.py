@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import os
+
 from pathlib import Path
 
 import pytest
@@ -13,7 +15,9 @@ from support.web import running
 
 async def test_healthz_and_home(settings: Settings) -> None:
     async with running(create_app(settings)) as client:
-        assert (await client.get("/healthz")).json() == {"status": "ok"}
+        answer = (await client.get("/healthz")).json()
+        assert answer["status"] == "ok"
+        assert answer["instance"].endswith(f":{os.getpid()}")  # which instance answered
         home = await client.get("/")
         assert home.status_code == 200
         assert "Parlour" in home.text

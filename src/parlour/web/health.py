@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import socket
+
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
@@ -10,8 +13,9 @@ from parlour.storage import Storage
 
 
 async def healthz(request: Request) -> JSONResponse:
-    """The process is up. Says nothing about its backends: see /readyz."""
-    return JSONResponse({"status": "ok"})
+    """The process is up, and which one it is (behind a load balancer, which one answered).
+    Says nothing about its backends: see /readyz."""
+    return JSONResponse({"status": "ok", "instance": f"{socket.gethostname()}:{os.getpid()}"})
 
 
 async def readyz(request: Request) -> JSONResponse:
