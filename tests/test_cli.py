@@ -11,6 +11,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from parlour.cli import workers_warning
+from parlour.config import load_settings
+
 from support.processes import served
 from support.redis_server import free_port
 
@@ -206,9 +209,6 @@ def test_serve_warns_when_workers_would_each_keep_their_own_sessions(tmp_path: P
 
 
 def test_no_warning_for_one_worker_or_shared_stores() -> None:
-    from parlour.cli import workers_warning  # noqa: PLC0415
-    from parlour.config import load_settings  # noqa: PLC0415
-
     alone = load_settings(env_file=None)
     assert workers_warning(alone, 1) is None
     shared = load_settings(env_file=None, redis_url="redis://127.0.0.1:6379/0")

@@ -25,6 +25,7 @@ from parlour.storage.memory import MemoryBackend
 from parlour.storage.ratelimit import MemoryRateLimits, RateLimitStore
 from parlour.storage.redis import RedisBackend
 from parlour.storage.redis_ratelimit import RedisRateLimits
+from parlour.storage.redis_topology import SCHEMES as REDIS_SCHEMES
 from parlour.storage.sqlite import SQLiteBackend
 
 __all__ = [
@@ -149,8 +150,7 @@ def backend_for_spec(spec: str, settings: Settings) -> Backend:
 
     ``memory`` (the memory backend's snapshot in the data directory), ``sqlite`` (the configured
     file), ``sqlite:PATH``, ``file:PATH`` (JSON lines, as ``parlour export`` writes), or a
-    ``redis://``, ``rediss://`` or ``unix://`` URL (with REDIS_PASSWORD and the other Redis
-    settings).
+    Redis URL of any topology (with REDIS_PASSWORD and the other Redis settings).
     """
     if spec == "memory":
         return MemoryBackend(snapshot=settings.memory_snapshot)
@@ -160,12 +160,13 @@ def backend_for_spec(spec: str, settings: Settings) -> Backend:
         return SQLiteBackend(Path(spec.removeprefix("sqlite:")))
     if spec.startswith("file:"):
         return MemoryBackend(snapshot=Path(spec.removeprefix("file:")))
-    if urlsplit(spec).scheme in ("redis", "rediss", "unix"):
+    if urlsplit(spec).scheme in REDIS_SCHEMES:
         password = settings.redis_password
         return RedisBackend(
             spec,
             password=None if password is None else password.get_secret_value(),
             tls=settings.redis_tls_enabled,
+            cluster=settings.redis_cluster,
             prefix=settings.redis_prefix,
             timeout=settings.redis_timeout,
             pool_size=settings.redis_pool_size,
