@@ -1,8 +1,10 @@
 """A client's private link to their booking: see it, add it to a calendar, cancel or move it
 before the cut-off, and review it once it has taken place.
 
-The token is in the path, so every answer says ``Referrer-Policy: no-referrer``: a link on these
-pages never hands the token to another site.
+The token is in the path, so every answer says ``Referrer-Policy: same-origin``: a link on these
+pages never hands the token to another site. (Not ``no-referrer``: under it browsers send
+``Origin: null`` with the page's own forms, which the CSRF check rightly refuses; a real
+browser found that, see tests/browser.)
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ from parlour.web.pages import redirect, render
 from parlour.web.public import bookings, catalogue, requested_day
 from parlour.web.ratelimit import Identity, enforce
 
-PRIVATE = {"referrer-policy": "no-referrer", "cache-control": "private, no-store"}
+PRIVATE = {"referrer-policy": "same-origin", "cache-control": "private, no-store"}
 
 
 async def _booking(request: Request) -> Booking:
