@@ -49,33 +49,43 @@ async def go(process: asyncio.subprocess.Process) -> None:
 @asynccontextmanager
 async def served(cwd: Path, env: dict[str, str], *args: str) -> AsyncIterator[str]:
     """``parlour serve`` on a free port in its own process; its base URL once it answers."""
-    port = free_port()
-    process = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "parlour",
-        "serve",
-        "--port",
-        str(port),
-        *args,
-        cwd=cwd,
-        env={**os.environ, **env},
-        stderr=asyncio.subprocess.PIPE,
-    )
+    async with serving(cwd, env, *args) as (base, _):
+        yield base
+
+
+@asynccontextmanager
+async def serving(
+    cwd: Path, env: dict[str, str], *args: str, port: int | None = None
+) -> AsyncIterator[tuple[str, asyncio.subprocess.Process]]:
+    """As :func:`served`, with the process too, for tests that kill it."""
+    port = port or free_port()
+    log = cwd / f"parlour-{port}.log"  # a file, not a pipe: a chatty server never blocks on it
+    with log.open("ab") as output:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "parlour",
+            "serve",
+            "--port",
+            str(port),
+            *args,
+            cwd=cwd,
+            env={**os.environ, **env},
+            stderr=output,
+        )
     base = f"http://127.0.0.1:{port}"
     try:
         async with httpx.AsyncClient(base_url=base, timeout=2) as client:
             async with asyncio.timeout(30):
                 while True:
                     if process.returncode is not None:
-                        assert process.stderr is not None
-                        raise AssertionError((await process.stderr.read()).decode())
+                        raise AssertionError(log.read_text(errors="replace")[-4000:])
                     try:
                         await client.get("/healthz")
                         break
                     except httpx.TransportError:
                         await asyncio.sleep(0.05)  # polling for the port to open
-        yield base
+        yield base, process
     finally:
         if process.returncode is None:
             process.terminate()

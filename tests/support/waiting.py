@@ -16,3 +16,14 @@ async def eventually(
         if time.monotonic() > deadline:
             raise AssertionError(f"{what} did not hold within {timeout} s")
         await asyncio.sleep(0.01)
+
+
+async def until(
+    check: Callable[[], bool], *, timeout: float = 10.0, what: str = "condition"
+) -> None:
+    """:func:`eventually` for a condition that needs no awaiting (state another task updates)."""
+
+    async def holds() -> bool:
+        return check()
+
+    await eventually(holds, timeout=timeout, what=what)
