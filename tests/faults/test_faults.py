@@ -345,10 +345,12 @@ async def test_a_cancellation_storm_against_a_slow_redis_never_crosses_answers(
             if value != {"who": key}:
                 crossed.append((key, value))
 
-        for round_ in range(30):
+        for round_ in range(300):  # until both outcomes were seen often enough to mean something
             await asyncio.gather(
                 *(ask(key, patience=0.001 * ((n + round_) % 40)) for n, key in enumerate(keys))
             )
+            if cancelled >= 100 and answered >= 100:
+                break
         stalls.cancel()
         await asyncio.gather(stalls, return_exceptions=True)
         for key in keys:  # and after the storm, every connection still answers its own caller
@@ -356,8 +358,8 @@ async def test_a_cancellation_storm_against_a_slow_redis_never_crosses_answers(
     finally:
         await backend.close()
     assert not crossed
-    assert cancelled > 100, "the storm cancelled too little to test anything"
-    assert answered > 100, "the storm let too little through to test anything"
+    assert cancelled >= 100, "the storm cancelled too little to test anything"
+    assert answered >= 100, "the storm let too little through to test anything"
 
 
 async def _stall_repeatedly(server: RedisServer) -> None:
@@ -408,16 +410,18 @@ async def test_disconnecting_clients_never_receive_another_staff_members_page(
                     wrong.append((email, others))
 
         try:
-            for round_ in range(12):
+            for round_ in range(100):  # until enough hung up and enough were answered
                 await asyncio.gather(
                     *(
                         visit(email, patience=0.005 + 0.01 * ((n + round_) % 6))
                         for n, email in enumerate(staff * 3)
                     )
                 )
+                if gave_up >= 10 and seen >= 10:
+                    break
         finally:
             stalls.cancel()
             await asyncio.gather(stalls, return_exceptions=True)
     assert not wrong
-    assert gave_up > 10, "too few clients hung up to test anything"
-    assert seen > 10, "too few pages were answered to test anything"
+    assert gave_up >= 10, "too few clients hung up to test anything"
+    assert seen >= 10, "too few pages were answered to test anything"

@@ -17,6 +17,7 @@ from typing import Literal
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
+from parlour.domain.text import hidden_characters
 from parlour.errors import InvalidInput
 from parlour.storage.base import KVStore
 
@@ -57,8 +58,10 @@ def normalise_email(email: str) -> str:
 
 
 def check_email(email: str) -> str:
+    if len(email.strip()) > 254 or hidden_characters(email):
+        raise AccountError("Enter an e-mail address like name@example.com.", field="email")
     normalised = normalise_email(email)
-    if len(normalised) > 254 or not _EMAIL.fullmatch(normalised):
+    if not _EMAIL.fullmatch(normalised):
         raise AccountError("Enter an e-mail address like name@example.com.", field="email")
     return normalised
 

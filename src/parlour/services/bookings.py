@@ -29,6 +29,7 @@ from typing import Any
 from parlour.domain.booking import Booking, Status
 from parlour.domain.catalogue import BookingRules, Resource, Treatment
 from parlour.domain.slots import Slot, available_slots
+from parlour.domain.text import HIDDEN, hidden_characters
 from parlour.errors import Conflict, InvalidInput, NotFound, SlotTaken
 from parlour.services.accounts import check_email
 from parlour.services.catalogue import Business, CatalogueService
@@ -100,6 +101,8 @@ class Client:
             problems["name"] = "Enter your name."
         elif len(name) > 100:
             problems["name"] = "Keep the name under 100 characters."
+        elif hidden_characters(name):
+            problems["name"] = HIDDEN
         try:
             email = check_email(fields.get("email", ""))
         except InvalidInput:
@@ -151,9 +154,10 @@ class BookingService:
         ignoring: Booking | None,
         staff: bool,
     ) -> list[Slot]:
-        rules = business.rules
-        if staff:  # staff may book inside the notice period and beyond the horizon
-            rules = replace(rules, min_notice=0, horizon_days=3650)
+        rules = _rules_for(business, staff)
+        today = self._clock().astimezone(rules.zone).date()
+        if not today - timedelta(days=1) <= day <= today + timedelta(days=rules.horizon_days + 1):
+            return []  # nothing to offer, and nothing to read (year 9999 has no day after it)
         capable = [r.id for r in resources if r.id in treatment.resource_ids]
         occupied: dict[str, set[int]] = {resource: set() for resource in capable}
         # The day's lists and records, written in the same step as the unit claims, say the
@@ -189,6 +193,7 @@ class BookingService:
                 return repeat
         business = await self._catalogue.business()
         resources = await self._catalogue.resources()
+        _check_window(start, _rules_for(business, staff), self._clock())
         day = start.astimezone(business.rules.zone).date()
         wanted = fields.get("resource", "").strip()
         for _ in range(ATTEMPTS):
@@ -470,3 +475,20 @@ def _nearest(slots: Sequence[Slot], start: datetime, resource: str, count: int =
     usable = [s for s in slots if not resource or resource in s.resource_ids]
     nearest = sorted(usable, key=lambda s: abs((s.start - start).total_seconds()))[:count]
     return sorted(nearest, key=lambda s: s.start)
+
+
+def _rules_for(business: Business, staff: bool) -> BookingRules:
+    """Staff may book inside the notice period and up to ten years ahead."""
+    if staff:
+        return replace(business.rules, min_notice=0, horizon_days=3650)
+    return business.rules
+
+
+def _check_window(start: datetime, rules: BookingRules, now: datetime) -> None:
+    """A clear answer for a time that could never be offered, before any date arithmetic."""
+    if start < now:
+        raise InvalidInput({"start": "That time has passed. Choose a time from now on."})
+    if start - now > timedelta(days=rules.horizon_days + 1):
+        raise InvalidInput(
+            {"start": f"Bookings open {rules.horizon_days} days ahead. Choose an earlier day."}
+        )

@@ -23,6 +23,7 @@ from typing import Any, Literal
 
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from parlour.domain.text import HIDDEN, hidden_characters
 from parlour.errors import InvalidInput, NotFound
 from parlour.services.cache import NamespaceCache, NoCache
 from parlour.storage.base import ABSENT, DELETE, KVStore
@@ -186,4 +187,6 @@ def _caption(text: str) -> str:
     caption = " ".join(text.split())
     if len(caption) > 200:
         raise InvalidInput({"caption": "Keep the caption under 200 characters."})
+    if hidden_characters(caption):
+        raise InvalidInput({"caption": HIDDEN})
     return caption

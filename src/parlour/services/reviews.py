@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from typing import Literal
 
 from parlour.domain.booking import Booking
+from parlour.domain.text import HIDDEN, hidden_characters
 from parlour.errors import Conflict, InvalidInput, NotFound
 from parlour.storage.base import KVStore
 
@@ -62,6 +63,8 @@ class ReviewService:
             problems["text"] = "Write a few words about your visit."
         elif len(text) > MAX_TEXT:
             problems["text"] = f"Keep the review under {MAX_TEXT} characters."
+        elif hidden_characters(text, multiline=True):
+            problems["text"] = HIDDEN
         if problems:
             raise InvalidInput(problems)
         review = Review(

@@ -69,9 +69,9 @@ class SlotTakenOut(Problem):
 class BookingIn(BaseModel):
     treatment: str = Field(max_length=64)
     start: AwareDatetime = Field(description="With its offset, e.g. 2026-12-01T10:00:00Z")
-    name: str = Field(max_length=200)
-    email: str = Field(max_length=254)
-    phone: str = Field(max_length=40)
+    name: str = Field(min_length=1, max_length=200)
+    email: str = Field(min_length=3, max_length=254)
+    phone: str = Field(min_length=5, max_length=40)
     resource: str = Field("", max_length=64, description="A therapist or room; any if empty")
 
 
@@ -134,8 +134,12 @@ async def _csrf(request: Request) -> None:
 
 
 ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"model": Problem, "description": "The body is not JSON"},
+    403: {"model": Problem, "description": "Refused as cross-site (a browser with our cookies)"},
     404: {"model": Problem, "description": "No such treatment or booking"},
+    413: {"model": Problem, "description": "The body is larger than 1 MiB"},
     422: {"model": Invalid, "description": "Invalid input; every field named"},
+    503: {"model": Problem, "description": "Storage is briefly unavailable; retry after a moment"},
 }
 router = APIRouter(dependencies=[Depends(_csrf)], responses=ERRORS)
 

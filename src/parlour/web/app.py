@@ -29,7 +29,7 @@ from parlour.services.sessions import SessionService
 from parlour.storage import Storage
 from parlour.web import admin, auth, desk, health, live, manage, public, studio
 from parlour.web.api import build_api
-from parlour.web.errors import install_error_handlers
+from parlour.web.errors import HeaderLimit, install_error_handlers
 from parlour.web.forms import CloseForms
 from parlour.web.metrics import Metrics, RequestMetrics
 from parlour.web.ratelimit import Limiter, RateLimitHeaders, policies_from
@@ -108,6 +108,7 @@ def create_app(settings: Settings, *, storage: Storage | None = None) -> Starlet
         ],
         middleware=[
             Middleware(RequestMetrics, metrics=metrics, log_requests=settings.log_format == "json"),
+            Middleware(HeaderLimit),
             Middleware(SessionMiddleware, service=sessions, settings=settings),
             Middleware(RateLimitHeaders),
             Middleware(CloseForms),
