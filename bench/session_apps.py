@@ -7,6 +7,7 @@ the session handling is all that differs. ``BENCH_REDIS_URL`` names the Redis.
 from __future__ import annotations
 
 import os
+from datetime import date
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -22,18 +23,27 @@ from starsessions import SessionMiddleware, load_session
 from starsessions.stores.redis import RedisStore
 
 from parlour.config import load_settings
+from parlour.services.catalogue import Business
 from parlour.services.sessions import new_csrf_secret
 from parlour.web.app import create_app
 from parlour.web.csrf import mask
-from parlour.web.pages import staff
+from parlour.web.pages import render, staff
 from parlour.web.templating import STATIC_DIRECTORY, build_templates
 
 EMAIL = "bench@example.com"
+LANDING = {"business": Business(name="Bench"), "day": date(2026, 12, 1), "columns": []}
+"""The staff landing page's template with a fixed, empty day: the page is the same in every app,
+and only the session handling differs (Parlour's real /admin also reads the day's bookings)."""
 
 
 async def me(request: Request) -> Response:
     record = await staff(request)
     return PlainTextResponse(record.email)
+
+
+async def landing(request: Request) -> Response:
+    await staff(request)
+    return await render(request, "admin/index.html", LANDING)
 
 
 def parlour_app(redis_url: str | None) -> Starlette:
@@ -46,6 +56,7 @@ def parlour_app(redis_url: str | None) -> Starlette:
         i for i, r in enumerate(app.router.routes) if getattr(r, "path", "") == "/admin"
     )
     app.router.routes.insert(position, Route("/me", me))
+    app.router.routes.insert(position, Route("/admin", landing))  # before the real one
     return app
 
 
@@ -75,6 +86,7 @@ def starsessions_redis() -> Starlette:
         """Parlour's staff landing page, rendered the way Parlour renders it."""
         await load_session(request)
         context = {
+            **LANDING,
             "user": SimpleNamespace(email=request.session["email"], role="staff"),
             "flash": "",
             "csrf_input": lambda: Markup(

@@ -7,16 +7,15 @@ The only module that imports prometheus_client.
 from __future__ import annotations
 
 import logging
+import os
 import re
 import time
-import uuid
 from collections.abc import Iterable
 from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, Metric
 from prometheus_client.registry import Collector
-from starlette.datastructures import MutableHeaders
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -107,9 +106,25 @@ class Metrics:
             registry=self.registry,
         )
         self.registry.register(_Decisions(limiter, storage))
+        self._request_children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+        self._session_children: dict[str, Any] = {}
 
     def observe_session(self, operation: str, seconds: float) -> None:
-        self.sessions.labels(operation).observe(seconds)
+        child = self._session_children.get(operation)
+        if child is None:
+            child = self._session_children[operation] = self.sessions.labels(operation)
+        child.observe(seconds)
+
+    def count_request(self, route: str, method: str, status: int, seconds: float) -> None:
+        key = (route, method, status)
+        children = self._request_children.get(key)
+        if children is None:  # labels() takes a lock and builds a tuple: once per combination
+            children = self._request_children[key] = (
+                self.requests.labels(route, method, str(status)),
+                self.latency.labels(route),
+            )
+        children[0].inc()
+        children[1].observe(seconds)
 
     async def refresh(self) -> None:
         """Read what only Redis knows; a Redis that does not answer marks itself down."""
@@ -148,8 +163,12 @@ class RequestMetrics:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        incoming = dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1")
-        current = incoming if _REQUEST_ID.fullmatch(incoming) else uuid.uuid4().hex
+        # Per request, so written for speed (this middleware cost 13% of a session-only page,
+        # measured, before): no header dict, no UUID object, children of labels cached.
+        incoming = next((v for k, v in scope["headers"] if k == b"x-request-id"), b"")
+        text = incoming.decode("latin-1")
+        current = text if _REQUEST_ID.fullmatch(text) else os.urandom(16).hex()
+        header = (b"x-request-id", current.encode("latin-1"))
         token = request_id.set(current)
         started = time.perf_counter()
         status = 500
@@ -158,7 +177,7 @@ class RequestMetrics:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
-                MutableHeaders(scope=message)["x-request-id"] = current
+                message["headers"] = [*message.get("headers", ()), header]
             await send(message)
 
         try:
@@ -166,11 +185,14 @@ class RequestMetrics:
         finally:
             elapsed = time.perf_counter() - started
             route = _route_of(scope)
-            self.metrics.requests.labels(route, scope["method"], str(status)).inc()
-            self.metrics.latency.labels(route).observe(elapsed)
+            method = scope["method"] if scope["method"] in _METHODS else "other"  # bounded labels
+            self.metrics.count_request(route, method, status, elapsed)
             if self.log_requests:
                 log.info("%s %s %s %.1f ms", scope["method"], route, status, elapsed * 1000)
             request_id.reset(token)
+
+
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 
 def _route_of(scope: Scope) -> str:
