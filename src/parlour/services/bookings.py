@@ -17,7 +17,6 @@ on Redis (a Lua script over one hash slot) or SQLite (one transaction) decides.
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import re
 import secrets
@@ -34,6 +33,7 @@ from parlour.errors import Conflict, InvalidInput, NotFound, SlotTaken
 from parlour.services.accounts import check_email
 from parlour.services.catalogue import Business, CatalogueService
 from parlour.storage.base import ABSENT, DELETE, KVStore
+from parlour.tokens import b64decode, b64encode, sha256_hex, xor
 
 ATTEMPTS = 8
 IDEMPOTENCY_TTL = 24 * 3600.0
@@ -42,10 +42,6 @@ _PHONE = re.compile(r"[+()0-9 .-]{5,30}")
 
 def now_utc() -> datetime:
     return datetime.now(UTC)
-
-
-def sha256(text: str) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()
 
 
 def booking_to_json(booking: Booking) -> dict[str, Any]:
@@ -227,7 +223,7 @@ class BookingService:
         idempotency_key: str,
     ) -> Booked | None:
         raw_token = secrets.token_bytes(24)
-        token = _b64(raw_token)
+        token = b64encode(raw_token)
         booking = Booking(
             id=f"b_{secrets.token_hex(8)}",
             treatment_id=treatment.id,
@@ -243,7 +239,7 @@ class BookingService:
             phone=client.phone,
             status=Status.CONFIRMED,
             created_at=self._clock(),
-            token_hash=sha256(token),
+            token_hash=sha256_hex(token),
         )
         index_key = _day(day, resource)
         index = await self._store.get_item(index_key)
@@ -257,8 +253,8 @@ class BookingService:
         expect: dict[str, Any] = {**dict.fromkeys(units, ABSENT), index_key: index or ABSENT}
         ttl = {}
         if idempotency_key:
-            key = f"i:{sha256(idempotency_key)}"
-            masked = _b64(_xor(raw_token, _pad(idempotency_key, len(raw_token))))
+            key = f"i:{sha256_hex(idempotency_key)}"
+            masked = b64encode(xor(raw_token, _pad(idempotency_key, len(raw_token))))
             writes[key] = {"booking": booking.id, "token": masked}
             expect[key] = ABSENT
             ttl[key] = IDEMPOTENCY_TTL
@@ -269,7 +265,7 @@ class BookingService:
     async def _repeat(
         self, idempotency_key: str, treatment: Treatment, start: datetime, client: Client
     ) -> Booked | None:
-        record = await self._store.get_item(f"i:{sha256(idempotency_key)}")
+        record = await self._store.get_item(f"i:{sha256_hex(idempotency_key)}")
         if record is None:
             return None
         booking = await self.get(str(record["booking"]))
@@ -279,8 +275,8 @@ class BookingService:
             client.email,
         ):
             raise Conflict("That idempotency key was already used for a different booking.")
-        masked = _unb64(record["token"])
-        return Booked(booking, _b64(_xor(masked, _pad(idempotency_key, len(masked)))), False)
+        masked = b64decode(record["token"]) or b""  # written by _claim: always base64
+        return Booked(booking, b64encode(xor(masked, _pad(idempotency_key, len(masked)))), False)
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -294,7 +290,7 @@ class BookingService:
         """The booking a manage link opens; ``NotFound`` for any token that is not one."""
         if not 16 <= len(token) <= 64:
             raise NotFound("This link does not open a booking. Check it was copied whole.")
-        booking_id = await self._store.get_item(f"t:{sha256(token)}")
+        booking_id = await self._store.get_item(f"t:{sha256_hex(token)}")
         if booking_id is None:
             raise NotFound("This link does not open a booking. Check it was copied whole.")
         return await self.get(str(booking_id))
@@ -447,20 +443,8 @@ def _parse_request(fields: Mapping[str, str], idempotency_key: str) -> tuple[Cli
     return client, start
 
 
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
-def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-
-
 def _pad(idempotency_key: str, length: int) -> bytes:
     return hashlib.sha256(b"manage-token\0" + idempotency_key.encode()).digest()[:length]
-
-
-def _xor(left: bytes, right: bytes) -> bytes:
-    return bytes(a ^ b for a, b in zip(left, right, strict=True))
 
 
 def _unit(resource: str, unit: int) -> str:

@@ -14,7 +14,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import re
 import secrets
@@ -25,6 +24,7 @@ from typing import Any
 
 from parlour.errors import CorruptValue
 from parlour.storage.base import KVStore
+from parlour.tokens import sha256_hex
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +64,7 @@ def new_csrf_secret() -> str:
 
 
 def storage_key(session_id: str) -> str:
-    return hashlib.sha256(session_id.encode()).hexdigest()
+    return sha256_hex(session_id)
 
 
 def short(key: str) -> str:

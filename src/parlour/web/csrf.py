@@ -14,7 +14,6 @@
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import hmac
 import secrets
@@ -25,6 +24,7 @@ from starlette.requests import Request, cookie_parser
 
 from parlour.config import Settings
 from parlour.errors import CsrfRejected
+from parlour.tokens import b64decode, b64encode, xor
 from parlour.web.sessions import Session, cookie, cookie_names, is_secure
 
 FIELD = "csrf_token"
@@ -33,39 +33,24 @@ UNSAFE = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 _SECRET_BYTES = 32
 
 
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
-def _unb64(text: str) -> bytes | None:
-    try:
-        return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-    except (ValueError, TypeError):
-        return None
-
-
 def mask(secret: str) -> str:
     """A token for ``secret`` that differs on every call."""
-    raw = _unb64(secret) or b""
+    raw = b64decode(secret) or b""
     pad = secrets.token_bytes(len(raw))
-    return _b64(pad + _xor(pad, raw))
-
-
-def _xor(left: bytes, right: bytes) -> bytes:
-    return (int.from_bytes(left) ^ int.from_bytes(right)).to_bytes(len(left))
+    return b64encode(pad + xor(pad, raw))
 
 
 def unmask(token: str) -> bytes | None:
     if len(token) > 200:
         return None
-    raw = _unb64(token)
+    raw = b64decode(token)
     if raw is None or len(raw) != 2 * _SECRET_BYTES:
         return None
-    return _xor(raw[:_SECRET_BYTES], raw[_SECRET_BYTES:])
+    return xor(raw[:_SECRET_BYTES], raw[_SECRET_BYTES:])
 
 
 def _signed(nonce: str, key: bytes) -> str:
-    return _b64(hmac.new(key, b"csrf\0" + nonce.encode(), hashlib.sha256).digest())
+    return b64encode(hmac.new(key, b"csrf\0" + nonce.encode(), hashlib.sha256).digest())
 
 
 def _anonymous_secret(cookie_value: str | None, key: bytes) -> str | None:
@@ -103,7 +88,7 @@ def token(request: Request) -> str:
     _, csrf_cookie, secure = _cookies(request)
     nonce = getattr(request.state, "csrf_nonce", None) or _anonymous_secret(csrf_cookie, key)
     if nonce is None:
-        nonce = _b64(secrets.token_bytes(_SECRET_BYTES))
+        nonce = b64encode(secrets.token_bytes(_SECRET_BYTES))
         request.state.csrf_nonce = nonce
         _, name = cookie_names(secure)
         request.state.csrf_cookie = cookie(
@@ -156,9 +141,9 @@ async def verify_csrf(request: Request, form_token: str = "") -> None:
     session: Session = request.state.session
     record = await session.load() if session_cookie else None
     if record is not None:
-        expected = _unb64(record.csrf)
+        expected = b64decode(record.csrf)
     else:
         nonce = _anonymous_secret(csrf_cookie, request.app.state.secret_key)
-        expected = None if nonce is None else _unb64(nonce)
+        expected = None if nonce is None else b64decode(nonce)
     if expected is None or not hmac.compare_digest(presented, expected):
         raise CsrfRejected("the form's security token does not match")
