@@ -15,7 +15,9 @@ from parlour.config import Settings, load_settings
 from parlour.errors import StorageUnavailable
 from parlour.services.sessions import storage_key
 from parlour.storage import KVStore, Storage, backend_for_spec
+from parlour.storage.dual import DualBackend
 from parlour.web.app import create_app
+from parlour.web.parts import core, parts
 
 from support.redis_server import RedisServer
 from support.salon import MASSAGE, at, client, furnish, upcoming_weekday
@@ -45,7 +47,7 @@ async def test_a_restart_keeps_everyone_logged_in(tmp_path: Path) -> None:
     settings = load_settings(env_file=None, data_dir=tmp_path)
     first = create_app(settings)
     async with running(first) as browser:
-        await first.state.accounts.create_user(STAFF, "staff", PASSWORD)
+        await core(first).accounts.create_user(STAFF, "staff", PASSWORD)
         await log_in(browser, STAFF, PASSWORD)
         cookies = browser.cookies
     assert (tmp_path / "memory.jsonl").stat().st_mode & 0o777 == 0o600
@@ -155,7 +157,7 @@ async def test_a_switch_to_redis_through_dual_write_logs_nobody_out(
 ) -> None:
     alone = create_app(load_settings(env_file=None, data_dir=tmp_path))
     async with running(alone) as browser:
-        await alone.state.accounts.create_user(STAFF, "staff", PASSWORD)
+        await core(alone).accounts.create_user(STAFF, "staff", PASSWORD)
         await log_in(browser, STAFF, PASSWORD)
         cookies = browser.cookies
     switched = create_app(
@@ -172,7 +174,8 @@ async def test_a_switch_to_redis_through_dual_write_logs_nobody_out(
         browser.cookies = cookies
         page = await browser.get("/admin/account")
         assert page.status_code == 200  # the session made before the switch still works
-        dual = switched.state.storage.backend_for("sessions")
+        dual = parts(switched).storage.backend_for("sessions")
+        assert isinstance(dual, DualBackend)
         key = storage_key(cookies["parlour_session"])
         assert await dual.new.get("sessions", key) is not None  # copied into Redis on first read
         out = await browser.post("/logout", data={"csrf_token": form_token(page.text)})
@@ -187,15 +190,17 @@ async def test_a_failed_write_to_the_old_store_is_logged_and_counted(
 ) -> None:
     app = create_app(dual_write(tmp_path, redis_url, private_redis))
     async with running(app):
-        await furnish(app.state.storage.kv)
+        await furnish(parts(app).storage.kv)
         # A replica of nothing: it still answers reads and refuses every write (READONLY).
         private_redis.client().replicaof("127.0.0.1", "1")
         with caplog.at_level(logging.WARNING, logger="parlour.storage.dual"):
-            booked = await app.state.bookings.book(
+            booked = await core(app).bookings.book(
                 {"treatment": MASSAGE.id, "start": at(10, day=upcoming_weekday()), **client()}
             )
         assert booked.created  # the new store has it: the booking stands
-        assert app.state.storage.backend_for("bookings").old_write_failures > 0
+        dual = parts(app).storage.backend_for("bookings")
+        assert isinstance(dual, DualBackend)
+        assert dual.old_write_failures > 0
         assert "reached the new backend but not the old one" in caplog.text
 
 
@@ -205,14 +210,16 @@ async def test_a_dead_old_store_fails_bookings_but_not_reads(
 ) -> None:
     app = create_app(dual_write(tmp_path, redis_url, private_redis))
     async with running(app) as browser:
-        await furnish(app.state.storage.kv)
+        await furnish(parts(app).storage.kv)
         private_redis.stop()
         # Plain reads answer from the new store alone ...
         assert MASSAGE.name in (await browser.get("/")).text
-        assert app.state.storage.backend_for("treatments").old_read_failures > 0
+        dual = parts(app).storage.backend_for("treatments")
+        assert isinstance(dual, DualBackend)
+        assert dual.old_read_failures > 0
         # ... but whether a slot is free may be known only to the old store: no guessing.
         with pytest.raises(StorageUnavailable):
-            await app.state.bookings.book(
+            await core(app).bookings.book(
                 {"treatment": MASSAGE.id, "start": at(10, day=upcoming_weekday()), **client()}
             )
 
@@ -221,7 +228,7 @@ async def test_a_dead_old_store_fails_bookings_but_not_reads(
 async def test_rolling_back_to_memory_keeps_sessions(tmp_path: Path, redis_url: str) -> None:
     on_redis = create_app(load_settings(env_file=None, data_dir=tmp_path, redis_url=redis_url))
     async with running(on_redis) as browser:
-        await on_redis.state.accounts.create_user(STAFF, "staff", PASSWORD)
+        await core(on_redis).accounts.create_user(STAFF, "staff", PASSWORD)
         await log_in(browser, STAFF, PASSWORD)
         cookies = browser.cookies
     settings = load_settings(env_file=None, data_dir=tmp_path)

@@ -14,7 +14,8 @@ from parlour.config import NAMESPACES, Settings, env_name, load_secret_key, load
 from parlour.errors import ConfigurationError, ParlourError, StorageError
 from parlour.logs import configure_logging
 from parlour.migration import MOVABLE
-from parlour.services.accounts import AccountError, AccountService
+from parlour.services.accounts import AccountError
+from parlour.services.core import Core
 from parlour.services.demo import Seeded, seed
 from parlour.storage import Storage
 from parlour.web.ratelimit import Identity, Limiter, policies_from
@@ -237,7 +238,8 @@ def _create_user(args: argparse.Namespace, settings: Settings) -> int:
 async def _create_user_async(settings: Settings, email: str, role: str, password: str) -> int:
     async with Storage.from_settings(settings) as storage:
         try:
-            user = await AccountService(storage.kv("users")).create_user(email, role, password)
+            accounts = Core.assemble(storage.kv).accounts
+            user = await accounts.create_user(email, role, password)
         except AccountError as exc:
             print(f"parlour: {exc}", file=sys.stderr)
             return EXIT_FAILED

@@ -14,6 +14,7 @@ from starlette.applications import Starlette
 
 from parlour.config import load_settings
 from parlour.web.app import create_app
+from parlour.web.parts import parts
 
 from support.web import running
 
@@ -32,7 +33,7 @@ async def site(tmp_path: Path) -> AsyncIterator[tuple[Starlette, httpx.AsyncClie
 
 
 async def sessions_stored(app: Starlette) -> int:
-    return len(await app.state.storage.kv("sessions").get_all_items())
+    return len(await parts(app).storage.kv("sessions").get_all_items())
 
 
 @fuzzing

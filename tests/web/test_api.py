@@ -13,6 +13,7 @@ from starlette.applications import Starlette
 
 from parlour.config import load_settings
 from parlour.web.app import create_app
+from parlour.web.parts import core, parts
 
 from support.salon import FACIAL, MASSAGE, RETIRED, at, client, furnish, upcoming_weekday
 from support.web import form_token, log_in, running
@@ -48,7 +49,7 @@ async def api(tmp_path: Path) -> AsyncIterator[Api]:
     settings = load_settings(env_file=None, data_dir=tmp_path, booking_rate_limit="50/15 minutes")
     app = create_app(settings)
     async with running(app) as http:
-        await furnish(app.state.storage.kv)
+        await furnish(parts(app).storage.kv)
         spec = (await http.get("/api/openapi.json")).json()
         yield Api(app, http, spec)
 
@@ -194,7 +195,7 @@ async def test_cancel_and_reschedule_through_the_token(api: Api) -> None:
 
 
 async def test_a_request_with_a_session_cookie_needs_the_csrf_header(api: Api) -> None:
-    await api.app.state.accounts.create_user("staff@example.com", "staff", "correct horse battery")
+    await core(api.app).accounts.create_user("staff@example.com", "staff", "correct horse battery")
     await log_in(api.client, "staff@example.com", "correct horse battery")
     refused = await api.client.post("/api/bookings", json=body(api, 14))
     assert refused.status_code == 403
@@ -209,7 +210,7 @@ async def test_a_request_with_a_session_cookie_needs_the_csrf_header(api: Api) -
 async def test_the_limit_is_three_per_email_by_default(tmp_path: Path) -> None:
     app = create_app(load_settings(env_file=None, data_dir=tmp_path))
     async with running(app) as http:
-        await furnish(app.state.storage.kv)
+        await furnish(parts(app).storage.kv)
         day = upcoming_weekday()
         statuses = []
         for hour in (9, 10, 11, 12):

@@ -16,6 +16,7 @@ from starlette.applications import Starlette
 from parlour.config import load_settings
 from parlour.domain.booking import Status
 from parlour.web.app import create_app
+from parlour.web.parts import core, parts
 
 from support.salon import FACIAL, MASSAGE, at, furnish, upcoming_weekday
 from support.web import form_token, running
@@ -40,8 +41,8 @@ async def site(tmp_path: Path) -> AsyncIterator[Site]:
     settings = load_settings(env_file=None, data_dir=tmp_path, booking_rate_limit="20/15 minutes")
     app = create_app(settings)
     async with running(app) as client:
-        await furnish(app.state.storage.kv)
-        await app.state.accounts.create_user("admin@example.com", "admin", PASSWORD)
+        await furnish(parts(app).storage.kv)
+        await core(app).accounts.create_user("admin@example.com", "admin", PASSWORD)
         yield Site(app, client, upcoming_weekday())
 
 
@@ -122,7 +123,7 @@ async def test_booking_through_the_pages_and_sending_the_form_twice(site: Site) 
     assert "You are booked in" in page.text
     assert "Zoë Smith" in page.text
     assert page.headers["referrer-policy"] == "same-origin"  # the token never leaves the site
-    bookings = await site.app.state.bookings.day(site.day, ["r_ann", "r_bob"])
+    bookings = await core(site.app).bookings.day(site.day, ["r_ann", "r_bob"])
     assert len(bookings) == 1
 
 
@@ -156,13 +157,13 @@ async def test_invalid_details_come_back_with_each_field_marked(site: Site) -> N
     for field in ("name", "email", "phone"):
         assert f'aria-describedby="f-{field}-error"' in response.text
     assert 'value="nope"' in response.text  # what they typed is kept
-    assert await site.app.state.bookings.day(site.day, ["r_ann", "r_bob"]) == []
+    assert await core(site.app).bookings.day(site.day, ["r_ann", "r_bob"]) == []
 
 
 async def test_booking_is_limited_per_email(tmp_path: Path) -> None:
     app = create_app(load_settings(env_file=None, data_dir=tmp_path))
     async with running(app):
-        await furnish(app.state.storage.kv)
+        await furnish(parts(app).storage.kv)
         site = Site(app, httpx.AsyncClient(), upcoming_weekday())
         statuses = [
             (await book_through_pages(site.browser(), site, at(9 + n, day=site.day), 0)).status_code
@@ -204,7 +205,7 @@ async def test_moving_a_booking_through_its_link(site: Site) -> None:
         data={"csrf_token": form_token(page.text), "start": at(14, day=site.day)},
     )
     assert moved.headers["location"].endswith("?done=moved")
-    booking = (await site.app.state.bookings.day(site.day, ["r_ann"]))[0]
+    booking = (await core(site.app).bookings.day(site.day, ["r_ann"]))[0]
     assert booking.start.isoformat() == at(14, day=site.day)
 
 
@@ -217,14 +218,14 @@ async def test_an_unknown_link_is_a_helpful_404(site: Site) -> None:
 
 async def test_a_review_after_the_visit_appears_once_approved(site: Site) -> None:
     path = manage_path(await book_through_pages(site.browser(), site, at(10, day=site.day)))
-    booking = (await site.app.state.bookings.day(site.day, ["r_ann"]))[0]
+    booking = (await core(site.app).bookings.day(site.day, ["r_ann"]))[0]
     page = await site.client.get(path)
     assert "Your review" not in page.text  # not before the visit
     early = await site.client.post(
         f"{path}/review", data={"csrf_token": form_token(page.text), "stars": "5", "text": "Great"}
     )
     assert early.status_code == 409
-    await site.app.state.bookings.set_status(booking, Status.COMPLETED)
+    await core(site.app).bookings.set_status(booking, Status.COMPLETED)
     page = await site.client.get(path)
     empty = await site.client.post(
         f"{path}/review", data={"csrf_token": form_token(page.text), "stars": "9", "text": ""}
@@ -237,7 +238,7 @@ async def test_a_review_after_the_visit_appears_once_approved(site: Site) -> Non
     )
     assert sent.headers["location"].endswith("?done=reviewed")
     assert "Wonderful massage" not in (await site.client.get("/reviews")).text
-    await site.app.state.reviews.moderate(booking.id, "approved")
+    await core(site.app).reviews.moderate(booking.id, "approved")
     reviews = (await site.client.get("/reviews")).text
     assert "Wonderful massage" in reviews
     assert "5.0 out of 5 from 1 review" in reviews

@@ -16,6 +16,7 @@ from starlette.routing import Route
 from parlour.config import load_settings
 from parlour.web import csrf
 from parlour.web.app import create_app
+from parlour.web.parts import core, parts
 
 from support.web import form_token, log_in, running
 
@@ -26,7 +27,7 @@ STAFF, PASSWORD = "staff@example.com", "correct horse battery"
 async def app(tmp_path: Path) -> AsyncIterator[Starlette]:
     app = create_app(load_settings(env_file=None, data_dir=tmp_path))
     async with running(app):
-        await app.state.accounts.create_user(STAFF, "staff", PASSWORD)
+        await core(app).accounts.create_user(STAFF, "staff", PASSWORD)
         yield app
 
 
@@ -131,7 +132,7 @@ async def test_an_anonymous_form_is_protected_without_storing_anything(app: Star
     visitor = browser(app)
     page = await visitor.get("/login")
     assert "parlour_csrf" in page.headers["set-cookie"]
-    assert await app.state.storage.kv("sessions").get_all_items() == {}
+    assert await parts(app).storage.kv("sessions").get_all_items() == {}
     token = form_token(page.text)
     refused = await visitor.post("/login", data={"email": STAFF, "password": PASSWORD})
     assert refused.status_code == 403  # it has the cookie, so it must have the token
@@ -158,7 +159,7 @@ async def test_https_origin_gives_host_prefixed_secure_cookies(tmp_path: Path) -
     )
     app = create_app(settings)
     async with running(app):
-        await app.state.accounts.create_user(STAFF, "staff", PASSWORD)
+        await core(app).accounts.create_user(STAFF, "staff", PASSWORD)
         client = browser(app, "https://book.example.com")
         page = await client.get("/login")
         assert page.headers["set-cookie"].startswith("__Host-parlour_csrf=")
@@ -184,7 +185,7 @@ def test_mask_and_unmask_round_trip(secret: bytes) -> None:
 
 async def test_every_unsafe_route_refuses_a_request_without_a_token(app: Starlette) -> None:
     admin = browser(app)
-    await app.state.accounts.create_user("admin@example.com", "admin", PASSWORD)
+    await core(app).accounts.create_user("admin@example.com", "admin", PASSWORD)
     await log_in(admin, "admin@example.com", PASSWORD)
     unsafe = [
         route.path

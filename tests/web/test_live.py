@@ -13,6 +13,7 @@ from starlette.applications import Starlette
 from parlour.config import Settings, load_settings
 from parlour.domain.catalogue import Treatment
 from parlour.web.app import create_app
+from parlour.web.parts import core, parts
 
 from support.redis_server import RedisServer
 from support.salon import MASSAGE, at, client, furnish, upcoming_weekday
@@ -45,8 +46,8 @@ async def twins(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator
     url = request.getfixturevalue("redis_url") if request.param == "redis" else None
     one, two = create_app(twin_settings(tmp_path, url)), create_app(twin_settings(tmp_path, url))
     async with running(one) as desk, running(two):
-        await furnish(one.state.storage.kv)
-        await one.state.accounts.create_user("staff@example.com", "staff", PASSWORD)
+        await furnish(parts(one).storage.kv)
+        await core(one).accounts.create_user("staff@example.com", "staff", PASSWORD)
         yield Twins(one, two, desk)
 
 
@@ -56,7 +57,7 @@ async def test_a_booking_on_one_instance_reaches_the_other_desk(twins: Twins) ->
         assert stream.status == 200
         assert await stream.next_event() == "hello"
         booking = {"treatment": MASSAGE.id, "start": at(10, day=upcoming_weekday()), **client()}
-        await twins.two.state.bookings.book(booking)
+        await core(twins.two).bookings.book(booking)
         assert await stream.next_event(timeout=5) == "booking"
 
 
@@ -66,14 +67,14 @@ async def test_the_stream_needs_a_login(twins: Twins) -> None:
 
 async def test_a_catalogue_change_on_one_instance_reaches_the_others_cache(twins: Twins) -> None:
     one, two = twins.one, twins.two
-    assert (await one.state.catalogue.treatment(MASSAGE.id)).price == MASSAGE.price  # cached now
-    await two.state.catalogue.save_treatment(
+    assert (await core(one).catalogue.treatment(MASSAGE.id)).price == MASSAGE.price  # cached now
+    await core(two).catalogue.save_treatment(
         {"name": "Massage", "duration": "30", "price": "99", "active": "on"}, ["r_ann"], MASSAGE.id
     )
-    assert (await two.state.catalogue.treatment(MASSAGE.id)).price == 9900  # its own write
+    assert (await core(two).catalogue.treatment(MASSAGE.id)).price == 9900  # its own write
 
     async def seen_by_one() -> bool:
-        treatment: Treatment = await one.state.catalogue.treatment(MASSAGE.id)
+        treatment: Treatment = await core(one).catalogue.treatment(MASSAGE.id)
         return treatment.price == 9900
 
     await eventually(seen_by_one, timeout=5, what="the other instance forgetting the old price")
@@ -85,7 +86,7 @@ async def test_a_lost_redis_connection_tells_the_desk_to_resync(
 ) -> None:
     app = create_app(twin_settings(tmp_path, private_redis.url))
     async with running(app) as desk:
-        await app.state.accounts.create_user("staff@example.com", "staff", PASSWORD)
+        await core(app).accounts.create_user("staff@example.com", "staff", PASSWORD)
         await log_in(desk, "staff@example.com", PASSWORD)
         async with EventStream(app, "/admin/events", desk.cookies) as stream:
             assert await stream.next_event() == "hello"

@@ -13,6 +13,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from parlour.config import Settings, load_settings
 from parlour.logs import JsonFormatter, request_id
 from parlour.web.app import create_app
+from parlour.web.parts import core, parts
 
 from support.redis_server import RedisServer
 from support.salon import MASSAGE, furnish, upcoming_weekday
@@ -31,8 +32,8 @@ def sample(text: str, name: str, **labels: str) -> float:
 async def test_requests_sessions_and_limits_are_counted(settings: Settings) -> None:
     app = create_app(settings)
     async with running(app) as client:
-        await furnish(app.state.storage.kv)
-        await app.state.accounts.create_user("s@example.com", "staff", "correct horse battery")
+        await furnish(parts(app).storage.kv)
+        await core(app).accounts.create_user("s@example.com", "staff", "correct horse battery")
         await client.get(f"/book/{MASSAGE.id}", params={"date": upcoming_weekday().isoformat()})
         await client.get("/no-such-page")
         await log_in(client, "s@example.com", "correct horse battery")

@@ -14,6 +14,7 @@ from starlette.routing import Route
 
 from parlour.config import Settings, load_settings
 from parlour.web.app import create_app
+from parlour.web.parts import core, parts
 from parlour.web.ratelimit import Identity, enforce
 
 from support.redis_server import RedisServer
@@ -131,7 +132,7 @@ async def test_outage_booking_fails_open_and_login_fails_closed(
         login = await client.post("/login-attempt", headers=JSON)
         assert booking.status_code == 200
         assert "RateLimit" not in booking.headers  # no window was consulted, so none is claimed
-        assert app.state.limiter.outages["booking"] == 1
+        assert parts(app).limiter.outages["booking"] == 1
         assert login.status_code == 503
         assert login.json()["error"] == "unavailable"
         private_redis.start()  # and back: decisions are made again, no restart needed
@@ -145,7 +146,7 @@ async def test_outage_booking_fails_open_and_login_fails_closed(
 async def test_an_admin_sees_and_clears_a_clients_window(tmp_path: Path) -> None:
     app = with_attempt_route(create_app(load_settings(env_file=None, data_dir=tmp_path)))
     async with running(app) as admin:
-        await app.state.accounts.create_user("admin@example.com", "admin", "correct horse battery")
+        await core(app).accounts.create_user("admin@example.com", "admin", "correct horse battery")
         client = httpx.AsyncClient(
             transport=httpx.ASGITransport(app=app), base_url="http://testserver"
         )

@@ -15,6 +15,7 @@ from parlour.config import load_settings
 from parlour.services.sessions import storage_key
 from parlour.storage import KVStore
 from parlour.web.app import create_app
+from parlour.web.parts import core, parts
 
 from support.redis_server import RedisServer
 from support.web import form_token, log_in, post_form, running
@@ -29,7 +30,7 @@ class Site:
 
     @property
     def sessions(self) -> KVStore:
-        store: KVStore = self.app.state.storage.kv("sessions")
+        store: KVStore = parts(self.app).storage.kv("sessions")
         return store
 
     def browser(self) -> httpx.AsyncClient:
@@ -54,8 +55,8 @@ async def site(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[
     settings = load_settings(env_file=None, data_dir=tmp_path, redis_url=redis_url)
     app = create_app(settings)
     async with running(app) as client:
-        await app.state.accounts.create_user(ADMIN, "admin", PASSWORD)
-        await app.state.accounts.create_user(STAFF, "staff", PASSWORD)
+        await core(app).accounts.create_user(ADMIN, "admin", PASSWORD)
+        await core(app).accounts.create_user(STAFF, "staff", PASSWORD)
         yield Site(app, client)
 
 
@@ -126,7 +127,7 @@ async def test_on_redis_an_authenticated_page_costs_one_round_trip(
     settings = load_settings(env_file=None, data_dir=tmp_path, redis_url=redis_url)
     app = create_app(settings)
     async with running(app) as client:
-        await app.state.accounts.create_user(STAFF, "staff", PASSWORD)
+        await core(app).accounts.create_user(STAFF, "staff", PASSWORD)
         await log_in(client, STAFF, PASSWORD)
         with redis_server.client() as raw:
             raw.config_resetstat()
@@ -279,7 +280,7 @@ async def test_redis_down_fails_session_pages_fast_and_keeps_public_pages(
     settings = load_settings(env_file=None, data_dir=tmp_path, redis_url=private_redis.url)
     app = create_app(settings)
     async with running(app) as client:
-        await app.state.accounts.create_user(STAFF, "staff", PASSWORD)
+        await core(app).accounts.create_user(STAFF, "staff", PASSWORD)
         await log_in(client, STAFF, PASSWORD)
         private_redis.stop()
         async with asyncio.timeout(3):
@@ -310,7 +311,7 @@ async def test_two_instances_share_logins_and_csrf_tokens(redis_url: str, tmp_pa
 
     one, two = instance("one"), instance("two")
     async with running(one) as first, running(two) as second:
-        await one.state.accounts.create_user(STAFF, "staff", PASSWORD)
+        await core(one).accounts.create_user(STAFF, "staff", PASSWORD)
         assert (await log_in(first, STAFF, PASSWORD)).status_code == 303
         second.cookies.update(first.cookies)
         page = await second.get("/admin/account")

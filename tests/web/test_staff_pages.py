@@ -17,6 +17,7 @@ from starlette.applications import Starlette
 from parlour.config import load_settings
 from parlour.domain.booking import Booking, Status
 from parlour.web.app import create_app
+from parlour.web.parts import core, parts
 
 from support.salon import FACIAL, MASSAGE, at, client, furnish, upcoming_weekday
 from support.web import form_token, log_in, post_form, running
@@ -36,11 +37,11 @@ class Desk:
 async def desk(tmp_path: Path) -> AsyncIterator[Desk]:
     app = create_app(load_settings(env_file=None, data_dir=tmp_path))
     async with running(app) as staff:
-        await furnish(app.state.storage.kv)
-        await app.state.accounts.create_user("admin@example.com", "admin", PASSWORD)
+        await furnish(parts(app).storage.kv)
+        await core(app).accounts.create_user("admin@example.com", "admin", PASSWORD)
         await log_in(staff, "admin@example.com", PASSWORD)
         day = upcoming_weekday()
-        booked = await app.state.bookings.book(
+        booked = await core(app).bookings.book(
             {"treatment": MASSAGE.id, "start": at(10, day=day), **client()}
         )
         yield Desk(app, staff, day, booked.booking)
@@ -96,13 +97,13 @@ async def test_staff_mark_a_booking_done_and_move_another(desk: Desk) -> None:
     page = f"/admin/bookings/{desk.booking.id}"
     done = await post_form(desk.staff, page, f"{page}/status", status="completed")
     assert done.status_code == 303
-    assert (await desk.app.state.bookings.get(desk.booking.id)).status is Status.COMPLETED
+    assert (await core(desk.app).bookings.get(desk.booking.id)).status is Status.COMPLETED
     refused = await post_form(desk.staff, page, f"{page}/status", status="exploded")
     assert refused.status_code == 303
     assert "Choose confirmed, completed" in (await desk.staff.get(page)).text
 
     other = (
-        await desk.app.state.bookings.book(
+        await core(desk.app).bookings.book(
             {"treatment": FACIAL.id, "start": at(9, 30, day=desk.day), **client(2)}
         )
     ).booking
@@ -176,7 +177,7 @@ async def test_a_treatment_form_names_each_problem_then_saves(desk: Desk) -> Non
         },
     )
     assert good.status_code == 303
-    saved = [t for t in await desk.app.state.catalogue.treatments() if t.name == "Head massage"]
+    saved = [t for t in await core(desk.app).catalogue.treatments() if t.name == "Head massage"]
     assert saved[0].price == 3050
     assert saved[0].resource_ids == ("r_ann",)
     assert (await desk.staff.get("/admin/treatments/t_none")).status_code == 404
@@ -206,7 +207,7 @@ async def test_hours_are_edited_as_text(desk: Desk) -> None:
         active="on",
     )
     assert good.status_code == 303
-    schedule = (await desk.app.state.catalogue.resource("r_ann")).schedule
+    schedule = (await core(desk.app).catalogue.resource("r_ann")).schedule
     assert [str(h) for h in schedule.weekly[0]] == ["09:00-12:00", "13:00-17:00"]
     assert date(2026, 12, 25) in schedule.closed
 
@@ -240,7 +241,7 @@ async def test_photos_are_uploaded_served_and_bad_files_refused(desk: Desk) -> N
         files={"photo": ("../../etc/passwd.jpg", jpeg.getvalue(), "image/jpeg")},
     )
     assert sent.status_code == 303
-    photos = await desk.app.state.gallery.photos()
+    photos = await core(desk.app).gallery.photos()
     assert [p.caption for p in photos] == ["The room"]
     served = await desk.staff.get(f"/gallery/{photos[0].id}.webp")
     assert served.headers["content-type"] == "image/webp"
@@ -256,5 +257,5 @@ async def test_photos_are_uploaded_served_and_bad_files_refused(desk: Desk) -> N
     )
     assert fake.status_code == 422
     assert "not a photo Parlour can read" in fake.text
-    assert len(await desk.app.state.gallery.photos()) == 1
+    assert len(await core(desk.app).gallery.photos()) == 1
     assert (await desk.staff.get("/gallery/nope.webp")).status_code == 404

@@ -6,21 +6,12 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from parlour.services.accounts import AccountError, AccountService
-from parlour.services.sessions import SessionRecord, SessionService
+from parlour.services.accounts import AccountError
+from parlour.services.sessions import SessionRecord
 from parlour.web.forms import submitted
 from parlour.web.pages import admin, redirect, render, session_of, staff
-from parlour.web.ratelimit import Identity, Limiter
-
-
-def _accounts(request: Request) -> AccountService:
-    accounts: AccountService = request.app.state.accounts
-    return accounts
-
-
-def _sessions(request: Request) -> SessionService:
-    sessions: SessionService = request.app.state.sessions
-    return sessions
+from parlour.web.parts import core, parts
+from parlour.web.ratelimit import Identity
 
 
 async def account(request: Request) -> Response:
@@ -30,7 +21,7 @@ async def account(request: Request) -> Response:
 async def _account_page(
     request: Request, me: SessionRecord, errors: dict[str, str] | None = None, status: int = 200
 ) -> Response:
-    sessions = await _sessions(request).sessions_of(me.user_id)
+    sessions = await parts(request).sessions.sessions_of(me.user_id)
     context = {"sessions": sessions, "current": session_of(request).key, "errors": errors or {}}
     return await render(request, "admin/account.html", context, status=status)
 
@@ -43,13 +34,15 @@ async def change_password(request: Request) -> Response:
         errors = {"confirm_password": "The two new passwords differ."}
         return await _account_page(request, me, errors, 400)
     try:
-        user = await _accounts(request).change_password(
+        user = await core(request).accounts.change_password(
             me.email, form.text("current_password", 1024), new
         )
     except AccountError as exc:
         return await _account_page(request, me, {exc.field: str(exc)}, 400)
     session = session_of(request)
-    ended = await _sessions(request).end_all(me.user_id, keep=session.key, reason="password change")
+    ended = await parts(request).sessions.end_all(
+        me.user_id, keep=session.key, reason="password change"
+    )
     session.start(user)  # a new id and CSRF secret for the session that changed it
     session.flash(f"Password changed. {_ended(ended)}")
     return redirect("/admin/account")
@@ -62,7 +55,7 @@ async def end_session(request: Request) -> Response:
     if key == session.key:
         session.end()
         return redirect("/login?ended=1")
-    ended = await _sessions(request).end(me.user_id, key)
+    ended = await parts(request).sessions.end(me.user_id, key)
     session.flash("Session ended." if ended else "That session had already ended.")
     return redirect("/admin/account")
 
@@ -71,14 +64,14 @@ async def end_other_sessions(request: Request) -> Response:
     me = await staff(request)
     await submitted(request)
     session = session_of(request)
-    session.flash(_ended(await _sessions(request).end_all(me.user_id, keep=session.key)))
+    session.flash(_ended(await parts(request).sessions.end_all(me.user_id, keep=session.key)))
     return redirect("/admin/account")
 
 
 async def log_out_everywhere(request: Request) -> Response:
     me = await staff(request)
     await submitted(request)
-    await _sessions(request).end_all(me.user_id, reason="logged out everywhere")
+    await parts(request).sessions.end_all(me.user_id, reason="logged out everywhere")
     session_of(request).end()
     return redirect("/login?ended=all")
 
@@ -94,10 +87,10 @@ async def _users_page(
     form: dict[str, str] | None = None,
     status: int = 200,
 ) -> Response:
-    sessions = _sessions(request)
+    sessions = parts(request).sessions
     rows = [
         (user, len(await sessions.sessions_of(user.id)))
-        for user in await _accounts(request).list_users()
+        for user in await core(request).accounts.list_users()
     ]
     context = {"rows": rows, "errors": errors or {}, "form": form or {}}
     return await render(request, "admin/users.html", context, status=status)
@@ -108,7 +101,7 @@ async def create_user(request: Request) -> Response:
     form = await submitted(request)
     email, role = form.text("email", 254), form.text("role", 10)
     try:
-        user = await _accounts(request).create_user(email, role, form.text("password", 1024))
+        user = await core(request).accounts.create_user(email, role, form.text("password", 1024))
     except AccountError as exc:
         fields = {"email": email, "role": role}
         return await _users_page(request, {exc.field or "email": str(exc)}, fields, 400)
@@ -120,11 +113,11 @@ async def change_role(request: Request) -> Response:
     me = await admin(request)
     form = await submitted(request)
     try:
-        user = await _accounts(request).set_role(form.text("email", 254), form.text("role", 10))
+        user = await core(request).accounts.set_role(form.text("email", 254), form.text("role", 10))
     except AccountError as exc:
         return await _users_page(request, {"role": str(exc)}, status=400)
     # A session carries its role: the user's sessions end, and the next login has the new one.
-    ended = await _sessions(request).end_all(user.id, reason="role change")
+    ended = await parts(request).sessions.end_all(user.id, reason="role change")
     if user.id == me.user_id:
         session_of(request).end()
         return redirect("/login?ended=1")
@@ -134,11 +127,11 @@ async def change_role(request: Request) -> Response:
 
 async def end_user_sessions(request: Request) -> Response:
     me = await admin(request)
-    user = await _accounts(request).get((await submitted(request)).text("email", 254))
+    user = await core(request).accounts.get((await submitted(request)).text("email", 254))
     if user is None:
         return await _users_page(request, {"email": "There is no such account."}, status=400)
     keep = session_of(request).key if user.id == me.user_id else None
-    ended = await _sessions(request).end_all(user.id, keep=keep, reason="ended by an admin")
+    ended = await parts(request).sessions.end_all(user.id, keep=keep, reason="ended by an admin")
     session_of(request).flash(f"{user.email}: {_ended(ended)}")
     return redirect("/admin/users")
 
@@ -147,7 +140,7 @@ async def ratelimits(request: Request) -> Response:
     await admin(request)
     email = request.query_params.get("email", "")[:254]
     ip = request.query_params.get("ip", "")[:64]
-    limiter: Limiter = request.app.state.limiter
+    limiter = parts(request).limiter
     identity = _identity(email, ip)
     windows = []
     if identity is not None:
@@ -162,7 +155,7 @@ async def clear_ratelimits(request: Request) -> Response:
     form = await submitted(request)
     email, ip = form.text("email", 254), form.text("ip", 64)
     identity = _identity(email, ip)
-    limiter: Limiter = request.app.state.limiter
+    limiter = parts(request).limiter
     if identity is not None:
         for name in limiter.policies:
             await limiter.clear(name, identity)

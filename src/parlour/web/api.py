@@ -20,6 +20,7 @@ from parlour.domain.slots import Slot
 from parlour.services.bookings import BookingService
 from parlour.services.catalogue import Business, CatalogueService, money
 from parlour.web.csrf import verify_csrf
+from parlour.web.parts import Parts, core
 from parlour.web.ratelimit import Identity, enforce
 
 
@@ -126,7 +127,7 @@ def _booking(booking: Booking, business: Business) -> BookingOut:
 
 
 def _services(request: Request) -> tuple[CatalogueService, BookingService]:
-    return request.app.state.catalogue, request.app.state.bookings
+    return core(request).catalogue, core(request).bookings
 
 
 async def _csrf(request: Request) -> None:
@@ -239,8 +240,8 @@ async def reschedule_booking(request: Request, token: str, body: RescheduleIn) -
     return _booking(moved, await catalogue.business())
 
 
-def build_api(state: Any) -> FastAPI:
-    """The API application, sharing the site's state (services, settings, limiter)."""
+def build_api(app_parts: Parts) -> FastAPI:
+    """The API application, sharing the site's parts (services, settings, limiter)."""
     api = FastAPI(
         title="Parlour API",
         version=__version__,
@@ -248,6 +249,6 @@ def build_api(state: Any) -> FastAPI:
         docs_url="/docs",
         redoc_url=None,
     )
-    api.state = state
+    api.state.parts = app_parts
     api.include_router(router)
     return api

@@ -13,18 +13,12 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from starlette.applications import Starlette
-from starlette.datastructures import State
 from starlette.middleware import Middleware
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from parlour.config import Settings, load_secret_key, load_settings
-from parlour.services.accounts import AccountService
-from parlour.services.bookings import BookingService
-from parlour.services.cache import NamespaceCache
-from parlour.services.catalogue import CatalogueService
-from parlour.services.gallery import GalleryService
-from parlour.services.reviews import ReviewService
+from parlour.services.core import Core
 from parlour.services.sessions import SessionService
 from parlour.storage import Storage
 from parlour.web import admin, auth, desk, health, live, manage, public, studio
@@ -32,6 +26,7 @@ from parlour.web.api import build_api
 from parlour.web.errors import HeaderLimit, install_error_handlers
 from parlour.web.forms import CloseForms
 from parlour.web.metrics import Metrics, RequestMetrics
+from parlour.web.parts import Parts
 from parlour.web.ratelimit import Limiter, RateLimitHeaders, policies_from
 from parlour.web.sessions import SessionMiddleware
 from parlour.web.templating import STATIC_DIRECTORY, build_templates
@@ -71,25 +66,19 @@ def create_app(settings: Settings, *, storage: Storage | None = None) -> Starlet
             finally:
                 await cache.stop()
 
-    state = State()
-    state.settings = settings
-    state.storage = planned
-    state.secret_key = secret
-    state.templates = build_templates()
-    state.limiter = limiter
-    state.metrics = metrics
-    state.accounts = AccountService(planned.kv("users"))
-    state.sessions = sessions
-    cache = NamespaceCache(
-        [planned.kv(n) for n in ("business", "treatments", "resources", "gallery")]
+    core = Core.assemble(planned.kv)
+    cache = core.cache
+    app_parts = Parts(
+        settings=settings,
+        storage=planned,
+        secret_key=secret,
+        templates=build_templates(),
+        limiter=limiter,
+        metrics=metrics,
+        sessions=sessions,
+        core=core,
     )
-    state.catalogue = CatalogueService(
-        planned.kv("business"), planned.kv("treatments"), planned.kv("resources"), cache=cache
-    )
-    state.bookings = BookingService(planned.kv("bookings"), state.catalogue)
-    state.reviews = ReviewService(planned.kv("reviews"))
-    state.gallery = GalleryService(planned.kv("gallery"), cache=cache)
-    api = build_api(state)
+    api = build_api(app_parts)
     install_error_handlers(api)
 
     app = Starlette(
@@ -116,7 +105,7 @@ def create_app(settings: Settings, *, storage: Storage | None = None) -> Starlet
         lifespan=lifespan,
         max_body_size=MAX_BODY,
     )
-    app.state = state
+    app.state.parts = app_parts
     install_error_handlers(app)
     return app
 

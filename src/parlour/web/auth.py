@@ -6,10 +6,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from parlour.services.accounts import AccountService, normalise_email
+from parlour.services.accounts import normalise_email
 from parlour.web.forms import submitted
 from parlour.web.pages import local_path, redirect, render, session_of
-from parlour.web.ratelimit import Identity, Limiter, enforce
+from parlour.web.parts import core, parts
+from parlour.web.ratelimit import Identity, enforce
 
 WRONG = "That e-mail address and password do not match an account."
 
@@ -40,14 +41,14 @@ async def login(request: Request) -> Response:
     # Counted per account and per address before the password is checked, so guessing is
     # bounded; a successful login gives its count back.
     decision = await enforce(request, "login", Identity.account(normalise_email(email)))
-    accounts: AccountService = request.app.state.accounts
-    user = await accounts.authenticate(email, password)
+    user = await core(request).accounts.authenticate(email, password)
     if user is None:
         return await render(
             request, "login.html", {"error": WRONG, "email": email, "next": destination}, status=400
         )
-    limiter: Limiter = request.app.state.limiter
-    await limiter.refund(decision)  # only failures count against the account and the address
+    await parts(request).limiter.refund(
+        decision
+    )  # only failures count against the account and the address
     session_of(request).start(user)
     return redirect(destination)
 

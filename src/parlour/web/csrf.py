@@ -25,6 +25,7 @@ from starlette.requests import Request, cookie_parser
 from parlour.config import Settings
 from parlour.errors import CsrfRejected
 from parlour.tokens import b64decode, b64encode, xor
+from parlour.web.parts import parts
 from parlour.web.sessions import Session, cookie, cookie_names, is_secure
 
 FIELD = "csrf_token"
@@ -71,8 +72,7 @@ def _cookies(request: Request) -> tuple[str | None, str | None, bool]:
 
 
 def _settings(request: Request) -> Settings:
-    settings: Settings = request.app.state.settings
-    return settings
+    return parts(request).settings
 
 
 def token(request: Request) -> str:
@@ -84,7 +84,7 @@ def token(request: Request) -> str:
     session: Session = request.state.session
     if session.record is not None:
         return mask(session.record.csrf)
-    key: bytes = request.app.state.secret_key
+    key = parts(request).secret_key
     _, csrf_cookie, secure = _cookies(request)
     nonce = getattr(request.state, "csrf_nonce", None) or _anonymous_secret(csrf_cookie, key)
     if nonce is None:
@@ -143,7 +143,7 @@ async def verify_csrf(request: Request, form_token: str = "") -> None:
     if record is not None:
         expected = b64decode(record.csrf)
     else:
-        nonce = _anonymous_secret(csrf_cookie, request.app.state.secret_key)
+        nonce = _anonymous_secret(csrf_cookie, parts(request).secret_key)
         expected = None if nonce is None else b64decode(nonce)
     if expected is None or not hmac.compare_digest(presented, expected):
         raise CsrfRejected("the form's security token does not match")

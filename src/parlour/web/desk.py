@@ -15,7 +15,8 @@ from parlour.errors import Conflict, InvalidInput, SlotTaken
 from parlour.services.catalogue import Business
 from parlour.web.forms import submitted
 from parlour.web.pages import local_path, redirect, render, session_of, staff
-from parlour.web.public import bookings, catalogue, requested_day
+from parlour.web.parts import core
+from parlour.web.public import requested_day
 
 VIEWS = ("day", "week")
 
@@ -28,14 +29,14 @@ def _status_filter(request: Request) -> str:
 async def _calendar_context(
     request: Request, business: Business, first: date, days: int
 ) -> dict[str, object]:
-    resources = await catalogue(request).resources()
+    resources = await core(request).catalogue.resources()
     wanted = request.query_params.get("resource", "")
     shown = [r for r in resources if not wanted or r.id == wanted]
     status = _status_filter(request)
     columns = []
     for offset in range(days):
         day = first + timedelta(days=offset)
-        found = await bookings(request).day(day, [r.id for r in shown])
+        found = await core(request).bookings.day(day, [r.id for r in shown])
         columns.append((day, [b for b in found if not status or b.status.value == status]))
     return {
         "business": business,
@@ -51,7 +52,7 @@ async def _calendar_context(
 
 async def today(request: Request) -> Response:
     await staff(request)
-    business = await catalogue(request).business()
+    business = await core(request).catalogue.business()
     day = datetime.now(business.rules.zone).date()
     context = await _calendar_context(request, business, day, 1)
     return await render(request, "admin/index.html", {**context, "day": day})
@@ -59,7 +60,7 @@ async def today(request: Request) -> Response:
 
 async def calendar(request: Request) -> Response:
     await staff(request)
-    business = await catalogue(request).business()
+    business = await core(request).catalogue.business()
     view = request.query_params.get("view", "day")
     view = view if view in VIEWS else "day"
     day, problem = requested_day(request, datetime.now(business.rules.zone).date())
@@ -82,13 +83,13 @@ async def calendar(request: Request) -> Response:
 
 async def booking_page(request: Request) -> Response:
     await staff(request)
-    booking = await bookings(request).get(request.path_params["booking_id"])
-    business = await catalogue(request).business()
+    booking = await core(request).bookings.get(request.path_params["booking_id"])
+    business = await core(request).catalogue.business()
     day, problem = requested_day(request, booking.start.astimezone(business.rules.zone).date())
-    _, slots = await bookings(request).availability(
+    _, slots = await core(request).bookings.availability(
         booking.treatment_id, day, ignoring=booking, staff=True
     )
-    resources = {r.id: r.name for r in await catalogue(request).resources()}
+    resources = {r.id: r.name for r in await core(request).catalogue.resources()}
     return await render(
         request,
         "admin/booking.html",
@@ -108,7 +109,7 @@ async def booking_page(request: Request) -> Response:
 async def set_status(request: Request) -> Response:
     await staff(request)
     form = await submitted(request)
-    service = bookings(request)
+    service = core(request).bookings
     booking = await service.get(request.path_params["booking_id"])
     try:
         status = Status(form.text("status", 20))
@@ -124,14 +125,14 @@ async def set_status(request: Request) -> Response:
 async def reschedule(request: Request) -> Response:
     await staff(request)
     form = await submitted(request)
-    service = bookings(request)
+    service = core(request).bookings
     booking = await service.get(request.path_params["booking_id"])
     try:
         moved = await service.reschedule(booking, form.text("start", 64), by_client=False)
     except (Conflict, InvalidInput) as exc:
         session_of(request).flash(str(exc))
         return redirect(f"/admin/bookings/{booking.id}")
-    business = await catalogue(request).business()
+    business = await core(request).catalogue.business()
     when = moved.start.astimezone(business.rules.zone).strftime("%a %-d %b, %H:%M")
     session_of(request).flash(f"Moved to {when}.")
     return redirect(f"/admin/bookings/{booking.id}")
@@ -139,13 +140,13 @@ async def reschedule(request: Request) -> Response:
 
 async def new_booking_page(request: Request) -> Response:
     await staff(request)
-    business = await catalogue(request).business()
-    treatments = await catalogue(request).treatments(active_only=True)
+    business = await core(request).catalogue.business()
+    treatments = await core(request).catalogue.treatments(active_only=True)
     chosen = request.query_params.get("treatment", "")
     day, problem = requested_day(request, datetime.now(business.rules.zone).date())
     slots: list[Slot] = []
     if chosen:
-        _, slots = await bookings(request).availability(chosen, day, staff=True)
+        _, slots = await core(request).bookings.availability(chosen, day, staff=True)
     return await render(
         request,
         "admin/booking_new.html",
@@ -172,11 +173,11 @@ async def new_booking(request: Request) -> Response:
         for name in ("treatment", "start", "name", "email", "phone", "resource")
     }
     try:
-        booked = await bookings(request).book(
+        booked = await core(request).bookings.book(
             fields, idempotency_key=form.text("idempotency_key", 200), staff=True
         )
     except (InvalidInput, SlotTaken) as exc:
-        business = await catalogue(request).business()
+        business = await core(request).catalogue.business()
         errors = exc.fields if isinstance(exc, InvalidInput) else {"start": str(exc)}
         return await render(
             request,
@@ -184,7 +185,7 @@ async def new_booking(request: Request) -> Response:
             {
                 "business": business,
                 "zone": business.rules.zone,
-                "treatments": await catalogue(request).treatments(active_only=True),
+                "treatments": await core(request).catalogue.treatments(active_only=True),
                 "treatment": fields["treatment"],
                 "day": None,
                 "slots": [],

@@ -16,7 +16,6 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
-from starlette.templating import Jinja2Templates
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from parlour.domain.slots import Slot
@@ -31,6 +30,7 @@ from parlour.errors import (
     SlotTaken,
     StorageUnavailable,
 )
+from parlour.web.parts import core, parts
 from parlour.web.ratelimit import rate_limit_headers, whole_seconds
 from parlour.web.templating import duration
 
@@ -84,7 +84,7 @@ def problem(
         return JSONResponse(
             {"error": code, "message": message, **(extra or {})}, status, headers=headers
         )
-    templates: Jinja2Templates = request.app.state.templates
+    templates = parts(request).templates
     context = {"title": _TITLES.get(status, "Something went wrong"), "message": message}
     return templates.TemplateResponse(
         request, "error.html", {**context, "action": action}, status_code=status, headers=headers
@@ -206,7 +206,7 @@ def install_error_handlers(app: Starlette) -> None:
     async def conflict(request: Request, exc: Conflict) -> Response:
         extra: dict[str, Any] = {}
         if isinstance(exc, SlotTaken):
-            business = await request.app.state.catalogue.business()
+            business = await core(request).catalogue.business()
             zone = business.rules.zone
             extra["alternatives"] = [
                 {

@@ -9,7 +9,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
-from parlour.storage import Storage
+from parlour.web.parts import parts
 
 
 async def healthz(request: Request) -> JSONResponse:
@@ -20,8 +20,7 @@ async def healthz(request: Request) -> JSONResponse:
 
 async def readyz(request: Request) -> JSONResponse:
     """Every backend answers; otherwise 503 naming the ones that do not."""
-    storage: Storage = request.app.state.storage
-    statuses = await storage.check()
+    statuses = await parts(request).storage.check()
     down = any(status.error for status in statuses)
     body = {
         "status": "unavailable" if down else "ok",

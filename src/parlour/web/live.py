@@ -15,16 +15,16 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
-from parlour.storage import ChangeKind, Storage, Subscription
+from parlour.storage import ChangeKind, Subscription
 from parlour.web.pages import staff
+from parlour.web.parts import parts
 
 KEEPALIVE = 15.0
 
 
 async def events(request: Request) -> Response:
     await staff(request)
-    storage: Storage = request.app.state.storage
-    subscription = storage.kv("bookings").subscribe()
+    subscription = parts(request).storage.kv("bookings").subscribe()
     await subscription.__aenter__()  # the feed is live before the answer starts (or a 503)
     return StreamingResponse(
         _stream(subscription),

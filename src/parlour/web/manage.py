@@ -17,26 +17,19 @@ from starlette.routing import Route
 
 from parlour.domain.booking import Booking
 from parlour.errors import Conflict, InvalidInput, SlotTaken
-from parlour.services.bookings import BookingService
 from parlour.services.catalogue import Business
-from parlour.services.reviews import ReviewService
 from parlour.web.forms import submitted
 from parlour.web.ics import calendar_file
 from parlour.web.pages import redirect, render
-from parlour.web.public import bookings, catalogue, requested_day
+from parlour.web.parts import core
+from parlour.web.public import requested_day
 from parlour.web.ratelimit import Identity, enforce
 
 PRIVATE = {"referrer-policy": "same-origin", "cache-control": "private, no-store"}
 
 
 async def _booking(request: Request) -> Booking:
-    service: BookingService = request.app.state.bookings
-    return await service.by_token(request.path_params["token"])
-
-
-def _reviews(request: Request) -> ReviewService:
-    service: ReviewService = request.app.state.reviews
-    return service
+    return await core(request).bookings.by_token(request.path_params["token"])
 
 
 async def _page(
@@ -53,7 +46,7 @@ async def _page(
             datetime.now(rules.zone), rules.cancel_cutoff_hours
         ),
         "cutoff": rules.cancel_cutoff_hours,
-        "review": await _reviews(request).for_booking(booking.id),
+        "review": await core(request).reviews.for_booking(booking.id),
         "notice": request.query_params.get("done", ""),
         "errors": {},
         **extra,
@@ -63,12 +56,12 @@ async def _page(
 
 async def manage(request: Request) -> Response:
     booking = await _booking(request)
-    return await _page(request, booking, await catalogue(request).business())
+    return await _page(request, booking, await core(request).catalogue.business())
 
 
 async def calendar(request: Request) -> Response:
     booking = await _booking(request)
-    business = await catalogue(request).business()
+    business = await core(request).catalogue.business()
     link = f"{str(request.base_url).rstrip('/')}/booking/{request.path_params['token']}"
     return Response(
         calendar_file(booking, business, link),
@@ -81,19 +74,21 @@ async def cancel(request: Request) -> Response:
     await submitted(request)
     booking = await _booking(request)
     try:
-        await bookings(request).cancel(booking, by_client=True)
+        await core(request).bookings.cancel(booking, by_client=True)
     except Conflict as exc:
-        business = await catalogue(request).business()
+        business = await core(request).catalogue.business()
         return await _page(request, booking, business, status=409, problem=str(exc))
     return redirect(f"/booking/{request.path_params['token']}?done=cancelled")
 
 
 async def reschedule_page(request: Request) -> Response:
     booking = await _booking(request)
-    business = await catalogue(request).business()
+    business = await core(request).catalogue.business()
     today = datetime.now(business.rules.zone).date()
     day, problem = requested_day(request, booking.start.astimezone(business.rules.zone).date())
-    _, slots = await bookings(request).availability(booking.treatment_id, day, ignoring=booking)
+    _, slots = await core(request).bookings.availability(
+        booking.treatment_id, day, ignoring=booking
+    )
     return await _page(
         request,
         booking,
@@ -111,9 +106,9 @@ async def reschedule(request: Request) -> Response:
     form = await submitted(request)
     booking = await _booking(request)
     try:
-        await bookings(request).reschedule(booking, form.text("start", 64), by_client=True)
+        await core(request).bookings.reschedule(booking, form.text("start", 64), by_client=True)
     except SlotTaken as exc:
-        business = await catalogue(request).business()
+        business = await core(request).catalogue.business()
         return await _page(
             request,
             booking,
@@ -125,7 +120,7 @@ async def reschedule(request: Request) -> Response:
             problem=str(exc),
         )
     except (Conflict, InvalidInput) as exc:
-        business = await catalogue(request).business()
+        business = await core(request).catalogue.business()
         return await _page(request, booking, business, status=409, problem=str(exc))
     return redirect(f"/booking/{request.path_params['token']}?done=moved")
 
@@ -135,9 +130,9 @@ async def review(request: Request) -> Response:
     booking = await _booking(request)
     await enforce(request, "review", Identity.link(booking.token_hash))
     try:
-        await _reviews(request).submit(booking, form.text("stars", 2), form.text("text", 4000))
+        await core(request).reviews.submit(booking, form.text("stars", 2), form.text("text", 4000))
     except InvalidInput as exc:
-        business = await catalogue(request).business()
+        business = await core(request).catalogue.business()
         return await _page(
             request,
             booking,
@@ -147,7 +142,7 @@ async def review(request: Request) -> Response:
             review_text=form.text("text", 4000),
         )
     except Conflict as exc:
-        business = await catalogue(request).business()
+        business = await core(request).catalogue.business()
         return await _page(request, booking, business, status=409, problem=str(exc))
     return redirect(f"/booking/{request.path_params['token']}?done=reviewed")
 

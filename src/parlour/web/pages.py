@@ -8,11 +8,11 @@ from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse
-from starlette.templating import Jinja2Templates
 
 from parlour.errors import Forbidden, LoginRequired, StorageUnavailable
 from parlour.services.sessions import SessionRecord
 from parlour.web import csrf
+from parlour.web.parts import parts
 from parlour.web.sessions import Session
 
 log = logging.getLogger(__name__)
@@ -39,7 +39,7 @@ async def render(
             # A page that needs the session has loaded it already (and answered 503 if it could
             # not); any other page is public and is shown as to a visitor.
             log.warning("showing %s without its session: %s", request.url.path, exc)
-    templates: Jinja2Templates = request.app.state.templates
+    templates = parts(request).templates
     full = {
         "user": session.record,
         "flash": session.pop_flash(),

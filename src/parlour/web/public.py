@@ -11,36 +11,25 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from parlour.errors import InvalidInput, SlotTaken
-from parlour.services.bookings import BookingService, parse_start
-from parlour.services.catalogue import CatalogueService
-from parlour.services.gallery import GalleryService, Size
-from parlour.services.reviews import ReviewService
+from parlour.services.bookings import parse_start
+from parlour.services.gallery import Size
 from parlour.web.forms import submitted
 from parlour.web.pages import redirect, render
+from parlour.web.parts import core
 from parlour.web.ratelimit import Identity, enforce
 
 
-def catalogue(request: Request) -> CatalogueService:
-    service: CatalogueService = request.app.state.catalogue
-    return service
-
-
-def bookings(request: Request) -> BookingService:
-    service: BookingService = request.app.state.bookings
-    return service
-
-
 async def home(request: Request) -> Response:
-    business = await catalogue(request).business()
-    treatments = await catalogue(request).treatments(active_only=True)
-    reviews = await _reviews(request).public()
+    business = await core(request).catalogue.business()
+    treatments = await core(request).catalogue.treatments(active_only=True)
+    reviews = await core(request).reviews.public()
     context = {"business": business, "treatments": treatments[:6], "summary": reviews}
     return await render(request, "home.html", context)
 
 
 async def treatments(request: Request) -> Response:
-    business = await catalogue(request).business()
-    offered = await catalogue(request).treatments(active_only=True)
+    business = await core(request).catalogue.business()
+    offered = await core(request).catalogue.treatments(active_only=True)
     by_category: dict[str, list[object]] = {}
     for treatment in offered:
         by_category.setdefault(treatment.category or "Treatments", []).append(treatment)
@@ -59,11 +48,11 @@ def requested_day(request: Request, today: date) -> tuple[date, str]:
 
 
 async def choose_time(request: Request) -> Response:
-    business = await catalogue(request).business()
+    business = await core(request).catalogue.business()
     zone = business.rules.zone
     today = datetime.now(zone).date()
     day, problem = requested_day(request, today)
-    treatment, slots = await bookings(request).availability(
+    treatment, slots = await core(request).bookings.availability(
         request.path_params["treatment_id"], day
     )
     return await render(
@@ -84,8 +73,8 @@ async def choose_time(request: Request) -> Response:
 
 
 async def details_page(request: Request) -> Response:
-    business = await catalogue(request).business()
-    treatment = await catalogue(request).treatment(request.path_params["treatment_id"])
+    business = await core(request).catalogue.business()
+    treatment = await core(request).catalogue.treatment(request.path_params["treatment_id"])
     try:
         start = parse_start(request.query_params.get("start", ""))
     except InvalidInput:
@@ -108,8 +97,8 @@ async def details_page(request: Request) -> Response:
 
 async def book(request: Request) -> Response:
     form = await submitted(request)
-    business = await catalogue(request).business()
-    treatment = await catalogue(request).treatment(request.path_params["treatment_id"])
+    business = await core(request).catalogue.business()
+    treatment = await core(request).catalogue.treatment(request.path_params["treatment_id"])
     fields = {
         name: form.text(name, 300) for name in ("start", "name", "email", "phone", "resource")
     }
@@ -126,7 +115,7 @@ async def book(request: Request) -> Response:
     try:
         start = parse_start(fields["start"])
         await enforce(request, "booking", Identity.email(fields["email"]))
-        booked = await bookings(request).book(fields, idempotency_key=key)
+        booked = await core(request).bookings.book(fields, idempotency_key=key)
     except InvalidInput as exc:
         context.update(errors=exc.fields, start=_start_or_none(fields["start"]))
         return await render(request, "book_details.html", context, status=422)
@@ -143,25 +132,15 @@ def _start_or_none(text: str) -> datetime | None:
         return None
 
 
-def _reviews(request: Request) -> ReviewService:
-    service: ReviewService = request.app.state.reviews
-    return service
-
-
 async def reviews(request: Request) -> Response:
-    business = await catalogue(request).business()
-    summary = await _reviews(request).public()
+    business = await core(request).catalogue.business()
+    summary = await core(request).reviews.public()
     return await render(request, "reviews.html", {"business": business, "summary": summary})
 
 
-def _gallery(request: Request) -> GalleryService:
-    service: GalleryService = request.app.state.gallery
-    return service
-
-
 async def gallery(request: Request) -> Response:
-    business = await catalogue(request).business()
-    photos = await _gallery(request).photos()
+    business = await core(request).catalogue.business()
+    photos = await core(request).gallery.photos()
     return await render(request, "gallery.html", {"business": business, "photos": photos})
 
 
@@ -170,7 +149,7 @@ async def photo(request: Request) -> Response:
     photo_id = request.path_params["photo_id"]
     if request.headers.get("if-none-match") == f'"{photo_id}-{size}"':
         return Response(status_code=304)
-    data = await _gallery(request).image(photo_id, size)
+    data = await core(request).gallery.image(photo_id, size)
     return Response(
         data,
         media_type="image/webp",

@@ -10,11 +10,11 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from parlour.errors import InvalidInput, NotFound
-from parlour.services.catalogue import CatalogueService, schedule_to_json
-from parlour.services.gallery import MAX_BYTES, GalleryService
-from parlour.services.reviews import ReviewService
+from parlour.services.catalogue import schedule_to_json
+from parlour.services.gallery import MAX_BYTES
 from parlour.web.forms import Form, submitted
 from parlour.web.pages import admin, redirect, render, session_of, staff
+from parlour.web.parts import core
 
 TREATMENT_FIELDS = (
     "name",
@@ -47,11 +47,6 @@ BUSINESS_FIELDS = (
 )
 
 
-def _catalogue(request: Request) -> CatalogueService:
-    service: CatalogueService = request.app.state.catalogue
-    return service
-
-
 def _fields(form: Form, names: tuple[str, ...]) -> dict[str, str]:
     return {name: form.text(name, 4000) for name in names}
 
@@ -61,13 +56,13 @@ def _fields(form: Form, names: tuple[str, ...]) -> dict[str, str]:
 
 async def treatments(request: Request) -> Response:
     await staff(request)
-    business = await _catalogue(request).business()
+    business = await core(request).catalogue.business()
     return await render(
         request,
         "admin/treatments.html",
         {
             "business": business,
-            "treatments": await _catalogue(request).treatments(),
+            "treatments": await core(request).catalogue.treatments(),
         },
     )
 
@@ -83,7 +78,7 @@ async def treatment_form(request: Request) -> Response:
     }
     chosen: list[str] = []
     if treatment_id:
-        treatment = await _catalogue(request).treatment(treatment_id)
+        treatment = await core(request).catalogue.treatment(treatment_id)
         fields = {
             "name": treatment.name,
             "description": treatment.description,
@@ -114,7 +109,7 @@ async def _treatment_page(
             "fields": fields,
             "chosen": chosen,
             "errors": errors,
-            "resources": await _catalogue(request).resources(),
+            "resources": await core(request).catalogue.resources(),
         },
         status=status,
     )
@@ -125,10 +120,10 @@ async def save_treatment(request: Request) -> Response:
     form = await submitted(request)
     treatment_id = request.path_params.get("treatment_id")
     if treatment_id:
-        await _catalogue(request).treatment(treatment_id)  # 404 for an id that is not one
+        await core(request).catalogue.treatment(treatment_id)  # 404 for an id that is not one
     fields, chosen = _fields(form, TREATMENT_FIELDS), form.texts("resource_ids", 64)
     try:
-        saved = await _catalogue(request).save_treatment(fields, chosen, treatment_id)
+        saved = await core(request).catalogue.save_treatment(fields, chosen, treatment_id)
     except InvalidInput as exc:
         return await _treatment_page(request, treatment_id, fields, chosen, exc.fields, 422)
     session_of(request).flash(f"Saved {saved.name}.")
@@ -141,7 +136,7 @@ async def save_treatment(request: Request) -> Response:
 async def resources(request: Request) -> Response:
     await staff(request)
     return await render(
-        request, "admin/resources.html", {"resources": await _catalogue(request).resources()}
+        request, "admin/resources.html", {"resources": await core(request).catalogue.resources()}
     )
 
 
@@ -150,7 +145,7 @@ async def resource_form(request: Request) -> Response:
     resource_id = request.path_params.get("resource_id")
     fields: dict[str, Any] = {"kind": "therapist", "active": "on"}
     if resource_id:
-        resource = await _catalogue(request).resource(resource_id)
+        resource = await core(request).catalogue.resource(resource_id)
         schedule = schedule_to_json(resource.schedule)
         fields = {
             "name": resource.name,
@@ -177,10 +172,10 @@ async def save_resource(request: Request) -> Response:
     form = await submitted(request)
     resource_id = request.path_params.get("resource_id")
     if resource_id:
-        await _catalogue(request).resource(resource_id)
+        await core(request).catalogue.resource(resource_id)
     fields = _fields(form, RESOURCE_FIELDS)
     try:
-        saved = await _catalogue(request).save_resource(fields, resource_id)
+        saved = await core(request).catalogue.save_resource(fields, resource_id)
     except InvalidInput as exc:
         return await render(
             request,
@@ -197,7 +192,7 @@ async def save_resource(request: Request) -> Response:
 
 async def business_form(request: Request) -> Response:
     await admin(request)
-    business = await _catalogue(request).business()
+    business = await core(request).catalogue.business()
     rules = business.rules
     fields = {
         "name": business.name,
@@ -218,7 +213,7 @@ async def save_business(request: Request) -> Response:
     form = await submitted(request)
     fields = _fields(form, BUSINESS_FIELDS)
     try:
-        await _catalogue(request).save_business(fields)
+        await core(request).catalogue.save_business(fields)
     except InvalidInput as exc:
         return await render(
             request, "admin/business.html", {"fields": fields, "errors": exc.fields}, status=422
@@ -230,14 +225,11 @@ async def save_business(request: Request) -> Response:
 # -- reviews -----------------------------------------------------------------------------------
 
 
-def _reviews(request: Request) -> ReviewService:
-    service: ReviewService = request.app.state.reviews
-    return service
-
-
 async def reviews(request: Request) -> Response:
     await staff(request)
-    return await render(request, "admin/reviews.html", {"reviews": await _reviews(request).all()})
+    return await render(
+        request, "admin/reviews.html", {"reviews": await core(request).reviews.all()}
+    )
 
 
 async def moderate(request: Request) -> Response:
@@ -247,17 +239,12 @@ async def moderate(request: Request) -> Response:
     if status not in ("approved", "rejected", "pending"):
         session_of(request).flash("Choose approve or reject.")
         return redirect("/admin/reviews")
-    review = await _reviews(request).moderate(request.path_params["booking_id"], status)  # type: ignore[arg-type]
+    review = await core(request).reviews.moderate(request.path_params["booking_id"], status)  # type: ignore[arg-type]
     session_of(request).flash(f"Review by {review.name}: {review.status}.")
     return redirect("/admin/reviews")
 
 
 # -- gallery -----------------------------------------------------------------------------------
-
-
-def _gallery(request: Request) -> GalleryService:
-    service: GalleryService = request.app.state.gallery
-    return service
 
 
 async def gallery(
@@ -268,7 +255,7 @@ async def gallery(
         request,
         "admin/gallery.html",
         {
-            "photos": await _gallery(request).photos(),
+            "photos": await core(request).gallery.photos(),
             "errors": errors or {},
             "max_mb": MAX_BYTES // (1024 * 1024),
         },
@@ -282,7 +269,7 @@ async def upload(request: Request) -> Response:
     upload_file = form.file("photo")
     data = await upload_file.read(MAX_BYTES + 1) if upload_file is not None else b""
     try:
-        photo = await _gallery(request).upload(data, form.text("caption", 500))
+        photo = await core(request).gallery.upload(data, form.text("caption", 500))
     except InvalidInput as exc:
         return await gallery(request, exc.fields, 422)
     session_of(request).flash(f"Added {photo.caption or 'the photo'}.")
@@ -293,7 +280,7 @@ async def change_photo(request: Request) -> Response:
     await staff(request)
     form = await submitted(request)
     photo_id, action = request.path_params["photo_id"], form.text("action", 20)
-    service = _gallery(request)
+    service = core(request).gallery
     try:
         if action == "caption":
             await service.caption(photo_id, form.text("caption", 500))

@@ -1,0 +1,46 @@
+"""The application core: every use case of one process, assembled once from its stores.
+
+The web app, the command line and the workers all hold one :class:`Core` and call its services;
+none of them builds a service of its own.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from parlour.services.accounts import AccountService
+from parlour.services.bookings import BookingService
+from parlour.services.cache import NamespaceCache
+from parlour.services.catalogue import CatalogueService
+from parlour.services.gallery import GalleryService
+from parlour.services.reviews import ReviewService
+from parlour.storage.base import KVStore
+
+CACHED = ("business", "treatments", "resources", "gallery")
+"""Namespaces read on almost every page and changed rarely: kept per process (services.cache)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Core:
+    catalogue: CatalogueService
+    bookings: BookingService
+    reviews: ReviewService
+    gallery: GalleryService
+    accounts: AccountService
+    cache: NamespaceCache
+
+    @classmethod
+    def assemble(cls, kv: Callable[[str], KVStore]) -> Core:
+        """The services over ``kv`` (``Storage.kv``). Nothing connects or starts here: the
+        owner starts :attr:`cache` once its storage is open."""
+        cache = NamespaceCache([kv(namespace) for namespace in CACHED])
+        catalogue = CatalogueService(kv("business"), kv("treatments"), kv("resources"), cache=cache)
+        return cls(
+            catalogue=catalogue,
+            bookings=BookingService(kv("bookings"), catalogue),
+            reviews=ReviewService(kv("reviews")),
+            gallery=GalleryService(kv("gallery"), cache=cache),
+            accounts=AccountService(kv("users")),
+            cache=cache,
+        )

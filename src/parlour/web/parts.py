@@ -1,0 +1,46 @@
+"""The parts of one web app, assembled once by ``create_app`` and read by every route.
+
+Routes ask for :func:`core` (the use cases) or :func:`parts` (those plus the web's own pieces:
+settings, templates, the limiter, metrics). Nothing else lives on ``app.state``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from starlette.applications import Starlette
+from starlette.requests import HTTPConnection
+from starlette.templating import Jinja2Templates
+
+from parlour.config import Settings
+from parlour.services.core import Core
+from parlour.services.sessions import SessionService
+from parlour.storage import Storage
+
+if TYPE_CHECKING:  # both read the parts of the request they serve
+    from parlour.web.metrics import Metrics
+    from parlour.web.ratelimit import Limiter
+
+
+@dataclass(frozen=True, slots=True)
+class Parts:
+    settings: Settings
+    storage: Storage
+    secret_key: bytes
+    templates: Jinja2Templates
+    limiter: Limiter
+    metrics: Metrics
+    sessions: SessionService
+    core: Core
+
+
+def parts(where: HTTPConnection | Starlette) -> Parts:
+    """The parts of the app that serves this request (or of this app)."""
+    app = where if isinstance(where, Starlette) else where.app
+    found: Parts = app.state.parts
+    return found
+
+
+def core(where: HTTPConnection | Starlette) -> Core:
+    return parts(where).core
