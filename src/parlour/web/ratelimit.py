@@ -115,8 +115,10 @@ def rate_limit_headers(
 
 
 def whole_seconds(seconds: float) -> int:
-    """Rounded up: a client told to come back must not come back early."""
-    return max(0, int(-(-seconds // 1)))
+    """Rounded up: a client told to come back must not come back early. A millisecond of slack
+    absorbs float noise: ``(now + 900) - now`` on a large clock reading is 900.0000000002, which
+    is a window of 900 s, not 901."""
+    return max(0, int(-(-(seconds - 0.001) // 1)))
 
 
 class Limiter:
@@ -175,11 +177,13 @@ class Limiter:
 async def enforce(request: Request, policy: str, *identities: Identity) -> Decision:
     """Apply ``policy`` to the client's address and ``identities``; remember the decision so
     the response carries its RateLimit headers. Raises :class:`RateLimited`."""
-    settings: Settings = request.app.state.settings
+    from parlour.web.parts import parts  # noqa: PLC0415 - parts holds the Limiter
+
+    settings = parts(request).settings
     peer = request.client.host if request.client else None
     forwarded = ",".join(request.headers.getlist("x-forwarded-for")) or None
     address = client_ip(peer, forwarded, settings.trusted_proxies)
-    limiter: Limiter = request.app.state.limiter
+    limiter = parts(request).limiter
     decision = await limiter.check(policy, Identity.ip(address), *identities)
     request.state.ratelimit = decision
     return decision
