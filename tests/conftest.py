@@ -18,6 +18,7 @@ from support.redis_server import (
     tls_capable_redis_server,
 )
 from support.redis_topologies import Cluster, SentinelGroup
+from support.smtp_server import SmtpServer
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -113,5 +114,13 @@ def tls_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TlsRedisServ
     if made is None:
         pytest.skip("no openssl command to make a test certificate")
     server = TlsRedisServer(binary, tmp_path_factory.mktemp("tls-redis"), *made).start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def smtp_server() -> Iterator[SmtpServer]:
+    """A real SMTP server (aiosmtpd) of this test's own on a free port, recording what it got."""
+    server = SmtpServer().start()
     yield server
     server.stop()

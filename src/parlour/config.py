@@ -13,6 +13,7 @@ import re
 import secrets
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from email.utils import parseaddr
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit, urlunsplit
@@ -255,6 +256,44 @@ class Settings(BaseSettings):
     log_format: Literal["text", "json"] = Field(
         "text", description="text for people, json for one object per line with a request id"
     )
+    smtp_url: str | None = Field(
+        None,
+        description="SMTP server for e-mail: smtp://user:password@host:587 (STARTTLS when "
+        "offered) or smtps://user:password@host:465 (TLS from the start); unset keeps every "
+        "message in the outbox, readable at /admin/outbox",
+    )
+    mail_from: str = Field(
+        "Parlour <parlour@localhost>",
+        description="The From of every message, e.g. Salon Name <bookings@example.com>",
+    )
+    smtp_timeout: float = Field(
+        10.0,
+        gt=0,
+        le=300,
+        description="Seconds to wait for the SMTP server to connect or answer each command",
+    )
+    reminder_before: Seconds = Field(
+        86400, ge=60, description="How long before a booking its reminder goes (24 hours)"
+    )
+    mail_max_attempts: int = Field(
+        10, ge=1, le=100, description="Tries to send a message before it is dead"
+    )
+    mail_retry_base: float = Field(
+        30.0,
+        gt=0,
+        le=86400,
+        description="Seconds before the first retry; each retry waits about twice as long, "
+        "with jitter, up to an hour",
+    )
+    mail_recipient_rate_limit: RateSetting = Field(
+        Rate(5, 3600),
+        description="Messages a public action (booking, moving, cancelling) may send to one "
+        "address; more are held in the outbox for staff to send or not",
+    )
+    mail_global_rate_limit: RateSetting = Field(
+        Rate(500, 3600),
+        description="Messages to clients all instances send together; more wait for the window",
+    )
 
     @field_validator(
         "redis_url",
@@ -262,6 +301,7 @@ class Settings(BaseSettings):
         "secret_key",
         "public_origin",
         "migration_from",
+        "smtp_url",
         mode="before",
     )
     @classmethod
@@ -297,6 +337,31 @@ class Settings(BaseSettings):
             )
         return url
 
+    @field_validator("smtp_url")
+    @classmethod
+    def _an_smtp_url(cls, url: str | None) -> str | None:
+        if not url:
+            return None
+        parts = urlsplit(url)
+        if parts.scheme not in ("smtp", "smtps") or not parts.hostname:
+            raise ValueError(
+                "write smtp://user:password@host:587 (STARTTLS when offered) or "
+                "smtps://user:password@host:465 (TLS from the start)"
+            )
+        try:
+            parts.port  # noqa: B018 - raises for a port that is not a number
+        except ValueError as exc:
+            raise ValueError("the port must be a number, e.g. smtp://host:587") from exc
+        return url
+
+    @field_validator("mail_from")
+    @classmethod
+    def _an_address(cls, value: str) -> str:
+        _, address = parseaddr(value)
+        if "@" not in address or any(c in value for c in "\r\n"):
+            raise ValueError("write an address, e.g. Salon Name <bookings@example.com>")
+        return value
+
     def backend_for(self, namespace: str) -> BackendName:
         """The backend that serves ``namespace`` under these settings."""
         if namespace == "sessions":
@@ -324,7 +389,7 @@ class Settings(BaseSettings):
             value = getattr(self, name)
             if isinstance(value, SecretStr):
                 shown = "********"
-            elif name == "redis_url" and value:
+            elif name in ("redis_url", "smtp_url") and value:
                 shown = mask_url_password(value)
             else:
                 shown = display(value)
@@ -422,6 +487,8 @@ def _explain(exc: ValidationError) -> str:
         shown = "" if isinstance(given, dict) or given is None else f"={given!r}"
         if field in ("redis_password", "secret_key"):
             shown = ""
+        elif field in ("redis_url", "smtp_url") and isinstance(given, str):
+            shown = f"={mask_url_password(given)!r}"
         message = str(error["msg"]).removeprefix("Value error, ")
         lines.append(f"{name}{shown} is not valid: {message}")
     return "\n".join(lines)
