@@ -20,7 +20,7 @@ from parlour.mail.messages import (
 )
 from parlour.mail.render import MISSING_LINK, Renderer
 from parlour.services.catalogue import Business
-from parlour.services.outbox import new_message
+from parlour.services.outbox import Message, new_message
 from parlour.services.sealing import Sealer
 
 SEALER = Sealer(b"k" * 48)
@@ -65,6 +65,13 @@ def notice(kind: Kind, start: datetime, **extra: object) -> BookingNotice:
     )
 
 
+def queued(kind: Kind, start: datetime, to: str = "ada@example.com") -> Message:
+    return new_message("x", [to], to_json(notice(kind, start)), now=1.8e9)
+
+
+MONDAY = datetime(2026, 3, 30, 9, tzinfo=UTC)
+
+
 def renderer() -> Renderer:
     return Renderer("Bookings <bookings@willow.example>", SEALER.unseal)
 
@@ -93,23 +100,14 @@ def test_every_message_has_text_html_and_the_business(data: object) -> None:
 
 
 def test_times_are_on_the_business_clock_across_a_clock_change() -> None:
-    before = renderer().render(
-        new_message(
-            "x",
-            ["a@x"],
-            to_json(notice(Kind.REMINDER, datetime(2026, 3, 28, 10, tzinfo=UTC))),
-            now=0,
-        )
-    )
-    after = renderer().render(
-        new_message("x", ["a@x"], to_json(notice(Kind.REMINDER, datetime(2026, 3, 30, 9, tzinfo=UTC))), now=0)
-    )  # fmt: skip
+    before = renderer().render(queued(Kind.REMINDER, datetime(2026, 3, 28, 10, tzinfo=UTC)))
+    after = renderer().render(queued(Kind.REMINDER, MONDAY))
     assert "Saturday 28 March 2026 at 10:00 (GMT)" in before.text
     assert "Monday 30 March 2026 at 10:00 (BST)" in after.text
 
 
 def test_the_confirmation_carries_the_link_and_the_calendar() -> None:
-    message = new_message("x", ["ada@example.com"], to_json(notice(Kind.CONFIRMATION, datetime(2026, 3, 30, 9, tzinfo=UTC))), now=1.8e9)  # fmt: skip
+    message = queued(Kind.CONFIRMATION, MONDAY)
     mail = renderer().email(message)
     parsed = message_from_bytes(mail.as_bytes(), policy=policy.default)
     assert parsed["Message-ID"] == renderer().email(message)["Message-ID"]  # stable
@@ -130,7 +128,7 @@ def test_the_confirmation_carries_the_link_and_the_calendar() -> None:
 
 
 def test_a_cancellation_sends_a_cancelled_calendar_entry() -> None:
-    message = new_message("x", ["a@x"], to_json(notice(Kind.CANCELLED, datetime(2026, 3, 30, 9, tzinfo=UTC))), now=0)  # fmt: skip
+    message = queued(Kind.CANCELLED, MONDAY)
     assert "STATUS:CANCELLED" in (renderer().render(message).calendar or "")
 
 
