@@ -136,6 +136,7 @@ class SmtpServer:
     # -- up, down, hung ---------------------------------------------------------------------
 
     def start(self) -> Self:
+        self._stop_silence()
         kwargs: dict[str, Any] = {}
         if self.certificate is not None:
             context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)

@@ -14,6 +14,7 @@ from parlour.services.bookings import BookingService
 from parlour.services.cache import NamespaceCache
 from parlour.services.catalogue import CatalogueService
 from parlour.services.gallery import GalleryService
+from parlour.services.outboxes import Outboxes
 from parlour.services.reviews import ReviewService
 from parlour.storage.base import KVStore
 
@@ -29,6 +30,7 @@ class Core:
     gallery: GalleryService
     accounts: AccountService
     cache: NamespaceCache
+    outboxes: Outboxes
 
     @classmethod
     def assemble(cls, kv: Callable[[str], KVStore]) -> Core:
@@ -43,4 +45,5 @@ class Core:
             gallery=GalleryService(kv("gallery"), cache=cache),
             accounts=AccountService(kv("users")),
             cache=cache,
+            outboxes=Outboxes(kv),
         )

@@ -111,8 +111,9 @@ def new_message(
         kind=kind,
         to=tuple(to),
         data=data,
-        due=now if due is None else due,
-        created=now,
+        # To the millisecond, as the queue shards write due times: the two always agree.
+        due=round(now if due is None else due, 3),
+        created=round(now, 3),
         limited=limited,
     )
 
@@ -299,11 +300,14 @@ class Outbox:
         ttl = {f"m:{leased.id}": SENT_KEPT, f"msent:{day}": SENT_KEPT}
         return await self._finish(leased, sent, merge, ttl)
 
-    async def retry_later(self, leased: Message, reason: str, due: float) -> Message:
+    async def retry_later(
+        self, leased: Message, reason: str, due: float, *, count: bool = True
+    ) -> Message:
+        """Back on the queue for ``due``; ``count``: as a failed attempt."""
         shard = shard_of(due)
         again = replace(
             leased,
-            attempts=leased.attempts + 1,
+            attempts=leased.attempts + count,
             error=reason,
             due=due,
             shard=shard,

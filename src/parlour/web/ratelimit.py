@@ -48,6 +48,9 @@ def policies_from(settings: Settings) -> dict[str, Policy]:
         "review": Policy(
             "review", settings.review_rate_limit, settings.review_rate_limit_outage == "open"
         ),
+        # Mail fails open: a confirmation not sent because Redis blinked would be worse.
+        "mail_recipient": Policy("mail_recipient", settings.mail_recipient_rate_limit, True),
+        "mail_global": Policy("mail_global", settings.mail_global_rate_limit, True),
     }
 
 

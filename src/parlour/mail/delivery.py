@@ -1,0 +1,291 @@
+"""The delivery worker: one in every ``parlour serve`` process, or alone in ``parlour worker``.
+
+It wakes when a queue shard changes (a new message, from any instance: the storage layer's
+change events) and on a timer for the next message that falls due, never by polling in a loop.
+Each pass reads what is due, takes each message under a lease (one worker at a time), sends
+it, then marks it sent at once: the only window in which a crash sends a message twice is
+between the server's "250 accepted" and that mark (docs/notifications.md).
+
+A 4xx is retried after a backoff that doubles with jitter; a 5xx, or the last attempt, makes
+the message dead, listed at /admin/outbox with a retry button. When the server itself is in
+trouble (refused, hung, bad login) the worker stops offering messages for a while instead of
+failing every one of them in turn.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import random
+import secrets
+import socket
+import time
+from collections.abc import Callable, Sequence
+from contextlib import AsyncExitStack
+from dataclasses import dataclass
+
+from parlour.errors import RateLimited, StorageError
+from parlour.mail.render import Renderer
+from parlour.mail.transport import DeliveryFailed, SmtpTransport
+from parlour.services.outbox import TAKE_AT_ONCE, Due, Message, Outbox, State, backoff
+from parlour.storage.events import ChangeKind, Subscription
+from parlour.web.ratelimit import Identity, Limiter
+
+log = logging.getLogger(__name__)
+
+MAX_IDLE = 60.0
+"""The longest a worker sleeps without looking, should an event have been lost."""
+TIDY_EVERY = 600.0
+MAX_PAUSE = 300.0
+
+
+@dataclass(slots=True)
+class DeliveryStats:
+    """What /metrics reports; per process, counted by this worker."""
+
+    sent: int = 0
+    retried: int = 0
+    dead: int = 0
+    held: int = 0
+    deferred: int = 0
+    """Waited for the global hourly ceiling."""
+    due: int = 0
+    """Messages due and not sent, at the last pass (every instance's queue, not just ours)."""
+    oldest_due: float | None = None
+    """When the oldest of those fell due."""
+
+
+@dataclass(frozen=True, slots=True)
+class Retries:
+    max_attempts: int
+    base: float
+
+
+class DeliveryWorker:
+    def __init__(
+        self,
+        outboxes: Sequence[Outbox],
+        renderer: Renderer,
+        transports: Sequence[SmtpTransport],
+        *,
+        retries: Retries,
+        limiter: Limiter | None = None,
+        clock: Callable[[], float] = time.time,
+        name: str | None = None,
+    ) -> None:
+        self.outboxes = list(outboxes)
+        self.renderer = renderer
+        self.transports = list(transports)
+        """One per concurrent send; empty: no SMTP configured, messages stay in the outbox."""
+        self.retries = retries
+        self.limiter = limiter
+        self.clock = clock
+        self.name = name or f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
+        self.stats = DeliveryStats()
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._stopping = False
+        self._pause_until = 0.0
+        self._pauses = 0
+        self._tidied = 0.0
+        self.passes = 0
+        """Passes made: how often the worker looked (a test of no polling storms reads it)."""
+
+    @property
+    def lease_seconds(self) -> float:
+        """Longer than any send may take, so a live worker's lease never runs out mid-send."""
+        longest = max((t.deadline for t in self.transports), default=60.0)
+        return longest + 30.0
+
+    # -- running --------------------------------------------------------------------------
+
+    def start(self) -> None:
+        if self._task is None:
+            self._task = asyncio.create_task(self._run(), name=f"delivery {self.name}")
+
+    async def stop(self) -> None:
+        task, self._task = self._task, None
+        self._stopping = True
+        if task is not None:
+            # Cancel until it ends: a client library may turn one cancellation into a
+            # connection error that the worker treats as "try again soon".
+            while not task.done():
+                task.cancel()
+                await asyncio.wait({task}, timeout=1.0)
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        for transport in self.transports:
+            await transport.close()
+
+    def poke(self) -> None:
+        """Look now (a test's clock moved; an admin pressed retry)."""
+        self._wake.set()
+
+    async def _run(self) -> None:
+        async with AsyncExitStack() as stack:
+            listeners = []
+            for outbox in self.outboxes:
+                subscription = await self._subscribe(stack, outbox)
+                listeners.append(asyncio.create_task(self._listen(subscription, outbox)))
+            try:
+                while not self._stopping:
+                    self._wake.clear()
+                    next_look = await self._safe_pass()
+                    delay = min(MAX_IDLE, max(0.0, next_look - self.clock()))
+                    with contextlib.suppress(TimeoutError):
+                        async with asyncio.timeout(delay):
+                            await self._wake.wait()
+            finally:
+                for listener in listeners:
+                    listener.cancel()
+                await asyncio.gather(*listeners, return_exceptions=True)
+
+    async def _subscribe(self, stack: AsyncExitStack, outbox: Outbox) -> Subscription | None:
+        try:
+            return await stack.enter_async_context(outbox.store.subscribe())
+        except StorageError as exc:  # the timer still finds what is due
+            log.warning("delivery: no change events from %s yet: %s", outbox.namespace, exc)
+            return None
+
+    async def _listen(self, subscription: Subscription | None, outbox: Outbox) -> None:
+        if subscription is None:
+            return
+        async for event in subscription:
+            if event.kind is ChangeKind.RESYNC or outbox.is_queue_change(event.key):
+                self._wake.set()
+
+    async def _safe_pass(self) -> float:
+        try:
+            return await self.run_once()
+        except StorageError as exc:
+            log.warning("delivery: the store did not answer, trying again soon: %s", exc)
+            return self.clock() + 2.0
+
+    # -- one pass ---------------------------------------------------------------------------
+
+    async def run_once(self) -> float:
+        """Send what is due now; return when to look again."""
+        self.passes += 1
+        now = self.clock()
+        next_look = now + MAX_IDLE
+        work: list[tuple[Outbox, Due]] = []
+        due_count, oldest = 0, None
+        for outbox in self.outboxes:
+            scan = await outbox.scan(now)
+            next_look = min(next_look, scan.next_due)
+            due_count += len(scan.due)
+            if scan.due:
+                oldest = min(oldest or scan.due[0].due, scan.due[0].due)
+            work += [(outbox, entry) for entry in scan.due[:TAKE_AT_ONCE]]
+        self.stats.due, self.stats.oldest_due = due_count, oldest
+        if now - self._tidied > TIDY_EVERY:
+            self._tidied = now
+            for outbox in self.outboxes:
+                await outbox.tidy(now)
+        if not self.transports or not work:
+            return next_look
+        if now < self._pause_until:
+            return min(next_look, self._pause_until)
+        random.shuffle(work)  # instances sharing a queue start on different messages
+        pending = asyncio.Queue[tuple[Outbox, Due]]()
+        for item in work:
+            pending.put_nowait(item)
+        await asyncio.gather(*(self._lane(transport, pending) for transport in self.transports))
+        if self.clock() < self._pause_until:
+            return min(next_look, self._pause_until)
+        return min(next_look, self.clock() + (1.0 if len(work) >= TAKE_AT_ONCE else MAX_IDLE))
+
+    async def _lane(
+        self, transport: SmtpTransport, pending: asyncio.Queue[tuple[Outbox, Due]]
+    ) -> None:
+        while not pending.empty() and self.clock() >= self._pause_until:
+            outbox, entry = pending.get_nowait()
+            await self._deliver(transport, outbox, entry)
+
+    async def _deliver(self, transport: SmtpTransport, outbox: Outbox, entry: Due) -> None:
+        now = self.clock()
+        leased = await outbox.lease(entry, self.name, now, self.lease_seconds)
+        if leased is None:
+            return  # another worker has it, or it is no longer due
+        if leased.limited and not await self._admitted(outbox, leased):
+            return
+        try:
+            email = self.renderer.email(leased)
+        except Exception as exc:  # a message that cannot render never will: say so, do not loop
+            log.exception("delivery: message %s cannot be rendered", leased.id)
+            await outbox.set_aside(leased, State.DEAD, f"could not be rendered: {exc}")
+            self.stats.dead += 1
+            return
+        try:
+            await transport.send(email, list(leased.to))
+        except DeliveryFailed as failure:
+            await self._failed(outbox, leased, failure)
+            return
+        # The window: the server has accepted the message; until this mark is written, a
+        # crash would let another worker send it again once the lease runs out.
+        await self._mark_sent(outbox, leased)
+        self._pauses = 0
+
+    async def _mark_sent(self, outbox: Outbox, leased: Message) -> None:
+        delay = 0.1
+        while True:
+            try:
+                await outbox.mark_sent(leased, self.clock())
+            except StorageError as exc:
+                # Keep trying while the lease holds: giving up now would send it twice.
+                if self.clock() + delay >= leased.lease_until:
+                    log.error("delivery: %s was sent but could not be marked: %s", leased.id, exc)
+                    return
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 2.0)
+            else:
+                self.stats.sent += 1
+                log.info("delivery: sent %s (%s)", leased.id, leased.kind)
+                return
+
+    async def _failed(self, outbox: Outbox, leased: Message, failure: DeliveryFailed) -> None:
+        attempts = leased.attempts + 1
+        if failure.permanent or attempts >= self.retries.max_attempts:
+            why = failure.reason if failure.permanent else f"{attempts} attempts; {failure.reason}"
+            await outbox.set_aside(leased, State.DEAD, why)
+            self.stats.dead += 1
+            log.warning("delivery: %s is dead: %s", leased.id, why)
+        else:
+            wait = backoff(attempts, self.retries.base)
+            await outbox.retry_later(leased, failure.reason, self.clock() + wait)
+            self.stats.retried += 1
+            log.warning("delivery: %s retried in %.0f s: %s", leased.id, wait, failure.reason)
+        if failure.server_trouble:
+            self._pauses += 1
+            pause = min(MAX_PAUSE, min(self.retries.base, 5.0) * 2 ** (self._pauses - 1))
+            self._pause_until = self.clock() + pause
+
+    async def _admitted(self, outbox: Outbox, leased: Message) -> bool:
+        """The mail rate limits, for messages a public action made: per recipient (over it,
+        the message is held for staff: someone may be using our form against that address),
+        then the global hourly ceiling (over it, the message waits for the window)."""
+        if self.limiter is None:
+            return True
+        recipients = [Identity.email(address) for address in leased.to]
+        try:
+            decision = await self.limiter.check("mail_recipient", *recipients)
+        except RateLimited:
+            why = "held: this address was sent its limit of messages this hour"
+            await outbox.set_aside(leased, State.HELD, why)
+            self.stats.held += 1
+            log.warning("delivery: %s %s (rate limit mail_recipient)", leased.id, why)
+            return False
+        try:
+            await self.limiter.check("mail_global", Identity("all", "mail"))
+        except RateLimited as limited:
+            await self.limiter.refund(decision)
+            due = self.clock() + limited.retry_after
+            await outbox.retry_later(leased, "waiting for the hourly ceiling", due, count=False)
+            self.stats.deferred += 1
+            log.warning(
+                "delivery: %s waits %.0f s for the global ceiling", leased.id, limited.retry_after
+            )
+            return False
+        return True
