@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import pytest
@@ -259,13 +259,13 @@ async def test_with_no_smtp_messages_stay_in_the_outbox(outbox: Outbox, clock: C
 
 
 @pytest.fixture
-def limiter(tmp_path: object) -> Iterator[Limiter]:
+def limiter() -> Limiter:
     settings = load_settings(
         env_file=None,
         mail_recipient_rate_limit="3/1 hour",
         mail_global_rate_limit="5/1 hour",
     )
-    yield Limiter(MemoryRateLimits(), policies_from(settings), b"l" * 48)
+    return Limiter(MemoryRateLimits(), policies_from(settings), b"l" * 48)
 
 
 async def test_a_public_form_cannot_mail_bomb_one_address(
@@ -273,7 +273,8 @@ async def test_a_public_form_cannot_mail_bomb_one_address(
 ) -> None:
     postman = worker(outbox, smtp_server, clock, limiter=limiter)
     async with working(postman):
-        bombs = [await outbox.enqueue(probe(clock, "victim@example.com", limited=True)) for _ in range(6)]  # fmt: skip
+        victim = "victim@example.com"
+        bombs = [await outbox.enqueue(probe(clock, victim, limited=True)) for _ in range(6)]
         staff = await outbox.enqueue(probe(clock, "victim@example.com"))  # not limited
         await until(lambda: postman.stats.held == 3, what="three held")
         await until(lambda: len(smtp_server.received) == 4, what="three and the staff one")

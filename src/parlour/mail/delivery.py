@@ -26,10 +26,12 @@ from collections.abc import Callable, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 
+from parlour.config import Settings
 from parlour.errors import RateLimited, StorageError
 from parlour.mail.render import Renderer
 from parlour.mail.transport import DeliveryFailed, SmtpTransport
 from parlour.services.outbox import TAKE_AT_ONCE, Due, Message, Outbox, State, backoff
+from parlour.services.sealing import Sealer
 from parlour.storage.events import ChangeKind, Subscription
 from parlour.web.ratelimit import Identity, Limiter
 
@@ -289,3 +291,31 @@ class DeliveryWorker:
             )
             return False
         return True
+
+
+LANES = 2
+"""Messages one worker sends at once, each lane on its own SMTP connection."""
+
+
+def delivery_from_settings(
+    settings: Settings,
+    outboxes: Sequence[Outbox],
+    limiter: Limiter | None,
+    secret: bytes,
+    *,
+    clock: Callable[[], float] = time.time,
+) -> DeliveryWorker:
+    """The worker a process runs, as the settings describe it (no SMTP: it only watches)."""
+    transports: list[SmtpTransport] = []
+    for _ in range(LANES):
+        transport = SmtpTransport.from_settings(settings)
+        if transport is not None:
+            transports.append(transport)
+    return DeliveryWorker(
+        outboxes,
+        Renderer(settings.mail_from, Sealer(secret).unseal),
+        transports,
+        retries=Retries(settings.mail_max_attempts, settings.mail_retry_base),
+        limiter=limiter,
+        clock=clock,
+    )

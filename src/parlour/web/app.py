@@ -18,14 +18,15 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from parlour.config import Settings, load_secret_key, load_settings
+from parlour.mail.delivery import delivery_from_settings
 from parlour.services.core import Core
 from parlour.services.sessions import SessionService
 from parlour.storage import Storage
-from parlour.web import admin, auth, desk, health, live, manage, public, studio
+from parlour.web import admin, auth, desk, health, live, manage, outbox, public, studio
 from parlour.web.api import build_api
 from parlour.web.errors import HeaderLimit, install_error_handlers
 from parlour.web.forms import CloseForms
-from parlour.web.metrics import Metrics, RequestMetrics
+from parlour.web.metrics import Metrics, OutboxMetrics, RequestMetrics
 from parlour.web.parts import Parts
 from parlour.web.ratelimit import Limiter, RateLimitHeaders, policies_from
 from parlour.web.sessions import SessionMiddleware
@@ -61,13 +62,17 @@ def create_app(settings: Settings, *, storage: Storage | None = None) -> Starlet
                 if status.error:
                     log.warning("%s is not answering yet: %s", status.description, status.error)
             cache.start()
+            delivery.start()
             try:
                 yield
             finally:
+                await delivery.stop()
                 await cache.stop()
 
     core = Core.assemble(planned.kv)
     cache = core.cache
+    delivery = delivery_from_settings(settings, core.outboxes.all, limiter, secret)
+    metrics.registry.register(OutboxMetrics(lambda: delivery.stats, delivery.clock))
     app_parts = Parts(
         settings=settings,
         storage=planned,
@@ -77,6 +82,7 @@ def create_app(settings: Settings, *, storage: Storage | None = None) -> Starlet
         metrics=metrics,
         sessions=sessions,
         core=core,
+        delivery=delivery,
     )
     api = build_api(app_parts)
     install_error_handlers(api)
@@ -92,6 +98,7 @@ def create_app(settings: Settings, *, storage: Storage | None = None) -> Starlet
             *live.routes,
             *studio.routes,
             *admin.routes,
+            *outbox.routes,
             Mount("/api", api),
             Mount("/static", StaticFiles(directory=STATIC_DIRECTORY), name="static"),
         ],

@@ -10,11 +10,11 @@ import logging
 import os
 import re
 import time
-from collections.abc import Iterable
-from typing import Any
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
-from prometheus_client.core import CounterMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from starlette.requests import Request
 from starlette.responses import Response
@@ -25,6 +25,9 @@ from parlour.logs import request_id
 from parlour.storage import Storage
 from parlour.storage.redis import RedisBackend
 from parlour.web.ratelimit import Limiter
+
+if TYPE_CHECKING:
+    from parlour.mail.delivery import DeliveryStats
 
 log = logging.getLogger("parlour.requests")
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._-]{8,64}")
@@ -57,6 +60,34 @@ class _Decisions(Collector):
             resyncs.add_metric([], backend.changes.resyncs)
         yield reconnects
         yield resyncs
+
+
+class OutboxMetrics(Collector):
+    """The outbox as this process's delivery worker last saw it, and what it did."""
+
+    def __init__(self, stats: Callable[[], DeliveryStats], clock: Callable[[], float]) -> None:
+        self._stats = stats
+        self._clock = clock
+
+    def collect(self) -> Iterable[Metric]:
+        stats = self._stats()
+        yield GaugeMetricFamily(
+            "parlour_outbox_due", "Messages due and not yet sent (every instance's)", stats.due
+        )
+        age = 0.0 if stats.oldest_due is None else max(0.0, self._clock() - stats.oldest_due)
+        yield GaugeMetricFamily(
+            "parlour_outbox_oldest_due_age_seconds",
+            "How long the oldest unsent message has been due",
+            age,
+        )
+        for name, text, value in (
+            ("sent", "Messages the SMTP server accepted", stats.sent),
+            ("retried", "Attempts that failed and will be tried again", stats.retried),
+            ("dead", "Messages given up (a 5xx, or every attempt failed)", stats.dead),
+            ("held", "Messages held by the per-recipient mail limit", stats.held),
+            ("deferred", "Messages that waited for the global hourly ceiling", stats.deferred),
+        ):
+            yield CounterMetricFamily(f"parlour_outbox_{name}", text, value)
 
 
 class Metrics:

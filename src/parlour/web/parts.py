@@ -19,6 +19,7 @@ from parlour.services.sessions import SessionService
 from parlour.storage import Storage
 
 if TYPE_CHECKING:  # both read the parts of the request they serve
+    from parlour.mail.delivery import DeliveryWorker
     from parlour.web.metrics import Metrics
     from parlour.web.ratelimit import Limiter
 
@@ -33,6 +34,8 @@ class Parts:
     metrics: Metrics
     sessions: SessionService
     core: Core
+    delivery: DeliveryWorker
+    """This process's mail worker (started by the lifespan); /admin/outbox renders with it."""
 
 
 def parts(where: HTTPConnection | Starlette) -> Parts:

@@ -1,0 +1,65 @@
+"""/admin/outbox: every message, pending, sent, dead or held, readable as it will be sent, and a
+retry button for those that need a person. Admins only: messages carry clients' details."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from parlour.errors import NotFound
+from parlour.web.forms import submitted
+from parlour.web.pages import admin, redirect, render, session_of
+from parlour.web.parts import core, parts
+
+
+async def outbox(request: Request) -> Response:
+    await admin(request)
+    delivery = parts(request).delivery
+    listed = await core(request).outboxes.listing(delivery.clock())
+    context = {
+        "listed": listed,
+        "sending": [t.describe() for t in delivery.transports[:1]],
+        "stats": delivery.stats,
+        "now": delivery.clock(),
+    }
+    return await render(request, "admin/outbox.html", context)
+
+
+async def message(request: Request) -> Response:
+    await admin(request)
+    found = await core(request).outboxes.find(
+        request.path_params["namespace"], request.path_params["message_id"]
+    )
+    delivery = parts(request).delivery
+    context = {
+        "message": found,
+        "namespace": request.path_params["namespace"],
+        "rendered": delivery.renderer.render(found),
+        "message_id": delivery.renderer.message_id(found),
+    }
+    return await render(request, "admin/outbox_message.html", context)
+
+
+async def retry(request: Request) -> Response:
+    await admin(request)
+    form = await submitted(request)
+    namespace, message_id = form.text("namespace", 32), form.text("message_id", 80)
+    delivery = parts(request).delivery
+    try:
+        again = await core(request).outboxes.of(namespace).retry(message_id, delivery.clock())
+    except NotFound:
+        again = None
+    if again is None:
+        session_of(request).flash("That message is not dead or held any more; nothing to retry.")
+    else:
+        delivery.poke()
+        session_of(request).flash(f"Message to {', '.join(again.to)} queued to be sent again.")
+    return redirect("/admin/outbox")
+
+
+routes = [
+    Route("/admin/outbox", outbox),
+    Route("/admin/outbox/retry", retry, methods=["POST"]),
+    Route("/admin/outbox/{namespace}/{message_id}", message),
+]
