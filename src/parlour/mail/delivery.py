@@ -99,7 +99,7 @@ class DeliveryWorker:
     def lease_seconds(self) -> float:
         """Longer than any send may take, so a live worker's lease never runs out mid-send."""
         longest = max((t.deadline for t in self.transports), default=60.0)
-        return longest + 30.0
+        return longest * 1.5 + 2.0
 
     # -- running --------------------------------------------------------------------------
 
