@@ -53,11 +53,6 @@ class _Recorder:
         self.lock = threading.Lock()
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
-        held = self.held
-        if held is not None:
-            self.holding.set()
-            # On a thread: the server's loop must go on serving other clients meanwhile.
-            await asyncio.to_thread(held.wait)
         if self.reply is not None:
             return self.reply
         content = envelope.original_content or envelope.content or b""
@@ -66,6 +61,13 @@ class _Recorder:
             self.received.append(
                 Received(str(envelope.mail_from), tuple(envelope.rcpt_tos), content)
             )
+        held = self.held
+        if held is not None:
+            # Accepted, with the "250" kept back: a client that dies now never learns that
+            # the server has its message (the window in which a message can go twice).
+            self.holding.set()
+            # On a thread: the server's loop must go on serving other clients meanwhile.
+            await asyncio.to_thread(held.wait)
         return "250 2.0.0 OK: queued"
 
 
@@ -117,7 +119,7 @@ class SmtpServer:
         self._recorder.reply = reply
 
     def hold(self) -> threading.Event:
-        """Hold every answer to DATA until the returned event is set."""
+        """Accept every message but hold the answer to DATA until the returned event is set."""
         release = threading.Event()
         self._recorder.holding.clear()
         self._recorder.held = release

@@ -194,41 +194,53 @@ class DeliveryWorker:
         pending = asyncio.Queue[tuple[Outbox, Due]]()
         for item in work:
             pending.put_nowait(item)
-        await asyncio.gather(*(self._lane(transport, pending) for transport in self.transports))
+        looks = await asyncio.gather(
+            *(self._lane(transport, pending) for transport in self.transports)
+        )
+        next_look = min(next_look, *looks)
         if self.clock() < self._pause_until:
             return min(next_look, self._pause_until)
         return min(next_look, self.clock() + (1.0 if len(work) >= TAKE_AT_ONCE else MAX_IDLE))
 
     async def _lane(
         self, transport: SmtpTransport, pending: asyncio.Queue[tuple[Outbox, Due]]
-    ) -> None:
+    ) -> float:
+        """Send from ``pending`` until it is empty; the earliest time another worker's lease
+        on one of them runs out (it may have died: look again then)."""
+        look = self.clock() + MAX_IDLE
         while not pending.empty() and self.clock() >= self._pause_until:
             outbox, entry = pending.get_nowait()
-            await self._deliver(transport, outbox, entry)
+            look = min(look, await self._deliver(transport, outbox, entry))
+        return look
 
-    async def _deliver(self, transport: SmtpTransport, outbox: Outbox, entry: Due) -> None:
+    async def _deliver(self, transport: SmtpTransport, outbox: Outbox, entry: Due) -> float:
         now = self.clock()
+        later = now + MAX_IDLE
         leased = await outbox.lease(entry, self.name, now, self.lease_seconds)
         if leased is None:
-            return  # another worker has it, or it is no longer due
+            return later  # gone, or another worker took it just now
+        if not leased.leased_by(self.name, now):
+            held = leased.state is State.PENDING and leased.lease_until > now
+            return leased.lease_until if held else later
         if leased.limited and not await self._admitted(outbox, leased):
-            return
+            return later
         try:
             email = self.renderer.email(leased)
         except Exception as exc:  # a message that cannot render never will: say so, do not loop
             log.exception("delivery: message %s cannot be rendered", leased.id)
             await outbox.set_aside(leased, State.DEAD, f"could not be rendered: {exc}")
             self.stats.dead += 1
-            return
+            return later
         try:
             await transport.send(email, list(leased.to))
         except DeliveryFailed as failure:
             await self._failed(outbox, leased, failure)
-            return
+            return later
         # The window: the server has accepted the message; until this mark is written, a
         # crash would let another worker send it again once the lease runs out.
         await self._mark_sent(outbox, leased)
         self._pauses = 0
+        return later
 
     async def _mark_sent(self, outbox: Outbox, leased: Message) -> None:
         delay = 0.1

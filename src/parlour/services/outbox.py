@@ -273,8 +273,11 @@ class Outbox:
     # -- a worker's side ----------------------------------------------------------------------
 
     async def lease(self, entry: Due, owner: str, now: float, seconds: float) -> Message | None:
-        """Take a due, pending message for ``seconds`` unless another worker holds it; the
-        message as leased, or ``None`` (not due, not pending, leased, or gone)."""
+        """Take a due, pending message for ``seconds`` unless another worker holds it.
+
+        Returns the message as leased by ``owner`` (check with :meth:`Message.leased_by`), or
+        as it is when it cannot be taken (another worker's lease, not due, finished), or
+        ``None`` when it is gone."""
         key = f"m:{entry.message_id}"
         current = await self.store.get_item(key)
         if current is None:  # cancelled: its entry in the shard is a stray
@@ -284,10 +287,11 @@ class Outbox:
             return None
         message = message_from_json(current)
         if message.state is not State.PENDING or message.due > now or message.lease_until > now:
-            return None
+            return message
         leased = replace(message, lease_owner=owner, lease_until=now + seconds)
-        ok = await self.store.transact({key: message_to_json(leased)}, expect={key: current})
-        return leased if ok else None
+        if await self.store.transact({key: message_to_json(leased)}, expect={key: current}):
+            return leased
+        return None  # another worker got in between: it holds it now
 
     async def mark_sent(self, leased: Message, now: float) -> Message:
         """Record that the server accepted ``leased``: sent, off the queue, in the day's log."""
