@@ -94,7 +94,7 @@ async def test_retries_move_between_shards_and_dead_ones_wait_for_staff(outbox: 
     assert leased is not None
     later = NOW + 2 * HOUR
     retried = await outbox.retry_later(leased, "451 try later", later)
-    assert (retried.attempts, retried.shard) == (1, shard_of(later))
+    assert (retried.attempts, retried.shard) == (1, shard_of(later, message.id))
     assert (await outbox.scan(NOW + HOUR)).due == []
     (entry,) = (await outbox.scan(later)).due
     leased = await outbox.lease(entry, "w", later, 60)
@@ -148,7 +148,8 @@ async def test_tidying_never_loses_a_message_merged_meanwhile(outbox: Outbox) ->
     await outbox.mark_sent(leased, tomorrow)
     await outbox.tidy(tomorrow)
     assert await outbox.store.get_item("qdays") == {}
-    assert await outbox.store.get_item(f"q:{shard_of(NOW)}") is None
+    assert await outbox.store.get_item(f"q:{shard_of(NOW, old.id)}") is None
+    assert await outbox.store.get_item(f"q:{shard_of(NOW, late.id)}") is None
 
 
 def test_backoff_doubles_with_jitter_up_to_an_hour() -> None:

@@ -13,6 +13,7 @@ import asyncio
 import socket
 import ssl
 import threading
+import time
 from dataclasses import dataclass
 from email import message_from_bytes, policy
 from email.message import EmailMessage
@@ -30,6 +31,8 @@ class Received:
     sender: str
     recipients: tuple[str, ...]
     raw: bytes
+    at: float
+    """When the server had the whole message (time.time())."""
 
     @property
     def message(self) -> EmailMessage:
@@ -59,7 +62,7 @@ class _Recorder:
         assert isinstance(content, bytes)
         with self.lock:
             self.received.append(
-                Received(str(envelope.mail_from), tuple(envelope.rcpt_tos), content)
+                Received(str(envelope.mail_from), tuple(envelope.rcpt_tos), content, time.time())
             )
         held = self.held
         if held is not None:

@@ -40,6 +40,7 @@ log = logging.getLogger(__name__)
 MAX_IDLE = 60.0
 """The longest a worker sleeps without looking, should an event have been lost."""
 TIDY_EVERY = 600.0
+COALESCE = 0.01
 MAX_PAUSE = 300.0
 
 
@@ -110,8 +111,12 @@ class DeliveryWorker:
     async def stop(self) -> None:
         task, self._task = self._task, None
         self._stopping = True
+        self._wake.set()
         if task is not None:
-            # Cancel until it ends: a client library may turn one cancellation into a
+            # First let the messages in flight finish and be marked: cancelling between the
+            # server's 250 and the mark would widen the window in which a message goes twice.
+            await asyncio.wait({task}, timeout=self.lease_seconds)
+            # Then cancel until it ends: a client library may turn one cancellation into a
             # connection error that the worker treats as "try again soon".
             while not task.done():
                 task.cancel()
@@ -139,6 +144,9 @@ class DeliveryWorker:
                     with contextlib.suppress(TimeoutError):
                         async with asyncio.timeout(delay):
                             await self._wake.wait()
+                            # A burst of changes (200 bookings, or another worker marking
+                            # what it sent) makes one pass, not one pass per change.
+                            await asyncio.sleep(COALESCE)
             finally:
                 for listener in listeners:
                     listener.cancel()
@@ -208,7 +216,7 @@ class DeliveryWorker:
         """Send from ``pending`` until it is empty; the earliest time another worker's lease
         on one of them runs out (it may have died: look again then)."""
         look = self.clock() + MAX_IDLE
-        while not pending.empty() and self.clock() >= self._pause_until:
+        while not pending.empty() and not self._stopping and self.clock() >= self._pause_until:
             outbox, entry = pending.get_nowait()
             look = min(look, await self._deliver(transport, outbox, entry))
         return look
