@@ -304,3 +304,24 @@ async def test_the_global_ceiling_defers_rather_than_drops(
         assert all(m.error == "waiting for the hourly ceiling" for m in waiting)
         assert all(m.attempts == 0 for m in waiting)
         assert all(m.due > clock() + 3000 for m in waiting)
+
+
+async def test_stopping_lets_a_send_in_flight_be_marked(
+    outbox: Outbox, smtp_server: SmtpServer, clock: Clock
+) -> None:
+    """A graceful stop (a deploy) between the server's 250 and the mark would leave the
+    message leased and unmarked, to be sent again by the next worker."""
+    release = smtp_server.hold()
+    postman = worker(outbox, smtp_server, clock)
+    postman.start()
+    message = await outbox.enqueue(probe(clock))
+    await until(lambda: smtp_server.holding, what="the send in flight")
+    stopping = asyncio.create_task(postman.stop())
+    await until(lambda: postman._stopping, what="the stop to begin")
+    release.set()
+    smtp_server.release()
+    await stopping
+    stored = await outbox.get(message.id)
+    assert stored is not None
+    assert stored.state is State.SENT
+    assert len(smtp_server.received) == 1

@@ -245,3 +245,18 @@ TestOutboxModel.settings = settings(
     max_examples=60, stateful_step_count=30, deadline=None,
     suppress_health_check=[HealthCheck.too_slow],
 )  # fmt: skip
+
+
+async def test_a_burst_due_in_one_hour_spreads_over_small_shards(outbox: Outbox) -> None:
+    """A merge rewrites its whole document, so no shard may hold a whole hour's burst."""
+    gate = asyncio.Semaphore(8)
+
+    async def one(n: int) -> None:
+        async with gate:
+            await outbox.enqueue(new_message("t", [f"c{n}@x.org"], {}, now=NOW))
+
+    await asyncio.gather(*(one(n) for n in range(200)))
+    assert len((await outbox.scan(NOW)).due) == 200
+    shards = [v async for k, v in outbox.store.items() if k.startswith("q:")]
+    assert sum(len(shard) for shard in shards) == 200
+    assert max(len(shard) for shard in shards) < 40
