@@ -107,3 +107,10 @@ def test_worker_without_smtp_says_why_it_has_nothing_to_do(tmp_path: Path) -> No
     result = parlour("worker", cwd=tmp_path)
     assert result.returncode == 2
     assert "PARLOUR_SMTP_URL is not set" in result.stderr
+
+
+def test_the_mail_commands_have_help(tmp_path: Path) -> None:
+    for command in (["worker"], ["mail"], ["mail", "test"]):
+        result = parlour(*command, "--help", cwd=tmp_path)
+        assert result.returncode == 0
+        assert "usage: parlour" in result.stdout

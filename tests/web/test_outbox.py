@@ -4,8 +4,9 @@ only behind a CSRF token, and the outbox's numbers on /metrics."""
 from __future__ import annotations
 
 import html
+from pathlib import Path
 
-from parlour.config import Settings
+from parlour.config import Settings, load_settings
 from parlour.mail.messages import ProbeMessage, to_json
 from parlour.services.catalogue import Business
 from parlour.services.outbox import State, new_message
@@ -13,6 +14,7 @@ from parlour.web.app import create_app
 from parlour.web.parts import core, parts
 from web.test_metrics import sample
 
+from support.smtp_server import SmtpServer
 from support.waiting import until
 from support.web import log_in, post_form, running
 
@@ -80,3 +82,18 @@ async def test_retry_is_for_admins_with_a_token(settings: Settings) -> None:
         assert again.state is State.PENDING
         assert again.attempts == 0
         assert "queued to be sent again" in (await client.get("/admin/outbox")).text
+
+
+async def test_the_admin_page_names_the_server_without_its_password(tmp_path: Path) -> None:
+    server = SmtpServer(credentials=("mailer", "pa55word-here")).start()
+    try:
+        settings = load_settings(env_file=None, data_dir=tmp_path / "data", smtp_url=server.url)
+        app = create_app(settings)
+        async with running(app) as client:
+            await core(app).accounts.create_user("a@example.com", "admin", PASSWORD)
+            await log_in(client, "a@example.com", PASSWORD)
+            page = await client.get("/admin/outbox")
+    finally:
+        server.stop()
+    assert f"smtp://mailer:********@127.0.0.1:{server.port}" in page.text
+    assert "pa55word-here" not in page.text
