@@ -5,10 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import getpass
-import logging
-import signal
 import sys
-import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -16,21 +13,15 @@ from parlour import __version__, migration
 from parlour.config import NAMESPACES, Settings, env_name, load_secret_key, load_settings
 from parlour.errors import ConfigurationError, ParlourError, StorageError
 from parlour.logs import configure_logging
-from parlour.mail.delivery import delivery_from_settings
-from parlour.mail.messages import ProbeMessage, to_json
-from parlour.mail.render import Renderer
-from parlour.mail.transport import DeliveryFailed, SmtpTransport
+from parlour.mail import commands as mail_commands
+from parlour.mail.transport import SmtpTransport
 from parlour.migration import MOVABLE
-from parlour.services.accounts import AccountError, check_email
+from parlour.services.accounts import AccountError
 from parlour.services.core import Core
 from parlour.services.demo import Seeded, seed
-from parlour.services.outbox import new_message
-from parlour.services.sealing import Sealer
 from parlour.storage import Storage
 from parlour.web.ratelimit import Identity, Limiter, policies_from
 from parlour.web.templating import duration
-
-log = logging.getLogger("parlour.worker")
 
 EXIT_FAILED = 1
 EXIT_CONFIGURATION = 2
@@ -350,29 +341,7 @@ def _worker(args: argparse.Namespace, settings: Settings) -> int:
             file=sys.stderr,
         )
         return EXIT_CONFIGURATION
-    return asyncio.run(_run_worker(settings))
-
-
-async def _run_worker(settings: Settings) -> int:
-
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for signal_number in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(signal_number, stop.set)
-    async with Storage.from_settings(settings) as storage:
-        secret = load_secret_key(settings)
-        limiter = Limiter(storage.ratelimits, policies_from(settings), secret)
-        core = Core.assemble(storage.kv)
-        worker = delivery_from_settings(settings, core.outboxes.all, limiter, secret)
-        worker.start()
-        log.info(
-            "delivery worker %s sending through %s", worker.name, worker.transports[0].describe()
-        )
-        try:
-            await stop.wait()
-        finally:
-            await worker.stop()
-    return 0
+    return asyncio.run(mail_commands.run_worker(settings))
 
 
 def _mail_test(args: argparse.Namespace, settings: Settings) -> int:
@@ -381,30 +350,7 @@ def _mail_test(args: argparse.Namespace, settings: Settings) -> int:
     if transport is None:
         print("parlour: PARLOUR_SMTP_URL is not set; nothing to send through", file=sys.stderr)
         return EXIT_CONFIGURATION
-    return asyncio.run(_mail_test_async(settings, transport, args.to))
-
-
-async def _mail_test_async(settings: Settings, transport: SmtpTransport, to: str) -> int:
-
-    try:
-        address = check_email(to)
-    except AccountError as exc:
-        print(f"parlour: --to: {exc}", file=sys.stderr)
-        return EXIT_CONFIGURATION
-    async with Storage.from_settings(settings) as storage:
-        business = await Core.assemble(storage.kv).catalogue.business()
-    data = to_json(ProbeMessage(business, "parlour mail test"))
-    message = new_message("test", [address], data, now=time.time())
-    renderer = Renderer(settings.mail_from, Sealer(load_secret_key(settings)).unseal)
-    try:
-        await transport.send(renderer.email(message), [address])
-    except DeliveryFailed as exc:
-        print(f"parlour: the test message was not sent: {exc}", file=sys.stderr)
-        return EXIT_FAILED
-    finally:
-        await transport.close()
-    print(f"Sent a test message to {address} through {transport.describe()}.")
-    return 0
+    return asyncio.run(mail_commands.send_test(settings, transport, args.to))
 
 
 async def _connect(settings: Settings) -> int:
@@ -421,23 +367,8 @@ async def _connect(settings: Settings) -> int:
             print(f"  ok   {backend.describe()}")
         finally:
             await backend.close()
-    failed += await _connect_smtp(settings)
+    failed += await mail_commands.connect_smtp(settings)
     return EXIT_FAILED if failed else 0
-
-
-async def _connect_smtp(settings: Settings) -> int:
-
-    transport = SmtpTransport.from_settings(settings)
-    if transport is None:
-        print("  --   SMTP not configured: messages are kept in the outbox (/admin/outbox)")
-        return 0
-    try:
-        await transport.check()
-    except DeliveryFailed as exc:
-        print(f"  FAIL {transport.describe()}: {exc}")
-        return 1
-    print(f"  ok   {transport.describe()}")
-    return 0
 
 
 if __name__ == "__main__":

@@ -1,0 +1,113 @@
+"""An outbox message as it is stored, and what a change adds to its transact to write one."""
+
+from __future__ import annotations
+
+import enum
+import random
+import secrets
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from parlour.storage.base import JSON
+
+MAX_BACKOFF = 3600.0
+
+
+class State(enum.StrEnum):
+    PENDING = "pending"
+    SENT = "sent"
+    DEAD = "dead"
+    """Given up: a 5xx answer, or every attempt failed. Staff may retry it."""
+    HELD = "held"
+    """Not sent because a rate limit refused it (a public form used to mail-bomb someone);
+    kept for staff to send anyway or leave."""
+    CANCELLED = "cancelled"
+    """No longer wanted (the reminder of a cancelled booking)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    id: str
+    kind: str
+    to: tuple[str, ...]
+    data: Mapping[str, JSON]
+    """The typed message data (parlour.mail.messages), rendered when it is sent."""
+    due: float
+    """When to send, in seconds since the epoch (UTC)."""
+    created: float
+    limited: bool = False
+    """Whether the mail rate limits apply: made by a public action someone could repeat."""
+    state: State = State.PENDING
+    attempts: int = 0
+    error: str = ""
+    lease_owner: str = ""
+    lease_until: float = 0.0
+    sent: float | None = None
+    shard: str = field(default="")
+    """The queue shard that holds it while pending."""
+
+    @property
+    def message_id(self) -> str:
+        """Its stable RFC 5322 Message-ID (without the angle brackets' domain)."""
+        return f"{self.id}.{int(self.created)}"
+
+    def leased_by(self, owner: str, now: float) -> bool:
+        return self.lease_owner == owner and self.lease_until > now
+
+
+def message_to_json(message: Message) -> dict[str, Any]:
+    data = asdict(message)
+    data["to"] = list(message.to)
+    data["state"] = message.state.value
+    data["data"] = dict(message.data)
+    return data
+
+
+def message_from_json(data: Mapping[str, Any]) -> Message:
+    return Message(**{**data, "to": tuple(data["to"]), "state": State(data["state"])})
+
+
+def new_message(
+    kind: str,
+    to: Sequence[str],
+    data: Mapping[str, JSON],
+    *,
+    now: float,
+    due: float | None = None,
+    limited: bool = False,
+    message_id: str | None = None,
+) -> Message:
+    """A message to stage: due at once unless ``due`` says later."""
+    return Message(
+        id=message_id or f"m_{secrets.token_hex(10)}",
+        kind=kind,
+        to=tuple(to),
+        data=data,
+        # To the millisecond, as the queue shards write due times: the two always agree.
+        due=round(now if due is None else due, 3),
+        created=round(now, 3),
+        limited=limited,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Staged:
+    """What a change adds to its own ``transact`` so that its messages commit with it."""
+
+    writes: dict[str, JSON] = field(default_factory=dict)
+    merge: dict[str, dict[str, Any]] = field(default_factory=dict)
+    expect: dict[str, JSON] = field(default_factory=dict)
+
+    def __add__(self, other: Staged) -> Staged:
+        merge = {key: dict(fields) for key, fields in self.merge.items()}
+        for key, fields in other.merge.items():
+            merge.setdefault(key, {}).update(fields)
+        return Staged({**self.writes, **other.writes}, merge, {**self.expect, **other.expect})
+
+
+def backoff(attempts: int, base: float, rng: random.Random | None = None) -> float:
+    """Seconds before attempt ``attempts + 1``: ``base`` doubling each time, up to an hour,
+    with full jitter in the upper half so that messages failed together spread out."""
+    ceiling: float = min(MAX_BACKOFF, base * 2.0 ** max(0, attempts - 1))
+    return ceiling * (0.5 + 0.5 * (rng or random).random())
