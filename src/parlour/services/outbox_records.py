@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import math
 import random
 import secrets
 from collections.abc import Mapping, Sequence
@@ -85,10 +86,16 @@ def new_message(
         to=tuple(to),
         data=data,
         # To the millisecond, as the queue shards write due times: the two always agree.
-        due=round(now if due is None else due, 3),
-        created=round(now, 3),
+        due=_millisecond(now if due is None else due),
+        created=_millisecond(now),
         limited=limited,
     )
+
+
+def _millisecond(instant: float) -> float:
+    """Down, never up: a message made "now" must be due now, not a fraction of a millisecond
+    from now (a pass at ``now`` would skip it)."""
+    return math.floor(instant * 1000) / 1000
 
 
 @dataclass(frozen=True, slots=True)
