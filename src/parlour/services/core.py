@@ -17,8 +17,9 @@ from parlour.services.gallery import GalleryService
 from parlour.services.reviews import ReviewService
 from parlour.storage.base import KVStore
 
-CACHED = ("business", "treatments", "resources", "gallery")
-"""Namespaces read on almost every page and changed rarely: kept per process (services.cache)."""
+CACHED = ("business", "treatments", "resources", "gallery", "users")
+"""Namespaces read on almost every page and changed rarely: kept per process (services.cache).
+``users`` is there for the credentials version every staff request compares its session with."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +42,6 @@ class Core:
             bookings=BookingService(kv("bookings"), catalogue),
             reviews=ReviewService(kv("reviews")),
             gallery=GalleryService(kv("gallery"), cache=cache),
-            accounts=AccountService(kv("users")),
+            accounts=AccountService(kv("users"), cache=cache),
             cache=cache,
         )

@@ -64,13 +64,17 @@ async def end_other_sessions(request: Request) -> Response:
     me = await staff(request)
     await submitted(request)
     session = session_of(request)
-    session.flash(_ended(await parts(request).sessions.end_all(me.user_id, keep=session.key)))
+    user = await core(request).accounts.end_sessions(me.email)
+    ended = await parts(request).sessions.end_all(me.user_id, keep=session.key)
+    session.follow(user)  # this one goes on, under the new credentials version
+    session.flash(_ended(ended))
     return redirect("/admin/account")
 
 
 async def log_out_everywhere(request: Request) -> Response:
     me = await staff(request)
     await submitted(request)
+    await core(request).accounts.end_sessions(me.email)
     await parts(request).sessions.end_all(me.user_id, reason="logged out everywhere")
     session_of(request).end()
     return redirect("/login?ended=all")
@@ -127,11 +131,15 @@ async def change_role(request: Request) -> Response:
 
 async def end_user_sessions(request: Request) -> Response:
     me = await admin(request)
-    user = await core(request).accounts.get((await submitted(request)).text("email", 254))
-    if user is None:
-        return await _users_page(request, {"email": "There is no such account."}, status=400)
+    try:
+        email = (await submitted(request)).text("email", 254)
+        user = await core(request).accounts.end_sessions(email)
+    except AccountError as exc:
+        return await _users_page(request, {"email": str(exc)}, status=400)
     keep = session_of(request).key if user.id == me.user_id else None
     ended = await parts(request).sessions.end_all(user.id, keep=keep, reason="ended by an admin")
+    if keep is not None:
+        session_of(request).follow(user)  # the admin's own session goes on
     session_of(request).flash(f"{user.email}: {_ended(ended)}")
     return redirect("/admin/users")
 

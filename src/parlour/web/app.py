@@ -47,11 +47,18 @@ def create_app(settings: Settings, *, storage: Storage | None = None) -> Starlet
     secret = load_secret_key(settings)
     limiter = Limiter(planned.ratelimits, policies_from(settings), secret)
     metrics = Metrics(planned, limiter)
+    core = Core.assemble(planned.kv)
+    cache = core.cache
+
+    async def credentials(email: str, fresh: bool) -> int | None:
+        return await core.accounts.credentials_version(email, fresh=fresh)
+
     sessions = SessionService(
         planned.kv("sessions"),
         idle_timeout=settings.session_idle_timeout,
         absolute_timeout=settings.session_absolute_timeout,
         observe=metrics.observe_session,
+        credentials=credentials,
     )
 
     @asynccontextmanager
@@ -66,8 +73,6 @@ def create_app(settings: Settings, *, storage: Storage | None = None) -> Starlet
             finally:
                 await cache.stop()
 
-    core = Core.assemble(planned.kv)
-    cache = core.cache
     app_parts = Parts(
         settings=settings,
         storage=planned,
