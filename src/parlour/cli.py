@@ -18,7 +18,8 @@ from parlour.services.accounts import AccountError
 from parlour.services.core import Core
 from parlour.services.demo import Seeded, seed
 from parlour.storage import Storage
-from parlour.web.ratelimit import Identity, Limiter, policies_from
+from parlour.web.login_throttle import windows
+from parlour.web.ratelimit import Limiter, policies_from
 from parlour.web.templating import duration
 
 EXIT_FAILED = 1
@@ -132,17 +133,20 @@ def _parser() -> argparse.ArgumentParser:
 
     ratelimit = commands.add_parser(
         "ratelimit",
-        help="see or clear the rate-limit window of an e-mail address or IP",
-        description="See or clear the rate-limit windows of one client, to unblock them. Works "
-        "on the shared windows in Redis; windows kept in memory belong to the running process "
-        "(use its admin page).",
+        help="see or clear the rate-limit windows of an e-mail address and/or an IP",
+        description="See or clear every rate-limit window that counts one client, to unblock "
+        "them: --email alone covers the account's own login window (addresses it does not "
+        "know) and the e-mail's bookings; --ip alone the address's logins, bookings and "
+        "reviews; both add the account from that address. Works on the shared windows in "
+        "Redis; windows kept in memory belong to the running process (use its admin page).",
     )
     ratelimit.add_argument("action", choices=["show", "clear"])
-    who = ratelimit.add_mutually_exclusive_group(required=True)
-    who.add_argument("--email", help="the client's e-mail address")
-    who.add_argument("--ip", help="the client's IP address (IPv6: its /64)")
+    ratelimit.add_argument("--email", default="", help="the account's or client's e-mail address")
+    ratelimit.add_argument("--ip", default="", help="the client's IP address (IPv6: its /64)")
     ratelimit.add_argument(
-        "--policy", choices=["booking", "login", "review"], help="one policy (default: all)"
+        "--policy",
+        choices=["booking", "login", "login_account", "review"],
+        help="one policy (default: all)",
     )
     ratelimit.set_defaults(command=_ratelimit)
     return parser
@@ -278,6 +282,9 @@ def _import(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _ratelimit(args: argparse.Namespace, settings: Settings) -> int:
+    if not (args.email.strip() or args.ip.strip()):
+        print("parlour: give --email, --ip or both", file=sys.stderr)
+        return EXIT_CONFIGURATION
     if settings.backend_for("ratelimit") != "redis":
         print(
             "parlour: rate limits are kept in the memory of the running process (no REDIS_URL); "
@@ -285,27 +292,26 @@ def _ratelimit(args: argparse.Namespace, settings: Settings) -> int:
             file=sys.stderr,
         )
         return EXIT_FAILED
-    identity = Identity.email(args.email) if args.email else Identity.ip(args.ip)
-    return asyncio.run(_ratelimit_async(args, settings, identity))
+    return asyncio.run(_ratelimit_async(args, settings))
 
 
-async def _ratelimit_async(args: argparse.Namespace, settings: Settings, identity: Identity) -> int:
+async def _ratelimit_async(args: argparse.Namespace, settings: Settings) -> int:
     policies = policies_from(settings)
-    names = [args.policy] if args.policy else list(policies)
+    found = [w for w in windows(args.email, args.ip) if args.policy in (None, w.policy)]
     async with Storage.from_settings(settings) as storage:
         limiter = Limiter(storage.ratelimits, policies, load_secret_key(settings))
-        for name in names:
+        for window in found:
             if args.action == "clear":
-                await limiter.clear(name, identity)
-                print(f"{name}: cleared")
+                await limiter.clear(window.policy, window.identity)
+                print(f"{window.label}: cleared")
                 continue
-            verdict = await limiter.peek(name, identity)
-            limit = policies[name].rate.limit
-            used = limit - verdict.remaining
+            verdict = await limiter.peek(window.policy, window.identity)
+            rate = policies[window.policy].rate
+            used = f"{rate.limit - verdict.remaining}/{rate.limit} used in {rate}"
             state = (
                 f"blocked for {duration(verdict.retry_after)}" if not verdict.allowed else "allowed"
             )
-            print(f"{name}: {used}/{limit} used in {policies[name].rate}, {state}")
+            print(f"{window.label}: {used}, {state}")
     return 0
 
 

@@ -216,7 +216,13 @@ class Settings(BaseSettings):
         Rate(3, 900), description="Bookings one e-mail address, and one client IP, may attempt"
     )
     login_rate_limit: RateSetting = Field(
-        Rate(10, 900), description="Failed logins allowed per account, and per client IP"
+        Rate(10, 900),
+        description="Failed logins allowed per client IP, and per account from one client IP",
+    )
+    login_account_rate_limit: RateSetting = Field(
+        Rate(100, 86400),
+        description="Failed logins allowed per account from all the addresses it has not "
+        "logged in from before (a slow brake on guessing from many addresses)",
     )
     review_rate_limit: RateSetting = Field(
         Rate(5, 3600), description="Reviews one booking link, and one client IP, may submit"

@@ -9,9 +9,9 @@ from starlette.routing import Route
 from parlour.services.accounts import AccountError
 from parlour.services.sessions import SessionRecord
 from parlour.web.forms import submitted
+from parlour.web.login_throttle import count_guess, guessed_right, windows
 from parlour.web.pages import admin, redirect, render, session_of, staff
 from parlour.web.parts import core, parts
-from parlour.web.ratelimit import Identity
 
 
 async def account(request: Request) -> Response:
@@ -33,12 +33,16 @@ async def change_password(request: Request) -> Response:
     if new != form.text("confirm_password", 4096):
         errors = {"confirm_password": "The two new passwords differ."}
         return await _account_page(request, me, errors, 400)
+    guess = await count_guess(request, me.email)  # a wrong current password is a failed login
     try:
         user = await core(request).accounts.change_password(
             me.email, form.text("current_password", 1024), new
         )
     except AccountError as exc:
+        if exc.field != "current_password":
+            await guessed_right(request, guess)
         return await _account_page(request, me, {exc.field: str(exc)}, 400)
+    await guessed_right(request, guess)
     session = session_of(request)
     ended = await parts(request).sessions.end_all(
         me.user_id, keep=session.key, reason="password change"
@@ -149,34 +153,29 @@ async def ratelimits(request: Request) -> Response:
     email = request.query_params.get("email", "")[:254]
     ip = request.query_params.get("ip", "")[:64]
     limiter = parts(request).limiter
-    identity = _identity(email, ip)
-    windows = []
-    if identity is not None:
-        for name, policy in limiter.policies.items():
-            windows.append((name, policy, await limiter.peek(name, identity)))
-    context = {"email": email, "ip": ip, "windows": windows}
-    return await render(request, "admin/ratelimits.html", context)
+    rows = [
+        (
+            window,
+            limiter.policies[window.policy],
+            await limiter.peek(window.policy, window.identity),
+        )
+        for window in windows(email, ip)
+    ]
+    return await render(request, "admin/ratelimits.html", {"email": email, "ip": ip, "rows": rows})
 
 
 async def clear_ratelimits(request: Request) -> Response:
     await admin(request)
     form = await submitted(request)
     email, ip = form.text("email", 254), form.text("ip", 64)
-    identity = _identity(email, ip)
-    limiter = parts(request).limiter
-    if identity is not None:
-        for name in limiter.policies:
-            await limiter.clear(name, identity)
-        session_of(request).flash(f"Cleared every window of {email or ip}.")
+    found = windows(email, ip)
+    for window in found:
+        await parts(request).limiter.clear(window.policy, window.identity)
+    if found:
+        session_of(request).flash(
+            f"Cleared every window of {' and '.join(filter(None, [email, ip]))}."
+        )
     return redirect("/admin/ratelimits")
-
-
-def _identity(email: str, ip: str) -> Identity | None:
-    if email.strip():
-        return Identity.email(email)
-    if ip.strip():
-        return Identity.ip(ip)
-    return None
 
 
 def _ended(count: int) -> str:
