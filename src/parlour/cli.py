@@ -5,8 +5,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import getpass
+import json
 import sys
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 
 from parlour import __version__, migration
@@ -15,6 +17,7 @@ from parlour.errors import ConfigurationError, ParlourError, StorageError
 from parlour.logs import configure_logging
 from parlour.migration import MOVABLE
 from parlour.services.accounts import AccountError
+from parlour.services.audit import AuditFilter
 from parlour.services.core import Core
 from parlour.services.demo import Seeded, seed
 from parlour.storage import Storage
@@ -149,7 +152,49 @@ def _parser() -> argparse.ArgumentParser:
         help="one policy (default: all)",
     )
     ratelimit.set_defaults(command=_ratelimit)
+
+    audit = commands.add_parser(
+        "audit",
+        help="export the audit log",
+        description="Write the audit log (who changed what, when, from where, before and "
+        "after) as JSON lines, oldest first. The log itself cannot be changed.",
+    )
+    audit.add_argument("action", choices=["export"])
+    audit.add_argument("file", type=Path)
+    audit.add_argument(
+        "--since",
+        type=_instant,
+        metavar="WHEN",
+        help="only entries from then on: 2026-11-01 (UTC midnight) or 2026-11-01T09:30+00:00",
+    )
+    audit.set_defaults(command=_audit)
     return parser
+
+
+def _instant(text: str) -> float:
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a date or time; write 2026-11-01 or 2026-11-01T09:30+00:00"
+        ) from None
+    return (when if when.tzinfo else when.replace(tzinfo=UTC)).timestamp()
+
+
+def _audit(args: argparse.Namespace, settings: Settings) -> int:
+    async def export() -> int:
+        count = 0
+        async with Storage.from_settings(settings) as storage:
+            entries = Core.assemble(storage.kv).audit.entries(AuditFilter(since=args.since))
+            with args.file.open("w", encoding="utf-8") as out:
+                async for entry in entries:
+                    out.write(json.dumps(entry.to_json(), ensure_ascii=False) + "\n")
+                    count += 1
+        return count
+
+    count = asyncio.run(export())
+    print(f"{count} entries written to {args.file}")
+    return 0
 
 
 def _serve(args: argparse.Namespace, settings: Settings) -> int:

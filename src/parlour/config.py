@@ -41,6 +41,7 @@ NAMESPACES = (
     "bookings",
     "reviews",
     "gallery",
+    "audit",
 )
 """The kinds of record Parlour keeps. Sessions and rate limits follow ``REDIS_URL`` by default;
 the rest is durable and moves only when ``PARLOUR_DATA_BACKEND`` says so."""

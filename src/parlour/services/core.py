@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from parlour.services.accounts import AccountService
+from parlour.services.audit import AuditService
 from parlour.services.bookings import BookingService
 from parlour.services.cache import NamespaceCache
 from parlour.services.catalogue import CatalogueService
@@ -30,6 +31,7 @@ class Core:
     gallery: GalleryService
     accounts: AccountService
     cache: NamespaceCache
+    audit: AuditService
 
     @classmethod
     def assemble(cls, kv: Callable[[str], KVStore]) -> Core:
@@ -44,4 +46,5 @@ class Core:
             gallery=GalleryService(kv("gallery"), cache=cache),
             accounts=AccountService(kv("users"), cache=cache),
             cache=cache,
+            audit=AuditService(kv("audit")),
         )

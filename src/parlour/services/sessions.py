@@ -184,8 +184,10 @@ class SessionService:
         record = await self.store.get_item(key)
         await self._drop(key, "" if record is None else str(record.get("user_id", "")), reason)
 
-    async def sessions_of(self, user_id: str) -> list[ActiveSession]:
-        """The user's live sessions, newest first (the index forgets the ones that ended)."""
+    async def sessions_of(self, user_id: str, *, stale: bool = False) -> list[ActiveSession]:
+        """The user's live sessions, newest first (the index forgets the ones that ended).
+        Sessions made before the account's last change are dead: removed, unless ``stale``
+        asks for them too (to end them all but one that is being carried over)."""
         index = await self.store.get_item(_index(user_id)) or {}
         active = []
         for key in index:
@@ -193,7 +195,7 @@ class SessionService:
             if raw is None:
                 continue
             record = SessionRecord(**raw)
-            if await self._current(record, fresh=False):
+            if stale or await self._current(record, fresh=False):
                 active.append(ActiveSession(key, record))
             else:
                 await self.store.remove_item(key)  # made before the account last changed
@@ -215,7 +217,7 @@ class SessionService:
     ) -> int:
         """End every session of ``user_id`` but ``keep`` (a storage key); returns how many."""
         ended = 0
-        for session in await self.sessions_of(user_id):
+        for session in await self.sessions_of(user_id, stale=True):
             if session.key != keep:
                 await self._drop(session.key, user_id, reason)
                 ended += 1
