@@ -18,7 +18,7 @@ from support.processes import served
 from support.redis_server import free_port
 
 COMMANDS = ["serve", "check"]
-ALL_COMMANDS = [*COMMANDS, "create-user", "ratelimit", "audit"]
+ALL_COMMANDS = [*COMMANDS, "create-user", "ratelimit", "audit", "two-factor"]
 
 
 def parlour(

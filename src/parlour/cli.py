@@ -17,7 +17,7 @@ from parlour.errors import ConfigurationError, ParlourError, StorageError
 from parlour.logs import configure_logging
 from parlour.migration import MOVABLE
 from parlour.services.accounts import AccountError
-from parlour.services.audit import AuditFilter
+from parlour.services.audit import Actor, AuditFilter
 from parlour.services.core import Core
 from parlour.services.demo import Seeded, seed
 from parlour.storage import Storage
@@ -168,7 +168,44 @@ def _parser() -> argparse.ArgumentParser:
         help="only entries from then on: 2026-11-01 (UTC midnight) or 2026-11-01T09:30+00:00",
     )
     audit.set_defaults(command=_audit)
+
+    two_factor = commands.add_parser(
+        "two-factor",
+        help="reset a member of staff's two-factor login",
+        description="Turn off the two-factor login of an account whose phone and recovery codes "
+        "are lost. Every session of the account ends; they log in with their password and can "
+        "set two-factor up again (under PARLOUR_REQUIRE_2FA, admins must). The reset is audited.",
+    )
+    two_factor.add_argument("action", choices=["reset"])
+    two_factor.add_argument("--email", required=True)
+    two_factor.set_defaults(command=_two_factor)
     return parser
+
+
+def _two_factor(args: argparse.Namespace, settings: Settings) -> int:
+    async def reset() -> str:
+        async with Storage.from_settings(settings) as storage:
+            core = Core.assemble(storage.kv)
+            before = await core.accounts.get(args.email)
+            user = await core.twofactor.disable(args.email)
+            operator = Actor("", "command line", "local")
+            after = {"two_factor": False}
+            await core.audit.record(
+                operator,
+                "2fa.reset",
+                user.email,
+                {"two_factor": bool(before and before.two_factor)},
+                after,
+            )
+            return user.email
+
+    try:
+        email = asyncio.run(reset())
+    except AccountError as exc:
+        print(f"parlour: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    print(f"Two-factor is off for {email}; every session of the account has ended.")
+    return 0
 
 
 def _instant(text: str) -> float:

@@ -237,6 +237,10 @@ class Settings(BaseSettings):
     review_rate_limit_outage: Outage = Field(
         "open", description="When Redis is down: open admits reviews (logged), closed refuses"
     )
+    require_2fa: bool = Field(
+        False,
+        description="Admins must set up two-factor (TOTP) before they can use any other admin page",
+    )
     trusted_proxies: Networks = Field(
         (),
         description="Proxies whose X-Forwarded-For is believed (comma-separated addresses or "

@@ -16,6 +16,7 @@ from parlour.services.cache import NamespaceCache
 from parlour.services.catalogue import CatalogueService
 from parlour.services.gallery import GalleryService
 from parlour.services.reviews import ReviewService
+from parlour.services.twofactor import TwoFactorService
 from parlour.storage.base import KVStore
 
 CACHED = ("business", "treatments", "resources", "gallery", "users")
@@ -32,6 +33,7 @@ class Core:
     accounts: AccountService
     cache: NamespaceCache
     audit: AuditService
+    twofactor: TwoFactorService
 
     @classmethod
     def assemble(cls, kv: Callable[[str], KVStore]) -> Core:
@@ -39,12 +41,14 @@ class Core:
         owner starts :attr:`cache` once its storage is open."""
         cache = NamespaceCache([kv(namespace) for namespace in CACHED])
         catalogue = CatalogueService(kv("business"), kv("treatments"), kv("resources"), cache=cache)
+        accounts = AccountService(kv("users"), cache=cache)
         return cls(
             catalogue=catalogue,
             bookings=BookingService(kv("bookings"), catalogue),
             reviews=ReviewService(kv("reviews")),
             gallery=GalleryService(kv("gallery"), cache=cache),
-            accounts=AccountService(kv("users"), cache=cache),
+            accounts=accounts,
             cache=cache,
             audit=AuditService(kv("audit")),
+            twofactor=TwoFactorService(accounts),
         )

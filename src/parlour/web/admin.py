@@ -16,7 +16,7 @@ from parlour.web.parts import core, parts
 
 
 async def account(request: Request) -> Response:
-    return await _account_page(request, await staff(request))
+    return await _account_page(request, await staff(request, enrolling=True))
 
 
 async def _account_page(

@@ -21,7 +21,18 @@ from parlour.config import Settings, load_secret_key, load_settings
 from parlour.services.core import Core
 from parlour.services.sessions import SessionService
 from parlour.storage import Storage
-from parlour.web import admin, audit, auth, desk, health, live, manage, public, studio
+from parlour.web import (
+    admin,
+    audit,
+    auth,
+    desk,
+    health,
+    live,
+    manage,
+    public,
+    studio,
+    twofactor,
+)
 from parlour.web.api import build_api
 from parlour.web.errors import HeaderLimit, install_error_handlers
 from parlour.web.forms import CloseForms
@@ -98,6 +109,7 @@ def create_app(settings: Settings, *, storage: Storage | None = None) -> Starlet
             *studio.routes,
             *admin.routes,
             *audit.routes,
+            *twofactor.routes,
             Mount("/api", api),
             Mount("/static", StaticFiles(directory=STATIC_DIRECTORY), name="static"),
         ],

@@ -10,6 +10,7 @@ from parlour.web.forms import submitted
 from parlour.web.login_throttle import count_guess, guessed_right
 from parlour.web.pages import local_path, redirect, render, session_of
 from parlour.web.parts import core
+from parlour.web.twofactor import ask_for_code
 
 WRONG = "That e-mail address and password do not match an account."
 
@@ -44,6 +45,9 @@ async def login(request: Request) -> Response:
         return await render(
             request, "login.html", {"error": WRONG, "email": email, "next": destination}, status=400
         )
+    if user.two_factor:
+        await guessed_right(request, guess)  # the password was right; the code counts anew
+        return await ask_for_code(request, user, destination)
     await guessed_right(request, guess, user)
     session_of(request).start(user)
     return redirect(destination)
