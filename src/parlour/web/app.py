@@ -22,7 +22,19 @@ from parlour.mail.delivery import delivery_from_settings
 from parlour.services.core import Core
 from parlour.services.sessions import SessionService
 from parlour.storage import Storage
-from parlour.web import admin, auth, desk, health, live, manage, outbox, public, studio
+from parlour.web import (
+    admin,
+    audit,
+    auth,
+    desk,
+    health,
+    live,
+    manage,
+    outbox,
+    public,
+    studio,
+    twofactor,
+)
 from parlour.web.api import build_api
 from parlour.web.errors import HeaderLimit, install_error_handlers
 from parlour.web.forms import CloseForms
@@ -48,11 +60,18 @@ def create_app(settings: Settings, *, storage: Storage | None = None) -> Starlet
     secret = load_secret_key(settings)
     limiter = Limiter(planned.ratelimits, policies_from(settings), secret)
     metrics = Metrics(planned, limiter)
+    core = Core.assemble(planned.kv)
+    cache = core.cache
+
+    async def credentials(email: str, fresh: bool) -> int | None:
+        return await core.accounts.credentials_version(email, fresh=fresh)
+
     sessions = SessionService(
         planned.kv("sessions"),
         idle_timeout=settings.session_idle_timeout,
         absolute_timeout=settings.session_absolute_timeout,
         observe=metrics.observe_session,
+        credentials=credentials,
     )
 
     @asynccontextmanager
@@ -69,8 +88,6 @@ def create_app(settings: Settings, *, storage: Storage | None = None) -> Starlet
                 await delivery.stop()
                 await cache.stop()
 
-    core = Core.assemble(planned.kv)
-    cache = core.cache
     delivery = delivery_from_settings(settings, core.outboxes.all, limiter, secret)
     metrics.registry.register(OutboxMetrics(lambda: delivery.stats, delivery.clock))
     app_parts = Parts(
@@ -99,6 +116,8 @@ def create_app(settings: Settings, *, storage: Storage | None = None) -> Starlet
             *studio.routes,
             *admin.routes,
             *outbox.routes,
+            *audit.routes,
+            *twofactor.routes,
             Mount("/api", api),
             Mount("/static", StaticFiles(directory=STATIC_DIRECTORY), name="static"),
         ],

@@ -12,6 +12,7 @@ from starlette.routing import Route
 from parlour.errors import InvalidInput, NotFound
 from parlour.services.catalogue import schedule_to_json
 from parlour.services.gallery import MAX_BYTES
+from parlour.web.audit import audit
 from parlour.web.forms import Form, submitted
 from parlour.web.pages import admin, redirect, render, session_of, staff
 from parlour.web.parts import core
@@ -119,13 +120,14 @@ async def save_treatment(request: Request) -> Response:
     await staff(request)
     form = await submitted(request)
     treatment_id = request.path_params.get("treatment_id")
-    if treatment_id:
-        await core(request).catalogue.treatment(treatment_id)  # 404 for an id that is not one
+    # 404 for an id that is not one
+    before = await core(request).catalogue.treatment(treatment_id) if treatment_id else None
     fields, chosen = _fields(form, TREATMENT_FIELDS), form.texts("resource_ids", 64)
     try:
         saved = await core(request).catalogue.save_treatment(fields, chosen, treatment_id)
     except InvalidInput as exc:
         return await _treatment_page(request, treatment_id, fields, chosen, exc.fields, 422)
+    await audit(request, "treatment.save", saved.id, before, saved)
     session_of(request).flash(f"Saved {saved.name}.")
     return redirect("/admin/treatments")
 
@@ -171,8 +173,7 @@ async def save_resource(request: Request) -> Response:
     await staff(request)
     form = await submitted(request)
     resource_id = request.path_params.get("resource_id")
-    if resource_id:
-        await core(request).catalogue.resource(resource_id)
+    before = await core(request).catalogue.resource(resource_id) if resource_id else None
     fields = _fields(form, RESOURCE_FIELDS)
     try:
         saved = await core(request).catalogue.save_resource(fields, resource_id)
@@ -183,6 +184,7 @@ async def save_resource(request: Request) -> Response:
             {"resource_id": resource_id, "fields": fields, "errors": exc.fields},
             status=422,
         )
+    await audit(request, "resource.save", saved.id, before, saved)
     session_of(request).flash(f"Saved {saved.name}.")
     return redirect("/admin/resources")
 
@@ -212,12 +214,14 @@ async def save_business(request: Request) -> Response:
     await admin(request)
     form = await submitted(request)
     fields = _fields(form, BUSINESS_FIELDS)
+    before = await core(request).catalogue.business()
     try:
-        await core(request).catalogue.save_business(fields)
+        after = await core(request).catalogue.save_business(fields)
     except InvalidInput as exc:
         return await render(
             request, "admin/business.html", {"fields": fields, "errors": exc.fields}, status=422
         )
+    await audit(request, "business.save", "business", before, after)
     session_of(request).flash("Business details saved.")
     return redirect("/admin/business")
 
@@ -240,6 +244,7 @@ async def moderate(request: Request) -> Response:
         session_of(request).flash("Choose approve or reject.")
         return redirect("/admin/reviews")
     review = await core(request).reviews.moderate(request.path_params["booking_id"], status)  # type: ignore[arg-type]
+    await audit(request, "review.moderate", review.booking_id, None, review)
     session_of(request).flash(f"Review by {review.name}: {review.status}.")
     return redirect("/admin/reviews")
 
@@ -272,6 +277,7 @@ async def upload(request: Request) -> Response:
         photo = await core(request).gallery.upload(data, form.text("caption", 500))
     except InvalidInput as exc:
         return await gallery(request, exc.fields, 422)
+    await audit(request, "photo.add", photo.id, None, photo)
     session_of(request).flash(f"Added {photo.caption or 'the photo'}.")
     return redirect("/admin/gallery")
 
@@ -288,6 +294,10 @@ async def change_photo(request: Request) -> Response:
             await service.move(photo_id, -1 if action == "earlier" else 1)
         elif action == "delete":
             await service.delete(photo_id)
+        if action in ("caption", "earlier", "later", "delete"):
+            await audit(
+                request, f"photo.{action}", photo_id, None, {"caption": form.text("caption")}
+            )
     except (InvalidInput, NotFound) as exc:
         session_of(request).flash(str(exc))
     return redirect("/admin/gallery")
