@@ -26,7 +26,11 @@ from starlette.routing import Route
 
 from parlour.config import load_settings
 from parlour.domain.booking import Status
+from parlour.mail.messages import ProbeMessage, to_json
 from parlour.services.audit import Actor, AuditFilter, AuditService
+from parlour.services.catalogue import Business
+from parlour.services.outbox import State as OutboxState
+from parlour.services.outbox import new_message
 from parlour.storage import KVStore
 from parlour.storage.memory import MemoryBackend
 from parlour.web.app import create_app
@@ -239,6 +243,19 @@ async def _clear(w: Walk) -> httpx.Response:
     )
 
 
+async def _outbox_retry(w: Walk) -> httpx.Response:
+    outbox = core(w.app).outboxes.of("bookings")
+    now = parts(w.app).delivery.clock()
+    data = to_json(ProbeMessage(Business(name="Walk"), "the audit walk"))
+    message = await outbox.enqueue(new_message("test", ["c@example.com"], data, now=now))
+    (entry,) = (await outbox.scan(now)).due
+    leased = await outbox.lease(entry, "walk", now, 60)
+    assert leased is not None
+    await outbox.set_aside(leased, OutboxState.DEAD, "550 no such mailbox")
+    fields = {"namespace": "bookings", "message_id": message.id}
+    return await post_form(w.admin, "/admin/outbox", "/admin/outbox/retry", **fields)
+
+
 async def _end_all(w: Walk) -> httpx.Response:
     return await post_form(w.admin, "/admin/account", "/admin/account/sessions/end-all")
 
@@ -269,6 +286,7 @@ ACTIONS: list[tuple[str, str, Callable[[Walk], Awaitable[httpx.Response]]]] = [
     ("/admin/users/role", "user.role", _role),
     ("/admin/users/end-sessions", "user.end_sessions", _end_user),
     ("/admin/ratelimits/clear", "ratelimit.clear", _clear),
+    ("/admin/outbox/retry", "outbox.retry", _outbox_retry),
     ("/admin/account/sessions/end-all", "session.end_all", _end_all),  # last: it logs out
 ]
 

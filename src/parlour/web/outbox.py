@@ -8,6 +8,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from parlour.errors import NotFound
+from parlour.web.audit import audit
 from parlour.web.forms import submitted
 from parlour.web.pages import admin, redirect, render, session_of
 from parlour.web.parts import core, parts
@@ -53,6 +54,8 @@ async def retry(request: Request) -> Response:
     if again is None:
         session_of(request).flash("That message is not dead or held any more; nothing to retry.")
     else:
+        target = f"{namespace}/{again.id} to {', '.join(again.to)}"
+        await audit(request, "outbox.retry", target, {"error": again.error}, {"state": "pending"})
         delivery.poke()
         session_of(request).flash(f"Message to {', '.join(again.to)} queued to be sent again.")
     return redirect("/admin/outbox")
