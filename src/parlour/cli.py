@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import getpass
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -163,6 +164,10 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         _demo(args, settings)
     host = args.host or settings.host
     port = args.port or settings.port
+    # Links use the address served on (unless PARLOUR_PUBLIC_ORIGIN says otherwise), and so does
+    # each worker process, which reads its settings from the environment.
+    settings = settings.model_copy(update={"host": host, "port": port})
+    os.environ[env_name("host")], os.environ[env_name("port")] = host, str(port)
     options = {
         "host": host,
         "port": port,

@@ -20,7 +20,7 @@ from parlour.domain.slots import Slot
 from parlour.services.bookings import BookingService
 from parlour.services.catalogue import Business, CatalogueService, money
 from parlour.web.csrf import verify_csrf
-from parlour.web.parts import Parts, core
+from parlour.web.parts import Parts, core, parts
 from parlour.web.ratelimit import Identity, enforce
 
 
@@ -206,7 +206,7 @@ async def create_booking(
     created = BookingCreated(
         booking=_booking(booked.booking, business),
         manage_token=booked.token,
-        manage_url=f"{str(request.base_url).rstrip('/')}/booking/{booked.token}",
+        manage_url=parts(request).links.manage(booked.token),
     )
     return JSONResponse(created.model_dump(mode="json"), status_code=201 if booked.created else 200)
 

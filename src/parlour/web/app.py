@@ -18,6 +18,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from parlour.config import Settings, load_secret_key, load_settings
+from parlour.links import Links, allowed_hosts
 from parlour.services.core import Core
 from parlour.services.sessions import SessionService
 from parlour.storage import Storage
@@ -25,6 +26,7 @@ from parlour.web import admin, auth, desk, health, live, manage, public, studio
 from parlour.web.api import build_api
 from parlour.web.errors import HeaderLimit, install_error_handlers
 from parlour.web.forms import CloseForms
+from parlour.web.hosts import AllowedHosts
 from parlour.web.metrics import Metrics, RequestMetrics
 from parlour.web.parts import Parts
 from parlour.web.ratelimit import Limiter, RateLimitHeaders, policies_from
@@ -77,6 +79,7 @@ def create_app(settings: Settings, *, storage: Storage | None = None) -> Starlet
         metrics=metrics,
         sessions=sessions,
         core=core,
+        links=Links.from_settings(settings),
     )
     api = build_api(app_parts)
     install_error_handlers(api)
@@ -98,6 +101,7 @@ def create_app(settings: Settings, *, storage: Storage | None = None) -> Starlet
         middleware=[
             Middleware(RequestMetrics, metrics=metrics, log_requests=settings.log_format == "json"),
             Middleware(HeaderLimit),
+            Middleware(AllowedHosts, hosts=allowed_hosts(settings)),
             Middleware(SessionMiddleware, service=sessions, settings=settings),
             Middleware(RateLimitHeaders),
             Middleware(CloseForms),

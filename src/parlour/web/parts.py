@@ -14,6 +14,7 @@ from starlette.requests import HTTPConnection
 from starlette.templating import Jinja2Templates
 
 from parlour.config import Settings
+from parlour.links import Links
 from parlour.services.core import Core
 from parlour.services.sessions import SessionService
 from parlour.storage import Storage
@@ -33,6 +34,8 @@ class Parts:
     metrics: Metrics
     sessions: SessionService
     core: Core
+    links: Links
+    """Every absolute link (manage links, calendar files, e-mails): from the settings only."""
 
 
 def parts(where: HTTPConnection | Starlette) -> Parts:
