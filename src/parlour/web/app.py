@@ -15,7 +15,6 @@ from contextlib import asynccontextmanager
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import Mount, Route
-from starlette.staticfiles import StaticFiles
 
 from parlour.config import Settings, load_secret_key, load_settings
 from parlour.links import Links, allowed_hosts
@@ -30,6 +29,7 @@ from parlour.web.hosts import AllowedHosts
 from parlour.web.metrics import Metrics, RequestMetrics
 from parlour.web.parts import Parts
 from parlour.web.ratelimit import Limiter, RateLimitHeaders, policies_from
+from parlour.web.security import CachedStatic, SecurityHeaders
 from parlour.web.sessions import SessionMiddleware
 from parlour.web.templating import STATIC_DIRECTORY, build_templates
 
@@ -96,10 +96,11 @@ def create_app(settings: Settings, *, storage: Storage | None = None) -> Starlet
             *studio.routes,
             *admin.routes,
             Mount("/api", api),
-            Mount("/static", StaticFiles(directory=STATIC_DIRECTORY), name="static"),
+            Mount("/static", CachedStatic(directory=STATIC_DIRECTORY), name="static"),
         ],
         middleware=[
             Middleware(RequestMetrics, metrics=metrics, log_requests=settings.log_format == "json"),
+            Middleware(SecurityHeaders, https=settings.secure_cookies),
             Middleware(HeaderLimit),
             Middleware(AllowedHosts, hosts=allowed_hosts(settings)),
             Middleware(SessionMiddleware, service=sessions, settings=settings),
