@@ -175,7 +175,18 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         "proxy_headers": False,  # X-Forwarded-For is judged by PARLOUR_TRUSTED_PROXIES instead
         "access_log": settings.log_format != "json",  # in JSON, Parlour logs each request itself
     }
-    if args.workers == 1:
+    if settings.metrics_bind and args.workers > 1:
+        print(
+            "parlour: PARLOUR_METRICS_BIND needs --workers 1 (each worker keeps its own figures "
+            "and only one can listen on the address); use PARLOUR_METRICS_TOKEN instead",
+            file=sys.stderr,
+        )
+        return EXIT_CONFIGURATION
+    if settings.metrics_bind:
+        from parlour.web.metrics_access import serve_with_metrics_listener  # noqa: PLC0415
+
+        serve_with_metrics_listener(create_app(settings), options, settings.metrics_bind)
+    elif args.workers == 1:
         uvicorn.run(create_app(settings), **options)  # type: ignore[arg-type]
     else:
         uvicorn.run(

@@ -27,6 +27,7 @@ from parlour.web.errors import HeaderLimit, install_error_handlers
 from parlour.web.forms import CloseForms
 from parlour.web.hosts import AllowedHosts
 from parlour.web.metrics import Metrics, RequestMetrics
+from parlour.web.metrics_access import guarded
 from parlour.web.parts import Parts
 from parlour.web.ratelimit import Limiter, RateLimitHeaders, policies_from
 from parlour.web.security import CachedStatic, SecurityHeaders
@@ -84,12 +85,19 @@ def create_app(settings: Settings, *, storage: Storage | None = None) -> Starlet
     api = build_api(app_parts)
     install_error_handlers(api)
 
+    # With its own listener (PARLOUR_METRICS_BIND, started by `parlour serve`), /metrics
+    # leaves the main port.
+    metrics_route = (
+        []
+        if settings.metrics_bind
+        else [Route("/metrics", guarded(metrics.endpoint, settings, loopback_only=True))]
+    )
     app = Starlette(
         routes=[
             *public.routes,
             *manage.routes,
             *health.routes,
-            Route("/metrics", metrics.endpoint),
+            *metrics_route,
             *auth.routes,
             *desk.routes,
             *live.routes,
