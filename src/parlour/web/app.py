@@ -21,10 +21,12 @@ from parlour.links import Links, allowed_hosts
 from parlour.services.core import Core
 from parlour.services.sessions import SessionService
 from parlour.storage import Storage
+from parlour.storage.durability import Durability
 from parlour.web import admin, auth, desk, health, live, manage, public, studio
 from parlour.web.api import build_api
 from parlour.web.errors import HeaderLimit, install_error_handlers
 from parlour.web.forms import CloseForms
+from parlour.web.health import ServingGate
 from parlour.web.hosts import AllowedHosts
 from parlour.web.metrics import Metrics, RequestMetrics
 from parlour.web.metrics_access import guarded
@@ -47,6 +49,7 @@ def create_app(settings: Settings, *, storage: Storage | None = None) -> Starlet
     by the app).
     """
     planned = storage if storage is not None else Storage.from_settings(settings)
+    durability = Durability(planned, settings.data_dir)
     secret = load_secret_key(settings)
     limiter = Limiter(planned.ratelimits, policies_from(settings), secret)
     metrics = Metrics(planned, limiter)
@@ -64,9 +67,11 @@ def create_app(settings: Settings, *, storage: Storage | None = None) -> Starlet
                 if status.error:
                     log.warning("%s is not answering yet: %s", status.description, status.error)
             cache.start()
+            await durability.start()
             try:
                 yield
             finally:
+                await durability.stop()
                 await cache.stop()
 
     core = Core.assemble(planned.kv)
@@ -81,6 +86,7 @@ def create_app(settings: Settings, *, storage: Storage | None = None) -> Starlet
         sessions=sessions,
         core=core,
         links=Links.from_settings(settings),
+        durability=durability,
     )
     api = build_api(app_parts)
     install_error_handlers(api)
@@ -111,6 +117,7 @@ def create_app(settings: Settings, *, storage: Storage | None = None) -> Starlet
             Middleware(SecurityHeaders, https=settings.secure_cookies),
             Middleware(HeaderLimit),
             Middleware(AllowedHosts, hosts=allowed_hosts(settings)),
+            Middleware(ServingGate, durability=durability),
             Middleware(SessionMiddleware, service=sessions, settings=settings),
             Middleware(RateLimitHeaders),
             Middleware(CloseForms),

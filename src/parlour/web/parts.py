@@ -18,6 +18,7 @@ from parlour.links import Links
 from parlour.services.core import Core
 from parlour.services.sessions import SessionService
 from parlour.storage import Storage
+from parlour.storage.durability import Durability
 
 if TYPE_CHECKING:  # both read the parts of the request they serve
     from parlour.web.metrics import Metrics
@@ -36,6 +37,8 @@ class Parts:
     core: Core
     links: Links
     """Every absolute link (manage links, calendar files, e-mails): from the settings only."""
+    durability: Durability
+    """Whether Redis may be served from: not emptied, not evicting (storage/durability.py)."""
 
 
 def parts(where: HTTPConnection | Starlette) -> Parts:
