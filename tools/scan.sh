@@ -73,12 +73,18 @@ scan staff -C "$session" -s "$URL/admin" \
 $PYTHON - "$OUT" <<'PY'
 import json, sys
 from pathlib import Path
+
 for name in ("anonymous", "staff"):
     report = json.loads((Path(sys.argv[1]) / f"{name}.json").read_text())
-    print(f"\n{name}: {len(report.get('infos', {}).get('crawled_pages', []) or [])} pages crawled")
-    for section in ("vulnerabilities", "anomalies", "additionals"):
-        for category, findings in sorted(report.get(section, {}).items()):
-            for finding in findings:
-                where = f"{finding.get('method', '')} {finding.get('path', '')}".strip()
-                print(f"  {section[:-1] if section != 'additionals' else 'additional'}: {category}: {where}: {finding.get('info', '')[:160]}")
+    found = [
+        (kind, category, finding)
+        for kind, section in (("vulnerability", "vulnerabilities"), ("anomaly", "anomalies"),
+                              ("additional", "additionals"))
+        for category, findings in sorted(report.get(section, {}).items())
+        for finding in findings
+    ]
+    print(f"\n{name}: {report['infos'].get('crawled_pages_nbr', 0)} pages crawled, {len(found)} findings")
+    for kind, category, finding in found:
+        where = f"{finding.get('method', '')} {finding.get('path', '')}".strip()
+        print(f"  {kind}: {category}: {where}: {finding.get('info', '')[:160]}")
 PY
