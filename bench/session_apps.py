@@ -10,6 +10,7 @@ import os
 from datetime import date
 from pathlib import Path
 from types import SimpleNamespace
+from typing import cast
 
 from markupsafe import Markup
 from redis.asyncio import Redis
@@ -28,6 +29,7 @@ from parlour.services.sessions import new_csrf_secret
 from parlour.web.app import create_app
 from parlour.web.csrf import mask
 from parlour.web.pages import render, staff
+from parlour.web.security import SecurityHeaders
 from parlour.web.templating import STATIC_DIRECTORY, build_templates
 
 EMAIL = "bench@example.com"
@@ -46,11 +48,15 @@ async def landing(request: Request) -> Response:
     return await render(request, "admin/index.html", LANDING)
 
 
-def parlour_app(redis_url: str | None) -> Starlette:
+def parlour_app(redis_url: str | None, *, security_headers: bool = True) -> Starlette:
     settings = load_settings(
         env_file=None, data_dir=Path(os.environ["BENCH_DATA_DIR"]), redis_url=redis_url
     )
     app = create_app(settings)
+    if not security_headers:  # to price the middleware: the same app without it
+        app.user_middleware = [
+            m for m in app.user_middleware if cast(object, m.cls) is not SecurityHeaders
+        ]
     # Where a staff page sits: after the public and login routes, with the other staff pages.
     position = next(
         i for i, r in enumerate(app.router.routes) if getattr(r, "path", "") == "/admin"
@@ -66,6 +72,10 @@ def parlour_memory() -> Starlette:
 
 def parlour_redis() -> Starlette:
     return parlour_app(os.environ["BENCH_REDIS_URL"])
+
+
+def parlour_redis_without_security_headers() -> Starlette:
+    return parlour_app(os.environ["BENCH_REDIS_URL"], security_headers=False)
 
 
 def starsessions_redis() -> Starlette:

@@ -28,6 +28,9 @@ def _clean_environment() -> Iterator[None]:
         for name in list(os.environ):
             if name.startswith(("REDIS_", "PARLOUR_")) and not name.startswith("PARLOUR_TEST_"):
                 patch.delenv(name)
+        # The in-process client addresses the app as http://testserver (httpx, Starlette), a
+        # host a real deployment would refuse: allowed here as Django's test runner allows it.
+        patch.setenv("PARLOUR_ALLOWED_HOSTS", "testserver")
         yield
 
 

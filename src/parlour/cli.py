@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import getpass
 import json
+import os
 import sys
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
@@ -23,6 +24,7 @@ from parlour.services.audit import Actor, AuditFilter
 from parlour.services.core import Core
 from parlour.services.demo import Seeded, seed
 from parlour.storage import Storage
+from parlour.storage.durability import Durability
 from parlour.web.login_throttle import windows
 from parlour.web.ratelimit import Limiter, policies_from
 from parlour.web.templating import duration
@@ -82,9 +84,21 @@ def _parser() -> argparse.ArgumentParser:
         "check",
         help="show the configuration and connect to every backend",
         description="Print the effective configuration (secrets masked) and the backend of each "
-        "namespace, then connect to each backend. Exits 1 if any backend does not answer.",
+        "namespace, then connect to each backend. Exits 1 if any backend does not answer, "
+        "Redis refuses writes, or Redis holds durable data under an evicting maxmemory-policy "
+        "or has lost it; warns when it would evict sessions.",
     )
     check.set_defaults(command=_check)
+
+    accept = commands.add_parser(
+        "accept-store",
+        help="serve what Redis holds now, after Parlour refused an emptied store",
+        description="Parlour refuses to serve bookings and the catalogue from a Redis that lost "
+        "them (restarted empty, flushed). Restore a backup first (parlour import FILE) or "
+        "not, then run this to serve what Redis holds now: a new epoch that every instance "
+        "adopts (see storage/durability.py).",
+    )
+    accept.set_defaults(command=_accept_store)
 
     create_user = commands.add_parser(
         "create-user",
@@ -277,6 +291,10 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         _demo(args, settings)
     host = args.host or settings.host
     port = args.port or settings.port
+    # Links use the address served on (unless PARLOUR_PUBLIC_ORIGIN says otherwise), and so does
+    # each worker process, which reads its settings from the environment.
+    settings = settings.model_copy(update={"host": host, "port": port})
+    os.environ[env_name("host")], os.environ[env_name("port")] = host, str(port)
     options = {
         "host": host,
         "port": port,
@@ -284,7 +302,18 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         "proxy_headers": False,  # X-Forwarded-For is judged by PARLOUR_TRUSTED_PROXIES instead
         "access_log": settings.log_format != "json",  # in JSON, Parlour logs each request itself
     }
-    if args.workers == 1:
+    if settings.metrics_bind and args.workers > 1:
+        print(
+            "parlour: PARLOUR_METRICS_BIND needs --workers 1 (each worker keeps its own figures "
+            "and only one can listen on the address); use PARLOUR_METRICS_TOKEN instead",
+            file=sys.stderr,
+        )
+        return EXIT_CONFIGURATION
+    if settings.metrics_bind:
+        from parlour.web.metrics_access import serve_with_metrics_listener  # noqa: PLC0415
+
+        serve_with_metrics_listener(create_app(settings), options, settings.metrics_bind)
+    elif args.workers == 1:
         uvicorn.run(create_app(settings), **options)  # type: ignore[arg-type]
     else:
         uvicorn.run(
@@ -459,8 +488,38 @@ async def _connect(settings: Settings) -> int:
             print(f"  ok   {backend.describe()}")
         finally:
             await backend.close()
+    if not failed and settings.redis_url:
+        failed += await _judge_redis(settings)
     failed += await mail_commands.connect_smtp(settings)
     return EXIT_FAILED if failed else 0
+
+
+async def _judge_redis(settings: Settings) -> int:
+    """Whether Redis takes writes and may hold what Parlour keeps there; 1 if not."""
+    async with Storage.from_settings(settings) as storage:
+        durability = Durability(storage, settings.data_dir)
+        try:
+            await durability.probe_write()
+            verdict = await durability.assess(repair=False)
+        except StorageError as exc:
+            print(f"  FAIL redis does not take writes: {exc}")
+            return 1
+    if verdict.warning:
+        print(f"  warning: {verdict.warning}")
+    if verdict.problem:
+        print(f"  FAIL {verdict.problem}")
+        return 1
+    return 0
+
+
+def _accept_store(args: argparse.Namespace, settings: Settings) -> int:
+    async def accept() -> str:
+        async with Storage.from_settings(settings) as storage:
+            return await Durability(storage, settings.data_dir).accept()
+
+    epoch = asyncio.run(accept())
+    print(f"Redis now serves as epoch {epoch}: every instance takes it within a second.")
+    return 0
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ from pathlib import Path
 import httpx
 import pytest
 from PIL import Image
-from playwright.async_api import Browser, Page, async_playwright, expect
+from playwright.async_api import Browser, ConsoleMessage, Page, async_playwright, expect
 
 from parlour.config import load_settings
 from parlour.domain.booking import Status
@@ -88,8 +88,29 @@ async def site(redis_url: str, tmp_path: Path) -> AsyncIterator[Site]:
         yield Site(one, two, shots, visit.booking.id)
 
 
+# Runs in every page before its own code (Playwright's init scripts are not subject to the
+# page's CSP) and reports each violation the page sees to the test, across navigations.
+_REPORT_VIOLATIONS = """
+document.addEventListener("securitypolicyviolation", (event) => {
+  window.parlourCspViolation(
+    `${event.violatedDirective} blocked ${event.blockedURI || "inline code"}`
+    + ` at ${event.sourceFile || event.documentURI}:${event.lineNumber}`
+  );
+});
+"""
+
+
+@dataclass
+class Chromium:
+    """The browser, and every Content-Security-Policy violation its pages reported: a journey
+    fails on any, so a page that needs inline code or a foreign resource cannot slip in."""
+
+    browser: Browser
+    violations: list[str]
+
+
 @pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
+async def browser() -> AsyncIterator[Chromium]:
     path = chromium_path()
     async with async_playwright() as playwright, AsyncExitStack() as stack:
         launched = await playwright.chromium.launch(
@@ -97,17 +118,34 @@ async def browser() -> AsyncIterator[Browser]:
             args=["--no-sandbox"],  # root in CI has no user namespaces
         )
         stack.push_async_callback(launched.close)
-        yield launched
+        chromium = Chromium(launched, [])
+        yield chromium
+        assert chromium.violations == [], "a page broke its Content-Security-Policy"
 
 
-async def new_page(browser: Browser) -> Page:
-    context = await browser.new_context(viewport={"width": 1100, "height": 800})
+async def new_page(browser: Chromium) -> Page:
+    context = await browser.browser.new_context(viewport={"width": 1100, "height": 800})
     context.set_default_timeout(WAIT_MS)
-    return await context.new_page()
+
+    def violation(description: str) -> None:
+        browser.violations.append(description)
+
+    await context.expose_function("parlourCspViolation", violation)
+    await context.add_init_script(_REPORT_VIOLATIONS)
+    page = await context.new_page()
+
+    def console(message: ConsoleMessage) -> None:
+        # Chromium also logs what it refused; some refusals (a frame, a report-only rule) only
+        # show up there.
+        if "Content Security Policy" in message.text or message.text.startswith("Refused to"):
+            browser.violations.append(f"console: {message.text}")
+
+    page.on("console", console)
+    return page
 
 
 async def test_a_client_books_and_cancels_through_the_manage_link(
-    site: Site, browser: Browser
+    site: Site, browser: Chromium
 ) -> None:
     page = await new_page(browser)
     await page.goto(site.one + "/")
@@ -142,7 +180,7 @@ async def test_a_client_books_and_cancels_through_the_manage_link(
 
 
 async def test_staff_see_a_booking_from_another_instance_arrive_live(
-    site: Site, browser: Browser
+    site: Site, browser: Chromium
 ) -> None:
     page = await new_page(browser)
     await page.goto(site.one + "/login")
@@ -167,7 +205,7 @@ async def test_staff_see_a_booking_from_another_instance_arrive_live(
     await site.shoot(page, "09-calendar-live")
 
 
-async def test_staff_moderate_a_review_and_upload_a_photo(site: Site, browser: Browser) -> None:
+async def test_staff_moderate_a_review_and_upload_a_photo(site: Site, browser: Chromium) -> None:
     page = await new_page(browser)
     await page.goto(site.two + "/login")
     await page.get_by_label("E-mail address").fill(STAFF)
@@ -200,3 +238,26 @@ async def test_staff_moderate_a_review_and_upload_a_photo(site: Site, browser: B
     await page.goto(site.two + "/gallery")
     await expect(page.get_by_role("img", name="The treatment room")).to_be_visible()
     await site.shoot(page, "12-public-gallery")
+
+
+async def test_the_api_docs_load_nothing_from_outside_and_keep_their_policy(
+    site: Site, browser: Chromium
+) -> None:
+    page = await new_page(browser)
+    requested: list[str] = []
+    page.on("request", lambda request: requested.append(request.url))
+    await page.goto(site.one + "/api/docs")
+    await expect(page.get_by_role("heading", name="Parlour API")).to_be_visible()
+    await expect(
+        page.get_by_role("button", name="POST /bookings/{token}/cancel Cancel Booking")
+    ).to_be_visible()
+    # Open an operation: more to render, more chances to need what the policy refuses.
+    await page.get_by_role("button", name="GET /treatments List Treatments").click()
+    await page.get_by_role("button", name="Try it out").click()
+    await page.get_by_role("button", name="Execute").click()
+    await expect(
+        page.locator(".live-responses-table td.response-col_status:not(.col_header)")
+    ).to_have_text("200")
+    await site.shoot(page, "13-api-docs")
+    outside = [url for url in requested if not url.startswith((site.one, "data:"))]
+    assert outside == [], f"the docs page reached outside the site: {outside}"

@@ -195,7 +195,9 @@ async def _password(w: Walk) -> httpx.Response:
 
 
 async def _staff_browser(w: Walk) -> httpx.AsyncClient:
-    browser = httpx.AsyncClient(transport=httpx.ASGITransport(app=w.app), base_url="http://t")
+    browser = httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=w.app), base_url="http://testserver"
+    )
     await log_in(browser, STAFF, PASSWORD)
     return browser
 
@@ -203,7 +205,9 @@ async def _staff_browser(w: Walk) -> httpx.AsyncClient:
 async def _end_one(w: Walk) -> httpx.Response:
     html = (await w.admin.get("/admin/account")).text
     key = html.split('name="session_key" value="')[1].split('"')[0]
-    other = httpx.AsyncClient(transport=httpx.ASGITransport(app=w.app), base_url="http://t")
+    other = httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=w.app), base_url="http://testserver"
+    )
     assert (await log_in(other, ADMIN, "another long password")).status_code == 303
     html = (await w.admin.get("/admin/account")).text
     keys = [part.split('"')[0] for part in html.split('name="session_key" value="')[1:]]

@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from parlour.domain.catalogue import UNIT_MINUTES, BookingRules, Resource, Treatment
 from parlour.domain.schedule import Hours, Schedule
+from parlour.domain.text import HIDDEN, hidden_characters
 from parlour.errors import InvalidInput, NotFound
 from parlour.services.cache import NamespaceCache, NoCache
 from parlour.storage.base import KVStore
@@ -89,12 +90,19 @@ def _text(
     maximum: int,
     *,
     required: bool = True,
+    multiline: bool = False,
 ) -> str:
-    value = fields.get(name, "").strip()
+    """A text field, trimmed. Control characters are refused (line breaks too, unless
+    ``multiline``): names and the address reach calendar files and e-mail headers, where a
+    carriage return starts a new line of the attacker's choosing."""
+    raw = fields.get(name, "")
+    value = raw.strip()
     if required and not value:
         problems[name] = f"Enter the {label}."
     elif len(value) > maximum:
         problems[name] = f"Keep the {label} under {maximum} characters."
+    elif hidden_characters(raw, multiline=multiline):
+        problems[name] = HIDDEN
     return value[:maximum]
 
 
@@ -249,7 +257,9 @@ class CatalogueService:
         treatment = Treatment(
             id=treatment_id or f"t_{secrets.token_hex(5)}",
             name=_text(fields, problems, "name", "name", 100),
-            description=_text(fields, problems, "description", "description", 2000, required=False),
+            description=_text(
+                fields, problems, "description", "description", 2000, required=False, multiline=True
+            ),
             category=_text(fields, problems, "category", "category", 60, required=False),
             duration=_minutes(fields, problems, "duration", "duration", 5, 480),
             buffer_before=_minutes(fields, problems, "buffer_before", "time before", 0, 120),

@@ -19,8 +19,9 @@ from parlour.domain.booking import Booking
 from parlour.domain.slots import Slot
 from parlour.services.bookings import BookingService
 from parlour.services.catalogue import Business, CatalogueService, money
+from parlour.web.api_docs import install_docs
 from parlour.web.csrf import verify_csrf
-from parlour.web.parts import Parts, core
+from parlour.web.parts import Parts, core, parts
 from parlour.web.ratelimit import Identity, enforce
 
 
@@ -206,7 +207,7 @@ async def create_booking(
     created = BookingCreated(
         booking=_booking(booked.booking, business),
         manage_token=booked.token,
-        manage_url=f"{str(request.base_url).rstrip('/')}/booking/{booked.token}",
+        manage_url=parts(request).links.manage(booked.token),
     )
     return JSONResponse(created.model_dump(mode="json"), status_code=201 if booked.created else 200)
 
@@ -246,9 +247,10 @@ def build_api(app_parts: Parts) -> FastAPI:
         title="Parlour API",
         version=__version__,
         description="Treatments, availability and bookings. Times are UTC with offsets.",
-        docs_url="/docs",
+        docs_url=None,  # served by install_docs: from the package, under the site's CSP
         redoc_url=None,
     )
     api.state.parts = app_parts
     api.include_router(router)
+    install_docs(api)
     return api

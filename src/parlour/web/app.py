@@ -15,13 +15,14 @@ from contextlib import asynccontextmanager
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.routing import Mount, Route
-from starlette.staticfiles import StaticFiles
 
 from parlour.config import Settings, load_secret_key, load_settings
+from parlour.links import Links, allowed_hosts
 from parlour.mail.delivery import delivery_from_settings
 from parlour.services.core import Core
 from parlour.services.sessions import SessionService
 from parlour.storage import Storage
+from parlour.storage.durability import Durability
 from parlour.web import (
     admin,
     audit,
@@ -38,9 +39,13 @@ from parlour.web import (
 from parlour.web.api import build_api
 from parlour.web.errors import HeaderLimit, install_error_handlers
 from parlour.web.forms import CloseForms
+from parlour.web.health import ServingGate
+from parlour.web.hosts import AllowedHosts
 from parlour.web.metrics import Metrics, OutboxMetrics, RequestMetrics
+from parlour.web.metrics_access import guarded
 from parlour.web.parts import Parts
 from parlour.web.ratelimit import Limiter, RateLimitHeaders, policies_from
+from parlour.web.security import CachedStatic, SecurityHeaders
 from parlour.web.sessions import SessionMiddleware
 from parlour.web.templating import STATIC_DIRECTORY, build_templates
 
@@ -57,6 +62,7 @@ def create_app(settings: Settings, *, storage: Storage | None = None) -> Starlet
     by the app).
     """
     planned = storage if storage is not None else Storage.from_settings(settings)
+    durability = Durability(planned, settings.data_dir)
     secret = load_secret_key(settings)
     limiter = Limiter(planned.ratelimits, policies_from(settings), secret)
     metrics = Metrics(planned, limiter)
@@ -81,11 +87,13 @@ def create_app(settings: Settings, *, storage: Storage | None = None) -> Starlet
                 if status.error:
                     log.warning("%s is not answering yet: %s", status.description, status.error)
             cache.start()
+            await durability.start()
             delivery.start()
             try:
                 yield
             finally:
                 await delivery.stop()
+                await durability.stop()
                 await cache.stop()
 
     delivery = delivery_from_settings(settings, core.outboxes.all, limiter, secret)
@@ -100,16 +108,25 @@ def create_app(settings: Settings, *, storage: Storage | None = None) -> Starlet
         sessions=sessions,
         core=core,
         delivery=delivery,
+        links=Links.from_settings(settings),
+        durability=durability,
     )
     api = build_api(app_parts)
     install_error_handlers(api)
 
+    # With its own listener (PARLOUR_METRICS_BIND, started by `parlour serve`), /metrics
+    # leaves the main port.
+    metrics_route = (
+        []
+        if settings.metrics_bind
+        else [Route("/metrics", guarded(metrics.endpoint, settings, loopback_only=True))]
+    )
     app = Starlette(
         routes=[
             *public.routes,
             *manage.routes,
             *health.routes,
-            Route("/metrics", metrics.endpoint),
+            *metrics_route,
             *auth.routes,
             *desk.routes,
             *live.routes,
@@ -119,11 +136,14 @@ def create_app(settings: Settings, *, storage: Storage | None = None) -> Starlet
             *audit.routes,
             *twofactor.routes,
             Mount("/api", api),
-            Mount("/static", StaticFiles(directory=STATIC_DIRECTORY), name="static"),
+            Mount("/static", CachedStatic(directory=STATIC_DIRECTORY), name="static"),
         ],
         middleware=[
             Middleware(RequestMetrics, metrics=metrics, log_requests=settings.log_format == "json"),
+            Middleware(SecurityHeaders, https=settings.secure_cookies),
             Middleware(HeaderLimit),
+            Middleware(AllowedHosts, hosts=allowed_hosts(settings)),
+            Middleware(ServingGate, durability=durability),
             Middleware(SessionMiddleware, service=sessions, settings=settings),
             Middleware(RateLimitHeaders),
             Middleware(CloseForms),

@@ -16,7 +16,7 @@ from parlour.services.catalogue import Business
 from parlour.web.audit import audit
 from parlour.web.forms import submitted
 from parlour.web.pages import local_path, redirect, render, session_of, staff
-from parlour.web.parts import core
+from parlour.web.parts import core, parts
 from parlour.web.public import requested_day
 
 VIEWS = ("day", "week")
@@ -200,7 +200,7 @@ async def new_booking(request: Request) -> Response:
             status=422 if isinstance(exc, InvalidInput) else 409,
         )
     await audit(request, "booking.create", booked.booking.id, None, booked.booking)
-    link = f"{str(request.base_url).rstrip('/')}/booking/{booked.token}"
+    link = parts(request).links.manage(booked.token)
     session_of(request).flash(f"Booked. The client's link: {link}")
     return redirect(f"/admin/bookings/{booked.booking.id}")
 

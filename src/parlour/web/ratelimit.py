@@ -10,14 +10,17 @@ closed raises ``StorageUnavailable``; neither waits longer than the store's dead
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import ipaddress
 import logging
+import unicodedata
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+import idna
 from starlette.datastructures import MutableHeaders
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -59,6 +62,35 @@ def policies_from(settings: Settings) -> dict[str, Policy]:
     }
 
 
+_DOTLESS_DOMAINS = {"gmail.com": "gmail.com", "googlemail.com": "gmail.com"}
+"""Providers that ignore dots in the local part, and their one name."""
+
+
+def _nfkc_fold(text: str) -> str:
+    # casefold() can leave text that NFKC would still change (and the reverse): both ways once.
+    return unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", text).casefold())
+
+
+def mailbox(address: str) -> str:
+    """The mailbox an address delivers to, as the booking limit counts it.
+
+    Everything that reaches one inbox is one identity: Unicode forms (NFKC: fullwidth letters,
+    NFD accents), case, an IDN domain and its punycode (IDNA, UTS 46), ``+tags`` (sub-addresses
+    deliver to the same mailbox at nearly every provider), and at Gmail dots in the local part
+    and googlemail.com. The booking itself keeps the address as the client typed it.
+    """
+    folded = _nfkc_fold(address.strip())
+    local, at, domain = folded.rpartition("@")
+    if not at:
+        return folded
+    with contextlib.suppress(idna.IDNAError):  # not a domain one can deliver to: as written
+        domain = idna.encode(domain.rstrip(".").rstrip("\u3002"), uts46=True).decode("ascii")
+    local = local.split("+", 1)[0] or local
+    if domain in _DOTLESS_DOMAINS:
+        local, domain = local.replace(".", ""), _DOTLESS_DOMAINS[domain]
+    return f"{local}@{domain}"
+
+
 @dataclass(frozen=True, slots=True)
 class Identity:
     """Who a limit counts against. Only a keyed hash of ``value`` ever reaches the store."""
@@ -68,7 +100,8 @@ class Identity:
 
     @classmethod
     def email(cls, address: str) -> Identity:
-        return cls("email", address.strip().casefold())
+        """One identity per mailbox, however it is written (:func:`mailbox`)."""
+        return cls("email", mailbox(address))
 
     @classmethod
     def ip(cls, address: str) -> Identity:
