@@ -14,8 +14,8 @@ from contextlib import asynccontextmanager
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
+from starlette.middleware.gzip import GZipMiddleware
 from starlette.routing import Mount, Route
-from starlette.staticfiles import StaticFiles
 
 from parlour.config import Settings, load_secret_key, load_settings
 from parlour.services.core import Core
@@ -29,7 +29,7 @@ from parlour.web.metrics import Metrics, RequestMetrics
 from parlour.web.parts import Parts
 from parlour.web.ratelimit import Limiter, RateLimitHeaders, policies_from
 from parlour.web.sessions import SessionMiddleware
-from parlour.web.templating import STATIC_DIRECTORY, build_templates
+from parlour.web.templating import StaticAssets, build_templates
 
 log = logging.getLogger(__name__)
 
@@ -68,11 +68,12 @@ def create_app(settings: Settings, *, storage: Storage | None = None) -> Starlet
 
     core = Core.assemble(planned.kv)
     cache = core.cache
+    assets = StaticAssets.scan()
     app_parts = Parts(
         settings=settings,
         storage=planned,
         secret_key=secret,
-        templates=build_templates(),
+        templates=build_templates(assets),
         limiter=limiter,
         metrics=metrics,
         sessions=sessions,
@@ -93,10 +94,13 @@ def create_app(settings: Settings, *, storage: Storage | None = None) -> Starlet
             *studio.routes,
             *admin.routes,
             Mount("/api", api),
-            Mount("/static", StaticFiles(directory=STATIC_DIRECTORY), name="static"),
+            Mount("/static", assets.files(), name="static"),
+            Route("/favicon.ico", assets.favicon),
         ],
         middleware=[
             Middleware(RequestMetrics, metrics=metrics, log_requests=settings.log_format == "json"),
+            # Pages, JSON and CSS; Starlette leaves event streams and images as they are.
+            Middleware(GZipMiddleware, minimum_size=500),
             Middleware(HeaderLimit),
             Middleware(SessionMiddleware, service=sessions, settings=settings),
             Middleware(RateLimitHeaders),

@@ -12,6 +12,7 @@ from starlette.routing import Route
 from parlour.errors import InvalidInput, NotFound
 from parlour.services.catalogue import schedule_to_json
 from parlour.services.gallery import MAX_BYTES
+from parlour.services.money import amount_example, amount_text
 from parlour.web.forms import Form, submitted
 from parlour.web.pages import admin, redirect, render, session_of, staff
 from parlour.web.parts import core
@@ -37,6 +38,7 @@ RESOURCE_FIELDS = (
 BUSINESS_FIELDS = (
     "name",
     "currency",
+    "locale",
     "address",
     "phone",
     "timezone",
@@ -77,6 +79,7 @@ async def treatment_form(request: Request) -> Response:
         "buffer_after": "0",
     }
     chosen: list[str] = []
+    business = await core(request).catalogue.business()
     if treatment_id:
         treatment = await core(request).catalogue.treatment(treatment_id)
         fields = {
@@ -86,7 +89,7 @@ async def treatment_form(request: Request) -> Response:
             "duration": str(treatment.duration),
             "buffer_before": str(treatment.buffer_before),
             "buffer_after": str(treatment.buffer_after),
-            "price": f"{treatment.price / 100:.2f}",
+            "price": amount_text(treatment.price, business.currency),
             "active": "on" if treatment.active else "",
         }
         chosen = list(treatment.resource_ids)
@@ -101,10 +104,13 @@ async def _treatment_page(
     errors: dict[str, str],
     status: int = 200,
 ) -> Response:
+    business = await core(request).catalogue.business()
     return await render(
         request,
         "admin/treatment_form.html",
         {
+            "business": business,
+            "price_hint": f"In {business.currency}. {amount_example(business.currency)}.",
             "treatment_id": treatment_id,
             "fields": fields,
             "chosen": chosen,
@@ -197,6 +203,7 @@ async def business_form(request: Request) -> Response:
     fields = {
         "name": business.name,
         "currency": business.currency,
+        "locale": business.locale,
         "address": business.address,
         "phone": business.phone,
         "timezone": rules.timezone,
