@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import secrets
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -14,6 +14,7 @@ from parlour.domain.slots import Slot
 from parlour.errors import Conflict, InvalidInput, SlotTaken
 from parlour.services.catalogue import Business
 from parlour.web.forms import submitted
+from parlour.web.grid import day_grid, week_grid
 from parlour.web.pages import local_path, redirect, render, session_of, staff
 from parlour.web.parts import core
 from parlour.web.public import requested_day
@@ -61,17 +62,41 @@ async def today(request: Request) -> Response:
 async def calendar(request: Request) -> Response:
     await staff(request)
     business = await core(request).catalogue.business()
+    rules = business.rules
     view = request.query_params.get("view", "day")
     view = view if view in VIEWS else "day"
-    day, problem = requested_day(request, datetime.now(business.rules.zone).date())
+    day, problem = requested_day(request, datetime.now(rules.zone).date())
     first = day - timedelta(days=day.weekday()) if view == "week" else day
     length = 7 if view == "week" else 1
-    context = await _calendar_context(request, business, first, length)
+    resources = await core(request).catalogue.resources()
+    wanted = request.query_params.get("resource", "")
+    lanes = [r for r in resources if (r.id == wanted if wanted else r.active)]
+    if view == "week" and not wanted:
+        lanes = lanes[:1]  # a week is one therapist's: the first, until another is chosen
+    days = [first + timedelta(days=offset) for offset in range(length)]
+    ids = [r.id for r in lanes]
+    found = {d: await core(request).bookings.day(d, ids) for d in days}
+    now, status = datetime.now(UTC), _status_filter(request)
+    if view == "week" and lanes:
+        grid = week_grid(
+            days, rules.zone, lanes[0], found, now=now, step=rules.slot_step, status=status
+        )
+    else:
+        grid = day_grid(
+            day, rules.zone, lanes, found.get(day, []), now=now, step=rules.slot_step, status=status
+        )
     return await render(
         request,
         "admin/calendar.html",
         {
-            **context,
+            "business": business,
+            "zone": rules.zone,
+            "resources": resources,
+            "names": {r.id: r.name for r in resources},
+            "resource": lanes[0].id if view == "week" and lanes else wanted,
+            "status": status,
+            "statuses": [s.value for s in Status],
+            "grid": grid,
             "view": view,
             "day": day,
             "problem": problem,
