@@ -4,6 +4,7 @@ pages a browser can cache, compress and show under a strict Content-Security-Pol
 from __future__ import annotations
 
 import gzip
+import io
 import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
@@ -12,6 +13,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from PIL import Image
 from starlette.applications import Starlette
 
 from parlour.config import load_settings
@@ -208,3 +210,82 @@ async def test_no_page_has_an_inline_style_or_script(salon: Salon) -> None:
         assert not re.search(r"\sstyle=", html), path
         assert not re.search(r"<script(?![^>]*\ssrc=)", html), path
         assert not re.search(r"\son[a-z]+=", html), path
+
+
+async def test_cancel_done_and_no_show_ask_first_without_javascript(salon: Salon) -> None:
+    booked = await core(salon.app).bookings.book(
+        {"treatment": MASSAGE.id, "start": at(10, day=salon.day), **client(3)}
+    )
+    page = f"/admin/bookings/{booked.booking.id}"
+    for status in ("cancelled", "completed", "no-show"):
+        asked = await post_form(
+            salon.staff, "/admin", f"{page}/status", status=status, next="/admin"
+        )
+        assert asked.status_code == 200, status
+        assert "Client 3" in asked.text
+        assert 'name="confirmed" value="yes"' in asked.text
+        assert 'href="/admin"' in asked.text  # "No, go back" returns where it came from
+        still = await core(salon.app).bookings.get(booked.booking.id)
+        assert still.status.value == "confirmed", status
+    done = await post_form(
+        salon.staff, "/admin", f"{page}/status", status="cancelled", confirmed="yes", next="/admin"
+    )
+    assert done.status_code == 303
+    assert (await core(salon.app).bookings.get(booked.booking.id)).status.value == "cancelled"
+    # Back to confirmed undoes nothing the client would regret: no question.
+    again = await post_form(salon.staff, page, f"{page}/status", status="confirmed")
+    assert again.status_code == 303
+    # The forms also carry a question for the JavaScript dialog.
+    assert "data-confirm=" in (await salon.staff.get(page)).text
+
+
+async def test_deleting_a_photo_asks_first(salon: Salon) -> None:
+    picture = io.BytesIO()
+    Image.new("RGB", (64, 48), (10, 20, 30)).save(picture, "PNG")
+    photo = await core(salon.app).gallery.upload(picture.getvalue(), "The nail bar")
+    token = form_token((await salon.staff.get("/admin/gallery")).text)
+    asked = await salon.staff.post(
+        f"/admin/gallery/{photo.id}", data={"csrf_token": token, "action": "delete"}
+    )
+    assert asked.status_code == 200
+    assert "Delete the photo “The nail bar”?" in asked.text
+    assert len(await core(salon.app).gallery.photos()) == 1
+    gone = await salon.staff.post(
+        f"/admin/gallery/{photo.id}",
+        data={"csrf_token": token, "action": "delete", "confirmed": "yes"},
+    )
+    assert gone.status_code == 303
+    assert await core(salon.app).gallery.photos() == []
+
+
+async def test_a_move_marks_the_current_time_and_never_goes_back_a_day(salon: Salon) -> None:
+    booked = await core(salon.app).bookings.book(
+        {"treatment": MASSAGE.id, "start": at(10, day=salon.day), **client(4)}
+    )
+    page = f"/admin/bookings/{booked.booking.id}"
+    html = (await salon.staff.get(page)).text
+    assert re.search(r'<span class="slot current" aria-current="true">10:00', html)
+    assert 'aria-label="Move to ' in html
+    today = (await salon.staff.get(page, params={"date": "2020-01-01"})).text
+    assert "cannot move to a day that has passed" in today
+    assert re.search(r'type="date" name="date" value="(\d{4}-\d\d-\d\d)" min="\1"', today)
+    past = await post_form(
+        salon.staff, page, f"{page}/reschedule", start="2020-01-01T10:00:00+00:00"
+    )
+    assert past.status_code == 303
+    assert (await core(salon.app).bookings.get(booked.booking.id)).start == booked.booking.start
+
+
+async def test_a_free_cell_of_the_grid_starts_a_booking_there(salon: Salon) -> None:
+    day = salon.day.isoformat()
+    grid = (await salon.staff.get(f"/admin/calendar?date={day}")).text
+    cells = re.findall(r'<a class="free [^"]*" data-time="11:00" href="([^"]+)"', grid)
+    assert len(cells) == 2  # Ann and Bob are both free at 11:00
+    link = cells[1].replace("&amp;", "&")
+    assert "resource=r_bob" in link
+    chooser = await salon.staff.get(link)
+    assert "New booking with Bob" in chooser.text
+    assert MASSAGE.name not in chooser.text  # Bob does no massage: only what he performs
+    with_treatment = await salon.staff.get(link + f"&treatment={FACIAL.id}")
+    assert re.search(r'<option value="[^"]+" selected>11:00</option>', with_treatment.text)
+    assert '<input type="hidden" name="resource" value="r_bob">' in with_treatment.text

@@ -288,6 +288,8 @@ async def change_photo(request: Request) -> Response:
     form = await submitted(request)
     photo_id, action = request.path_params["photo_id"], form.text("action", 20)
     service = core(request).gallery
+    if action == "delete" and form.text("confirmed", 3) != "yes":
+        return await _confirm_delete(request, photo_id)
     try:
         if action == "caption":
             await service.caption(photo_id, form.text("caption", 500))
@@ -298,6 +300,25 @@ async def change_photo(request: Request) -> Response:
     except (InvalidInput, NotFound) as exc:
         session_of(request).flash(str(exc))
     return redirect("/admin/gallery")
+
+
+async def _confirm_delete(request: Request, photo_id: str) -> Response:
+    photo = next((p for p in await core(request).gallery.photos() if p.id == photo_id), None)
+    if photo is None:
+        raise NotFound("There is no such photo.")
+    return await render(
+        request,
+        "admin/confirm.html",
+        {
+            "question": f"Delete the photo “{photo.caption}”?" if photo.caption else "Delete it?",
+            "details": "It leaves the public gallery at once, on every instance.",
+            "action": f"/admin/gallery/{photo.id}",
+            "fields": {"action": "delete"},
+            "button": "Delete",
+            "danger": True,
+            "back": "/admin/gallery",
+        },
+    )
 
 
 routes = [
