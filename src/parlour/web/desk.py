@@ -21,9 +21,9 @@ from parlour.web.public import requested_day
 
 VIEWS = ("day", "week")
 ASK_FIRST = {
-    Status.CANCELLED.value: ("Cancel", "cancel"),
-    Status.COMPLETED.value: ("Mark as done", "mark as done"),
-    Status.NO_SHOW.value: ("Mark as a no-show", "mark as a no-show"),
+    Status.CANCELLED.value: ("Yes, cancel it", "cancel"),
+    Status.COMPLETED.value: ("Yes, mark it done", "mark as done"),
+    Status.NO_SHOW.value: ("Yes, a no-show", "mark as a no-show"),
 }
 """Status changes that are asked about first: a page with a second button works without
 JavaScript (parlour.js asks in a dialog instead, and says so with ``confirmed=yes``)."""

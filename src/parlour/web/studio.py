@@ -314,7 +314,7 @@ async def _confirm_delete(request: Request, photo_id: str) -> Response:
             "details": "It leaves the public gallery at once, on every instance.",
             "action": f"/admin/gallery/{photo.id}",
             "fields": {"action": "delete"},
-            "button": "Delete",
+            "button": "Yes, delete it",
             "danger": True,
             "back": "/admin/gallery",
         },
