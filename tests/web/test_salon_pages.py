@@ -20,6 +20,7 @@ from parlour.config import load_settings
 from parlour.web.app import create_app
 from parlour.web.parts import core, parts
 
+from support.redis_server import RedisServer
 from support.salon import FACIAL, MASSAGE, at, client, furnish, upcoming_weekday
 from support.web import form_token, log_in, post_form, running
 
@@ -289,3 +290,22 @@ async def test_a_free_cell_of_the_grid_starts_a_booking_there(salon: Salon) -> N
     with_treatment = await salon.staff.get(link + f"&treatment={FACIAL.id}")
     assert re.search(r'<option value="[^"]+" selected>11:00</option>', with_treatment.text)
     assert '<input type="hidden" name="resource" value="r_bob">' in with_treatment.text
+
+
+@pytest.mark.redis
+async def test_a_503_names_the_salon_when_its_details_can_be_read(
+    private_redis: RedisServer, tmp_path: Path
+) -> None:
+    """Sessions on a Redis that has gone, the catalogue in SQLite: the error still says whose
+    site this is."""
+    app = create_app(load_settings(env_file=None, data_dir=tmp_path, redis_url=private_redis.url))
+    async with running(app) as staff:
+        catalogue = await furnish(parts(app).storage.kv, phone=PHONE, address="1 Mill Lane")
+        assert (await catalogue.business()).name == NAME
+        await core(app).accounts.create_user("admin@example.com", "admin", PASSWORD)
+        await log_in(staff, "admin@example.com", PASSWORD)
+        private_redis.stop()
+        down = await staff.get("/admin")
+        assert down.status_code == 503
+        assert names_the_salon(down.text)
+        private_redis.start()
