@@ -122,6 +122,11 @@ async def test_a_booking_from_another_instance_appears_on_the_grid_without_a_rel
     await page.get_by_role("link", name="Week view").click()
     await expect(page.locator("section.lane")).to_have_count(7)
     await expect(page.get_by_role("heading", level=1)).to_contain_text("Bob")
+    chosen = await page.locator(f"#lane-{site.day.isoformat()}").bounding_box()
+    assert chosen
+    # The day asked for is in view: on a phone the week opens there, not at Monday.
+    assert chosen["x"] >= 0
+    assert chosen["x"] + chosen["width"] <= size["width"] + 1
     await fits(page)
     await site.shoot(page, "13-calendar-week" + suffix(size))
 

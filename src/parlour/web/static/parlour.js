@@ -43,6 +43,14 @@ document.addEventListener("keydown", (event) => {
   }
 });
 
+// A week on a phone opens at the day asked for, not at Monday.
+const grid = document.querySelector(".timegrid");
+const chosen = grid && grid.querySelector(".lane.chosen");
+if (chosen && grid.scrollWidth > grid.clientWidth) {
+  const times = grid.querySelector(".times").offsetWidth;
+  grid.scrollLeft += chosen.getBoundingClientRect().left - grid.getBoundingClientRect().left - times;
+}
+
 // Staff desk: re-read the live part of the page whenever a booking changes anywhere, and after
 // every reconnection (events sent while disconnected are not replayed, so trust nothing).
 const live = document.querySelector("[data-live]");
