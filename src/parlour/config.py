@@ -41,6 +41,7 @@ NAMESPACES = (
     "bookings",
     "reviews",
     "gallery",
+    "audit",
 )
 """The kinds of record Parlour keeps. Sessions and rate limits follow ``REDIS_URL`` by default;
 the rest is durable and moves only when ``PARLOUR_DATA_BACKEND`` says so."""
@@ -216,7 +217,13 @@ class Settings(BaseSettings):
         Rate(3, 900), description="Bookings one e-mail address, and one client IP, may attempt"
     )
     login_rate_limit: RateSetting = Field(
-        Rate(10, 900), description="Failed logins allowed per account, and per client IP"
+        Rate(10, 900),
+        description="Failed logins allowed per client IP, and per account from one client IP",
+    )
+    login_account_rate_limit: RateSetting = Field(
+        Rate(100, 86400),
+        description="Failed logins allowed per account from all the addresses it has not "
+        "logged in from before (a slow brake on guessing from many addresses)",
     )
     review_rate_limit: RateSetting = Field(
         Rate(5, 3600), description="Reviews one booking link, and one client IP, may submit"
@@ -229,6 +236,10 @@ class Settings(BaseSettings):
     )
     review_rate_limit_outage: Outage = Field(
         "open", description="When Redis is down: open admits reviews (logged), closed refuses"
+    )
+    require_2fa: bool = Field(
+        False,
+        description="Admins must set up two-factor (TOTP) before they can use any other admin page",
     )
     trusted_proxies: Networks = Field(
         (),

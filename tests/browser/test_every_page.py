@@ -145,6 +145,8 @@ STAFF_PAGES = [
     Stop("gallery", go("/admin/gallery")),
     Stop("gallery: confirm a deletion", asked_first("/admin/gallery", "form[data-confirm]")),
     Stop("account", go("/admin/account")),
+    Stop("account: two-factor", go("/admin/account/two-factor")),
+    Stop("audit log", go("/admin/audit")),
     Stop("staff accounts", go("/admin/users")),
     Stop("rate limits", go("/admin/ratelimits")),
     Stop("rate limits: a look-up", go(f"/admin/ratelimits?email={STAFF}")),
@@ -198,7 +200,7 @@ COVERED = {
     "/admin/treatments", "/admin/treatments/new", "/admin/treatments/{treatment_id}",
     "/admin/resources", "/admin/resources/new", "/admin/resources/{resource_id}",
     "/admin/business", "/admin/reviews", "/admin/gallery", "/admin/account", "/admin/users",
-    "/admin/ratelimits",
+    "/admin/ratelimits", "/admin/account/two-factor", "/admin/audit",
 }  # fmt: skip
 NOT_PAGES = {
     "/healthz", "/readyz", "/metrics", "/favicon.ico", "/admin/events",

@@ -21,7 +21,18 @@ from parlour.config import Settings, load_secret_key, load_settings
 from parlour.services.core import Core
 from parlour.services.sessions import SessionService
 from parlour.storage import Storage
-from parlour.web import admin, auth, desk, health, live, manage, public, studio
+from parlour.web import (
+    admin,
+    audit,
+    auth,
+    desk,
+    health,
+    live,
+    manage,
+    public,
+    studio,
+    twofactor,
+)
 from parlour.web.api import build_api
 from parlour.web.errors import HeaderLimit, install_error_handlers
 from parlour.web.forms import CloseForms
@@ -47,11 +58,18 @@ def create_app(settings: Settings, *, storage: Storage | None = None) -> Starlet
     secret = load_secret_key(settings)
     limiter = Limiter(planned.ratelimits, policies_from(settings), secret)
     metrics = Metrics(planned, limiter)
+    core = Core.assemble(planned.kv)
+    cache = core.cache
+
+    async def credentials(email: str, fresh: bool) -> int | None:
+        return await core.accounts.credentials_version(email, fresh=fresh)
+
     sessions = SessionService(
         planned.kv("sessions"),
         idle_timeout=settings.session_idle_timeout,
         absolute_timeout=settings.session_absolute_timeout,
         observe=metrics.observe_session,
+        credentials=credentials,
     )
 
     @asynccontextmanager
@@ -66,8 +84,6 @@ def create_app(settings: Settings, *, storage: Storage | None = None) -> Starlet
             finally:
                 await cache.stop()
 
-    core = Core.assemble(planned.kv)
-    cache = core.cache
     assets = StaticAssets.scan()
     app_parts = Parts(
         settings=settings,
@@ -93,6 +109,8 @@ def create_app(settings: Settings, *, storage: Storage | None = None) -> Starlet
             *live.routes,
             *studio.routes,
             *admin.routes,
+            *audit.routes,
+            *twofactor.routes,
             Mount("/api", api),
             Mount("/static", assets.files(), name="static"),
             Route("/favicon.ico", assets.favicon),

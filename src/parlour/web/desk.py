@@ -13,6 +13,7 @@ from parlour.domain.booking import Booking, Status
 from parlour.domain.slots import Slot
 from parlour.errors import Conflict, InvalidInput, SlotTaken
 from parlour.services.catalogue import Business
+from parlour.web.audit import audit
 from parlour.web.forms import Form, submitted
 from parlour.web.grid import day_grid, week_grid
 from parlour.web.pages import local_path, redirect, render, session_of, staff
@@ -153,6 +154,7 @@ async def set_status(request: Request) -> Response:
     try:
         status = Status(form.text("status", 20))
         changed = await service.set_status(booking, status)
+        await audit(request, "booking.status", booking.id, booking, changed)
         session_of(request).flash(f"{changed.client_name}: {changed.status.value}.")
     except ValueError:
         session_of(request).flash("Choose confirmed, completed, no-show or cancelled.")
@@ -191,6 +193,7 @@ async def reschedule(request: Request) -> Response:
     except (Conflict, InvalidInput) as exc:
         session_of(request).flash(str(exc))
         return redirect(f"/admin/bookings/{booking.id}")
+    await audit(request, "booking.move", booking.id, booking, moved)
     business = await core(request).catalogue.business()
     when = moved.start.astimezone(business.rules.zone).strftime("%a %-d %b, %H:%M")
     session_of(request).flash(f"Moved to {when}.")
@@ -270,6 +273,7 @@ async def new_booking(request: Request) -> Response:
             },
             status=422 if isinstance(exc, InvalidInput) else 409,
         )
+    await audit(request, "booking.create", booked.booking.id, None, booked.booking)
     link = f"{str(request.base_url).rstrip('/')}/booking/{booked.token}"
     session_of(request).flash(f"Booked. The client's link: {link}")
     return redirect(f"/admin/bookings/{booked.booking.id}")

@@ -29,6 +29,7 @@ from parlour.errors import (
     RateLimited,
     SlotTaken,
     StorageUnavailable,
+    TwoFactorRequired,
 )
 from parlour.web.contact import ERROR_PAGE_WAIT, business_for_page
 from parlour.web.parts import core, parts
@@ -157,6 +158,11 @@ def install_error_handlers(app: Starlette) -> None:
         destination = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         return RedirectResponse(f"/login?{urlencode({'next': destination})}", status_code=303)
 
+    async def two_factor_required(request: Request, exc: TwoFactorRequired) -> Response:
+        if wants_json(request):
+            return await problem(request, 403, "forbidden", "Set up two-factor on your account first.")
+        return RedirectResponse("/admin/account/two-factor", status_code=303)
+
     async def forbidden(request: Request, exc: Forbidden) -> Response:
         return await problem(
             request, 403, "forbidden", "Your account's role does not allow this. Ask an admin."
@@ -235,6 +241,7 @@ def install_error_handlers(app: Starlette) -> None:
         (StorageUnavailable, unavailable),
         (LoginRequired, login_required),
         (Forbidden, forbidden),
+        (TwoFactorRequired, two_factor_required),
         (CsrfRejected, csrf_rejected),
         (HTTPException, http_error),
         (RequestValidationError, invalid),

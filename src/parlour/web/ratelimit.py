@@ -45,6 +45,11 @@ def policies_from(settings: Settings) -> dict[str, Policy]:
         "login": Policy(
             "login", settings.login_rate_limit, settings.login_rate_limit_outage == "open"
         ),
+        "login_account": Policy(
+            "login_account",
+            settings.login_account_rate_limit,
+            settings.login_rate_limit_outage == "open",
+        ),
         "review": Policy(
             "review", settings.review_rate_limit, settings.review_rate_limit_outage == "open"
         ),
@@ -78,6 +83,11 @@ class Identity:
     @classmethod
     def account(cls, user_id: str) -> Identity:
         return cls("account", user_id)
+
+    @classmethod
+    def account_client(cls, account: str, address: str) -> Identity:
+        """One account from one client address (IPv6: its /64)."""
+        return cls("account_ip", f"{account}\0{cls.ip(address).value}")
 
     @classmethod
     def link(cls, token_hash: str) -> Identity:
@@ -162,6 +172,10 @@ class Limiter:
         if decision.verdict is not None:
             await self.store.refund(decision.policy.name, decision.keys, decision.verdict.token)
 
+    def key_of(self, identity: Identity) -> str:
+        """The private key ``identity`` counts under (what an account remembers of an address)."""
+        return identity.key(self._secret)
+
     async def peek(self, policy_name: str, identity: Identity) -> Verdict:
         """The window of one identity, counting nothing."""
         policy = self.policies[policy_name]
@@ -179,14 +193,19 @@ async def enforce(request: Request, policy: str, *identities: Identity) -> Decis
     the response carries its RateLimit headers. Raises :class:`RateLimited`."""
     from parlour.web.parts import parts  # noqa: PLC0415 - parts holds the Limiter
 
-    settings = parts(request).settings
-    peer = request.client.host if request.client else None
-    forwarded = ",".join(request.headers.getlist("x-forwarded-for")) or None
-    address = client_ip(peer, forwarded, settings.trusted_proxies)
     limiter = parts(request).limiter
-    decision = await limiter.check(policy, Identity.ip(address), *identities)
+    decision = await limiter.check(policy, Identity.ip(client_address(request)), *identities)
     request.state.ratelimit = decision
     return decision
+
+
+def client_address(request: Request) -> str:
+    """The client's address, believing ``X-Forwarded-For`` only from trusted proxies."""
+    from parlour.web.parts import parts  # noqa: PLC0415 - parts holds the settings
+
+    peer = request.client.host if request.client else None
+    forwarded = ",".join(request.headers.getlist("x-forwarded-for")) or None
+    return client_ip(peer, forwarded, parts(request).settings.trusted_proxies)
 
 
 class RateLimitHeaders:

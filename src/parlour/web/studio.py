@@ -13,6 +13,7 @@ from parlour.errors import InvalidInput, NotFound
 from parlour.services.catalogue import schedule_to_json
 from parlour.services.gallery import MAX_BYTES
 from parlour.services.money import amount_example, amount_text
+from parlour.web.audit import audit
 from parlour.web.forms import Form, submitted
 from parlour.web.pages import admin, redirect, render, session_of, staff
 from parlour.web.parts import core
@@ -125,13 +126,14 @@ async def save_treatment(request: Request) -> Response:
     await staff(request)
     form = await submitted(request)
     treatment_id = request.path_params.get("treatment_id")
-    if treatment_id:
-        await core(request).catalogue.treatment(treatment_id)  # 404 for an id that is not one
+    # 404 for an id that is not one
+    before = await core(request).catalogue.treatment(treatment_id) if treatment_id else None
     fields, chosen = _fields(form, TREATMENT_FIELDS), form.texts("resource_ids", 64)
     try:
         saved = await core(request).catalogue.save_treatment(fields, chosen, treatment_id)
     except InvalidInput as exc:
         return await _treatment_page(request, treatment_id, fields, chosen, exc.fields, 422)
+    await audit(request, "treatment.save", saved.id, before, saved)
     session_of(request).flash(f"Saved {saved.name}.")
     return redirect("/admin/treatments")
 
@@ -177,8 +179,7 @@ async def save_resource(request: Request) -> Response:
     await staff(request)
     form = await submitted(request)
     resource_id = request.path_params.get("resource_id")
-    if resource_id:
-        await core(request).catalogue.resource(resource_id)
+    before = await core(request).catalogue.resource(resource_id) if resource_id else None
     fields = _fields(form, RESOURCE_FIELDS)
     try:
         saved = await core(request).catalogue.save_resource(fields, resource_id)
@@ -189,6 +190,7 @@ async def save_resource(request: Request) -> Response:
             {"resource_id": resource_id, "fields": fields, "errors": exc.fields},
             status=422,
         )
+    await audit(request, "resource.save", saved.id, before, saved)
     session_of(request).flash(f"Saved {saved.name}.")
     return redirect("/admin/resources")
 
@@ -219,12 +221,14 @@ async def save_business(request: Request) -> Response:
     await admin(request)
     form = await submitted(request)
     fields = _fields(form, BUSINESS_FIELDS)
+    before = await core(request).catalogue.business()
     try:
-        await core(request).catalogue.save_business(fields)
+        after = await core(request).catalogue.save_business(fields)
     except InvalidInput as exc:
         return await render(
             request, "admin/business.html", {"fields": fields, "errors": exc.fields}, status=422
         )
+    await audit(request, "business.save", "business", before, after)
     session_of(request).flash("Business details saved.")
     return redirect("/admin/business")
 
@@ -247,6 +251,7 @@ async def moderate(request: Request) -> Response:
         session_of(request).flash("Choose approve or reject.")
         return redirect("/admin/reviews")
     review = await core(request).reviews.moderate(request.path_params["booking_id"], status)  # type: ignore[arg-type]
+    await audit(request, "review.moderate", review.booking_id, None, review)
     session_of(request).flash(f"Review by {review.name}: {review.status}.")
     return redirect("/admin/reviews")
 
@@ -279,6 +284,7 @@ async def upload(request: Request) -> Response:
         photo = await core(request).gallery.upload(data, form.text("caption", 500))
     except InvalidInput as exc:
         return await gallery(request, exc.fields, 422)
+    await audit(request, "photo.add", photo.id, None, photo)
     session_of(request).flash(f"Added {photo.caption or 'the photo'}.")
     return redirect("/admin/gallery")
 
@@ -297,6 +303,10 @@ async def change_photo(request: Request) -> Response:
             await service.move(photo_id, -1 if action == "earlier" else 1)
         elif action == "delete":
             await service.delete(photo_id)
+        if action in ("caption", "earlier", "later", "delete"):
+            await audit(
+                request, f"photo.{action}", photo_id, None, {"caption": form.text("caption")}
+            )
     except (InvalidInput, NotFound) as exc:
         session_of(request).flash(str(exc))
     return redirect("/admin/gallery")
