@@ -160,7 +160,9 @@ def install_error_handlers(app: Starlette) -> None:
 
     async def two_factor_required(request: Request, exc: TwoFactorRequired) -> Response:
         if wants_json(request):
-            return await problem(request, 403, "forbidden", "Set up two-factor on your account first.")
+            return await problem(
+                request, 403, "forbidden", "Set up two-factor on your account first."
+            )
         return RedirectResponse("/admin/account/two-factor", status_code=303)
 
     async def forbidden(request: Request, exc: Forbidden) -> Response:
