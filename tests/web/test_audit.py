@@ -89,7 +89,7 @@ async def _new_booking(w: Walk) -> httpx.Response:
 
 async def _status(w: Walk) -> httpx.Response:
     page = f"/admin/bookings/{w.booking_id}"
-    return await post_form(w.admin, page, f"{page}/status", status="completed")
+    return await post_form(w.admin, page, f"{page}/status", status="completed", confirmed="yes")
 
 
 async def _reschedule(w: Walk) -> httpx.Response:

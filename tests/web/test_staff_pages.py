@@ -97,7 +97,7 @@ async def test_the_calendar_shows_the_days_bookings_with_filters(desk: Desk) -> 
 
 async def test_staff_mark_a_booking_done_and_move_another(desk: Desk) -> None:
     page = f"/admin/bookings/{desk.booking.id}"
-    done = await post_form(desk.staff, page, f"{page}/status", status="completed")
+    done = await post_form(desk.staff, page, f"{page}/status", status="completed", confirmed="yes")
     assert done.status_code == 303
     assert (await core(desk.app).bookings.get(desk.booking.id)).status is Status.COMPLETED
     refused = await post_form(desk.staff, page, f"{page}/status", status="exploded")

@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
 from parlour.mail.messages import WITH_CALENDAR, BookingNotice, PasswordReset, from_json, kind_of
-from parlour.services.catalogue import money
+from parlour.services.money import money
 from parlour.services.outbox import Message
 from parlour.web.ics import calendar_file
 
@@ -104,7 +104,7 @@ class Renderer:
                 "therapist": data.therapist,
                 "link": link,
                 "previous_start": data.previous_start,
-                "price": money(data.booking.price, data.business.currency)
+                "price": money(data.booking.price, data.business.currency, data.business.locale)
                 if data.booking.price
                 else "",
             }

@@ -18,7 +18,8 @@ from parlour import __version__
 from parlour.domain.booking import Booking
 from parlour.domain.slots import Slot
 from parlour.services.bookings import BookingService
-from parlour.services.catalogue import Business, CatalogueService, money
+from parlour.services.catalogue import Business, CatalogueService
+from parlour.services.money import money
 from parlour.web.api_docs import install_docs
 from parlour.web.csrf import verify_csrf
 from parlour.web.parts import Parts, core, parts
@@ -158,7 +159,7 @@ async def list_treatments(request: Request) -> list[TreatmentOut]:
             category=t.category,
             duration_minutes=t.duration,
             price=t.price,
-            price_text=money(t.price, business.currency),
+            price_text=money(t.price, business.currency, business.locale),
             currency=business.currency,
         )
         for t in await catalogue.treatments(active_only=True)

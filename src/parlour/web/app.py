@@ -14,6 +14,7 @@ from contextlib import asynccontextmanager
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
+from starlette.middleware.gzip import GZipMiddleware
 from starlette.routing import Mount, Route
 
 from parlour.config import Settings, load_secret_key, load_settings
@@ -45,9 +46,9 @@ from parlour.web.metrics import Metrics, OutboxMetrics, RequestMetrics
 from parlour.web.metrics_access import guarded
 from parlour.web.parts import Parts
 from parlour.web.ratelimit import Limiter, RateLimitHeaders, policies_from
-from parlour.web.security import CachedStatic, SecurityHeaders
+from parlour.web.security import SecurityHeaders
 from parlour.web.sessions import SessionMiddleware
-from parlour.web.templating import STATIC_DIRECTORY, build_templates
+from parlour.web.templating import StaticAssets, build_templates
 
 log = logging.getLogger(__name__)
 
@@ -98,11 +99,12 @@ def create_app(settings: Settings, *, storage: Storage | None = None) -> Starlet
 
     delivery = delivery_from_settings(settings, core.outboxes.all, limiter, secret)
     metrics.registry.register(OutboxMetrics(lambda: delivery.stats, delivery.clock))
+    assets = StaticAssets.scan()
     app_parts = Parts(
         settings=settings,
         storage=planned,
         secret_key=secret,
-        templates=build_templates(),
+        templates=build_templates(assets),
         limiter=limiter,
         metrics=metrics,
         sessions=sessions,
@@ -136,11 +138,14 @@ def create_app(settings: Settings, *, storage: Storage | None = None) -> Starlet
             *audit.routes,
             *twofactor.routes,
             Mount("/api", api),
-            Mount("/static", CachedStatic(directory=STATIC_DIRECTORY), name="static"),
+            Mount("/static", assets.files(), name="static"),
+            Route("/favicon.ico", assets.favicon),
         ],
         middleware=[
             Middleware(RequestMetrics, metrics=metrics, log_requests=settings.log_format == "json"),
             Middleware(SecurityHeaders, https=settings.secure_cookies),
+            # Pages, JSON and CSS; Starlette leaves event streams and images as they are.
+            Middleware(GZipMiddleware, minimum_size=500),
             Middleware(HeaderLimit),
             Middleware(AllowedHosts, hosts=allowed_hosts(settings)),
             Middleware(ServingGate, durability=durability),

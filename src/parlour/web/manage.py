@@ -97,6 +97,7 @@ async def reschedule_page(request: Request) -> Response:
         day=day,
         slots=slots,
         problem=problem,
+        today=today,
         previous_day=day - timedelta(days=1) if day > today else None,
         next_day=day + timedelta(days=1),
     )

@@ -12,6 +12,7 @@ from starlette.responses import HTMLResponse, RedirectResponse
 from parlour.errors import Forbidden, LoginRequired, StorageUnavailable, TwoFactorRequired
 from parlour.services.sessions import SessionRecord
 from parlour.web import csrf
+from parlour.web.contact import business_for_page, opening_for_page
 from parlour.web.parts import parts
 from parlour.web.sessions import Session
 
@@ -46,6 +47,10 @@ async def render(
         "csrf_input": lambda: csrf.hidden_input(request),
         **(context or {}),
     }
+    if full.get("business") is None:  # every page names the salon (web/contact.py)
+        full["business"] = await business_for_page(request)
+    if "opening" not in full and not request.url.path.startswith("/admin"):
+        full["opening"] = await opening_for_page(request)
     return templates.TemplateResponse(
         request, template, full, status_code=status, headers=dict(headers or {})
     )

@@ -12,6 +12,7 @@ from starlette.routing import Route
 from parlour.errors import InvalidInput, NotFound
 from parlour.services.catalogue import schedule_to_json
 from parlour.services.gallery import MAX_BYTES
+from parlour.services.money import amount_example, amount_text
 from parlour.web.audit import audit
 from parlour.web.forms import Form, submitted
 from parlour.web.pages import admin, redirect, render, session_of, staff
@@ -38,6 +39,7 @@ RESOURCE_FIELDS = (
 BUSINESS_FIELDS = (
     "name",
     "currency",
+    "locale",
     "address",
     "phone",
     "timezone",
@@ -78,6 +80,7 @@ async def treatment_form(request: Request) -> Response:
         "buffer_after": "0",
     }
     chosen: list[str] = []
+    business = await core(request).catalogue.business()
     if treatment_id:
         treatment = await core(request).catalogue.treatment(treatment_id)
         fields = {
@@ -87,7 +90,7 @@ async def treatment_form(request: Request) -> Response:
             "duration": str(treatment.duration),
             "buffer_before": str(treatment.buffer_before),
             "buffer_after": str(treatment.buffer_after),
-            "price": f"{treatment.price / 100:.2f}",
+            "price": amount_text(treatment.price, business.currency),
             "active": "on" if treatment.active else "",
         }
         chosen = list(treatment.resource_ids)
@@ -102,10 +105,13 @@ async def _treatment_page(
     errors: dict[str, str],
     status: int = 200,
 ) -> Response:
+    business = await core(request).catalogue.business()
     return await render(
         request,
         "admin/treatment_form.html",
         {
+            "business": business,
+            "price_hint": f"In {business.currency}. {amount_example(business.currency)}.",
             "treatment_id": treatment_id,
             "fields": fields,
             "chosen": chosen,
@@ -199,6 +205,7 @@ async def business_form(request: Request) -> Response:
     fields = {
         "name": business.name,
         "currency": business.currency,
+        "locale": business.locale,
         "address": business.address,
         "phone": business.phone,
         "timezone": rules.timezone,
@@ -287,6 +294,8 @@ async def change_photo(request: Request) -> Response:
     form = await submitted(request)
     photo_id, action = request.path_params["photo_id"], form.text("action", 20)
     service = core(request).gallery
+    if action == "delete" and form.text("confirmed", 3) != "yes":
+        return await _confirm_delete(request, photo_id)
     try:
         if action == "caption":
             await service.caption(photo_id, form.text("caption", 500))
@@ -301,6 +310,25 @@ async def change_photo(request: Request) -> Response:
     except (InvalidInput, NotFound) as exc:
         session_of(request).flash(str(exc))
     return redirect("/admin/gallery")
+
+
+async def _confirm_delete(request: Request, photo_id: str) -> Response:
+    photo = next((p for p in await core(request).gallery.photos() if p.id == photo_id), None)
+    if photo is None:
+        raise NotFound("There is no such photo.")
+    return await render(
+        request,
+        "admin/confirm.html",
+        {
+            "question": f"Delete the photo “{photo.caption}”?" if photo.caption else "Delete it?",
+            "details": "It leaves the public gallery at once, on every instance.",
+            "action": f"/admin/gallery/{photo.id}",
+            "fields": {"action": "delete"},
+            "button": "Yes, delete it",
+            "danger": True,
+            "back": "/admin/gallery",
+        },
+    )
 
 
 routes = [
