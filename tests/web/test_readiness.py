@@ -18,7 +18,7 @@ import pytest
 from starlette.applications import Starlette
 
 from parlour.config import load_settings
-from parlour.storage.durability import RECORD, Durability
+from parlour.storage.durability import DURABLE, RECORD, Durability
 from parlour.web.app import create_app
 from parlour.web.parts import parts
 
@@ -173,12 +173,12 @@ async def test_a_fresh_install_and_instances_that_join_are_served(
     async with instance("one", data_backend="redis") as (app, http):
         assert await ready(http) == (200, "ok")
         await furnish(parts(app).storage.kv)
-        epoch = (tmp_path / "one" / RECORD).read_text().strip()
+        epoch = (tmp_path / "one" / RECORD).read_text().splitlines()[0]
     async with instance("one", data_backend="redis") as (_, again):  # a restart
         assert await ready(again) == (200, "ok")
     async with instance("two", data_backend="redis") as (_, joined):  # a new instance
         assert await ready(joined) == (200, "ok")
-    assert (tmp_path / "two" / RECORD).read_text().strip() == epoch
+    assert (tmp_path / "two" / RECORD).read_text().splitlines()[0] == epoch
 
 
 async def test_a_store_without_markers_is_adopted_by_an_instance_without_a_record(
@@ -191,7 +191,7 @@ async def test_a_store_without_markers_is_adopted_by_an_instance_without_a_recor
         await furnish(parts(app).storage.kv)
         with private_redis.client() as redis:
             markers = list(redis.scan_iter("*:epoch"))
-            assert len(markers) == 7  # one in each durable namespace's slot
+            assert len(markers) == len(DURABLE)  # one in each durable namespace's slot
             redis.delete(*markers)
         assert (await ready(http))[0] == 503
     with private_redis.client() as redis:
@@ -199,6 +199,25 @@ async def test_a_store_without_markers_is_adopted_by_an_instance_without_a_recor
     async with instance("new", data_backend="redis") as (app, http):
         assert await ready(http) == (200, "ok")
         assert (await http.get(f"/book/{MASSAGE.id}")).status_code == 200  # the data is served
+
+
+async def test_a_namespace_added_by_an_upgrade_is_marked_not_judged_lost(
+    instance: Instance, private_redis: RedisServer, tmp_path: Path
+) -> None:
+    """An instance that served a version without the audit log has neither its marker nor any
+    entry of it: after the upgrade that is a new namespace, not a loss."""
+    async with instance("one", data_backend="redis") as (app, _):
+        await furnish(parts(app).storage.kv)
+    record = tmp_path / "one" / RECORD
+    epoch = record.read_text().splitlines()[0]
+    record.write_text(f"{epoch}\n{' '.join(ns for ns in DURABLE if ns != 'audit')}\n")
+    with private_redis.client() as redis:
+        redis.delete(*redis.scan_iter("*{audit}*"))
+    async with instance("one", data_backend="redis") as (_, upgraded):
+        assert await ready(upgraded) == (200, "ok")
+    with private_redis.client() as redis:
+        assert len(list(redis.scan_iter("*:epoch"))) == len(DURABLE)
+    assert "audit" in record.read_text().splitlines()[1].split()
 
 
 def test_parlour_check_names_the_policy_and_the_loss(

@@ -23,7 +23,10 @@ How "this store was set up" is remembered, so that a fresh install is not taken 
   without a marker do not excuse it, since the app itself may have written a booking into the
   emptied store in the second before it noticed. An instance with a record pointed at a new,
   migrated Redis therefore refuses it until ``parlour accept-store``: a deliberate act asks for
-  one more. (A durable namespace added by a future version must get its marker on upgrade.)
+  one more.
+- The record also lists the namespaces it saw marked. A durable namespace that a newer version
+  adds (``audit`` was one) is not in it: its missing marker is written, never judged a loss, so
+  an upgrade does not stop a healthy deployment.
 - On a loss the instance writes a tombstone (``lost:<epoch>``) in place of the markers, so an
   instance started afterwards with an empty data directory does not take the empty store for a
   fresh install; every instance then refuses to serve (503, with the reason on ``/readyz`` and in
@@ -142,13 +145,14 @@ class Durability:
                 strict=True,
             )
         )
-        recorded = await asyncio.to_thread(self._read_record)
+        recorded, known = await asyncio.to_thread(self._read_record)
         lost = next((m for m in marks.values() if m and m.startswith(TOMBSTONE)), None)
         if lost:
             return self._lost_message(redis, lost.removeprefix(TOMBSTONE))
         missing = [ns for ns, mark in marks.items() if mark is None]
-        held = await asyncio.gather(*(redis.holds_items(ns) for ns in missing))
-        emptied = [ns for ns, items in zip(missing, held, strict=True) if not items]
+        judged = [ns for ns in missing if ns in known]  # new namespaces are marked, not judged
+        held = await asyncio.gather(*(redis.holds_items(ns) for ns in judged))
+        emptied = [ns for ns, items in zip(judged, held, strict=True) if not items]
         if recorded and emptied:
             if repair:
                 tombstone = f"{TOMBSTONE}{recorded}"
@@ -163,8 +167,8 @@ class Durability:
         epoch = epoch or recorded or secrets.token_hex(8)
         for namespace in missing:
             await redis.set_meta(namespace, EPOCH, epoch, if_absent=True)
-        if epoch != recorded:
-            if recorded:
+        if epoch != recorded or set(self._durable) - known:
+            if recorded and epoch != recorded:
                 log.warning("Redis was set up again as epoch %s (was %s): adopted", epoch, recorded)
             await asyncio.to_thread(self._write_record, epoch)
         return None
@@ -192,16 +196,21 @@ class Durability:
         await asyncio.to_thread(self._write_record, epoch)
         return epoch
 
-    def _read_record(self) -> str | None:
+    def _read_record(self) -> tuple[str | None, frozenset[str]]:
+        """The epoch this instance served, and the namespaces it saw marked (the first line is
+        the epoch, the second the namespaces)."""
         try:
-            return self._record.read_text().strip() or None
+            lines = self._record.read_text().splitlines()
         except FileNotFoundError:
-            return None
+            return None, frozenset()
+        epoch = lines[0].strip() if lines else ""
+        known = frozenset(lines[1].split()) if len(lines) > 1 else frozenset(self._durable)
+        return epoch or None, known
 
     def _write_record(self, epoch: str) -> None:
         self._record.parent.mkdir(parents=True, exist_ok=True)
         partial = self._record.with_suffix(".tmp")
-        partial.write_text(f"{epoch}\n")
+        partial.write_text(f"{epoch}\n{' '.join(sorted(self._durable))}\n")
         os.replace(partial, self._record)
 
     # -- in the app -----------------------------------------------------------------------------
