@@ -19,13 +19,17 @@ from support.redis_server import (
 )
 from support.redis_topologies import Cluster, SentinelGroup
 
+pytest_plugins = ["support.backends"]  # any_backend, shared_backend and the PostgreSQL fixtures
+
 
 @pytest.fixture(scope="session", autouse=True)
 def _clean_environment() -> Iterator[None]:
     """Tests see only the settings they set, never the developer's shell."""
     with pytest.MonkeyPatch.context() as patch:
         for name in list(os.environ):
-            if name.startswith(("REDIS_", "PARLOUR_")) and not name.startswith("PARLOUR_TEST_"):
+            if name.startswith(("REDIS_", "PARLOUR_", "DATABASE_")) and not name.startswith(
+                "PARLOUR_TEST_"
+            ):
                 patch.delenv(name)
         yield
 

@@ -18,6 +18,7 @@ from parlour.services.accounts import AccountError
 from parlour.services.core import Core
 from parlour.services.demo import Seeded, seed
 from parlour.storage import Storage
+from parlour.storage.registry import Reach, check_settings, entry_for
 from parlour.web.ratelimit import Identity, Limiter, policies_from
 from parlour.web.templating import duration
 
@@ -32,6 +33,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         settings = load_settings()
+        check_settings(settings)  # an unknown backend or a missing URL: before any command runs
     except ConfigurationError as exc:
         print(f"parlour: configuration error:\n{exc}", file=sys.stderr)
         return EXIT_CONFIGURATION
@@ -39,6 +41,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     command: Command = args.command
     try:
         return command(args, settings)
+    except ConfigurationError as exc:
+        print(f"parlour: configuration error:\n{exc}", file=sys.stderr)
+        return EXIT_CONFIGURATION
     except ParlourError as exc:
         print(f"parlour: {exc}", file=sys.stderr)
         return EXIT_FAILED
@@ -182,15 +187,20 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+_SHARED_STATE = ("sessions", "ratelimit")
+
+
 def workers_warning(settings: Settings, workers: int) -> str | None:
     """What goes wrong when several workers keep per-process state, or ``None``."""
-    local = [name for name in ("sessions", "ratelimit") if settings.backend_for(name) == "memory"]
+    per_process = [entry_for(name, settings).reach is Reach.PROCESS for name in _SHARED_STATE]
+    local = [name for name, alone in zip(_SHARED_STATE, per_process, strict=True) if alone]
     if workers < 2 or not local:
         return None
     return (
         f"{' and '.join(local)} live in each worker's memory, so with --workers {workers} a login "
         "holds only on the worker that made it and each worker counts rate limits on its own; "
-        "set REDIS_URL (or PARLOUR_SESSIONS_BACKEND=sqlite for sessions on one host)"
+        "set REDIS_URL or PARLOUR_SESSIONS_BACKEND/PARLOUR_RATELIMIT_BACKEND=postgres (or "
+        "PARLOUR_SESSIONS_BACKEND=sqlite for sessions on one host)"
     )
 
 
@@ -278,10 +288,10 @@ def _import(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _ratelimit(args: argparse.Namespace, settings: Settings) -> int:
-    if settings.backend_for("ratelimit") != "redis":
+    if entry_for("ratelimit", settings).reach is Reach.PROCESS:
         print(
-            "parlour: rate limits are kept in the memory of the running process (no REDIS_URL); "
-            "see and clear them from its admin page",
+            "parlour: rate limits are kept in the memory of the running process (no REDIS_URL "
+            "or PostgreSQL for them); see and clear them from its admin page",
             file=sys.stderr,
         )
         return EXIT_FAILED

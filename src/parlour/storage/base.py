@@ -133,6 +133,18 @@ def decode(raw: str | bytes, *, backend: str = "") -> JSON:
         raise CorruptValue(f"a stored value is not JSON: {exc}", backend=backend) from exc
 
 
+@dataclass(frozen=True, slots=True)
+class Sample:
+    """One reading for ``/metrics``, from :meth:`Backend.metrics`."""
+
+    name: str
+    """The full metric name, e.g. ``parlour_redis_up``; counters without ``_total``."""
+    documentation: str
+    value: float
+    labels: tuple[tuple[str, str], ...] = ()
+    counter: bool = False
+
+
 class Backend(abc.ABC):
     """One storage technology. Subclasses translate their native errors at this boundary.
 
@@ -220,6 +232,13 @@ class Backend(abc.ABC):
 
     async def start_events(self) -> None:
         """Return once writes from any process are being fed into :attr:`changes`."""
+
+    async def metrics(self) -> list[Sample]:
+        """What only this backend knows (its server's memory, its pool), read at scrape time.
+
+        Never raises: a server that does not answer is reported down by a sample.
+        """
+        return []
 
 
 class KVStore:

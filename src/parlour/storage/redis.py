@@ -36,7 +36,7 @@ from redis.backoff import NoBackoff
 
 from parlour.config import Settings, mask_url_password
 from parlour.errors import ConfigurationError, StorageError, StorageUnavailable
-from parlour.storage.base import ABSENT, DELETE, Backend, Condition, Operation
+from parlour.storage.base import ABSENT, DELETE, Backend, Condition, Operation, Sample
 from parlour.storage.events import ChangeEvent, ChangeKind
 from parlour.storage.redis_topology import Client, Connection, connect, parse
 
@@ -79,6 +79,7 @@ def translate_redis_error(exc: rx.RedisError | OSError, where: str) -> StorageEr
     return StorageError(f"Redis at {where} failed: {type(exc).__name__}: {exc}", backend="redis")
 
 
+_UP = "1 when Redis answered the last scrape"
 _USES_RECLAIM = frozenset({"write", "prune", "transact"})
 
 
@@ -137,6 +138,20 @@ class RedisBackend(Backend):
         password = settings.redis_password
         return cls(
             settings.redis_url,
+            password=None if password is None else password.get_secret_value(),
+            tls=settings.redis_tls_enabled,
+            cluster=settings.redis_cluster,
+            prefix=settings.redis_prefix,
+            timeout=settings.redis_timeout,
+            pool_size=settings.redis_pool_size,
+        )
+
+    @classmethod
+    def from_url(cls, url: str, settings: Settings) -> RedisBackend:
+        """A Redis named by ``url`` (``parlour migrate --from``), with the other Redis settings."""
+        password = settings.redis_password
+        return cls(
+            url,
             password=None if password is None else password.get_secret_value(),
             tls=settings.redis_tls_enabled,
             cluster=settings.redis_cluster,
@@ -460,6 +475,39 @@ class RedisBackend(Backend):
         memory = await self.call(functools.partial(client.info, "memory"), idempotent=True)
         clients = await self.call(functools.partial(client.info, "clients"), idempotent=True)
         return {**memory, **clients}
+
+    async def metrics(self) -> list[Sample]:
+        samples = [
+            Sample(
+                "parlour_redis_pool_connections",
+                "This process's Redis connections",
+                count,
+                (("state", state),),
+            )
+            for count, state in self.pool_counts()
+        ]
+        samples.append(
+            Sample(
+                "parlour_pubsub_reconnects",
+                "Times the change-event connection came back",
+                self.reconnects,
+                counter=True,
+            )
+        )
+        try:
+            info = await self.info()
+        except StorageError:
+            return [*samples, Sample("parlour_redis_up", _UP, 0)]
+        return [
+            *samples,
+            Sample("parlour_redis_up", _UP, 1),
+            Sample("parlour_redis_used_memory_bytes", "Redis INFO used_memory",
+                   info.get("used_memory", 0)),
+            Sample("parlour_redis_used_memory_peak_bytes", "Redis INFO used_memory_peak",
+                   info.get("used_memory_peak", 0)),
+            Sample("parlour_redis_connected_clients", "Redis INFO connected_clients",
+                   info.get("connected_clients", 0)),
+        ]  # fmt: skip
 
     # -- change events --------------------------------------------------------------------------
 

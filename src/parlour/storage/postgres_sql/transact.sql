@@ -1,0 +1,72 @@
+-- Apply every write if every expectation holds, all at once; else change nothing.
+-- Keys come sorted and unique. Every key gets a row to lock (an invisible placeholder, expired
+-- at '-infinity', where none exists), and every row is locked FOR UPDATE in key order, so two
+-- transactions over overlapping keys queue instead of deadlocking, and nobody can create,
+-- change or delete a key between the check and the write. Placeholders that are not written
+-- are deleted before the end: nothing of a refused transaction is left.
+-- p_expect[i]: NULL (no condition), 'absent' or 'equal' (to p_expected[i]);
+-- p_write[i]: NULL (leave), 'set' (to p_values[i], with p_ttls[i] seconds or NULL) or 'delete';
+-- p_events[i]: the change event to NOTIFY on p_channel when key i is written.
+CREATE FUNCTION parlour_transact(
+    p_namespace text, p_channel text, p_keys bytea[], p_expect text[], p_expected text[],
+    p_write text[], p_values text[], p_ttls float8[], p_events text[]
+) RETURNS boolean LANGUAGE plpgsql AS $$
+DECLARE
+    n       int := coalesce(array_length(p_keys, 1), 0);
+    placed  bytea[] := '{}';
+    added   bytea[];
+    locked  int;
+    stored  text;
+    live    boolean;
+BEGIN
+    LOOP
+        WITH inserted AS (
+            INSERT INTO parlour_kv (namespace, key, value, expires_at)
+            SELECT p_namespace, k, '', '-infinity' FROM unnest(p_keys) AS k ORDER BY k
+            ON CONFLICT (namespace, key) DO NOTHING
+            RETURNING key
+        )
+        SELECT coalesce(array_agg(key), '{}') INTO added FROM inserted;
+        placed := placed || added;
+        SELECT count(*) INTO locked FROM (
+            SELECT 1 FROM parlour_kv
+            WHERE namespace = p_namespace AND key = ANY (p_keys)
+            ORDER BY key FOR UPDATE
+        ) AS rows;
+        -- a row deleted between the insert and the lock: insert its placeholder, lock again
+        EXIT WHEN locked = n;
+    END LOOP;
+    FOR i IN 1 .. n LOOP
+        CONTINUE WHEN p_expect[i] IS NULL;
+        SELECT value INTO stored FROM parlour_kv
+        WHERE namespace = p_namespace AND key = p_keys[i]
+          AND (expires_at IS NULL OR expires_at > now());
+        IF NOT FOUND THEN
+            stored := NULL;
+        END IF;
+        IF (p_expect[i] = 'absent' AND stored IS NOT NULL)
+           OR (p_expect[i] = 'equal' AND (stored IS NULL OR stored <> p_expected[i])) THEN
+            DELETE FROM parlour_kv WHERE namespace = p_namespace AND key = ANY (placed);
+            RETURN false;
+        END IF;
+    END LOOP;
+    FOR i IN 1 .. n LOOP
+        IF p_write[i] = 'set' THEN
+            UPDATE parlour_kv
+            SET value = p_values[i],
+                expires_at = now() + make_interval(secs => p_ttls[i])
+            WHERE namespace = p_namespace AND key = p_keys[i];
+            PERFORM pg_notify(p_channel, p_events[i]);
+        ELSIF p_write[i] = 'delete' THEN
+            DELETE FROM parlour_kv WHERE namespace = p_namespace AND key = p_keys[i]
+            RETURNING expires_at IS NULL OR expires_at > now() INTO live;
+            IF live THEN
+                PERFORM pg_notify(p_channel, p_events[i]);
+            END IF;
+        ELSIF p_keys[i] = ANY (placed) THEN
+            DELETE FROM parlour_kv WHERE namespace = p_namespace AND key = p_keys[i];
+        END IF;
+    END LOOP;
+    RETURN true;
+END;
+$$;
