@@ -52,6 +52,9 @@ class Operation:
     write: str | _Marker | None = None
     """New text, DELETE, or None to leave the key as it is."""
     ttl: float | None = None
+    merge: Mapping[str, str | None] | None = None
+    """Fields to set (text) or remove (None) in the JSON object at the key: see
+    :func:`merged`. An operation has a ``write`` or a ``merge``, never both."""
 
 
 class Condition(enum.Enum):
@@ -81,6 +84,52 @@ def condition_holds(condition: Condition, current: str | None, expected: str | N
     if condition is Condition.IF_VALUE:
         return current is not None and current == expected
     return True
+
+
+def merged(current: str | None, fields: Mapping[str, str | None], *, backend: str = "") -> str:
+    """The text a merge leaves at a key that holds ``current`` (None: nothing, read as ``{}``).
+
+    A merged key holds a JSON object whose values are all text: an index that independent
+    writers update without reading it first (a booking adds its line to its day, a cancellation
+    removes it), so they never conflict the way a read-modify-write under an expectation does.
+    The text is canonical (keys sorted, compact, UTF-8 as is), and the Redis script writes the
+    very same bytes, so a merged value read from any backend can serve as an expectation.
+    """
+    document: Any = {} if current is None else decode(current, backend=backend)
+    if not isinstance(document, dict) or not all(isinstance(v, str) for v in document.values()):
+        raise CorruptValue(
+            "a merge needs a JSON object of text values at its key, and found something else",
+            backend=backend,
+        )
+    for field, value in fields.items():
+        if value is None:
+            document.pop(field, None)
+        else:
+            document[field] = value
+    return canonical(document)
+
+
+def canonical(document: Mapping[str, str]) -> str:
+    """The text of an object of text values as every backend writes it after a merge."""
+    raw = json.dumps(document, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
+    if len(raw.encode("utf-8")) > MAX_VALUE_BYTES:
+        raise InvalidValue(f"a merge would make the value larger than {MAX_VALUE_BYTES} bytes")
+    return raw
+
+
+def _check_fields(key: str, fields: Mapping[str, str | _Marker]) -> dict[str, str | None]:
+    checked: dict[str, str | None] = {}
+    for field, value in fields.items():
+        if not isinstance(field, str) or not (value is DELETE or isinstance(value, str)):
+            raise InvalidValue(f"merge into {key!r}: fields are text, set to text or DELETE")
+        try:
+            field.encode("utf-8")
+            if isinstance(value, str):
+                value.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise InvalidValue(f"merge into {key!r}: text that is not valid unicode") from exc
+        checked[field] = value if isinstance(value, str) else None
+    return checked
 
 
 def check_namespace(namespace: str) -> str:
@@ -320,17 +369,29 @@ class KVStore:
         *,
         expect: Mapping[str, JSON | _Marker] | None = None,
         ttl: Mapping[str, float] | None = None,
+        merge: Mapping[str, Mapping[str, str | _Marker]] | None = None,
     ) -> bool:
-        """Write every value of ``writes`` (``DELETE`` removes) if, at that moment, every key of
-        ``expect`` holds exactly the value given (``ABSENT``: nothing); otherwise change nothing.
-        Atomic across processes: a Lua script on Redis, a transaction in SQLite.
+        """Write every value of ``writes`` (``DELETE`` removes) and apply every ``merge`` if, at
+        that moment, every key of ``expect`` holds exactly the value given (``ABSENT``:
+        nothing); otherwise change nothing. Atomic across processes: a Lua script on Redis, a
+        transaction in SQLite.
 
-        ``True`` if it wrote. An expected value must be one as read from the store.
+        ``merge`` maps a key to fields to set (text) or remove (``DELETE``) in the JSON object
+        of text values stored there (nothing there counts as ``{}``); the key is written even
+        when it becomes ``{}``. Merges carry no expectation, so two transacts that merge into
+        one key both succeed, in either order. ``ttl`` applies to written and merged keys.
+
+        ``True`` if it wrote. An expected value must be one as read from the store. Raises
+        ``CorruptValue`` (changing nothing) if a merged key holds anything but such an object.
         """
         expect = expect or {}
         ttl = ttl or {}
+        merge = merge or {}
+        both = set(merge) & set(writes)
+        if both:
+            raise InvalidValue(f"{sorted(both)[0]!r} is both written and merged in one transact")
         operations = []
-        for key in dict.fromkeys([*expect, *writes]):
+        for key in dict.fromkeys([*expect, *writes, *merge]):
             condition = expect.get(key)
             if key in expect and condition is not ABSENT:
                 condition = encode(condition)
@@ -343,7 +404,10 @@ class KVStore:
                 write = DELETE
             else:
                 write = encode(value)
-            operations.append(Operation(check_key(key), condition, write, check_ttl(ttl.get(key))))
+            fields = _check_fields(key, merge[key]) if key in merge else None
+            operations.append(
+                Operation(check_key(key), condition, write, check_ttl(ttl.get(key)), fields)
+            )
         return await self.backend.transact(self.namespace, operations)
 
     async def remove_item(self, key: str) -> bool:

@@ -22,7 +22,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import replace
 
 from parlour.errors import StorageError
-from parlour.storage.base import ABSENT, DELETE, Backend, Condition, Operation
+from parlour.storage.base import ABSENT, DELETE, Backend, Condition, Operation, merged
 
 log = logging.getLogger(__name__)
 
@@ -160,22 +160,27 @@ class DualBackend(Backend):
     async def transact(self, namespace: str, operations: Sequence[Operation]) -> bool:
         await self._adopt(namespace, [operation.key for operation in operations])
         # "Nothing there" must also accept a tombstone (a cancelled booking's freed units).
-        absent = [o.key for o in operations if o.expect is ABSENT]
+        # A merge into a tombstone starts from nothing, as it would where nothing is stored.
+        absent = [o.key for o in operations if o.expect is ABSENT or o.merge is not None]
         deleted = {
             key
             for key, raw in (await self.new.get_many(namespace, absent)).items()
             if raw == TOMBSTONE
         }
-        operations = [replace(o, expect=TOMBSTONE) if o.key in deleted else o for o in operations]
+        operations = [_over_tombstone(o) if o.key in deleted else o for o in operations]
         if not await self.new.transact(namespace, operations):
             return False
         for operation in operations:
-            if operation.write is not None:  # a condition alone has nothing to repeat
+            if operation.write is not None or operation.merge is not None:
                 await self._also_old(operation.key, self._replay(namespace, operation))
         return True
 
     def _replay(self, namespace: str, operation: Operation) -> Callable[[], Awaitable[object]]:
-        """A transact's write, repeated on the old backend without its conditions."""
+        """A transact's write, repeated on the old backend without its conditions (a merge as a
+        merge: merges commute, so the old backend's index ends up the same)."""
+        if operation.merge is not None:
+            merge = Operation(operation.key, merge=operation.merge, ttl=operation.ttl)
+            return lambda: self.old.transact(namespace, [merge])
         if operation.write is DELETE:
             return lambda: self.old.remove(namespace, operation.key)
         text = str(operation.write)
@@ -195,3 +200,14 @@ class DualBackend(Backend):
                     yield rest
         except StorageError as exc:
             self._old_unreadable(namespace, exc)
+
+
+def _over_tombstone(operation: Operation) -> Operation:
+    """``operation`` for a key whose tombstone the new backend holds: "absent" means the
+    tombstone, and a merge starts from an empty object."""
+    if operation.expect is ABSENT:
+        operation = replace(operation, expect=TOMBSTONE)
+    if operation.merge is not None:
+        start = merged(None, operation.merge)
+        operation = replace(operation, expect=TOMBSTONE, write=start, merge=None)
+    return operation

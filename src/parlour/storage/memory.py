@@ -29,6 +29,7 @@ from parlour.storage.base import (
     Operation,
     condition_holds,
     expectation_holds,
+    merged,
 )
 from parlour.storage.events import ChangeEvent, ChangeKind
 
@@ -177,15 +178,21 @@ class MemoryBackend(Backend):
 
     async def transact(self, namespace: str, operations: Sequence[Operation]) -> bool:
         self._reclaim()
+        texts: dict[str, str] = {}
         for operation in operations:
             entry = self._live(namespace, operation.key)
-            if not expectation_holds(operation, None if entry is None else entry.raw):
+            current = None if entry is None else entry.raw
+            if not expectation_holds(operation, current):
                 return False
+            if operation.merge is not None:
+                texts[operation.key] = merged(current, operation.merge, backend=self.name)
         for operation in operations:  # nothing awaited in between: atomic in this process
             if operation.write is DELETE:
                 await self.remove(namespace, operation.key)
             elif isinstance(operation.write, str):
                 await self.set(namespace, operation.key, operation.write, operation.ttl)
+            elif operation.key in texts:
+                await self.set(namespace, operation.key, texts[operation.key], operation.ttl)
         return True
 
     async def ttls(self, namespace: str, keys: Sequence[str]) -> dict[str, float | None]:

@@ -35,7 +35,13 @@ from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
 from parlour.config import Settings, mask_url_password
-from parlour.errors import ConfigurationError, StorageError, StorageUnavailable
+from parlour.errors import (
+    ConfigurationError,
+    CorruptValue,
+    InvalidValue,
+    StorageError,
+    StorageUnavailable,
+)
 from parlour.storage.base import ABSENT, DELETE, Backend, Condition, Operation, Sample
 from parlour.storage.events import ChangeEvent, ChangeKind
 from parlour.storage.redis_topology import Client, Connection, connect, parse
@@ -80,16 +86,15 @@ def translate_redis_error(exc: rx.RedisError | OSError, where: str) -> StorageEr
 
 
 _UP = "1 when Redis answered the last scrape"
-_USES_RECLAIM = frozenset({"write", "prune", "transact"})
+_SHARED = {"write": ("reclaim",), "prune": ("reclaim",), "transact": ("reclaim", "merge")}
+"""The shared Lua each script needs in front of it."""
 
 
 def load_script(name: str) -> str:
-    """``lua/<name>.lua``, with the shared ``reclaim.lua`` in front for the scripts that use it."""
+    """``lua/<name>.lua``, with the shared pieces it uses (``reclaim.lua``, ``merge.lua``)."""
     lua = files("parlour.storage").joinpath("lua")
-    source = lua.joinpath(f"{name}.lua").read_text("utf-8")
-    if name in _USES_RECLAIM:
-        source = lua.joinpath("reclaim.lua").read_text("utf-8") + "\n" + source
-    return source
+    parts = [*_SHARED.get(name, ()), name]
+    return "\n".join(lua.joinpath(f"{part}.lua").read_text("utf-8") for part in parts)
 
 
 def _milliseconds(ttl: float) -> int:
@@ -398,7 +403,11 @@ class RedisBackend(Backend):
                 expectation, expected = "absent", ""
             else:
                 expectation, expected = "equal", str(operation.expect)
-            if operation.write is None:
+            if operation.merge is not None:
+                fields = [[field, value] for field, value in operation.merge.items()]
+                text = json.dumps(fields, ensure_ascii=False, separators=(",", ":"))
+                write, kind = "merge", ChangeKind.SET
+            elif operation.write is None:
                 write, text, kind = "", "", ChangeKind.SET
             elif operation.write is DELETE:
                 write, text, kind = "delete", "", ChangeKind.REMOVED
@@ -408,7 +417,15 @@ class RedisBackend(Backend):
             event = self._event(namespace, operation.key, kind)
             args += [operation.key, expectation, expected, write, text, ttl, event]
         # Not idempotent: repeated after a lost reply, its own writes would fail its expectations.
-        return bool(await self.eval_script("transact", keys, args, idempotent=False))
+        try:
+            return bool(await self.eval_script("transact", keys, args, idempotent=False))
+        except StorageError as exc:
+            reply = str(exc.__cause__) if isinstance(exc.__cause__, rx.ResponseError) else ""
+            code, _, message = reply.partition(" ")
+            refusal = {"PARLOUR_CORRUPT": CorruptValue, "PARLOUR_TOOBIG": InvalidValue}.get(code)
+            if refusal is None:
+                raise
+            raise refusal(message, backend=self.name) from exc
 
     def _keys(self, namespace: str, key: str) -> list[str]:
         return [self.item_key(namespace, key), self.index_key(namespace)]

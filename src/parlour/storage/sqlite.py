@@ -38,6 +38,7 @@ from parlour.storage.base import (
     Operation,
     condition_holds,
     expectation_holds,
+    merged,
 )
 from parlour.storage.events import ChangeEvent, ChangeKind
 from parlour.storage.sqlite_writer import GroupCommitWriter
@@ -299,22 +300,21 @@ class SQLiteBackend(Backend):
         self, namespace: str, operations: Sequence[Operation], connection: sqlite3.Connection
     ) -> bool:
         # Inside the writer's transaction: no other process can write between check and apply.
+        texts: dict[str, str] = {}
         for operation in operations:
-            if not expectation_holds(operation, self._get(namespace, operation.key, connection)):
+            current = self._get(namespace, operation.key, connection)
+            if not expectation_holds(operation, current):
                 return False
+            if operation.merge is not None:
+                texts[operation.key] = merged(current, operation.merge, backend=self.name)
         for operation in operations:
             if operation.write is DELETE:
                 self._remove(namespace, operation.key, connection)
-            elif isinstance(operation.write, str):
-                self._set(
-                    namespace,
-                    operation.key,
-                    operation.write,
-                    operation.ttl,
-                    Condition.ALWAYS,
-                    None,
-                    connection,
-                )
+                continue
+            text = operation.write if isinstance(operation.write, str) else texts.get(operation.key)
+            if text is not None:
+                always = Condition.ALWAYS
+                self._set(namespace, operation.key, text, operation.ttl, always, None, connection)
         return True
 
     async def touch(self, namespace: str, key: str, ttl: float) -> bool:
