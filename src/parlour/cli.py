@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import getpass
 import sys
 from collections.abc import Callable, Sequence
@@ -135,6 +136,16 @@ def _parser() -> argparse.ArgumentParser:
         )
         command.set_defaults(command=_export if name == "export" else _import)
 
+    database = commands.add_parser(
+        "db",
+        help="manage the PostgreSQL schema",
+        description="upgrade: apply the schema migrations this Parlour needs to every configured "
+        "PostgreSQL (once per upgrade, for all instances; serve refuses to start on an older "
+        "schema). status: print each one's server and schema version.",
+    )
+    database.add_argument("action", choices=["upgrade", "status"])
+    database.set_defaults(command=_db)
+
     ratelimit = commands.add_parser(
         "ratelimit",
         help="see or clear the rate-limit window of an e-mail address or IP",
@@ -164,6 +175,10 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     warning = workers_warning(settings, args.workers)
     if warning:
         print(f"parlour: warning: {warning}", file=sys.stderr)
+    refusal = asyncio.run(_refusal_to_serve(settings))
+    if refusal:
+        print(f"parlour: {refusal}", file=sys.stderr)
+        return EXIT_CONFIGURATION
     if args.demo:
         _demo(args, settings)
     host = args.host or settings.host
@@ -319,6 +334,42 @@ async def _ratelimit_async(args: argparse.Namespace, settings: Settings, identit
     return 0
 
 
+async def _refusal_to_serve(settings: Settings) -> str | None:
+    """Why a backend's store cannot be served as it is (an old schema), or None. A server that
+    is down now is no reason: the app starts, answers 503 and recovers when it is back."""
+    for backend in Storage.from_settings(settings).backends.values():
+        try:
+            await backend.open()
+            await backend.ready_to_serve()
+        except ConfigurationError as exc:
+            return str(exc)
+        except StorageError:
+            pass
+        finally:
+            await backend.close()
+    return None
+
+
+def _db(args: argparse.Namespace, settings: Settings) -> int:
+    return asyncio.run(_db_async(args.action, settings))
+
+
+async def _db_async(action: str, settings: Settings) -> int:
+    done = 0
+    for backend in Storage.from_settings(settings).backends.values():
+        await backend.open()
+        try:
+            said = await (backend.upgrade_schema() if action == "upgrade" else backend.about())
+        finally:
+            await backend.close()
+        if said is not None:
+            done += 1
+            print(f"{backend.describe()}: {said}" if action == "status" else said)
+    if not done:
+        print("No configured backend has a schema (set PARLOUR_*_BACKEND=postgres).")
+    return 0
+
+
 async def _connect(settings: Settings) -> int:
     print("\nBackends:")
     failed = 0
@@ -330,7 +381,10 @@ async def _connect(settings: Settings) -> int:
             failed += 1
             print(f"  FAIL {backend.describe()}: {exc}")
         else:
-            print(f"  ok   {backend.describe()}")
+            about = None
+            with contextlib.suppress(StorageError):
+                about = await backend.about()
+            print(f"  ok   {backend.describe()}" + (f": {about}" if about else ""))
         finally:
             await backend.close()
     return EXIT_FAILED if failed else 0

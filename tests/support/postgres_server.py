@@ -14,6 +14,7 @@ import itertools
 import os
 import pwd
 import shutil
+import signal
 import subprocess
 import tempfile
 import time
@@ -127,12 +128,37 @@ class PostgresServer:
         self._pg_ctl("start")
 
     def destroy(self) -> None:
+        with contextlib.suppress(OSError, ValueError):
+            self.thaw()
         with contextlib.suppress(RuntimeError):
             self.stop("immediate")
         shutil.rmtree(self.directory, ignore_errors=True)
 
     def pid(self) -> int:
         return int((self.data / "postmaster.pid").read_text().split()[0])
+
+    def processes(self) -> list[int]:
+        """The postmaster and every process it started (backends, checkpointer, ...)."""
+        root = self.pid()
+        found = [root]
+        for entry in Path("/proc").iterdir():
+            if entry.name.isdigit():
+                with contextlib.suppress(OSError, IndexError, ValueError):
+                    stat = (entry / "stat").read_text()
+                    if int(stat.rsplit(")", 1)[1].split()[1]) == root:
+                        found.append(int(entry.name))
+        return found
+
+    def freeze(self) -> None:
+        """SIGSTOP every process of the cluster: a hung server, its sockets still open."""
+        for pid in self.processes():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGSTOP)
+
+    def thaw(self) -> None:
+        for pid in self.processes():
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGCONT)
 
     def sql(self, statement: str, database: str = "postgres") -> str:
         """Run one statement with ``psql`` (synchronous, so fixtures inside an event loop can

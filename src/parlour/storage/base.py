@@ -282,6 +282,18 @@ class Backend(abc.ABC):
     async def start_events(self) -> None:
         """Return once writes from any process are being fed into :attr:`changes`."""
 
+    async def ready_to_serve(self) -> None:
+        """Raise ``ConfigurationError`` if the store needs an operator's step before serving
+        (a schema to upgrade). A server that does not answer is not this method's concern."""
+
+    async def upgrade_schema(self) -> str | None:
+        """Apply what ``parlour db upgrade`` applies; what was done, or None if nothing to do."""
+        return None
+
+    async def about(self) -> str | None:
+        """The server's version and the like, for ``parlour check``."""
+        return None
+
     async def metrics(self) -> list[Sample]:
         """What only this backend knows (its server's memory, its pool), read at scrape time.
 

@@ -31,7 +31,15 @@ import asyncpg
 
 from parlour.config import Settings
 from parlour.errors import ConfigurationError, StorageError, StorageUnavailable
-from parlour.storage.base import ABSENT, DELETE, Backend, Condition, Operation, Sample
+from parlour.storage.base import (
+    ABSENT,
+    DELETE,
+    Backend,
+    Condition,
+    Operation,
+    Sample,
+    merged,
+)
 from parlour.storage.events import ChangeEvent, ChangeKind
 from parlour.storage.postgres_pool import Database
 from parlour.storage.postgres_schema import LATEST
@@ -73,6 +81,10 @@ _SET = {
 }
 
 
+_LOCK = "SELECT k, v, placed FROM parlour_lock($1, $2)"
+_TRANSACT = "SELECT parlour_transact($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+
+
 def _notifying(statement: str) -> str:
     """``statement`` whose returned rows each send the event ``$6`` on channel ``$5``."""
     return f"WITH written AS ({statement}) SELECT pg_notify($5, $6) FROM written"  # noqa: S608
@@ -90,6 +102,7 @@ class PostgresBackend(Backend):
         self._listening = asyncio.Event()
         self._reclaimer: asyncio.Task[None] | None = None
         self._schema_checked = False
+        self._schema_lock = asyncio.Lock()
         self.housekeeping: list[Callable[[], Awaitable[int]]] = [self.reclaim]
         """Bounded clean-ups the background task repeats while each returns a full batch."""
 
@@ -132,7 +145,7 @@ class PostgresBackend(Backend):
         is left alone, for ``parlour db upgrade``, which an operator runs once for all instances.
         """
         version = await self.database.schema_version()
-        if version == 0:
+        if version is None:
             await self.database.upgrade()
         elif version < LATEST:
             raise ConfigurationError(
@@ -156,14 +169,19 @@ class PostgresBackend(Backend):
     async def about(self) -> str:
         server = await self.database.server_version()
         version = await self.database.schema_version()
+        if version is None:
+            return f"PostgreSQL {server}, no schema yet (`parlour db upgrade` or the first start)"
         state = "current" if version == LATEST else f"needs {LATEST}: run `parlour db upgrade`"
         return f"PostgreSQL {server}, schema version {version} ({state})"
 
     async def _ensure_schema(self) -> None:
-        try:
-            await self.ready_to_serve()
-        except ConfigurationError as exc:  # at run time, an outage of this backend: 503
-            raise StorageUnavailable(str(exc), backend=self.name) from exc
+        async with self._schema_lock:  # the first burst of calls checks once, not each
+            if self._schema_checked:
+                return
+            try:
+                await self.ready_to_serve()
+            except ConfigurationError as exc:  # at run time, an outage of this backend: 503
+                raise StorageUnavailable(str(exc), backend=self.name) from exc
 
     async def run(
         self,
@@ -272,54 +290,65 @@ class PostgresBackend(Backend):
 
     async def transact(self, namespace: str, operations: Sequence[Operation]) -> bool:
         ordered = sorted(operations, key=lambda operation: operation.key.encode())
-        expect: list[str | None] = []
-        expected: list[str | None] = []
-        write: list[str | None] = []
-        values: list[str | None] = []
-        ttls: list[float | None] = []
-        events: list[str] = []
-        for operation in ordered:
-            if operation.expect is None:
-                expect.append(None)
-                expected.append(None)
-            elif operation.expect is ABSENT:
-                expect.append("absent")
-                expected.append(None)
-            else:
-                expect.append("equal")
-                expected.append(str(operation.expect))
-            kind = ChangeKind.REMOVED if operation.write is DELETE else ChangeKind.SET
-            if operation.write is None:
-                write.append(None)
-                values.append(None)
-            elif operation.write is DELETE:
-                write.append("delete")
-                values.append(None)
-            else:
-                write.append("set")
-                values.append(str(operation.write))
-            ttls.append(operation.ttl)
-            events.append(self._event(namespace, operation.key, kind))
+        keys = [operation.key.encode() for operation in ordered]
+        merging = any(operation.merge is not None for operation in ordered)
+
+        def arguments(current: dict[bytes, str | None]) -> list[Any]:
+            expect: list[str | None] = []
+            expected: list[str | None] = []
+            write: list[str | None] = []
+            values: list[str | None] = []
+            events: list[str] = []
+            for key, operation in zip(keys, ordered, strict=True):
+                if operation.expect is None:
+                    expect.append(None)
+                    expected.append(None)
+                elif operation.expect is ABSENT:
+                    expect.append("absent")
+                    expected.append(None)
+                else:
+                    expect.append("equal")
+                    expected.append(str(operation.expect))
+                kind = ChangeKind.REMOVED if operation.write is DELETE else ChangeKind.SET
+                if operation.merge is not None:
+                    write.append("set")
+                    values.append(merged(current.get(key), operation.merge, backend=self.name))
+                elif operation.write is None:
+                    write.append(None)
+                    values.append(None)
+                elif operation.write is DELETE:
+                    write.append("delete")
+                    values.append(None)
+                else:
+                    write.append("set")
+                    values.append(str(operation.write))
+                events.append(self._event(namespace, operation.key, kind))
+            ttls = [operation.ttl for operation in ordered]
+            return [namespace, CHANNEL, keys, expect, expected, write, values, ttls, events]
 
         async def apply(connection: Connection) -> bool:
-            return bool(
-                await connection.fetchval(
-                    "SELECT parlour_transact($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-                    namespace,
-                    CHANNEL,
-                    [operation.key.encode() for operation in ordered],
-                    expect,
-                    expected,
-                    write,
-                    values,
-                    ttls,
-                    events,
-                )
-            )
+            return bool(await connection.fetchval(_TRANSACT, *arguments({}), []))
+
+        async def merge_then_apply(connection: Connection) -> bool:
+            # A merge needs the current text, computed here by the shared helper: lock and read
+            # every key first, then decide and write, inside one transaction.
+            transaction = connection.transaction()
+            await transaction.start()
+            try:
+                locked = await connection.fetch(_LOCK, namespace, keys)
+                current = {bytes(row[0]): row[1] for row in locked}
+                placed = [bytes(row[0]) for row in locked if row[2]]
+                done = bool(await connection.fetchval(_TRANSACT, *arguments(current), placed))
+            except BaseException:
+                await transaction.rollback()
+                raise
+            await (transaction.commit() if done else transaction.rollback())
+            return done
 
         # Not idempotent after a lost connection (its own writes would fail its expectations);
         # a serialization failure or deadlock rolled everything back, so that is retried.
-        return await self.run(apply, idempotent=False, retry_conflicts=True)
+        work = merge_then_apply if merging else apply
+        return await self.run(work, idempotent=False, retry_conflicts=True)
 
     async def scan(self, namespace: str, batch_size: int) -> AsyncIterator[list[tuple[str, str]]]:
         # Keyset pagination on the primary key: each batch is one short indexed read.

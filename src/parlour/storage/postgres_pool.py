@@ -28,7 +28,7 @@ import asyncpg
 import asyncpg.exceptions as px
 
 from parlour.config import mask_url_password
-from parlour.errors import ConfigurationError, StorageError, StorageUnavailable
+from parlour.errors import ConfigurationError, ParlourError, StorageError, StorageUnavailable
 from parlour.storage.postgres_schema import LATEST, SCHEMA_TABLE, UPGRADE_LOCK, migrations
 
 if TYPE_CHECKING:
@@ -199,6 +199,11 @@ class Database:
         try:
             async with asyncio.timeout(max(ends - time.monotonic(), 0.001)):
                 result = await work(connection)
+        except ParlourError:
+            # Raised by our own code after its transaction was rolled back: the connection is
+            # clean (a CorruptValue found by a merge).
+            await pool.release(connection, timeout=self.timeout)
+            raise
         except BaseException:
             # Its state is unknown (a statement may still run on a hung server): never reuse.
             connection.terminate()
@@ -209,13 +214,13 @@ class Database:
 
     # -- the schema -----------------------------------------------------------------------------
 
-    async def schema_version(self) -> int:
-        """0 for an empty database, else the version it holds."""
+    async def schema_version(self) -> int | None:
+        """None for a database without Parlour's schema, else the version it holds."""
 
-        async def read(connection: Connection) -> int:
+        async def read(connection: Connection) -> int | None:
             exists = await connection.fetchval("SELECT to_regclass($1) IS NOT NULL", SCHEMA_TABLE)
             if not exists:
-                return 0
+                return None
             return int(await connection.fetchval(f"SELECT version FROM {SCHEMA_TABLE}"))  # noqa: S608
 
         return await self.call(read, idempotent=True)
