@@ -93,6 +93,7 @@ def where_of(url: str) -> str:
     return f"{host}:{parts.port or 5432}{parts.path or '/'}"
 
 
+_SESSION = {"application_name": "parlour"}  # so that pg_stat_activity names us
 _NATIVE = (px.PostgresError, px.InterfaceError, px.InternalClientError, OSError, TimeoutError)
 
 
@@ -120,6 +121,7 @@ class Database:
             timeout=self.timeout,  # to connect
             command_timeout=None,  # each call carries its own deadline, below
             max_inactive_connection_lifetime=60,
+            server_settings=_SESSION,
         )
         await self._pool
 
@@ -142,7 +144,9 @@ class Database:
         """A connection of its own, outside the pool (the change-event listener)."""
         try:
             async with asyncio.timeout(self.deadline):
-                return await asyncpg.connect(self.url, timeout=self.timeout)
+                return await asyncpg.connect(
+                    self.url, timeout=self.timeout, server_settings=_SESSION
+                )
         except _NATIVE as exc:
             raise translate_postgres_error(exc, self.where) from exc
 
