@@ -144,7 +144,9 @@ class PostgresBackend(Backend):
         An empty database is given the schema (a first start needs no extra step); an older one
         is left alone, for ``parlour db upgrade``, which an operator runs once for all instances.
         """
-        version = await self.database.schema_version()
+        # Once per process, usually on its first request, while the pool is still connecting:
+        # given a few deadlines, so that a cold start on a loaded host is not a 503.
+        version = await self.database.schema_version(deadline=5 * self.deadline)
         if version is None:
             await self.database.upgrade()
         elif version < LATEST:
@@ -220,7 +222,7 @@ class PostgresBackend(Backend):
             namespace,
             key.encode(),
         )
-        return str(rows[0][0]) if rows else None
+        return bytes(rows[0][0]).decode() if rows else None
 
     async def set(
         self,
@@ -231,10 +233,10 @@ class PostgresBackend(Backend):
         condition: Condition = Condition.ALWAYS,
         expected: str | None = None,
     ) -> bool:
-        args: list[Any] = [namespace, key.encode(), raw, ttl, CHANNEL]
+        args: list[Any] = [namespace, key.encode(), raw.encode(), ttl, CHANNEL]
         args.append(self._event(namespace, key, ChangeKind.SET))
         if condition is Condition.IF_VALUE:
-            args.append(expected)
+            args.append(None if expected is None else expected.encode())
         # Repeated after a lost connection, a claim would report "taken" to its own taker.
         idempotent = condition not in (Condition.IF_ABSENT, Condition.IF_VALUE)
         rows = await self._call(_notifying(_SET[condition]), *args, idempotent=idempotent)
@@ -257,7 +259,7 @@ class PostgresBackend(Backend):
             namespace,
             [key.encode() for key in keys],
         )
-        return {bytes(key).decode(): str(value) for key, value in rows}
+        return {bytes(key).decode(): bytes(value).decode() for key, value in rows}
 
     async def ttls(self, namespace: str, keys: Sequence[str]) -> dict[str, float | None]:
         rows = await self._call(
@@ -286,7 +288,7 @@ class PostgresBackend(Backend):
             key.encode(),
             ttl,
         )
-        return str(rows[0][0]) if rows else None
+        return bytes(rows[0][0]).decode() if rows else None
 
     async def transact(self, namespace: str, operations: Sequence[Operation]) -> bool:
         ordered = sorted(operations, key=lambda operation: operation.key.encode())
@@ -295,9 +297,9 @@ class PostgresBackend(Backend):
 
         def arguments(current: dict[bytes, str | None]) -> list[Any]:
             expect: list[str | None] = []
-            expected: list[str | None] = []
+            expected: list[bytes | None] = []
             write: list[str | None] = []
-            values: list[str | None] = []
+            values: list[bytes | None] = []
             events: list[str] = []
             for key, operation in zip(keys, ordered, strict=True):
                 if operation.expect is None:
@@ -308,11 +310,12 @@ class PostgresBackend(Backend):
                     expected.append(None)
                 else:
                     expect.append("equal")
-                    expected.append(str(operation.expect))
+                    expected.append(str(operation.expect).encode())
                 kind = ChangeKind.REMOVED if operation.write is DELETE else ChangeKind.SET
                 if operation.merge is not None:
                     write.append("set")
-                    values.append(merged(current.get(key), operation.merge, backend=self.name))
+                    text = merged(current.get(key), operation.merge, backend=self.name)
+                    values.append(text.encode())
                 elif operation.write is None:
                     write.append(None)
                     values.append(None)
@@ -321,7 +324,7 @@ class PostgresBackend(Backend):
                     values.append(None)
                 else:
                     write.append("set")
-                    values.append(str(operation.write))
+                    values.append(str(operation.write).encode())
                 events.append(self._event(namespace, operation.key, kind))
             ttls = [operation.ttl for operation in ordered]
             return [namespace, CHANNEL, keys, expect, expected, write, values, ttls, events]
@@ -336,7 +339,10 @@ class PostgresBackend(Backend):
             await transaction.start()
             try:
                 locked = await connection.fetch(_LOCK, namespace, keys)
-                current = {bytes(row[0]): row[1] for row in locked}
+                current = {
+                    bytes(row[0]): None if row[1] is None else bytes(row[1]).decode()
+                    for row in locked
+                }
                 placed = [bytes(row[0]) for row in locked if row[2]]
                 done = bool(await connection.fetchval(_TRANSACT, *arguments(current), placed))
             except BaseException:
@@ -363,7 +369,7 @@ class PostgresBackend(Backend):
                 after,
                 batch_size,
             )
-            batch = [(bytes(key).decode(), str(value)) for key, value in rows]
+            batch = [(bytes(key).decode(), bytes(value).decode()) for key, value in rows]
             if batch:
                 yield batch
             if len(rows) < batch_size:

@@ -18,6 +18,7 @@ level on commits, which the disk bounds; it also has a typed stub package.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -110,6 +111,7 @@ class Database:
         self.deadline = 2 * timeout
         self.pool_size = pool_size
         self._pool: asyncpg.Pool[asyncpg.Record] | None = None
+        self._warming: asyncio.Task[None] | None = None
 
     async def open(self) -> None:
         # min_size 0: opening never connects, so a server that is briefly down does not stop
@@ -120,12 +122,34 @@ class Database:
             max_size=self.pool_size,
             timeout=self.timeout,  # to connect
             command_timeout=None,  # each call carries its own deadline, below
-            max_inactive_connection_lifetime=60,
+            max_inactive_connection_lifetime=300,
             server_settings=_SESSION,
         )
         await self._pool
+        # Connecting costs a SCRAM exchange and asyncpg's type introspection: done by the first
+        # burst of requests all at once, on a loaded host, that took longer than the deadline.
+        # So the pool fills in the background from the start, and a server that is down just
+        # leaves it empty.
+        self._warming = asyncio.create_task(self._warm(), name="parlour-pg-warm")
+
+    async def _warm(self) -> None:
+        assert self._pool is not None
+        pool = self._pool
+        # All at once: one connection's wait, not pool_size of them one after the other.
+        held = await asyncio.gather(
+            *(pool.acquire(timeout=10 * self.timeout) for _ in range(min(self.pool_size, 4))),
+            return_exceptions=True,
+        )
+        for connection in held:
+            if not isinstance(connection, BaseException):
+                await pool.release(connection)
 
     async def close(self) -> None:
+        if self._warming is not None:
+            self._warming.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._warming
+            self._warming = None
         if self._pool is not None:
             pool, self._pool = self._pool, None
             try:
@@ -218,7 +242,7 @@ class Database:
 
     # -- the schema -----------------------------------------------------------------------------
 
-    async def schema_version(self) -> int | None:
+    async def schema_version(self, *, deadline: float | None = None) -> int | None:
         """None for a database without Parlour's schema, else the version it holds."""
 
         async def read(connection: Connection) -> int | None:
@@ -227,7 +251,7 @@ class Database:
                 return None
             return int(await connection.fetchval(f"SELECT version FROM {SCHEMA_TABLE}"))  # noqa: S608
 
-        return await self.call(read, idempotent=True)
+        return await self.call(read, idempotent=True, deadline=deadline)
 
     async def server_version(self) -> str:
         async def read(connection: Connection) -> str:

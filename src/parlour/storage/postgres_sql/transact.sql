@@ -4,7 +4,7 @@
 -- the transaction ends. Keys come sorted and unique. Returns each key's live text (NULL: none)
 -- and whether its row is a placeholder made here.
 CREATE FUNCTION parlour_lock(p_namespace text, p_keys bytea[])
-RETURNS TABLE (k bytea, v text, placed boolean) LANGUAGE plpgsql AS $$
+RETURNS TABLE (k bytea, v bytea, placed boolean) LANGUAGE plpgsql AS $$
 DECLARE
     n      int := cardinality(p_keys);
     added  bytea[] := '{}';
@@ -45,13 +45,13 @@ $$;
 -- p_events[i]: the change event to NOTIFY on p_channel when key i is written;
 -- p_placed: placeholders a parlour_lock earlier in this transaction made (a merge reads first).
 CREATE FUNCTION parlour_transact(
-    p_namespace text, p_channel text, p_keys bytea[], p_expect text[], p_expected text[],
-    p_write text[], p_values text[], p_ttls float8[], p_events text[], p_placed bytea[]
+    p_namespace text, p_channel text, p_keys bytea[], p_expect text[], p_expected bytea[],
+    p_write text[], p_values bytea[], p_ttls float8[], p_events text[], p_placed bytea[]
 ) RETURNS boolean LANGUAGE plpgsql AS $$
 DECLARE
     n       int := coalesce(array_length(p_keys, 1), 0);
     placed  bytea[];
-    stored  text;
+    stored  bytea;
     live    boolean;
 BEGIN
     SELECT p_placed || coalesce(array_agg(l.k) FILTER (WHERE l.placed), '{}') INTO placed

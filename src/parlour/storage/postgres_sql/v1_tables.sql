@@ -2,7 +2,8 @@
 CREATE TABLE parlour_kv (
     namespace  text        NOT NULL,
     key        bytea       NOT NULL,  -- UTF-8; bytea because a key may hold NUL
-    value      text        NOT NULL,  -- a JSON document
+    value      bytea       NOT NULL,  -- UTF-8 text: a JSON document, or a dual-write tombstone
+                                      -- (which holds NUL, as text cannot)
     expires_at timestamptz,           -- NULL: never; '-infinity': a lock placeholder
     PRIMARY KEY (namespace, key)
 );
