@@ -182,6 +182,11 @@ class Settings(BaseSettings):
         le=30,
         description="Seconds to wait for Redis to connect or answer before a request gets 503",
     )
+    redis_replica_ack: Literal["auto", "on", "off"] = Field(
+        "auto",
+        description="on: a durable write (bookings, the catalogue...) is acknowledged only once "
+        "a replica has it (WAIT); auto is on with Sentinel; not offered on Cluster",
+    )
     redis_pool_size: int = Field(
         50, ge=1, le=10_000, description="Most Redis connections one process opens"
     )
