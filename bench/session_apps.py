@@ -1,7 +1,8 @@
 """The apps bench/sessions.py serves with uvicorn, built from the environment it is given.
 
 Each answers GET /me to a logged-in user with their e-mail address, read from the session, so
-the session handling is all that differs. ``BENCH_REDIS_URL`` names the Redis.
+the session handling is all that differs. ``BENCH_REDIS_URL`` names the Redis,
+``BENCH_DATABASE_URL`` the PostgreSQL.
 """
 
 from __future__ import annotations
@@ -46,9 +47,13 @@ async def landing(request: Request) -> Response:
     return await render(request, "admin/index.html", LANDING)
 
 
-def parlour_app(redis_url: str | None) -> Starlette:
+def parlour_app(redis_url: str | None, database_url: str | None = None) -> Starlette:
     settings = load_settings(
-        env_file=None, data_dir=Path(os.environ["BENCH_DATA_DIR"]), redis_url=redis_url
+        env_file=None,
+        data_dir=Path(os.environ["BENCH_DATA_DIR"]),
+        redis_url=redis_url,
+        database_url=database_url,
+        sessions_backend="postgres" if database_url else "auto",
     )
     app = create_app(settings)
     # Where a staff page sits: after the public and login routes, with the other staff pages.
@@ -66,6 +71,11 @@ def parlour_memory() -> Starlette:
 
 def parlour_redis() -> Starlette:
     return parlour_app(os.environ["BENCH_REDIS_URL"])
+
+
+def parlour_postgres() -> Starlette:
+    """Sessions in PostgreSQL: the origin guide's database-backed alternative to Redis."""
+    return parlour_app(None, os.environ["BENCH_DATABASE_URL"])
 
 
 def starsessions_redis() -> Starlette:

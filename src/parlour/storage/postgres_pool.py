@@ -90,8 +90,8 @@ def translate_postgres_error(exc: BaseException, where: str) -> StorageError:
 def where_of(url: str) -> str:
     """``host:port/dbname``: what errors and logs name, never the password."""
     parts = urlsplit(url)
-    host = parts.hostname or "localhost"
-    return f"{host}:{parts.port or 5432}{parts.path or '/'}"
+    hosts = parts.netloc.rpartition("@")[2] or "localhost"  # h1:5432,h2:5432 for libpq's many
+    return f"{hosts}{parts.path or '/'}"
 
 
 _SESSION = {"application_name": "parlour"}  # so that pg_stat_activity names us
