@@ -11,6 +11,7 @@ import os
 from datetime import date
 from pathlib import Path
 from types import SimpleNamespace
+from typing import cast
 
 from markupsafe import Markup
 from redis.asyncio import Redis
@@ -29,6 +30,7 @@ from parlour.services.sessions import new_csrf_secret
 from parlour.web.app import create_app
 from parlour.web.csrf import mask
 from parlour.web.pages import render, staff
+from parlour.web.security import SecurityHeaders
 from parlour.web.templating import STATIC_DIRECTORY, build_templates
 
 EMAIL = "bench@example.com"
@@ -47,7 +49,9 @@ async def landing(request: Request) -> Response:
     return await render(request, "admin/index.html", LANDING)
 
 
-def parlour_app(redis_url: str | None, database_url: str | None = None) -> Starlette:
+def parlour_app(
+    redis_url: str | None, *, security_headers: bool = True, database_url: str | None = None
+) -> Starlette:
     settings = load_settings(
         env_file=None,
         data_dir=Path(os.environ["BENCH_DATA_DIR"]),
@@ -56,6 +60,10 @@ def parlour_app(redis_url: str | None, database_url: str | None = None) -> Starl
         sessions_backend="postgres" if database_url else "auto",
     )
     app = create_app(settings)
+    if not security_headers:  # to price the middleware: the same app without it
+        app.user_middleware = [
+            m for m in app.user_middleware if cast(object, m.cls) is not SecurityHeaders
+        ]
     # Where a staff page sits: after the public and login routes, with the other staff pages.
     position = next(
         i for i, r in enumerate(app.router.routes) if getattr(r, "path", "") == "/admin"
@@ -73,9 +81,13 @@ def parlour_redis() -> Starlette:
     return parlour_app(os.environ["BENCH_REDIS_URL"])
 
 
+def parlour_redis_without_security_headers() -> Starlette:
+    return parlour_app(os.environ["BENCH_REDIS_URL"], security_headers=False)
+
+
 def parlour_postgres() -> Starlette:
     """Sessions in PostgreSQL: the origin guide's database-backed alternative to Redis."""
-    return parlour_app(None, os.environ["BENCH_DATABASE_URL"])
+    return parlour_app(None, database_url=os.environ["BENCH_DATABASE_URL"])
 
 
 def starsessions_redis() -> Starlette:

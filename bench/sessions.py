@@ -1,7 +1,7 @@
 """Requests per second of a session-authenticated page over real HTTP: Parlour with sessions in
 memory, in Redis and in PostgreSQL, next to Starlette with starsessions' RedisStore (rolling
-expiry) on the same Redis, in the same run. Also the bytes one logged-in session takes in Redis
-(MEMORY USAGE).
+expiry) on the same Redis, in the same run; and Parlour on Redis without its security-header
+middleware, to price it. Also the bytes one logged-in session takes in Redis (MEMORY USAGE).
 
     pip install -e '.[bench]' && apt install wrk && python bench/sessions.py [--seconds 3]
 
@@ -137,11 +137,13 @@ def main() -> None:
         stack.callback(postgres.destroy)
         env = {"BENCH_REDIS_URL": server.url, "BENCH_DATABASE_URL": postgres.fresh_database()}
         cookies, bases = {}, {}
-        for name, factory in [
+        parlours = [
             ("memory", "parlour_memory"),
             ("redis", "parlour_redis"),
+            ("bare", "parlour_redis_without_security_headers"),
             ("postgres", "parlour_postgres"),
-        ]:
+        ]
+        for name, factory in parlours:
             data_dir = str(Path(scratch) / name)
             base = stack.enter_context(serve(factory, {**env, "BENCH_DATA_DIR": data_dir}))
             bases[name], cookies[name] = base, parlour_cookie(base, data_dir)
@@ -153,6 +155,7 @@ def main() -> None:
         labels = {
             "memory": "Parlour, sessions in memory",
             "redis": "Parlour, sessions in Redis",
+            "bare": "  the same without security headers",
             "postgres": "Parlour, sessions in PostgreSQL",
             "peer": "starsessions RedisStore, rolling",
         }
@@ -185,6 +188,10 @@ def main() -> None:
         print(
             f"   Redis-backed / starsessions on Redis: {redis_rate / result[page, 'peer']:.2f}x"
             " (target >= 1.5x)"
+        )
+        print(
+            f"   with / without security headers:      {redis_rate / result[page, 'bare']:.2f}x"
+            " (the cost of web/security.py)"
         )
         print(
             f"   PostgreSQL-backed / Redis-backed:     {result[page, 'postgres'] / redis_rate:.2f}x"

@@ -28,6 +28,7 @@ export PARLOUR_DATA_BACKEND=redis            # bookings and the catalogue in Red
 export PARLOUR_DATA_DIR="$WORK/data"
 export PARLOUR_SECRET_KEY=demo-secret-key-the-same-on-every-instance
 export PARLOUR_TRUSTED_PROXIES=127.0.0.1/32   # believe nginx's X-Forwarded-For
+export PARLOUR_PUBLIC_ORIGIN=http://127.0.0.1:8080  # links and the Host check: nginx's address
 export PARLOUR_LOG_LEVEL=warning
 
 wait_for() {  # URL: until it answers 200, at most 20 s

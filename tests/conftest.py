@@ -31,6 +31,9 @@ def _clean_environment() -> Iterator[None]:
                 "PARLOUR_TEST_"
             ):
                 patch.delenv(name)
+        # The in-process client addresses the app as http://testserver (httpx, Starlette), a
+        # host a real deployment would refuse: allowed here as Django's test runner allows it.
+        patch.setenv("PARLOUR_ALLOWED_HOSTS", "testserver")
         yield
 
 

@@ -18,7 +18,7 @@ from support.processes import served
 from support.redis_server import free_port
 
 COMMANDS = ["serve", "check"]
-ALL_COMMANDS = [*COMMANDS, "create-user", "ratelimit"]
+ALL_COMMANDS = [*COMMANDS, "create-user", "ratelimit", "audit", "two-factor"]
 
 
 def parlour(
@@ -97,8 +97,11 @@ async def test_ratelimit_show_and_clear_unblock_a_client(redis_url: str, tmp_pat
 
         shown = parlour("ratelimit", "show", "--email", "zoe@example.com", cwd=tmp_path, env=env)
         assert shown.returncode == 0, shown.stderr
-        assert "booking: 3/3 used in 3/15 minutes, blocked for 15 minutes" in shown.stdout
-        assert "login: 0/10 used" in shown.stdout
+        assert (
+            "booking, this e-mail address: 3/3 used in 3/15 minutes, blocked for 15 minutes"
+            in shown.stdout
+        )
+        assert "login, this account from addresses it does not know: 0/100 used" in shown.stdout
 
         cleared = parlour(
             "ratelimit",
@@ -110,13 +113,13 @@ async def test_ratelimit_show_and_clear_unblock_a_client(redis_url: str, tmp_pat
             cwd=tmp_path,
             env=env,
         )
-        assert cleared.stdout.strip() == "booking: cleared"
+        assert cleared.stdout.strip() == "booking, this e-mail address: cleared"
         # the e-mail is free, but the client's IP has its own full window: still refused
         assert (await client.post("/attempt", data={"email": "zoe@example.com"})).status_code == 429
         parlour("ratelimit", "clear", "--ip", "127.0.0.1", cwd=tmp_path, env=env)
         assert (await client.post("/attempt", data={"email": "zoe@example.com"})).status_code == 200
     assert (
-        "booking: 1/3 used"
+        "booking, this e-mail address: 1/3 used"
         in parlour("ratelimit", "show", "--email", "zoe@example.com", cwd=tmp_path, env=env).stdout
     )
 

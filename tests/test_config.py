@@ -26,6 +26,7 @@ def test_defaults_are_the_single_instance_layout() -> None:
         "bookings": "sqlite",
         "reviews": "sqlite",
         "gallery": "sqlite",
+        "audit": "sqlite",
     }
     assert settings.database_path == Path("data/parlour.db")
 

@@ -6,8 +6,11 @@ import argparse
 import asyncio
 import contextlib
 import getpass
+import json
+import os
 import sys
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 
 from parlour import __version__, migration
@@ -16,11 +19,14 @@ from parlour.errors import ConfigurationError, ParlourError, StorageError
 from parlour.logs import configure_logging
 from parlour.migration import MOVABLE
 from parlour.services.accounts import AccountError
+from parlour.services.audit import Actor, AuditFilter
 from parlour.services.core import Core
 from parlour.services.demo import Seeded, seed
 from parlour.storage import Storage
+from parlour.storage.durability import Durability
 from parlour.storage.registry import Reach, check_settings, entry_for
-from parlour.web.ratelimit import Identity, Limiter, policies_from
+from parlour.web.login_throttle import windows
+from parlour.web.ratelimit import Limiter, policies_from
 from parlour.web.templating import duration
 
 EXIT_FAILED = 1
@@ -82,9 +88,21 @@ def _parser() -> argparse.ArgumentParser:
         "check",
         help="show the configuration and connect to every backend",
         description="Print the effective configuration (secrets masked) and the backend of each "
-        "namespace, then connect to each backend. Exits 1 if any backend does not answer.",
+        "namespace, then connect to each backend. Exits 1 if any backend does not answer, "
+        "Redis refuses writes, or Redis holds durable data under an evicting maxmemory-policy "
+        "or has lost it; warns when it would evict sessions.",
     )
     check.set_defaults(command=_check)
+
+    accept = commands.add_parser(
+        "accept-store",
+        help="serve what Redis holds now, after Parlour refused an emptied store",
+        description="Parlour refuses to serve bookings and the catalogue from a Redis that lost "
+        "them (restarted empty, flushed). Restore a backup first (parlour import FILE) or "
+        "not, then run this to serve what Redis holds now: a new epoch that every instance "
+        "adopts (see storage/durability.py).",
+    )
+    accept.set_defaults(command=_accept_store)
 
     create_user = commands.add_parser(
         "create-user",
@@ -148,20 +166,102 @@ def _parser() -> argparse.ArgumentParser:
 
     ratelimit = commands.add_parser(
         "ratelimit",
-        help="see or clear the rate-limit window of an e-mail address or IP",
-        description="See or clear the rate-limit windows of one client, to unblock them. Works "
-        "on the shared windows in Redis; windows kept in memory belong to the running process "
-        "(use its admin page).",
+        help="see or clear the rate-limit windows of an e-mail address and/or an IP",
+        description="See or clear every rate-limit window that counts one client, to unblock "
+        "them: --email alone covers the account's own login window (addresses it does not "
+        "know) and the e-mail's bookings; --ip alone the address's logins, bookings and "
+        "reviews; both add the account from that address. Works on the shared windows in "
+        "Redis; windows kept in memory belong to the running process (use its admin page).",
     )
     ratelimit.add_argument("action", choices=["show", "clear"])
-    who = ratelimit.add_mutually_exclusive_group(required=True)
-    who.add_argument("--email", help="the client's e-mail address")
-    who.add_argument("--ip", help="the client's IP address (IPv6: its /64)")
+    ratelimit.add_argument("--email", default="", help="the account's or client's e-mail address")
+    ratelimit.add_argument("--ip", default="", help="the client's IP address (IPv6: its /64)")
     ratelimit.add_argument(
-        "--policy", choices=["booking", "login", "review"], help="one policy (default: all)"
+        "--policy",
+        choices=["booking", "login", "login_account", "review"],
+        help="one policy (default: all)",
     )
     ratelimit.set_defaults(command=_ratelimit)
+
+    audit = commands.add_parser(
+        "audit",
+        help="export the audit log",
+        description="Write the audit log (who changed what, when, from where, before and "
+        "after) as JSON lines, oldest first. The log itself cannot be changed.",
+    )
+    audit.add_argument("action", choices=["export"])
+    audit.add_argument("file", type=Path)
+    audit.add_argument(
+        "--since",
+        type=_instant,
+        metavar="WHEN",
+        help="only entries from then on: 2026-11-01 (UTC midnight) or 2026-11-01T09:30+00:00",
+    )
+    audit.set_defaults(command=_audit)
+
+    two_factor = commands.add_parser(
+        "two-factor",
+        help="reset a member of staff's two-factor login",
+        description="Turn off the two-factor login of an account whose phone and recovery codes "
+        "are lost. Every session of the account ends; they log in with their password and can "
+        "set two-factor up again (under PARLOUR_REQUIRE_2FA, admins must). The reset is audited.",
+    )
+    two_factor.add_argument("action", choices=["reset"])
+    two_factor.add_argument("--email", required=True)
+    two_factor.set_defaults(command=_two_factor)
     return parser
+
+
+def _two_factor(args: argparse.Namespace, settings: Settings) -> int:
+    async def reset() -> str:
+        async with Storage.from_settings(settings) as storage:
+            core = Core.assemble(storage.kv)
+            before = await core.accounts.get(args.email)
+            user = await core.twofactor.disable(args.email)
+            operator = Actor("", "command line", "local")
+            after = {"two_factor": False}
+            await core.audit.record(
+                operator,
+                "2fa.reset",
+                user.email,
+                {"two_factor": bool(before and before.two_factor)},
+                after,
+            )
+            return user.email
+
+    try:
+        email = asyncio.run(reset())
+    except AccountError as exc:
+        print(f"parlour: {exc}", file=sys.stderr)
+        return EXIT_FAILED
+    print(f"Two-factor is off for {email}; every session of the account has ended.")
+    return 0
+
+
+def _instant(text: str) -> float:
+    try:
+        when = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a date or time; write 2026-11-01 or 2026-11-01T09:30+00:00"
+        ) from None
+    return (when if when.tzinfo else when.replace(tzinfo=UTC)).timestamp()
+
+
+def _audit(args: argparse.Namespace, settings: Settings) -> int:
+    async def export() -> int:
+        count = 0
+        async with Storage.from_settings(settings) as storage:
+            entries = Core.assemble(storage.kv).audit.entries(AuditFilter(since=args.since))
+            with args.file.open("w", encoding="utf-8") as out:
+                async for entry in entries:
+                    out.write(json.dumps(entry.to_json(), ensure_ascii=False) + "\n")
+                    count += 1
+        return count
+
+    count = asyncio.run(export())
+    print(f"{count} entries written to {args.file}")
+    return 0
 
 
 def _serve(args: argparse.Namespace, settings: Settings) -> int:
@@ -183,6 +283,10 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         _demo(args, settings)
     host = args.host or settings.host
     port = args.port or settings.port
+    # Links use the address served on (unless PARLOUR_PUBLIC_ORIGIN says otherwise), and so does
+    # each worker process, which reads its settings from the environment.
+    settings = settings.model_copy(update={"host": host, "port": port})
+    os.environ[env_name("host")], os.environ[env_name("port")] = host, str(port)
     options = {
         "host": host,
         "port": port,
@@ -190,7 +294,18 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         "proxy_headers": False,  # X-Forwarded-For is judged by PARLOUR_TRUSTED_PROXIES instead
         "access_log": settings.log_format != "json",  # in JSON, Parlour logs each request itself
     }
-    if args.workers == 1:
+    if settings.metrics_bind and args.workers > 1:
+        print(
+            "parlour: PARLOUR_METRICS_BIND needs --workers 1 (each worker keeps its own figures "
+            "and only one can listen on the address); use PARLOUR_METRICS_TOKEN instead",
+            file=sys.stderr,
+        )
+        return EXIT_CONFIGURATION
+    if settings.metrics_bind:
+        from parlour.web.metrics_access import serve_with_metrics_listener  # noqa: PLC0415
+
+        serve_with_metrics_listener(create_app(settings), options, settings.metrics_bind)
+    elif args.workers == 1:
         uvicorn.run(create_app(settings), **options)  # type: ignore[arg-type]
     else:
         uvicorn.run(
@@ -303,6 +418,9 @@ def _import(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _ratelimit(args: argparse.Namespace, settings: Settings) -> int:
+    if not (args.email.strip() or args.ip.strip()):
+        print("parlour: give --email, --ip or both", file=sys.stderr)
+        return EXIT_CONFIGURATION
     if entry_for("ratelimit", settings).reach is Reach.PROCESS:
         print(
             "parlour: rate limits are kept in the memory of the running process (no REDIS_URL "
@@ -310,27 +428,26 @@ def _ratelimit(args: argparse.Namespace, settings: Settings) -> int:
             file=sys.stderr,
         )
         return EXIT_FAILED
-    identity = Identity.email(args.email) if args.email else Identity.ip(args.ip)
-    return asyncio.run(_ratelimit_async(args, settings, identity))
+    return asyncio.run(_ratelimit_async(args, settings))
 
 
-async def _ratelimit_async(args: argparse.Namespace, settings: Settings, identity: Identity) -> int:
+async def _ratelimit_async(args: argparse.Namespace, settings: Settings) -> int:
     policies = policies_from(settings)
-    names = [args.policy] if args.policy else list(policies)
+    found = [w for w in windows(args.email, args.ip) if args.policy in (None, w.policy)]
     async with Storage.from_settings(settings) as storage:
         limiter = Limiter(storage.ratelimits, policies, load_secret_key(settings))
-        for name in names:
+        for window in found:
             if args.action == "clear":
-                await limiter.clear(name, identity)
-                print(f"{name}: cleared")
+                await limiter.clear(window.policy, window.identity)
+                print(f"{window.label}: cleared")
                 continue
-            verdict = await limiter.peek(name, identity)
-            limit = policies[name].rate.limit
-            used = limit - verdict.remaining
+            verdict = await limiter.peek(window.policy, window.identity)
+            rate = policies[window.policy].rate
+            used = f"{rate.limit - verdict.remaining}/{rate.limit} used in {rate}"
             state = (
                 f"blocked for {duration(verdict.retry_after)}" if not verdict.allowed else "allowed"
             )
-            print(f"{name}: {used}/{limit} used in {policies[name].rate}, {state}")
+            print(f"{window.label}: {used}, {state}")
     return 0
 
 
@@ -387,7 +504,37 @@ async def _connect(settings: Settings) -> int:
             print(f"  ok   {backend.describe()}" + (f": {about}" if about else ""))
         finally:
             await backend.close()
+    if not failed and settings.redis_url:
+        failed += await _judge_redis(settings)
     return EXIT_FAILED if failed else 0
+
+
+async def _judge_redis(settings: Settings) -> int:
+    """Whether Redis takes writes and may hold what Parlour keeps there; 1 if not."""
+    async with Storage.from_settings(settings) as storage:
+        durability = Durability(storage, settings.data_dir)
+        try:
+            await durability.probe_write()
+            verdict = await durability.assess(repair=False)
+        except StorageError as exc:
+            print(f"  FAIL redis does not take writes: {exc}")
+            return 1
+    if verdict.warning:
+        print(f"  warning: {verdict.warning}")
+    if verdict.problem:
+        print(f"  FAIL {verdict.problem}")
+        return 1
+    return 0
+
+
+def _accept_store(args: argparse.Namespace, settings: Settings) -> int:
+    async def accept() -> str:
+        async with Storage.from_settings(settings) as storage:
+            return await Durability(storage, settings.data_dir).accept()
+
+    epoch = asyncio.run(accept())
+    print(f"Redis now serves as epoch {epoch}: every instance takes it within a second.")
+    return 0
 
 
 if __name__ == "__main__":

@@ -44,6 +44,7 @@ NAMESPACES = (
     "bookings",
     "reviews",
     "gallery",
+    "audit",
 )
 """The kinds of record Parlour keeps. Sessions and rate limits follow ``REDIS_URL`` by default;
 the rest is durable and moves only when ``PARLOUR_DATA_BACKEND`` says so."""
@@ -125,7 +126,46 @@ def _parse_names(value: object) -> object:
     return value
 
 
+_LABEL = r"[a-z0-9_][a-z0-9_-]{0,62}"
+_HOST_NAME = re.compile(rf"(?=.{{1,253}}$){_LABEL}(\.{_LABEL})*\.?")
+
+
+def _parse_host_names(value: object) -> object:
+    """``book.example.com, 10.0.0.5, [2001:db8::1]``: host names as a ``Host`` header names them
+    (lower case, IPv6 in brackets), without scheme or port."""
+    if not isinstance(value, str):
+        return value
+    names = []
+    for part in (part.strip().lower() for part in value.split(",")):
+        if not part:
+            continue
+        bare = part.removeprefix("[").removesuffix("]")
+        try:
+            address = ipaddress.ip_address(bare)
+        except ValueError:
+            if not _HOST_NAME.fullmatch(part):
+                raise ValueError(
+                    f"{part!r} is not a host name; list names or addresses without scheme or "
+                    "port, e.g. book.example.com,10.0.0.5"
+                ) from None
+            names.append(part.rstrip("."))
+            continue
+        names.append(f"[{address}]" if address.version == 6 else str(address))
+    return tuple(names)
+
+
+def _parse_bind(value: object) -> object:
+    if not isinstance(value, str) or not value.strip():
+        return None if value == "" else value
+    host, _, port = value.strip().rpartition(":")
+    if not host or not port.isdigit() or not 1 <= int(port) <= 65535:
+        raise ValueError("write HOST:PORT, e.g. 127.0.0.1:9100 or [::1]:9100")
+    return f"{host}:{int(port)}"
+
+
 RateSetting = Annotated[Rate, NoDecode, BeforeValidator(parse_rate)]
+HostNames = Annotated[tuple[str, ...], NoDecode, BeforeValidator(_parse_host_names)]
+Bind = Annotated[str | None, BeforeValidator(_parse_bind)]
 Names = Annotated[tuple[str, ...], NoDecode, BeforeValidator(_parse_names)]
 Seconds = Annotated[int, BeforeValidator(parse_duration)]
 Outage = Literal["open", "closed"]
@@ -234,9 +274,15 @@ class Settings(BaseSettings):
     )
     public_origin: str | None = Field(
         None,
-        description="The address people use, e.g. https://book.example.com; https makes cookies "
-        "Secure with the __Host- prefix (set it behind a proxy that terminates TLS); unset: the "
-        "address each request came to",
+        description="The address people use, e.g. https://book.example.com: every link Parlour "
+        "writes starts with it, and https makes cookies Secure with the __Host- prefix and turns "
+        "on HSTS (set it behind a proxy that terminates TLS); unset: http://PARLOUR_HOST:PORT",
+    )
+    allowed_hosts: HostNames = Field(
+        (),
+        description="Other host names this instance answers to (comma-separated), besides "
+        "PARLOUR_PUBLIC_ORIGIN's; a request for any other Host gets 400. With neither set: "
+        "localhost, 127.0.0.1, [::1] and PARLOUR_HOST, at any port",
     )
     session_idle_timeout: Seconds = Field(
         7200, ge=60, description="Seconds of inactivity (or 30 minutes, 2 hours) that end a session"
@@ -248,7 +294,13 @@ class Settings(BaseSettings):
         Rate(3, 900), description="Bookings one e-mail address, and one client IP, may attempt"
     )
     login_rate_limit: RateSetting = Field(
-        Rate(10, 900), description="Failed logins allowed per account, and per client IP"
+        Rate(10, 900),
+        description="Failed logins allowed per client IP, and per account from one client IP",
+    )
+    login_account_rate_limit: RateSetting = Field(
+        Rate(100, 86400),
+        description="Failed logins allowed per account from all the addresses it has not "
+        "logged in from before (a slow brake on guessing from many addresses)",
     )
     review_rate_limit: RateSetting = Field(
         Rate(5, 3600), description="Reviews one booking link, and one client IP, may submit"
@@ -261,6 +313,10 @@ class Settings(BaseSettings):
     )
     review_rate_limit_outage: Outage = Field(
         "open", description="When Redis is down: open admits reviews (logged), closed refuses"
+    )
+    require_2fa: bool = Field(
+        False,
+        description="Admins must set up two-factor (TOTP) before they can use any other admin page",
     )
     trusted_proxies: Networks = Field(
         (),
@@ -281,6 +337,17 @@ class Settings(BaseSettings):
     )
     host: str = Field("127.0.0.1", description="Address `parlour serve` listens on")
     port: int = Field(8000, ge=1, le=65535, description="Port `parlour serve` listens on")
+    metrics_token: SecretStr | None = Field(
+        None,
+        min_length=16,
+        description="Bearer token that /metrics asks for (Prometheus: authorization.credentials); "
+        "unset, and without PARLOUR_METRICS_BIND, /metrics answers loopback clients only",
+    )
+    metrics_bind: Bind = Field(
+        None,
+        description="HOST:PORT of a separate listener for /metrics that `parlour serve` starts "
+        "(e.g. 127.0.0.1:9100); /metrics then leaves the main port",
+    )
     log_level: Literal["debug", "info", "warning", "error"] = Field(
         "info", description="Least severe log level written"
     )
@@ -295,6 +362,7 @@ class Settings(BaseSettings):
         "secret_key",
         "public_origin",
         "migration_from",
+        "metrics_token",
         mode="before",
     )
     @classmethod
@@ -468,7 +536,7 @@ def _explain(exc: ValidationError) -> str:
         name = env_name(field) if field in Settings.model_fields else field
         given = error.get("input")
         shown = "" if isinstance(given, dict) or given is None else f"={given!r}"
-        if name in ("REDIS_PASSWORD", "PARLOUR_SECRET_KEY"):
+        if name in ("REDIS_PASSWORD", "PARLOUR_SECRET_KEY", "PARLOUR_METRICS_TOKEN"):
             shown = ""
         elif name in ("REDIS_URL", "DATABASE_URL") and isinstance(given, str):
             shown = f"={mask_url_password(given)!r}"

@@ -4,6 +4,7 @@
     ├── ConfigurationError         settings that cannot work; names the variable and the fix
     ├── RateLimited                too many attempts; says when to try again (HTTP 429)
     ├── LoginRequired              the page is for staff who are logged in (HTTP 303 to /login)
+    ├── TwoFactorRequired          an admin must set up two-factor first (HTTP 303 to enrol)
     ├── Forbidden                  logged in, but this needs another role (HTTP 403)
     ├── CsrfRejected               an unsafe request that may be forged (HTTP 403)
     ├── InvalidInput               input a person can correct; names each field (HTTP 422, a form)
@@ -47,6 +48,10 @@ class RateLimited(ParlourError):
 
 class LoginRequired(ParlourError):
     """The page needs a logged-in member of staff."""
+
+
+class TwoFactorRequired(ParlourError):
+    """PARLOUR_REQUIRE_2FA is on and this admin has no second factor yet."""
 
 
 class Forbidden(ParlourError):

@@ -9,7 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from parlour.services.sessions import SessionRecord, SessionService, new_csrf_secret, storage_key
+from parlour.services.sessions import (
+    CredentialsChanged,
+    SessionRecord,
+    SessionService,
+    new_csrf_secret,
+    storage_key,
+)
 from parlour.storage import KVStore
 from parlour.storage.memory import MemoryBackend
 from parlour.storage.redis import RedisBackend
@@ -168,3 +174,26 @@ async def test_session_events_are_logged_by_hash_never_by_id(
     assert storage_key(session_id)[:12] in text
     for event in ("created", "rotated", "revoked"):
         assert event in text
+
+
+async def test_a_session_follows_its_accounts_credentials_version(store: KVStore) -> None:
+    versions = {"u1@example.com": 0}
+
+    async def credentials(email: str, fresh: bool) -> int | None:
+        return versions.get(email)
+
+    service = SessionService(
+        store, idle_timeout=IDLE, absolute_timeout=ABSOLUTE, credentials=credentials
+    )
+    session_id = await service.create(record())
+    assert await service.load(session_id) is not None
+    versions["u1@example.com"] = 1  # the password changed elsewhere; nothing was swept
+    assert await service.load(session_id) is None
+    assert await store.get_item(storage_key(session_id)) is None  # ended, not just refused
+    # a login checked against version 0 that is stored after the change is never made
+    with pytest.raises(CredentialsChanged):
+        await service.create(record())
+    assert [key for key in await store.get_all_items() if not key.startswith("user:")] == []
+    del versions["u1@example.com"]  # and an account that is gone takes its sessions along
+    with pytest.raises(CredentialsChanged):
+        await service.create(record())

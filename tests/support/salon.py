@@ -62,11 +62,15 @@ def upcoming_weekday(days_ahead: int = 3) -> date:
     return day
 
 
-async def furnish(kv: Callable[[str], KVStore], *, cutoff_hours: int = 24) -> CatalogueService:
+async def furnish(
+    kv: Callable[[str], KVStore], *, cutoff_hours: int = 24, phone: str = "", address: str = ""
+) -> CatalogueService:
     catalogue = CatalogueService(kv("business"), kv("treatments"), kv("resources"))
     await catalogue.put_business(
         Business(
             name="Test Salon",
+            phone=phone,
+            address=address,
             rules=BookingRules(
                 timezone="Europe/London",
                 min_notice=60,

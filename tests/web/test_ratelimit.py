@@ -156,7 +156,7 @@ async def test_an_admin_sees_and_clears_a_clients_window(tmp_path: Path) -> None
 
         await log_in(admin, "admin@example.com", "correct horse battery")
         page = await admin.get("/admin/ratelimits", params={"email": "Zoe@Example.com"})
-        assert "booking (3/15 minutes)" in page.text
+        assert "booking, this e-mail address (3/15 minutes)" in page.text
         assert "blocked for 15 minutes" in page.text
         await post_form(
             admin,

@@ -4,8 +4,9 @@ still do with it."""
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
+from typing import Any
 
 from parlour.domain.slots import units_between
 
@@ -36,6 +37,19 @@ class Booking:
     created_at: datetime
     token_hash: str
     """SHA-256 of the manage link's token; the token itself is never stored."""
+    sequence: int = 0
+    """Revisions since it was made (iCalendar SEQUENCE): a calendar that imported the booking
+    takes a file with a higher one as the newer version of the same event."""
+    updated_at: datetime | None = None
+    """When it was last moved or changed status; ``None`` until then."""
+
+    def revised(self, now: datetime, **changes: Any) -> Booking:
+        """This booking with ``changes``, one revision later."""
+        return replace(self, **changes, sequence=self.sequence + 1, updated_at=now)
+
+    @property
+    def last_modified(self) -> datetime:
+        return self.updated_at or self.created_at
 
     @property
     def end(self) -> datetime:

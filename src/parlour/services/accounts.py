@@ -2,6 +2,12 @@
 
 Hashing takes about 0.1 s of CPU by design, so it runs on a thread, never on the event loop.
 A failed login costs the same whether or not the e-mail exists, and says the same.
+
+Every change to what a session stands for (the password, the role, two-factor, "end all
+sessions") raises the account's ``credentials_version`` in the same atomic write. A session
+carries the version it was made with and ends when that is no longer the account's: see
+``services/sessions.py``. The version is read through the process's namespace cache, so the
+check costs a dictionary lookup per request, and any write to ``users`` from any process drops it.
 """
 
 from __future__ import annotations
@@ -11,14 +17,15 @@ import re
 import secrets
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
-from typing import Literal
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from parlour.domain.text import hidden_characters
 from parlour.errors import InvalidInput
+from parlour.services.cache import NamespaceCache, NoCache
 from parlour.storage.base import KVStore
 
 Role = Literal["admin", "staff"]
@@ -47,10 +54,37 @@ class User:
     password_hash: str
     created_at: float
     password_changed_at: float
+    credentials_version: int = 0
+    """Raised by every change of password, role or second factor, and by "end all sessions"."""
+    totp_secret: str = ""
+    """Base32 TOTP secret once two-factor is confirmed; empty when it is off."""
+    totp_pending: str = ""
+    """A secret being enrolled, not yet confirmed by a first code."""
+    totp_last_step: int = 0
+    """The last TOTP time-step accepted: a code of that step or an earlier one is a replay."""
+    recovery_codes: list[str] = field(default_factory=list)
+    """SHA-256 of each unused one-time recovery code."""
+    known_addresses: list[str] = field(default_factory=list)
+    """Keyed hashes of the client addresses of recent successful logins (newest last)."""
 
     @property
     def is_admin(self) -> bool:
         return self.role == "admin"
+
+    @property
+    def two_factor(self) -> bool:
+        return bool(self.totp_secret)
+
+
+KNOWN_ADDRESSES = 10
+"""How many recent login addresses an account remembers (the login throttle trusts them)."""
+
+
+def bumped(record: dict[str, Any], **changes: Any) -> dict[str, Any]:
+    """``record`` with ``changes`` and the next credentials version: one atomic write ends every
+    session made before it."""
+    version = int(record.get("credentials_version", 0)) + 1
+    return {**record, **changes, "credentials_version": version}
 
 
 def normalise_email(email: str) -> str:
@@ -85,19 +119,22 @@ class AccountService:
         *,
         hasher: PasswordHasher | None = None,
         clock: Callable[[], float] = time.time,
+        cache: NamespaceCache | None = None,
     ) -> None:
         self._users = users
-        self._hasher = hasher or PasswordHasher()
+        self.hasher = hasher or PasswordHasher()
+        """Public so that a test can trade argon2's cost for speed."""
         self._clock = clock
+        self._cache = cache or NoCache()
         self._dummy_hash: str | None = None
 
     async def _hash(self, password: str) -> str:
-        return await asyncio.to_thread(self._hasher.hash, password)
+        return await asyncio.to_thread(self.hasher.hash, password)
 
     async def _verify(self, password_hash: str, password: str) -> bool:
         def verify() -> bool:
             try:
-                return self._hasher.verify(password_hash, password)
+                return self.hasher.verify(password_hash, password)
             except (VerificationError, InvalidHashError):
                 return False
 
@@ -106,6 +143,48 @@ class AccountService:
     async def get(self, email: str) -> User | None:
         record = await self._users.get_item(normalise_email(email))
         return None if record is None else User(**record)
+
+    async def credentials_version(self, email: str, *, fresh: bool = False) -> int | None:
+        """The account's credentials version (``None``: no such account). ``fresh`` reads the
+        store itself; otherwise this process's cache answers while its change feed is live."""
+
+        async def load() -> int | None:
+            record = await self._users.get_item(normalise_email(email))
+            return None if record is None else int(record.get("credentials_version", 0))
+
+        if fresh:
+            return await load()
+        return await self._cache.get(
+            self._users.namespace, f"version:{normalise_email(email)}", load
+        )
+
+    async def change(self, email: str, change: Callable[[dict[str, Any]], dict[str, Any]]) -> User:
+        """Apply ``change`` to the account's record atomically (``bumped`` for a change that
+        ends sessions). Raises ``AccountError`` if there is no such account."""
+
+        def apply(record: dict[str, Any] | None) -> dict[str, Any]:
+            if record is None:
+                raise AccountError("There is no such account.", field="email")
+            return change(record)
+
+        user = User(**await self._users.update(normalise_email(email), apply))
+        self._cache.forget(self._users.namespace)
+        return user
+
+    async def end_sessions(self, email: str) -> User:
+        """Raise the credentials version: every session made before now ends on its next use."""
+        return await self.change(email, bumped)
+
+    async def remember_address(self, user: User, address: str) -> None:
+        """Note a successful login's (hashed) address, so the throttle knows it next time."""
+        if user.known_addresses[-1:] == [address]:
+            return
+
+        def change(record: dict[str, Any]) -> dict[str, Any]:
+            known = [a for a in record.get("known_addresses", []) if a != address]
+            return {**record, "known_addresses": [*known, address][-KNOWN_ADDRESSES:]}
+
+        await self.change(user.email, change)
 
     async def list_users(self) -> list[User]:
         return sorted(
@@ -142,7 +221,7 @@ class AccountService:
             return None
         if not await self._verify(user.password_hash, password):
             return None
-        if self._hasher.check_needs_rehash(user.password_hash):
+        if self.hasher.check_needs_rehash(user.password_hash):
             user = await self._store_password(user, password, changed=False)
         return user
 
@@ -156,22 +235,15 @@ class AccountService:
     async def set_role(self, email: str, role: str) -> User:
         if role not in ROLES:
             raise AccountError("The role is admin or staff.", field="role")
-
-        def change(record: dict[str, object] | None) -> dict[str, object]:
-            if record is None:
-                raise AccountError("There is no such account.", field="email")
-            return {**record, "role": role}
-
-        return User(**await self._users.update(normalise_email(email), change))
+        return await self.change(email, lambda record: bumped(record, role=role))
 
     async def _store_password(self, user: User, password: str, *, changed: bool) -> User:
         password_hash = await self._hash(password)
         now = self._clock()
 
-        def change(record: dict[str, object] | None) -> dict[str, object]:
-            if record is None:
-                raise AccountError("There is no such account.", field="email")
-            stamp = now if changed else record["password_changed_at"]
-            return {**record, "password_hash": password_hash, "password_changed_at": stamp}
+        def change(record: dict[str, Any]) -> dict[str, Any]:
+            if not changed:  # a rehash on login: the same password, nothing to end
+                return {**record, "password_hash": password_hash}
+            return bumped(record, password_hash=password_hash, password_changed_at=now)
 
-        return User(**await self._users.update(user.email, change))
+        return await self.change(user.email, change)

@@ -48,6 +48,7 @@ def booking_to_json(booking: Booking) -> dict[str, Any]:
     data = asdict(booking)
     data["start"] = booking.start.isoformat()
     data["created_at"] = booking.created_at.isoformat()
+    data["updated_at"] = booking.updated_at and booking.updated_at.isoformat()
     data["status"] = booking.status.value
     return data
 
@@ -58,6 +59,7 @@ def booking_from_json(data: Mapping[str, Any]) -> Booking:
             **data,
             "start": datetime.fromisoformat(data["start"]),
             "created_at": datetime.fromisoformat(data["created_at"]),
+            "updated_at": data.get("updated_at") and datetime.fromisoformat(data["updated_at"]),
             "status": Status(data["status"]),
         }
     )
@@ -97,7 +99,7 @@ class Client:
             problems["name"] = "Enter your name."
         elif len(name) > 100:
             problems["name"] = "Keep the name under 100 characters."
-        elif hidden_characters(name):
+        elif hidden_characters(fields.get("name", "")):  # before split() turns CR into a space
             problems["name"] = HIDDEN
         try:
             email = check_email(fields.get("email", ""))
@@ -329,7 +331,7 @@ class BookingService:
                 return stored
             if by_client:
                 await self._check_client_may_change(stored)
-            changed = replace(stored, status=status)
+            changed = stored.revised(self._clock(), status=status)
             writes: dict[str, Any] = {f"b:{stored.id}": booking_to_json(changed)}
             expect: dict[str, Any] = {f"b:{stored.id}": current}
             units = [_unit(stored.resource_id, u) for u in stored.units]
@@ -377,8 +379,8 @@ class BookingService:
                 if stored.resource_id in slot.resource_ids
                 else (slot.resource_ids[0])
             )
-            moved = replace(
-                stored,
+            moved = stored.revised(
+                self._clock(),
                 start=new_start,
                 resource_id=resource,
                 duration=treatment.duration,

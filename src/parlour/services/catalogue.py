@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-import re
 import secrets
 from dataclasses import asdict, dataclass, field
 from datetime import date
@@ -12,8 +11,16 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from parlour.domain.catalogue import UNIT_MINUTES, BookingRules, Resource, Treatment
 from parlour.domain.schedule import Hours, Schedule
+from parlour.domain.text import HIDDEN, hidden_characters
 from parlour.errors import InvalidInput, NotFound
 from parlour.services.cache import NamespaceCache, NoCache
+from parlour.services.money import (
+    DEFAULT_LOCALE,
+    amount_example,
+    check_currency,
+    check_locale,
+    parse_amount,
+)
 from parlour.storage.base import KVStore
 
 PROFILE = "profile"
@@ -26,12 +33,8 @@ class Business:
     address: str = ""
     phone: str = ""
     rules: BookingRules = field(default_factory=BookingRules)
-
-
-def money(amount: int, currency: str) -> str:
-    """``£45.00``: an amount in minor units, for people."""
-    symbol = {"GBP": "£", "EUR": "€", "USD": "$"}.get(currency, f"{currency} ")
-    return f"{symbol}{amount // 100}.{amount % 100:02d}"
+    locale: str = DEFAULT_LOCALE
+    """How prices are written (CLDR), e.g. ``en_GB``: ``£45.00``; ``ja_JP``: ``￥2,800``."""
 
 
 # -- JSON --------------------------------------------------------------------------------------
@@ -89,12 +92,19 @@ def _text(
     maximum: int,
     *,
     required: bool = True,
+    multiline: bool = False,
 ) -> str:
-    value = fields.get(name, "").strip()
+    """A text field, trimmed. Control characters are refused (line breaks too, unless
+    ``multiline``): names and the address reach calendar files and e-mail headers, where a
+    carriage return starts a new line of the attacker's choosing."""
+    raw = fields.get(name, "")
+    value = raw.strip()
     if required and not value:
         problems[name] = f"Enter the {label}."
     elif len(value) > maximum:
         problems[name] = f"Keep the {label} under {maximum} characters."
+    elif hidden_characters(raw, multiline=multiline):
+        problems[name] = HIDDEN
     return value[:maximum]
 
 
@@ -117,14 +127,6 @@ def _minutes(
             f"The {label} is {lowest} to {highest} minutes, in steps of {UNIT_MINUTES}."
         )
     return value
-
-
-def parse_price(text: str) -> int | None:
-    """``45``, ``45.5`` or ``45.50`` (pounds, euros, dollars) as minor units."""
-    match = re.fullmatch(r"\s*(\d{1,6})(?:[.,](\d{1,2}))?\s*", text)
-    if not match:
-        return None
-    return int(match[1]) * 100 + int((match[2] or "0").ljust(2, "0"))
 
 
 def parse_schedule_form(fields: dict[str, str], problems: dict[str, str]) -> Schedule:
@@ -191,9 +193,12 @@ class CatalogueService:
     async def save_business(self, fields: dict[str, str]) -> Business:
         problems: dict[str, str] = {}
         name = _text(fields, problems, "name", "business name", 100)
-        currency = fields.get("currency", "GBP").strip().upper()
-        if not re.fullmatch(r"[A-Z]{3}", currency):
-            problems["currency"] = "Enter a three-letter currency code, like GBP."
+        currency = check_currency(fields.get("currency", "GBP")) or ""
+        if not currency:
+            problems["currency"] = "Enter an ISO 4217 currency code in use, like GBP, EUR or JPY."
+        locale = check_locale(fields.get("locale", "") or DEFAULT_LOCALE) or ""
+        if not locale:
+            problems["locale"] = "Enter a locale like en_GB, fr_FR or ja_JP."
         timezone = fields.get("timezone", "").strip()
         try:
             ZoneInfo(timezone)
@@ -214,6 +219,7 @@ class CatalogueService:
             address=_text(fields, problems, "address", "address", 300, required=False),
             phone=_text(fields, problems, "phone", "phone number", 40, required=False),
             rules=rules,
+            locale=locale,
         )
         if problems:
             raise InvalidInput(problems)
@@ -243,13 +249,16 @@ class CatalogueService:
         chosen = tuple(r for r in dict.fromkeys(resource_ids) if r in known)
         if not chosen:
             problems["resource_ids"] = "Choose who (or which room) performs it."
-        price = parse_price(fields.get("price", ""))
+        currency = (await self.business()).currency
+        price = parse_amount(fields.get("price", ""), currency)
         if price is None:
-            problems["price"] = "Enter the price like 45 or 45.50."
+            problems["price"] = f"Enter the price in {currency}: {amount_example(currency)}."
         treatment = Treatment(
             id=treatment_id or f"t_{secrets.token_hex(5)}",
             name=_text(fields, problems, "name", "name", 100),
-            description=_text(fields, problems, "description", "description", 2000, required=False),
+            description=_text(
+                fields, problems, "description", "description", 2000, required=False, multiline=True
+            ),
             category=_text(fields, problems, "category", "category", 60, required=False),
             duration=_minutes(fields, problems, "duration", "duration", 5, 480),
             buffer_before=_minutes(fields, problems, "buffer_before", "time before", 0, 120),

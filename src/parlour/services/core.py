@@ -10,15 +10,18 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from parlour.services.accounts import AccountService
+from parlour.services.audit import AuditService
 from parlour.services.bookings import BookingService
 from parlour.services.cache import NamespaceCache
 from parlour.services.catalogue import CatalogueService
 from parlour.services.gallery import GalleryService
 from parlour.services.reviews import ReviewService
+from parlour.services.twofactor import TwoFactorService
 from parlour.storage.base import KVStore
 
-CACHED = ("business", "treatments", "resources", "gallery")
-"""Namespaces read on almost every page and changed rarely: kept per process (services.cache)."""
+CACHED = ("business", "treatments", "resources", "gallery", "users")
+"""Namespaces read on almost every page and changed rarely: kept per process (services.cache).
+``users`` is there for the credentials version every staff request compares its session with."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,6 +32,8 @@ class Core:
     gallery: GalleryService
     accounts: AccountService
     cache: NamespaceCache
+    audit: AuditService
+    twofactor: TwoFactorService
 
     @classmethod
     def assemble(cls, kv: Callable[[str], KVStore]) -> Core:
@@ -36,11 +41,14 @@ class Core:
         owner starts :attr:`cache` once its storage is open."""
         cache = NamespaceCache([kv(namespace) for namespace in CACHED])
         catalogue = CatalogueService(kv("business"), kv("treatments"), kv("resources"), cache=cache)
+        accounts = AccountService(kv("users"), cache=cache)
         return cls(
             catalogue=catalogue,
             bookings=BookingService(kv("bookings"), catalogue),
             reviews=ReviewService(kv("reviews")),
             gallery=GalleryService(kv("gallery"), cache=cache),
-            accounts=AccountService(kv("users")),
+            accounts=accounts,
             cache=cache,
+            audit=AuditService(kv("audit")),
+            twofactor=TwoFactorService(accounts),
         )

@@ -1,5 +1,7 @@
-"""A believable salon for a first look: treatments, two therapists, hours, bookings, reviews and
-a few photos (drawn here, never downloaded). It fills only an empty catalogue."""
+"""A believable salon for a first look: treatments, three therapists with their own hours (one
+with a day off this week), two weeks of bookings with gaps, reviews that speak of the treatment
+they are filed under, and a few photos (drawn here, never downloaded). It fills only an empty
+catalogue."""
 
 from __future__ import annotations
 
@@ -8,13 +10,13 @@ import random
 import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 
 from PIL import Image, ImageDraw
 
-from parlour.domain.booking import Status
+from parlour.domain.booking import Booking, Status
 from parlour.domain.catalogue import BookingRules, Resource, Treatment
-from parlour.domain.schedule import Hours, Schedule
+from parlour.domain.schedule import Hours, Schedule, to_utc
 from parlour.services.accounts import AccountService
 from parlour.services.bookings import BookingService
 from parlour.services.catalogue import Business, CatalogueService
@@ -24,6 +26,8 @@ from parlour.storage.base import KVStore
 
 DAY = (Hours(time(9), time(13)), Hours(time(13, 30), time(17, 30)))
 LATE = (Hours(time(10), time(19)),)
+NAILS = (Hours(time(9, 30), time(17)),)
+SUNDAY = (Hours(time(10), time(16)),)
 TREATMENTS = [
     (
         "Signature facial",
@@ -73,6 +77,13 @@ TREATMENTS = [
         "Shaped by thread or wax, tinted to suit.",
     ),
 ]
+PERFORMERS = {
+    "Facials": ("r_maya", "r_jonah"),
+    "Massage": ("r_maya",),
+    "Hands & feet": ("r_priya", "r_jonah"),
+    "Brows & lashes": ("r_priya", "r_maya"),
+}
+"""Who does what: Maya trained in massage, Priya runs the nail bar, Jonah covers both."""
 CLIENTS = [
     ("Amira Hassan", "amira@example.com"),
     ("Ben Carter", "ben@example.org"),
@@ -80,13 +91,32 @@ CLIENTS = [
     ("Daniel Okafor", "dan@example.com"),
     ("Ella Novak", "ella@example.org"),
     ("Femi Adeyemi", "femi@example.com"),
+    ("Grace Liu", "grace.liu@example.com"),
+    ("Hugo Silva", "hugo@example.net"),
+    ("Isla Murray", "isla.m@example.org"),
+    ("Kofi Mensah", "kofi@example.com"),
 ]
-REVIEWS = [
-    (5, "The best facial I've had in years. Calm, unhurried and my skin glowed for days."),
-    (5, "Maya found every knot in my shoulders. I'll be back next month."),
-    (4, "Lovely manicure that lasted three weeks. Booking online took a minute."),
-    (5, "Warm welcome, spotless room, and they remembered how I like my brows."),
-]
+REVIEWS = {
+    "Signature facial": [
+        (5, "The best facial I've had in years. Calm, unhurried, and my skin glowed for days."),
+        (4, "{therapist} explained every step of the facial. My skin feels brand new."),
+    ],
+    "Express facial": [(5, "A proper facial in half an hour: back at my desk looking rested.")],
+    "Deep tissue massage": [
+        (5, "{therapist} found every knot in my shoulders. I'll be back next month."),
+        (4, "Firm, just as I asked. I slept better that night than in weeks."),
+    ],
+    "Hot stone massage": [(5, "The warm stones are pure bliss. Ninety minutes flew by.")],
+    "Gel manicure": [
+        (4, "Lovely manicure that lasted three weeks. Booking online took a minute."),
+        (5, "{therapist} shaped my nails perfectly and the gel hasn't chipped."),
+    ],
+    "Spa pedicure": [(5, "My feet have never felt so soft. The soak alone is worth it.")],
+    "Brow shape and tint": [
+        (5, "Warm welcome, spotless room, and {therapist} remembered how I like my brows."),
+    ],
+}
+"""A review speaks of the treatment it is filed under, and names who gave it."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,18 +132,18 @@ async def seed(kv: Callable[[str], KVStore], now: datetime | None = None) -> See
     catalogue = CatalogueService(kv("business"), kv("treatments"), kv("resources"))
     if await catalogue.treatments():
         return None
+    rules = BookingRules(timezone="Europe/London")
     await catalogue.put_business(
         Business(
             name="Willow & Ivy Spa",
             currency="GBP",
             address="12 Orchard Lane, Bath",
             phone="01225 555 0100",
-            rules=BookingRules(timezone="Europe/London"),
+            rules=rules,
         )
     )
-    maya = Resource("r_maya", "Maya", Schedule(weekly=((), DAY, DAY, DAY, DAY, DAY, ())))
-    jonah = Resource("r_jonah", "Jonah", Schedule(weekly=(LATE, LATE, LATE, LATE, LATE, (), ())))
-    for resource in (maya, jonah):
+    today = now.astimezone(rules.zone).date()
+    for resource in _team(today):
         await catalogue.put_resource(resource)
     treatments = []
     for number, (name, category, minutes, before, after, price, text) in enumerate(TREATMENTS):
@@ -126,7 +156,7 @@ async def seed(kv: Callable[[str], KVStore], now: datetime | None = None) -> See
             buffer_after=after,
             price=price,
             description=text,
-            resource_ids=("r_maya", "r_jonah") if category != "Massage" else ("r_maya",),
+            resource_ids=PERFORMERS[category],
         )
         await catalogue.put_treatment(treatment)
         treatments.append(treatment)
@@ -139,44 +169,94 @@ async def seed(kv: Callable[[str], KVStore], now: datetime | None = None) -> See
     return Seeded("admin@example.com", password)
 
 
+def _team(today: date) -> list[Resource]:
+    """Three therapists with their own weeks; Jonah takes a day off in the coming week (the
+    second day he would work), so the calendar shows one."""
+    jonah_works = (LATE, LATE, LATE, LATE, LATE, (), ())
+    upcoming = [today + timedelta(days=n) for n in range(1, 8)]
+    day_off = [day for day in upcoming if jonah_works[day.weekday()]][1]
+    return [
+        Resource("r_maya", "Maya", Schedule(weekly=((), DAY, DAY, DAY, DAY, DAY, ()))),
+        Resource("r_jonah", "Jonah", Schedule(weekly=jonah_works, closed=frozenset({day_off}))),
+        Resource(
+            "r_priya", "Priya", Schedule(weekly=(NAILS, (), NAILS, NAILS, NAILS, NAILS, SUNDAY))
+        ),
+    ]
+
+
 async def _bookings(
     kv: Callable[[str], KVStore],
     catalogue: CatalogueService,
     treatments: list[Treatment],
     now: datetime,
 ) -> None:
+    """A week behind (done, a no-show, a cancellation, reviews) and a week ahead, busy near
+    today and thinning out, with gaps between appointments as a real book has."""
     chooser = random.Random(7)  # noqa: S311 - demo data, not secrets
     reviews = ReviewService(kv("reviews"))
+    zone = (await catalogue.business()).rules.zone
+    today = now.astimezone(zone).date()
     made = 0
-    # Two weeks ago through next week: the past ones done (some reviewed), the rest confirmed.
-    for days in range(-14, 8):
-        when = now + timedelta(days=days)
-        service = BookingService(kv("bookings"), catalogue, clock=_fixed(when - timedelta(days=3)))
-        for _ in range(chooser.randint(1, 3)):
-            treatment = chooser.choice(treatments)
-            _, slots = await service.availability(treatment.id, when.date())
-            if not slots:
-                continue
-            slot = chooser.choice(slots)
-            name, email = chooser.choice(CLIENTS)
-            booked = await service.book(
-                {
-                    "treatment": treatment.id,
-                    "start": slot.start.isoformat(),
-                    "name": name,
-                    "email": email,
-                    "phone": "07700 900" + f"{made:03d}",
-                }
-            )
-            made += 1
-            if slot.start < now:
-                status = Status.NO_SHOW if made % 9 == 0 else Status.COMPLETED
-                done = await service.set_status(booked.booking, status)
-                if status is Status.COMPLETED and made % 2 == 0:
-                    stars, text = REVIEWS[made % len(REVIEWS)]
-                    await reviews.submit(done, str(stars), text)
-                    if made % 3:
-                        await reviews.moderate(done.id, "approved")
+    untold = {name: list(texts) for name, texts in REVIEWS.items()}
+    for offset in range(-7, 8):
+        day = today + timedelta(days=offset)
+        booked_at = to_utc(day, time(0), zone) - timedelta(days=3)  # booked three days ahead
+        service = BookingService(kv("bookings"), catalogue, clock=_fixed(booked_at))
+        fullness = 0.8 if offset <= 1 else 0.65 if offset <= 4 else 0.4
+        for resource in await catalogue.resources():
+            cursor = booked_at
+            while True:
+                treatment = chooser.choice([t for t in treatments if resource.id in t.resource_ids])
+                _, slots = await service.availability(treatment.id, day)
+                slot = next(
+                    (s for s in slots if s.start >= cursor and resource.id in s.resource_ids), None
+                )
+                if slot is None:
+                    break
+                if chooser.random() > fullness:  # a gap: nobody booked this stretch
+                    cursor = slot.start + timedelta(minutes=chooser.choice((30, 45, 60, 90)))
+                    continue
+                name, email = CLIENTS[made % len(CLIENTS)]
+                booked = await service.book(
+                    {
+                        "treatment": treatment.id,
+                        "start": slot.start.isoformat(),
+                        "name": name,
+                        "email": email,
+                        "phone": f"07700 900{made:03d}",
+                        "resource": resource.id,
+                    }
+                )
+                made += 1
+                cursor = booked.booking.end + timedelta(minutes=treatment.buffer_after)
+                await _settle(service, reviews, booked.booking, resource, now, made, untold)
+
+
+async def _settle(
+    service: BookingService,
+    reviews: ReviewService,
+    booking: Booking,
+    resource: Resource,
+    now: datetime,
+    made: int,
+    untold: dict[str, list[tuple[int, str]]],
+) -> None:
+    """What happened to a booking: done (some reviewed), a rare no-show or cancellation."""
+    if made % 23 == 0:
+        await service.set_status(booking, Status.CANCELLED)
+        return
+    if booking.start >= now:
+        return
+    if made % 17 == 0:
+        await service.set_status(booking, Status.NO_SHOW)
+        return
+    done = await service.set_status(booking, Status.COMPLETED)
+    unwritten = untold.get(booking.treatment_name, [])
+    if made % 3 == 0 and unwritten:  # each review once: a real page does not repeat itself
+        stars, text = unwritten.pop(0)
+        await reviews.submit(done, str(stars), text.format(therapist=resource.name))
+        if made % 4:
+            await reviews.moderate(done.id, "approved")
 
 
 def _fixed(instant: datetime) -> Callable[[], datetime]:

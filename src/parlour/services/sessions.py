@@ -10,6 +10,13 @@
   session: the later save wins whole; Parlour keeps nothing in a session that adds up.
 - ``user:<id>`` items index each user's sessions, updated atomically, so "log out everywhere",
   "end this session" and an admin's "end all sessions of this user" find them all.
+- Sessions follow the account: a record carries the account's credentials version from the
+  moment the password was checked. :meth:`SessionService.load` ends a session whose version is
+  no longer the account's (the version comes from the process's cache of ``users``, so this costs
+  a dictionary lookup). A login that raced a change is caught when it is made: the new session is
+  indexed first and the version re-read from the store after, while a change writes the version
+  first and sweeps the index after; whichever comes second sees the other, so either the sweep
+  ends the new session or the login drops it (``create`` raises ``CredentialsChanged``).
 """
 
 from __future__ import annotations
@@ -18,11 +25,11 @@ import logging
 import re
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from parlour.errors import CorruptValue
+from parlour.errors import Conflict, CorruptValue
 from parlour.storage.base import KVStore
 from parlour.tokens import sha256_hex
 
@@ -30,6 +37,10 @@ log = logging.getLogger(__name__)
 
 ID_PATTERN = re.compile(r"[A-Za-z0-9_-]{43}")
 """What ``secrets.token_urlsafe(32)`` produces; anything else in a cookie is not looked up."""
+
+
+class CredentialsChanged(Conflict):
+    """The account's password, role or second factor changed while this login was checked."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +55,10 @@ class SessionRecord:
     ip: str = ""
     agent: str = ""
     flash: str = ""
+    version: int = 0
+    """The account's credentials version when this session was made."""
+    two_factor: bool = False
+    """Whether the account had a second factor (and it was given) when this session was made."""
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -79,6 +94,9 @@ class SessionService:
     clock: Callable[[], float] = field(default=time.time)
     observe: Callable[[str, float], None] = field(default=lambda operation, seconds: None)
     """Told how long each store operation took (the metrics' session latency)."""
+    credentials: Callable[[str, bool], Awaitable[int | None]] | None = None
+    """``(email, fresh)`` -> the account's credentials version, ``None`` for no account
+    (``AccountService.credentials_version``); ``None`` here checks nothing."""
 
     def _ttl(self, record: SessionRecord) -> float:
         left = record.created + self.absolute_timeout - self.clock()
@@ -99,14 +117,26 @@ class SessionService:
             return None
         finally:
             self.observe("load", time.perf_counter() - started)
-        if record is not None and self.clock() >= record.created + self.absolute_timeout:
+        if record is None:
+            return None
+        if self.clock() >= record.created + self.absolute_timeout:
             log.info("session %s: expired (absolute timeout) user=%s", short(key), record.user_id)
             await self._drop(key, record.user_id)
             return None
+        if not await self._current(record, fresh=False):
+            await self._drop(key, record.user_id, "ended: the account's credentials changed")
+            return None
         return record
 
+    async def _current(self, record: SessionRecord, *, fresh: bool) -> bool:
+        if self.credentials is None:
+            return True
+        return await self.credentials(record.email, fresh) == record.version
+
     async def create(self, record: SessionRecord) -> str:
-        """Store a new session and index it under its user; returns the new id."""
+        """Store a new session and index it under its user; returns the new id. Raises
+        :class:`CredentialsChanged` (leaving nothing stored) if the account's credentials
+        version is no longer the one ``record`` was made with."""
         started = time.perf_counter()
         while True:
             session_id = new_session_id()
@@ -118,6 +148,12 @@ class SessionService:
             lambda index: {**self._live_entries(index), key: record.created},
             ttl=self.absolute_timeout,
         )
+        # Indexed first, checked after: a change that wrote its version before this read is
+        # seen here; one that writes after it finds this session in the index and ends it.
+        if not await self._current(record, fresh=True):
+            await self._drop(key, record.user_id, "not made: the account's credentials changed")
+            self.observe("create", time.perf_counter() - started)
+            raise CredentialsChanged("the account changed while this login was checked")
         log.info("session %s: created user=%s", short(key), record.user_id)
         self.observe("create", time.perf_counter() - started)
         return session_id
@@ -148,14 +184,21 @@ class SessionService:
         record = await self.store.get_item(key)
         await self._drop(key, "" if record is None else str(record.get("user_id", "")), reason)
 
-    async def sessions_of(self, user_id: str) -> list[ActiveSession]:
-        """The user's live sessions, newest first (the index forgets the ones that ended)."""
+    async def sessions_of(self, user_id: str, *, stale: bool = False) -> list[ActiveSession]:
+        """The user's live sessions, newest first (the index forgets the ones that ended).
+        Sessions made before the account's last change are dead: removed, unless ``stale``
+        asks for them too (to end them all but one that is being carried over)."""
         index = await self.store.get_item(_index(user_id)) or {}
         active = []
         for key in index:
             raw = await self.store.get_item(key)
-            if raw is not None:
-                active.append(ActiveSession(key, SessionRecord(**raw)))
+            if raw is None:
+                continue
+            record = SessionRecord(**raw)
+            if stale or await self._current(record, fresh=False):
+                active.append(ActiveSession(key, record))
+            else:
+                await self.store.remove_item(key)  # made before the account last changed
         gone = set(index) - {session.key for session in active}
         if gone:
             await self._forget(user_id, gone)
@@ -174,7 +217,7 @@ class SessionService:
     ) -> int:
         """End every session of ``user_id`` but ``keep`` (a storage key); returns how many."""
         ended = 0
-        for session in await self.sessions_of(user_id):
+        for session in await self.sessions_of(user_id, stale=True):
             if session.key != keep:
                 await self._drop(session.key, user_id, reason)
                 ended += 1

@@ -474,6 +474,51 @@ class RedisBackend(Backend):
             if cursor == 0:
                 return
 
+    # -- readiness (storage/durability.py) -----------------------------------------------------
+
+    def meta_key(self, namespace: str, name: str) -> str:
+        """A key of the namespace's own (in its hash slot) that is not an item: never listed,
+        exported or counted as one."""
+        return f"{self.prefix}:{{{namespace}}}:{name}"
+
+    async def probe_write(self, namespaces: Sequence[str]) -> None:
+        """Write a short-lived key in each namespace's slot (each master of a Cluster that holds
+        one): raises ``StorageUnavailable`` when Redis refuses writes (out of memory under
+        ``noeviction``, a read-only replica), which a ``PING`` does not show."""
+
+        async def probe(namespace: str) -> None:
+            key = self.meta_key(namespace, "probe")
+            write = functools.partial(self.client.set, key, "1", px=60_000)
+            await self.call(write, idempotent=True)
+
+        await asyncio.gather(*(probe(namespace) for namespace in namespaces))
+
+    async def get_meta(self, namespace: str, name: str) -> str | None:
+        read = functools.partial(self.client.get, self.meta_key(namespace, name))
+        return cast(str | None, await self.call(read, idempotent=True))
+
+    async def set_meta(self, namespace: str, name: str, value: str, *, if_absent: bool) -> bool:
+        """Set a meta key (no expiry); with ``if_absent``, only if there is none."""
+        write = functools.partial(
+            self.client.set, self.meta_key(namespace, name), value, nx=if_absent
+        )
+        return bool(await self.call(write, idempotent=not if_absent))
+
+    async def holds_items(self, namespace: str) -> bool:
+        count = functools.partial(self.client.zcard, self.index_key(namespace))
+        return bool(await self.call(count, idempotent=True))
+
+    async def memory_policies(self) -> frozenset[str]:
+        """``maxmemory-policy`` of the server (of every master of a Cluster), from ``INFO``,
+        which managed Redis services answer even where they disable ``CONFIG``."""
+        client = self.client
+        if isinstance(client, RedisCluster):
+            each = functools.partial(client.info, "memory", target_nodes=RedisCluster.PRIMARIES)
+            per_node = await self.call(each, idempotent=True)
+            return frozenset(str(i.get("maxmemory_policy", "")) for i in per_node.values())
+        info = await self.call(functools.partial(client.info, "memory"), idempotent=True)
+        return frozenset({str(info.get("maxmemory_policy", ""))})
+
     # -- for operators ------------------------------------------------------------------------
 
     def pool_counts(self) -> list[tuple[int, str]]:

@@ -8,14 +8,15 @@ from starlette.routing import Route
 
 from parlour.services.accounts import AccountError
 from parlour.services.sessions import SessionRecord
+from parlour.web.audit import audit
 from parlour.web.forms import submitted
+from parlour.web.login_throttle import count_guess, guessed_right, windows
 from parlour.web.pages import admin, redirect, render, session_of, staff
 from parlour.web.parts import core, parts
-from parlour.web.ratelimit import Identity
 
 
 async def account(request: Request) -> Response:
-    return await _account_page(request, await staff(request))
+    return await _account_page(request, await staff(request, enrolling=True))
 
 
 async def _account_page(
@@ -33,12 +34,17 @@ async def change_password(request: Request) -> Response:
     if new != form.text("confirm_password", 4096):
         errors = {"confirm_password": "The two new passwords differ."}
         return await _account_page(request, me, errors, 400)
+    guess = await count_guess(request, me.email)  # a wrong current password is a failed login
     try:
         user = await core(request).accounts.change_password(
             me.email, form.text("current_password", 1024), new
         )
     except AccountError as exc:
+        if exc.field != "current_password":
+            await guessed_right(request, guess)
         return await _account_page(request, me, {exc.field: str(exc)}, 400)
+    await guessed_right(request, guess)
+    await audit(request, "account.password", me.email)
     session = session_of(request)
     ended = await parts(request).sessions.end_all(
         me.user_id, keep=session.key, reason="password change"
@@ -53,9 +59,11 @@ async def end_session(request: Request) -> Response:
     key = (await submitted(request)).text("session_key", 64)
     session = session_of(request)
     if key == session.key:
+        await audit(request, "session.end", me.email, {"session": key[:12]}, {"ended": True})
         session.end()
         return redirect("/login?ended=1")
     ended = await parts(request).sessions.end(me.user_id, key)
+    await audit(request, "session.end", me.email, {"session": key[:12]}, {"ended": ended})
     session.flash("Session ended." if ended else "That session had already ended.")
     return redirect("/admin/account")
 
@@ -64,14 +72,20 @@ async def end_other_sessions(request: Request) -> Response:
     me = await staff(request)
     await submitted(request)
     session = session_of(request)
-    session.flash(_ended(await parts(request).sessions.end_all(me.user_id, keep=session.key)))
+    user = await core(request).accounts.end_sessions(me.email)
+    ended = await parts(request).sessions.end_all(me.user_id, keep=session.key)
+    await audit(request, "session.end_others", me.email, None, {"ended": ended})
+    session.follow(user)  # this one goes on, under the new credentials version
+    session.flash(_ended(ended))
     return redirect("/admin/account")
 
 
 async def log_out_everywhere(request: Request) -> Response:
     me = await staff(request)
     await submitted(request)
-    await parts(request).sessions.end_all(me.user_id, reason="logged out everywhere")
+    await core(request).accounts.end_sessions(me.email)
+    ended = await parts(request).sessions.end_all(me.user_id, reason="logged out everywhere")
+    await audit(request, "session.end_all", me.email, None, {"ended": ended})
     session_of(request).end()
     return redirect("/login?ended=all")
 
@@ -105,6 +119,7 @@ async def create_user(request: Request) -> Response:
     except AccountError as exc:
         fields = {"email": email, "role": role}
         return await _users_page(request, {exc.field or "email": str(exc)}, fields, 400)
+    await audit(request, "user.create", user.email, None, {"role": user.role})
     session_of(request).flash(f"Account created for {user.email}.")
     return redirect("/admin/users")
 
@@ -112,10 +127,14 @@ async def create_user(request: Request) -> Response:
 async def change_role(request: Request) -> Response:
     me = await admin(request)
     form = await submitted(request)
+    before = await core(request).accounts.get(form.text("email", 254))
     try:
         user = await core(request).accounts.set_role(form.text("email", 254), form.text("role", 10))
     except AccountError as exc:
         return await _users_page(request, {"role": str(exc)}, status=400)
+    await audit(
+        request, "user.role", user.email, {"role": before and before.role}, {"role": user.role}
+    )
     # A session carries its role: the user's sessions end, and the next login has the new one.
     ended = await parts(request).sessions.end_all(user.id, reason="role change")
     if user.id == me.user_id:
@@ -127,11 +146,16 @@ async def change_role(request: Request) -> Response:
 
 async def end_user_sessions(request: Request) -> Response:
     me = await admin(request)
-    user = await core(request).accounts.get((await submitted(request)).text("email", 254))
-    if user is None:
-        return await _users_page(request, {"email": "There is no such account."}, status=400)
+    try:
+        email = (await submitted(request)).text("email", 254)
+        user = await core(request).accounts.end_sessions(email)
+    except AccountError as exc:
+        return await _users_page(request, {"email": str(exc)}, status=400)
     keep = session_of(request).key if user.id == me.user_id else None
     ended = await parts(request).sessions.end_all(user.id, keep=keep, reason="ended by an admin")
+    await audit(request, "user.end_sessions", user.email, None, {"ended": ended})
+    if keep is not None:
+        session_of(request).follow(user)  # the admin's own session goes on
     session_of(request).flash(f"{user.email}: {_ended(ended)}")
     return redirect("/admin/users")
 
@@ -141,34 +165,32 @@ async def ratelimits(request: Request) -> Response:
     email = request.query_params.get("email", "")[:254]
     ip = request.query_params.get("ip", "")[:64]
     limiter = parts(request).limiter
-    identity = _identity(email, ip)
-    windows = []
-    if identity is not None:
-        for name, policy in limiter.policies.items():
-            windows.append((name, policy, await limiter.peek(name, identity)))
-    context = {"email": email, "ip": ip, "windows": windows}
-    return await render(request, "admin/ratelimits.html", context)
+    rows = [
+        (
+            window,
+            limiter.policies[window.policy],
+            await limiter.peek(window.policy, window.identity),
+        )
+        for window in windows(email, ip)
+    ]
+    return await render(request, "admin/ratelimits.html", {"email": email, "ip": ip, "rows": rows})
 
 
 async def clear_ratelimits(request: Request) -> Response:
     await admin(request)
     form = await submitted(request)
     email, ip = form.text("email", 254), form.text("ip", 64)
-    identity = _identity(email, ip)
-    limiter = parts(request).limiter
-    if identity is not None:
-        for name in limiter.policies:
-            await limiter.clear(name, identity)
-        session_of(request).flash(f"Cleared every window of {email or ip}.")
+    found = windows(email, ip)
+    for window in found:
+        await parts(request).limiter.clear(window.policy, window.identity)
+    if found:
+        await audit(
+            request, "ratelimit.clear", f"{email} {ip}".strip(), None, [w.label for w in found]
+        )
+        session_of(request).flash(
+            f"Cleared every window of {' and '.join(filter(None, [email, ip]))}."
+        )
     return redirect("/admin/ratelimits")
-
-
-def _identity(email: str, ip: str) -> Identity | None:
-    if email.strip():
-        return Identity.email(email)
-    if ip.strip():
-        return Identity.ip(ip)
-    return None
 
 
 def _ended(count: int) -> str:

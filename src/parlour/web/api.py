@@ -18,9 +18,11 @@ from parlour import __version__
 from parlour.domain.booking import Booking
 from parlour.domain.slots import Slot
 from parlour.services.bookings import BookingService
-from parlour.services.catalogue import Business, CatalogueService, money
+from parlour.services.catalogue import Business, CatalogueService
+from parlour.services.money import money
+from parlour.web.api_docs import install_docs
 from parlour.web.csrf import verify_csrf
-from parlour.web.parts import Parts, core
+from parlour.web.parts import Parts, core, parts
 from parlour.web.ratelimit import Identity, enforce
 
 
@@ -157,7 +159,7 @@ async def list_treatments(request: Request) -> list[TreatmentOut]:
             category=t.category,
             duration_minutes=t.duration,
             price=t.price,
-            price_text=money(t.price, business.currency),
+            price_text=money(t.price, business.currency, business.locale),
             currency=business.currency,
         )
         for t in await catalogue.treatments(active_only=True)
@@ -206,7 +208,7 @@ async def create_booking(
     created = BookingCreated(
         booking=_booking(booked.booking, business),
         manage_token=booked.token,
-        manage_url=f"{str(request.base_url).rstrip('/')}/booking/{booked.token}",
+        manage_url=parts(request).links.manage(booked.token),
     )
     return JSONResponse(created.model_dump(mode="json"), status_code=201 if booked.created else 200)
 
@@ -246,9 +248,10 @@ def build_api(app_parts: Parts) -> FastAPI:
         title="Parlour API",
         version=__version__,
         description="Treatments, availability and bookings. Times are UTC with offsets.",
-        docs_url="/docs",
+        docs_url=None,  # served by install_docs: from the package, under the site's CSP
         redoc_url=None,
     )
     api.state.parts = app_parts
     api.include_router(router)
+    install_docs(api)
     return api

@@ -14,22 +14,39 @@ from contextlib import asynccontextmanager
 
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
+from starlette.middleware.gzip import GZipMiddleware
 from starlette.routing import Mount, Route
-from starlette.staticfiles import StaticFiles
 
 from parlour.config import Settings, load_secret_key, load_settings
+from parlour.links import Links, allowed_hosts
 from parlour.services.core import Core
 from parlour.services.sessions import SessionService
 from parlour.storage import Storage
-from parlour.web import admin, auth, desk, health, live, manage, public, studio
+from parlour.storage.durability import Durability
+from parlour.web import (
+    admin,
+    audit,
+    auth,
+    desk,
+    health,
+    live,
+    manage,
+    public,
+    studio,
+    twofactor,
+)
 from parlour.web.api import build_api
 from parlour.web.errors import HeaderLimit, install_error_handlers
 from parlour.web.forms import CloseForms
+from parlour.web.health import ServingGate
+from parlour.web.hosts import AllowedHosts
 from parlour.web.metrics import Metrics, RequestMetrics
+from parlour.web.metrics_access import guarded
 from parlour.web.parts import Parts
 from parlour.web.ratelimit import Limiter, RateLimitHeaders, policies_from
+from parlour.web.security import SecurityHeaders
 from parlour.web.sessions import SessionMiddleware
-from parlour.web.templating import STATIC_DIRECTORY, build_templates
+from parlour.web.templating import StaticAssets, build_templates
 
 log = logging.getLogger(__name__)
 
@@ -44,14 +61,22 @@ def create_app(settings: Settings, *, storage: Storage | None = None) -> Starlet
     by the app).
     """
     planned = storage if storage is not None else Storage.from_settings(settings)
+    durability = Durability(planned, settings.data_dir)
     secret = load_secret_key(settings)
     limiter = Limiter(planned.ratelimits, policies_from(settings), secret)
     metrics = Metrics(planned, limiter)
+    core = Core.assemble(planned.kv)
+    cache = core.cache
+
+    async def credentials(email: str, fresh: bool) -> int | None:
+        return await core.accounts.credentials_version(email, fresh=fresh)
+
     sessions = SessionService(
         planned.kv("sessions"),
         idle_timeout=settings.session_idle_timeout,
         absolute_timeout=settings.session_absolute_timeout,
         observe=metrics.observe_session,
+        credentials=credentials,
     )
 
     @asynccontextmanager
@@ -61,43 +86,61 @@ def create_app(settings: Settings, *, storage: Storage | None = None) -> Starlet
                 if status.error:
                     log.warning("%s is not answering yet: %s", status.description, status.error)
             cache.start()
+            await durability.start()
             try:
                 yield
             finally:
+                await durability.stop()
                 await cache.stop()
 
-    core = Core.assemble(planned.kv)
-    cache = core.cache
+    assets = StaticAssets.scan()
     app_parts = Parts(
         settings=settings,
         storage=planned,
         secret_key=secret,
-        templates=build_templates(),
+        templates=build_templates(assets),
         limiter=limiter,
         metrics=metrics,
         sessions=sessions,
         core=core,
+        links=Links.from_settings(settings),
+        durability=durability,
     )
     api = build_api(app_parts)
     install_error_handlers(api)
 
+    # With its own listener (PARLOUR_METRICS_BIND, started by `parlour serve`), /metrics
+    # leaves the main port.
+    metrics_route = (
+        []
+        if settings.metrics_bind
+        else [Route("/metrics", guarded(metrics.endpoint, settings, loopback_only=True))]
+    )
     app = Starlette(
         routes=[
             *public.routes,
             *manage.routes,
             *health.routes,
-            Route("/metrics", metrics.endpoint),
+            *metrics_route,
             *auth.routes,
             *desk.routes,
             *live.routes,
             *studio.routes,
             *admin.routes,
+            *audit.routes,
+            *twofactor.routes,
             Mount("/api", api),
-            Mount("/static", StaticFiles(directory=STATIC_DIRECTORY), name="static"),
+            Mount("/static", assets.files(), name="static"),
+            Route("/favicon.ico", assets.favicon),
         ],
         middleware=[
             Middleware(RequestMetrics, metrics=metrics, log_requests=settings.log_format == "json"),
+            Middleware(SecurityHeaders, https=settings.secure_cookies),
+            # Pages, JSON and CSS; Starlette leaves event streams and images as they are.
+            Middleware(GZipMiddleware, minimum_size=500),
             Middleware(HeaderLimit),
+            Middleware(AllowedHosts, hosts=allowed_hosts(settings)),
+            Middleware(ServingGate, durability=durability),
             Middleware(SessionMiddleware, service=sessions, settings=settings),
             Middleware(RateLimitHeaders),
             Middleware(CloseForms),

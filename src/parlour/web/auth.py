@@ -6,11 +6,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from parlour.services.accounts import normalise_email
 from parlour.web.forms import submitted
+from parlour.web.login_throttle import count_guess, guessed_right
 from parlour.web.pages import local_path, redirect, render, session_of
-from parlour.web.parts import core, parts
-from parlour.web.ratelimit import Identity, enforce
+from parlour.web.parts import core
+from parlour.web.twofactor import ask_for_code
 
 WRONG = "That e-mail address and password do not match an account."
 
@@ -38,17 +38,17 @@ async def login(request: Request) -> Response:
             },
             status=400,
         )
-    # Counted per account and per address before the password is checked, so guessing is
-    # bounded; a successful login gives its count back.
-    decision = await enforce(request, "login", Identity.account(normalise_email(email)))
+    # Counted before the password is checked, so guessing is bounded; a success gives it back.
+    guess = await count_guess(request, email)
     user = await core(request).accounts.authenticate(email, password)
     if user is None:
         return await render(
             request, "login.html", {"error": WRONG, "email": email, "next": destination}, status=400
         )
-    await parts(request).limiter.refund(
-        decision
-    )  # only failures count against the account and the address
+    if user.two_factor:
+        await guessed_right(request, guess)  # the password was right; the code counts anew
+        return await ask_for_code(request, user, destination)
+    await guessed_right(request, guess, user)
     session_of(request).start(user)
     return redirect(destination)
 

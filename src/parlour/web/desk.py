@@ -3,22 +3,32 @@
 from __future__ import annotations
 
 import secrets
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from parlour.domain.booking import Status
+from parlour.domain.booking import Booking, Status
 from parlour.domain.slots import Slot
 from parlour.errors import Conflict, InvalidInput, SlotTaken
 from parlour.services.catalogue import Business
-from parlour.web.forms import submitted
+from parlour.web.audit import audit
+from parlour.web.forms import Form, submitted
+from parlour.web.grid import day_grid, week_grid
 from parlour.web.pages import local_path, redirect, render, session_of, staff
-from parlour.web.parts import core
+from parlour.web.parts import core, parts
 from parlour.web.public import requested_day
 
 VIEWS = ("day", "week")
+ASK_FIRST = {
+    Status.CANCELLED.value: ("Yes, cancel it", "cancel"),
+    Status.COMPLETED.value: ("Yes, mark it done", "mark as done"),
+    Status.NO_SHOW.value: ("Yes, a no-show", "mark as a no-show"),
+}
+"""Status changes that are asked about first: a page with a second button works without
+JavaScript (parlour.js asks in a dialog instead, and says so with ``confirmed=yes``)."""
+FREED = " Its time becomes free for others to book."
 
 
 def _status_filter(request: Request) -> str:
@@ -61,17 +71,41 @@ async def today(request: Request) -> Response:
 async def calendar(request: Request) -> Response:
     await staff(request)
     business = await core(request).catalogue.business()
+    rules = business.rules
     view = request.query_params.get("view", "day")
     view = view if view in VIEWS else "day"
-    day, problem = requested_day(request, datetime.now(business.rules.zone).date())
+    day, problem = requested_day(request, datetime.now(rules.zone).date())
     first = day - timedelta(days=day.weekday()) if view == "week" else day
     length = 7 if view == "week" else 1
-    context = await _calendar_context(request, business, first, length)
+    resources = await core(request).catalogue.resources()
+    wanted = request.query_params.get("resource", "")
+    lanes = [r for r in resources if (r.id == wanted if wanted else r.active)]
+    if view == "week" and not wanted:
+        lanes = lanes[:1]  # a week is one therapist's: the first, until another is chosen
+    days = [first + timedelta(days=offset) for offset in range(length)]
+    ids = [r.id for r in lanes]
+    found = {d: await core(request).bookings.day(d, ids) for d in days}
+    now, status = datetime.now(UTC), _status_filter(request)
+    if view == "week" and lanes:
+        grid = week_grid(
+            days, rules.zone, lanes[0], found, now=now, step=rules.slot_step, status=status
+        )
+    else:
+        grid = day_grid(
+            day, rules.zone, lanes, found.get(day, []), now=now, step=rules.slot_step, status=status
+        )
     return await render(
         request,
         "admin/calendar.html",
         {
-            **context,
+            "business": business,
+            "zone": rules.zone,
+            "resources": resources,
+            "names": {r.id: r.name for r in resources},
+            "resource": lanes[0].id if view == "week" and lanes else wanted,
+            "status": status,
+            "statuses": [s.value for s in Status],
+            "grid": grid,
             "view": view,
             "day": day,
             "problem": problem,
@@ -85,7 +119,10 @@ async def booking_page(request: Request) -> Response:
     await staff(request)
     booking = await core(request).bookings.get(request.path_params["booking_id"])
     business = await core(request).catalogue.business()
+    today = datetime.now(business.rules.zone).date()
     day, problem = requested_day(request, booking.start.astimezone(business.rules.zone).date())
+    if day < today:  # a move never goes back in time (the date picker says so too)
+        day, problem = today, "A booking cannot move to a day that has passed; here is today."
     _, slots = await core(request).bookings.availability(
         booking.treatment_id, day, ignoring=booking, staff=True
     )
@@ -99,6 +136,7 @@ async def booking_page(request: Request) -> Response:
             "booking": booking,
             "slots": slots,
             "day": day,
+            "today": today,
             "problem": problem,
             "names": resources,
             "statuses": [s.value for s in Status],
@@ -111,15 +149,38 @@ async def set_status(request: Request) -> Response:
     form = await submitted(request)
     service = core(request).bookings
     booking = await service.get(request.path_params["booking_id"])
+    if form.text("status", 20) in ASK_FIRST and form.text("confirmed", 3) != "yes":
+        return await _confirm_status(request, booking, form.text("status", 20), form)
     try:
         status = Status(form.text("status", 20))
         changed = await service.set_status(booking, status)
+        await audit(request, "booking.status", booking.id, booking, changed)
         session_of(request).flash(f"{changed.client_name}: {changed.status.value}.")
     except ValueError:
         session_of(request).flash("Choose confirmed, completed, no-show or cancelled.")
     except Conflict as exc:
         session_of(request).flash(str(exc))
     return redirect(local_path(form.text("next", 300), f"/admin/bookings/{booking.id}"))
+
+
+async def _confirm_status(request: Request, booking: Booking, status: str, form: Form) -> Response:
+    business = await core(request).catalogue.business()
+    button, verb = ASK_FIRST[status]
+    when = booking.start.astimezone(business.rules.zone).strftime("%A %-d %B at %H:%M")
+    return await render(
+        request,
+        "admin/confirm.html",
+        {
+            "business": business,
+            "question": f"{verb.capitalize()} {booking.client_name}'s {booking.treatment_name}?",
+            "details": f"{when}.{FREED if status == Status.CANCELLED.value else ''}",
+            "action": f"/admin/bookings/{booking.id}/status",
+            "fields": {"status": status, "next": form.text("next", 300)},
+            "button": button,
+            "danger": status != Status.COMPLETED.value,
+            "back": local_path(form.text("next", 300), f"/admin/bookings/{booking.id}"),
+        },
+    )
 
 
 async def reschedule(request: Request) -> Response:
@@ -132,6 +193,7 @@ async def reschedule(request: Request) -> Response:
     except (Conflict, InvalidInput) as exc:
         session_of(request).flash(str(exc))
         return redirect(f"/admin/bookings/{booking.id}")
+    await audit(request, "booking.move", booking.id, booking, moved)
     business = await core(request).catalogue.business()
     when = moved.start.astimezone(business.rules.zone).strftime("%a %-d %b, %H:%M")
     session_of(request).flash(f"Moved to {when}.")
@@ -144,9 +206,20 @@ async def new_booking_page(request: Request) -> Response:
     treatments = await core(request).catalogue.treatments(active_only=True)
     chosen = request.query_params.get("treatment", "")
     day, problem = requested_day(request, datetime.now(business.rules.zone).date())
+    # From a free cell of the calendar: that start, with that therapist or room.
+    start, resource = (
+        request.query_params.get("start", "")[:64],
+        request.query_params.get("resource", "")[:64],
+    )
+    performer = next(
+        (r for r in await core(request).catalogue.resources() if r.id == resource), None
+    )
+    if performer is not None:
+        treatments = [t for t in treatments if performer.id in t.resource_ids]
     slots: list[Slot] = []
     if chosen:
         _, slots = await core(request).bookings.availability(chosen, day, staff=True)
+        slots = [s for s in slots if performer is None or performer.id in s.resource_ids]
     return await render(
         request,
         "admin/booking_new.html",
@@ -158,6 +231,8 @@ async def new_booking_page(request: Request) -> Response:
             "day": day,
             "slots": slots,
             "problem": problem,
+            "start": start,
+            "performer": performer,
             "fields": {},
             "errors": {},
             "idempotency_key": secrets.token_urlsafe(16),
@@ -190,13 +265,16 @@ async def new_booking(request: Request) -> Response:
                 "day": None,
                 "slots": [],
                 "problem": "",
+                "start": fields["start"],
+                "performer": None,
                 "fields": fields,
                 "errors": errors,
                 "idempotency_key": form.text("idempotency_key", 200),
             },
             status=422 if isinstance(exc, InvalidInput) else 409,
         )
-    link = f"{str(request.base_url).rstrip('/')}/booking/{booked.token}"
+    await audit(request, "booking.create", booked.booking.id, None, booked.booking)
+    link = parts(request).links.manage(booked.token)
     session_of(request).flash(f"Booked. The client's link: {link}")
     return redirect(f"/admin/bookings/{booked.booking.id}")
 

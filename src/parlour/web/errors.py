@@ -29,7 +29,9 @@ from parlour.errors import (
     RateLimited,
     SlotTaken,
     StorageUnavailable,
+    TwoFactorRequired,
 )
+from parlour.web.contact import ERROR_PAGE_WAIT, business_for_page
 from parlour.web.parts import core, parts
 from parlour.web.ratelimit import rate_limit_headers, whole_seconds
 from parlour.web.templating import duration
@@ -58,7 +60,7 @@ _TITLES = {
     422: "Some details need another look",
     429: "Too many attempts",
     431: "That request is too large",
-    503: "Parlour is briefly unavailable",
+    503: "Briefly unavailable",
 }
 
 
@@ -69,7 +71,7 @@ def wants_json(request: Request) -> bool:
     return "application/json" in accept and "text/html" not in accept
 
 
-def problem(
+async def problem(
     request: Request,
     status: int,
     code: str,
@@ -85,7 +87,11 @@ def problem(
             {"error": code, "message": message, **(extra or {})}, status, headers=headers
         )
     templates = parts(request).templates
-    context = {"title": _TITLES.get(status, "Something went wrong"), "message": message}
+    context = {
+        "title": _TITLES.get(status, "Something went wrong"),
+        "message": message,
+        "business": await business_for_page(request, wait=ERROR_PAGE_WAIT),
+    }
     return templates.TemplateResponse(
         request, "error.html", {**context, "action": action}, status_code=status, headers=headers
     )
@@ -113,7 +119,7 @@ class HeaderLimit:
                     f"The request's address and headers are {size // 1024} KiB; Parlour takes "
                     f"up to {MAX_HEADER_BYTES // 1024} KiB. Clearing this site's cookies may help."
                 )
-                answer = problem(Request(scope), 431, "headers_too_large", message)
+                answer = await problem(Request(scope), 431, "headers_too_large", message)
                 await answer(scope, receive, send)
                 return
         await self.app(scope, receive, send)
@@ -125,7 +131,7 @@ def install_error_handlers(app: Starlette) -> None:
     async def rate_limited(request: Request, exc: RateLimited) -> Response:
         headers = rate_limit_headers(exc.policy, exc.limit, exc.window, 0, exc.retry_after)
         headers["Retry-After"] = str(whole_seconds(exc.retry_after))
-        return problem(
+        return await problem(
             request,
             429,
             "rate_limited",
@@ -136,11 +142,11 @@ def install_error_handlers(app: Starlette) -> None:
 
     async def unavailable(request: Request, exc: StorageUnavailable) -> Response:
         log.warning("503 for %s %s: %s", request.method, request.url.path, exc)
-        return problem(
+        return await problem(
             request,
             503,
             "unavailable",
-            "Parlour cannot reach its storage right now. Nothing was changed; please try "
+            "We cannot reach our booking records right now. Nothing was changed; please try "
             "again in a moment.",
             headers={"Retry-After": "5"},
             action={"href": str(request.url), "label": "Try again"},
@@ -148,12 +154,19 @@ def install_error_handlers(app: Starlette) -> None:
 
     async def login_required(request: Request, exc: LoginRequired) -> Response:
         if wants_json(request):
-            return problem(request, 401, "login_required", "Log in to do this.")
+            return await problem(request, 401, "login_required", "Log in to do this.")
         destination = request.url.path + (f"?{request.url.query}" if request.url.query else "")
         return RedirectResponse(f"/login?{urlencode({'next': destination})}", status_code=303)
 
+    async def two_factor_required(request: Request, exc: TwoFactorRequired) -> Response:
+        if wants_json(request):
+            return await problem(
+                request, 403, "forbidden", "Set up two-factor on your account first."
+            )
+        return RedirectResponse("/admin/account/two-factor", status_code=303)
+
     async def forbidden(request: Request, exc: Forbidden) -> Response:
-        return problem(
+        return await problem(
             request, 403, "forbidden", "Your account's role does not allow this. Ask an admin."
         )
 
@@ -161,7 +174,7 @@ def install_error_handlers(app: Starlette) -> None:
         log.info("CSRF refused %s %s: %s", request.method, request.url.path, exc)
         referer = request.headers.get("referer", "")
         same_site = referer.startswith(str(request.base_url))
-        return problem(
+        return await problem(
             request,
             403,
             "csrf",
@@ -176,14 +189,14 @@ def install_error_handlers(app: Starlette) -> None:
         if exc.status_code == 404:
             message = "There is nothing at this address. It may have moved, or the link is wrong."
         code = _CODES.get(exc.status_code, "error")
-        return problem(request, exc.status_code, code, message, headers=exc.headers)
+        return await problem(request, exc.status_code, code, message, headers=exc.headers)
 
     async def invalid(request: Request, exc: RequestValidationError) -> Response:
         fields = {
             ".".join(str(part) for part in error["loc"][1:]) or "body": error["msg"]
             for error in exc.errors()
         }
-        return problem(
+        return await problem(
             request,
             422,
             "invalid",
@@ -192,7 +205,7 @@ def install_error_handlers(app: Starlette) -> None:
         )
 
     async def invalid_input(request: Request, exc: InvalidInput) -> Response:
-        return problem(
+        return await problem(
             request,
             422,
             "invalid",
@@ -201,7 +214,9 @@ def install_error_handlers(app: Starlette) -> None:
         )
 
     async def not_found(request: Request, exc: NotFound) -> Response:
-        return problem(request, 404, "not_found", str(exc), action={"href": "/", "label": "Home"})
+        return await problem(
+            request, 404, "not_found", str(exc), action={"href": "/", "label": "Home"}
+        )
 
     async def conflict(request: Request, exc: Conflict) -> Response:
         extra: dict[str, Any] = {}
@@ -218,7 +233,7 @@ def install_error_handlers(app: Starlette) -> None:
                 if isinstance(slot, Slot)
             ]
         code = "slot_taken" if isinstance(exc, SlotTaken) else "conflict"
-        return problem(request, 409, code, str(exc), extra=extra)
+        return await problem(request, 409, code, str(exc), extra=extra)
 
     handlers: list[tuple[type[Exception], Any]] = [
         (InvalidInput, invalid_input),
@@ -228,6 +243,7 @@ def install_error_handlers(app: Starlette) -> None:
         (StorageUnavailable, unavailable),
         (LoginRequired, login_required),
         (Forbidden, forbidden),
+        (TwoFactorRequired, two_factor_required),
         (CsrfRejected, csrf_rejected),
         (HTTPException, http_error),
         (RequestValidationError, invalid),

@@ -1,4 +1,10 @@
-"""Liveness and readiness for load balancers and orchestrators."""
+"""Liveness and readiness for load balancers and orchestrators, and the gate that stops the
+app serving from a Redis that lost (or may evict) its durable data.
+
+``/readyz`` is 200 only when every backend answers, Redis takes writes (a short-lived key per
+namespace slot: a full Redis under ``noeviction`` or a read-only replica still answers ``PING``),
+and the durable data on Redis is the data this deployment set up (``storage/durability.py``).
+"""
 
 from __future__ import annotations
 
@@ -8,7 +14,11 @@ import socket
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
+from parlour.errors import StorageError
+from parlour.storage.durability import Durability
+from parlour.web.hosts import MACHINE_PATHS
 from parlour.web.parts import parts
 
 
@@ -19,14 +29,60 @@ async def healthz(request: Request) -> JSONResponse:
 
 
 async def readyz(request: Request) -> JSONResponse:
-    """Every backend answers; otherwise 503 naming the ones that do not."""
-    statuses = await parts(request).storage.check()
-    down = any(status.error for status in statuses)
-    body = {
-        "status": "unavailable" if down else "ok",
-        "backends": {status.backend: status.error or "ok" for status in statuses},
-    }
+    """Every backend answers and Redis is fit to serve; otherwise 503 naming what is not."""
+    app_parts = parts(request)
+    statuses = await app_parts.storage.check()
+    backends = {status.backend: status.error or "ok" for status in statuses}
+    durability = app_parts.durability
+    if durability.judged and backends.get("redis") == "ok":
+        try:
+            await durability.probe_write()
+            verdict = await durability.assess()
+        except StorageError as exc:
+            backends["redis"] = str(exc)
+        else:
+            if verdict.problem:
+                backends["redis"] = verdict.problem
+    down = any(state != "ok" for state in backends.values())
+    body = {"status": "unavailable" if down else "ok", "backends": backends}
     return JSONResponse(body, status_code=503 if down else 200)
+
+
+_REFUSAL = (
+    b"Parlour cannot take bookings right now: its data store needs attention from the people "
+    b"who run this site. Nothing was changed. Please try again later.\n"
+)
+
+
+class ServingGate:
+    """Answers 503 to every request but the machine endpoints while the durable data on Redis
+    is lost or at risk of eviction (the reason is on /readyz and in the log, not shown to
+    visitors)."""
+
+    def __init__(self, app: ASGIApp, *, durability: Durability) -> None:
+        self.app = app
+        self.durability = durability
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (
+            scope["type"] == "http"
+            and self.durability.verdict.problem
+            and scope["path"] not in MACHINE_PATHS
+        ):
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 503,
+                    "headers": [
+                        (b"content-type", b"text/plain; charset=utf-8"),
+                        (b"content-length", str(len(_REFUSAL)).encode()),
+                        (b"retry-after", b"30"),
+                    ],
+                }
+            )
+            await send({"type": "http.response.body", "body": _REFUSAL})
+            return
+        await self.app(scope, receive, send)
 
 
 routes = [Route("/healthz", healthz), Route("/readyz", readyz)]

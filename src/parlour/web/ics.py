@@ -1,16 +1,31 @@
-"""An iCalendar (RFC 5545) file for one booking, so a client can add it to their calendar."""
+"""An iCalendar (RFC 5545) file for one booking, so a client can add it to their calendar.
+
+Text values are escaped as RFC 5545 3.3.11 says (backslash, semicolon, comma, and every line
+break, CR included, as ``\\n``), and any other control character is dropped: TEXT may not hold
+one, and a raw CR or LF in a name would start a property of the attacker's choosing. (Input
+refuses them too; this holds for records written before it did.)
+
+A calendar that imported the file recognises a later one as the same event by ``UID`` and as
+newer by ``SEQUENCE``; ``DTSTAMP`` and ``LAST-MODIFIED`` are the booking's last revision, so a
+moved or cancelled booking gives a file that replaces the old event, and an unchanged one gives
+the same file every time.
+"""
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 
 from parlour.domain.booking import Booking, Status
 from parlour.services.catalogue import Business
 
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")
+_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")  # every Cc but TAB; breaks are gone by then
+
 
 def _text(value: str) -> str:
-    """Escape a TEXT value: backslash, semicolon, comma and newlines."""
-    return value.replace("\\", "\\\\").replace(";", "\\;").replace(",", "\\,").replace("\n", "\\n")
+    escaped = value.replace("\\", "\\\\").replace(";", "\\;").replace(",", "\\,")
+    return _CONTROL.sub("", _LINE_BREAK.sub("\\\\n", escaped))
 
 
 def _fold(line: str) -> str:
@@ -34,6 +49,7 @@ def _stamp(instant: datetime) -> str:
 
 
 def calendar_file(booking: Booking, business: Business, link: str) -> str:
+    """The booking as a calendar file; ``link`` is its manage link (from ``Links``)."""
     lines = [
         "BEGIN:VCALENDAR",
         "VERSION:2.0",
@@ -41,13 +57,16 @@ def calendar_file(booking: Booking, business: Business, link: str) -> str:
         "CALSCALE:GREGORIAN",
         "METHOD:PUBLISH",
         "BEGIN:VEVENT",
-        f"UID:{booking.id}@parlour",
-        f"DTSTAMP:{_stamp(booking.created_at)}",
+        f"UID:{_text(booking.id)}@parlour",
+        f"SEQUENCE:{booking.sequence}",
+        f"DTSTAMP:{_stamp(booking.last_modified)}",
+        f"CREATED:{_stamp(booking.created_at)}",
+        f"LAST-MODIFIED:{_stamp(booking.last_modified)}",
         f"DTSTART:{_stamp(booking.start)}",
         f"DTEND:{_stamp(booking.end)}",
         f"SUMMARY:{_text(f'{booking.treatment_name} at {business.name}')}",
         f"DESCRIPTION:{_text(f'See, move or cancel your booking: {link}')}",
-        f"URL:{link}",
+        f"URL:{_CONTROL.sub('', _LINE_BREAK.sub('', link))}",
         f"STATUS:{'CANCELLED' if booking.status is Status.CANCELLED else 'CONFIRMED'}",
     ]
     if business.address:

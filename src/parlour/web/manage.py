@@ -21,7 +21,7 @@ from parlour.services.catalogue import Business
 from parlour.web.forms import submitted
 from parlour.web.ics import calendar_file
 from parlour.web.pages import redirect, render
-from parlour.web.parts import core
+from parlour.web.parts import core, parts
 from parlour.web.public import requested_day
 from parlour.web.ratelimit import Identity, enforce
 
@@ -62,7 +62,7 @@ async def manage(request: Request) -> Response:
 async def calendar(request: Request) -> Response:
     booking = await _booking(request)
     business = await core(request).catalogue.business()
-    link = f"{str(request.base_url).rstrip('/')}/booking/{request.path_params['token']}"
+    link = parts(request).links.manage(request.path_params["token"])
     return Response(
         calendar_file(booking, business, link),
         media_type="text/calendar; charset=utf-8",
@@ -97,6 +97,7 @@ async def reschedule_page(request: Request) -> Response:
         day=day,
         slots=slots,
         problem=problem,
+        today=today,
         previous_day=day - timedelta(days=1) if day > today else None,
         next_day=day + timedelta(days=1),
     )

@@ -9,9 +9,10 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse
 
-from parlour.errors import Forbidden, LoginRequired, StorageUnavailable
+from parlour.errors import Forbidden, LoginRequired, StorageUnavailable, TwoFactorRequired
 from parlour.services.sessions import SessionRecord
 from parlour.web import csrf
+from parlour.web.contact import business_for_page, opening_for_page
 from parlour.web.parts import parts
 from parlour.web.sessions import Session
 
@@ -46,6 +47,10 @@ async def render(
         "csrf_input": lambda: csrf.hidden_input(request),
         **(context or {}),
     }
+    if full.get("business") is None:  # every page names the salon (web/contact.py)
+        full["business"] = await business_for_page(request)
+    if "opening" not in full and not request.url.path.startswith("/admin"):
+        full["opening"] = await opening_for_page(request)
     return templates.TemplateResponse(
         request, template, full, status_code=status, headers=dict(headers or {})
     )
@@ -69,11 +74,16 @@ def local_path(candidate: str | None, default: str) -> str:
     return default
 
 
-async def staff(request: Request) -> SessionRecord:
-    """The logged-in member of staff; raises ``LoginRequired`` (a redirect to the login page)."""
+async def staff(request: Request, *, enrolling: bool = False) -> SessionRecord:
+    """The logged-in member of staff; raises ``LoginRequired`` (a redirect to the login page),
+    or ``TwoFactorRequired`` for an admin without a second factor under PARLOUR_REQUIRE_2FA
+    (except on the pages that set it up: ``enrolling``)."""
     record = await session_of(request).load()
     if record is None:
         raise LoginRequired
+    required = record.role == "admin" and parts(request).settings.require_2fa
+    if required and not record.two_factor and not enrolling:
+        raise TwoFactorRequired
     return record
 
 

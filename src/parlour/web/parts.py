@@ -14,9 +14,11 @@ from starlette.requests import HTTPConnection
 from starlette.templating import Jinja2Templates
 
 from parlour.config import Settings
+from parlour.links import Links
 from parlour.services.core import Core
 from parlour.services.sessions import SessionService
 from parlour.storage import Storage
+from parlour.storage.durability import Durability
 
 if TYPE_CHECKING:  # both read the parts of the request they serve
     from parlour.web.metrics import Metrics
@@ -33,6 +35,10 @@ class Parts:
     metrics: Metrics
     sessions: SessionService
     core: Core
+    links: Links
+    """Every absolute link (manage links, calendar files, e-mails): from the settings only."""
+    durability: Durability
+    """Whether Redis may be served from: not emptied, not evicting (storage/durability.py)."""
 
 
 def parts(where: HTTPConnection | Starlette) -> Parts:

@@ -10,14 +10,17 @@ closed raises ``StorageUnavailable``; neither waits longer than the store's dead
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import ipaddress
 import logging
+import unicodedata
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
 
+import idna
 from starlette.datastructures import MutableHeaders
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -45,10 +48,44 @@ def policies_from(settings: Settings) -> dict[str, Policy]:
         "login": Policy(
             "login", settings.login_rate_limit, settings.login_rate_limit_outage == "open"
         ),
+        "login_account": Policy(
+            "login_account",
+            settings.login_account_rate_limit,
+            settings.login_rate_limit_outage == "open",
+        ),
         "review": Policy(
             "review", settings.review_rate_limit, settings.review_rate_limit_outage == "open"
         ),
     }
+
+
+_DOTLESS_DOMAINS = {"gmail.com": "gmail.com", "googlemail.com": "gmail.com"}
+"""Providers that ignore dots in the local part, and their one name."""
+
+
+def _nfkc_fold(text: str) -> str:
+    # casefold() can leave text that NFKC would still change (and the reverse): both ways once.
+    return unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", text).casefold())
+
+
+def mailbox(address: str) -> str:
+    """The mailbox an address delivers to, as the booking limit counts it.
+
+    Everything that reaches one inbox is one identity: Unicode forms (NFKC: fullwidth letters,
+    NFD accents), case, an IDN domain and its punycode (IDNA, UTS 46), ``+tags`` (sub-addresses
+    deliver to the same mailbox at nearly every provider), and at Gmail dots in the local part
+    and googlemail.com. The booking itself keeps the address as the client typed it.
+    """
+    folded = _nfkc_fold(address.strip())
+    local, at, domain = folded.rpartition("@")
+    if not at:
+        return folded
+    with contextlib.suppress(idna.IDNAError):  # not a domain one can deliver to: as written
+        domain = idna.encode(domain.rstrip(".").rstrip("\u3002"), uts46=True).decode("ascii")
+    local = local.split("+", 1)[0] or local
+    if domain in _DOTLESS_DOMAINS:
+        local, domain = local.replace(".", ""), _DOTLESS_DOMAINS[domain]
+    return f"{local}@{domain}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,7 +97,8 @@ class Identity:
 
     @classmethod
     def email(cls, address: str) -> Identity:
-        return cls("email", address.strip().casefold())
+        """One identity per mailbox, however it is written (:func:`mailbox`)."""
+        return cls("email", mailbox(address))
 
     @classmethod
     def ip(cls, address: str) -> Identity:
@@ -78,6 +116,11 @@ class Identity:
     @classmethod
     def account(cls, user_id: str) -> Identity:
         return cls("account", user_id)
+
+    @classmethod
+    def account_client(cls, account: str, address: str) -> Identity:
+        """One account from one client address (IPv6: its /64)."""
+        return cls("account_ip", f"{account}\0{cls.ip(address).value}")
 
     @classmethod
     def link(cls, token_hash: str) -> Identity:
@@ -162,6 +205,10 @@ class Limiter:
         if decision.verdict is not None:
             await self.store.refund(decision.policy.name, decision.keys, decision.verdict.token)
 
+    def key_of(self, identity: Identity) -> str:
+        """The private key ``identity`` counts under (what an account remembers of an address)."""
+        return identity.key(self._secret)
+
     async def peek(self, policy_name: str, identity: Identity) -> Verdict:
         """The window of one identity, counting nothing."""
         policy = self.policies[policy_name]
@@ -179,14 +226,19 @@ async def enforce(request: Request, policy: str, *identities: Identity) -> Decis
     the response carries its RateLimit headers. Raises :class:`RateLimited`."""
     from parlour.web.parts import parts  # noqa: PLC0415 - parts holds the Limiter
 
-    settings = parts(request).settings
-    peer = request.client.host if request.client else None
-    forwarded = ",".join(request.headers.getlist("x-forwarded-for")) or None
-    address = client_ip(peer, forwarded, settings.trusted_proxies)
     limiter = parts(request).limiter
-    decision = await limiter.check(policy, Identity.ip(address), *identities)
+    decision = await limiter.check(policy, Identity.ip(client_address(request)), *identities)
     request.state.ratelimit = decision
     return decision
+
+
+def client_address(request: Request) -> str:
+    """The client's address, believing ``X-Forwarded-For`` only from trusted proxies."""
+    from parlour.web.parts import parts  # noqa: PLC0415 - parts holds the settings
+
+    peer = request.client.host if request.client else None
+    forwarded = ",".join(request.headers.getlist("x-forwarded-for")) or None
+    return client_ip(peer, forwarded, parts(request).settings.trusted_proxies)
 
 
 class RateLimitHeaders:

@@ -21,7 +21,13 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from parlour.config import Settings
 from parlour.errors import StorageUnavailable
 from parlour.services.accounts import User
-from parlour.services.sessions import SessionRecord, SessionService, new_csrf_secret, storage_key
+from parlour.services.sessions import (
+    CredentialsChanged,
+    SessionRecord,
+    SessionService,
+    new_csrf_secret,
+    storage_key,
+)
 from parlour.web.clientip import client_ip
 
 log = logging.getLogger(__name__)
@@ -74,7 +80,8 @@ class Session:
 
     def start(self, user: User) -> None:
         """Log ``user`` in: at commit, the old session is destroyed and a new id issued, with a
-        new CSRF secret. Also used after a change of password or role."""
+        new CSRF secret. Also used after a change of password, role or second factor, with the
+        account as that change left it (its new credentials version)."""
         now = time.time()
         self._started = SessionRecord(
             user_id=user.id,
@@ -85,7 +92,16 @@ class Session:
             seen=now,
             ip=self.ip,
             agent=self.agent,
+            version=user.credentials_version,
+            two_factor=user.two_factor,
         )
+
+    def follow(self, user: User) -> None:
+        """Keep this session (its id and CSRF secret) across a change that ended the account's
+        other sessions: it takes the account's new credentials version."""
+        if self._record is not None and self._started is None:
+            self._record = replace(self._record, version=user.credentials_version)
+            self._modified = True
 
     def end(self) -> None:
         """Log out: the session is deleted on the server at commit."""
@@ -114,7 +130,7 @@ class Session:
                 await self.service.destroy(self.id)
             return ("clear", "") if self.id else (None, "")
         if self._started is not None:
-            return "set", await self.service.rotate(self.id, self._started)
+            return await self._rotate(self._started)
         if self._modified and self._record is not None and self.id:
             if not await self.service.save(self.id, self._record):
                 return "clear", ""  # ended meanwhile (a logout elsewhere): it stays ended
@@ -122,6 +138,12 @@ class Session:
         if self.id and self._loaded and self._record is None:
             return "clear", ""  # a cookie for a session that does not exist: forget it
         return None, ""
+
+    async def _rotate(self, record: SessionRecord) -> tuple[CookieAction, str]:
+        try:
+            return "set", await self.service.rotate(self.id, record)
+        except CredentialsChanged:
+            return "clear", ""  # the account changed while this login was checked
 
 
 def cookie_names(secure: bool) -> tuple[str, str]:

@@ -12,6 +12,8 @@ from starlette.routing import Route
 from parlour.errors import InvalidInput, NotFound
 from parlour.services.catalogue import schedule_to_json
 from parlour.services.gallery import MAX_BYTES
+from parlour.services.money import amount_example, amount_text
+from parlour.web.audit import audit
 from parlour.web.forms import Form, submitted
 from parlour.web.pages import admin, redirect, render, session_of, staff
 from parlour.web.parts import core
@@ -37,6 +39,7 @@ RESOURCE_FIELDS = (
 BUSINESS_FIELDS = (
     "name",
     "currency",
+    "locale",
     "address",
     "phone",
     "timezone",
@@ -77,6 +80,7 @@ async def treatment_form(request: Request) -> Response:
         "buffer_after": "0",
     }
     chosen: list[str] = []
+    business = await core(request).catalogue.business()
     if treatment_id:
         treatment = await core(request).catalogue.treatment(treatment_id)
         fields = {
@@ -86,7 +90,7 @@ async def treatment_form(request: Request) -> Response:
             "duration": str(treatment.duration),
             "buffer_before": str(treatment.buffer_before),
             "buffer_after": str(treatment.buffer_after),
-            "price": f"{treatment.price / 100:.2f}",
+            "price": amount_text(treatment.price, business.currency),
             "active": "on" if treatment.active else "",
         }
         chosen = list(treatment.resource_ids)
@@ -101,10 +105,13 @@ async def _treatment_page(
     errors: dict[str, str],
     status: int = 200,
 ) -> Response:
+    business = await core(request).catalogue.business()
     return await render(
         request,
         "admin/treatment_form.html",
         {
+            "business": business,
+            "price_hint": f"In {business.currency}. {amount_example(business.currency)}.",
             "treatment_id": treatment_id,
             "fields": fields,
             "chosen": chosen,
@@ -119,13 +126,14 @@ async def save_treatment(request: Request) -> Response:
     await staff(request)
     form = await submitted(request)
     treatment_id = request.path_params.get("treatment_id")
-    if treatment_id:
-        await core(request).catalogue.treatment(treatment_id)  # 404 for an id that is not one
+    # 404 for an id that is not one
+    before = await core(request).catalogue.treatment(treatment_id) if treatment_id else None
     fields, chosen = _fields(form, TREATMENT_FIELDS), form.texts("resource_ids", 64)
     try:
         saved = await core(request).catalogue.save_treatment(fields, chosen, treatment_id)
     except InvalidInput as exc:
         return await _treatment_page(request, treatment_id, fields, chosen, exc.fields, 422)
+    await audit(request, "treatment.save", saved.id, before, saved)
     session_of(request).flash(f"Saved {saved.name}.")
     return redirect("/admin/treatments")
 
@@ -171,8 +179,7 @@ async def save_resource(request: Request) -> Response:
     await staff(request)
     form = await submitted(request)
     resource_id = request.path_params.get("resource_id")
-    if resource_id:
-        await core(request).catalogue.resource(resource_id)
+    before = await core(request).catalogue.resource(resource_id) if resource_id else None
     fields = _fields(form, RESOURCE_FIELDS)
     try:
         saved = await core(request).catalogue.save_resource(fields, resource_id)
@@ -183,6 +190,7 @@ async def save_resource(request: Request) -> Response:
             {"resource_id": resource_id, "fields": fields, "errors": exc.fields},
             status=422,
         )
+    await audit(request, "resource.save", saved.id, before, saved)
     session_of(request).flash(f"Saved {saved.name}.")
     return redirect("/admin/resources")
 
@@ -197,6 +205,7 @@ async def business_form(request: Request) -> Response:
     fields = {
         "name": business.name,
         "currency": business.currency,
+        "locale": business.locale,
         "address": business.address,
         "phone": business.phone,
         "timezone": rules.timezone,
@@ -212,12 +221,14 @@ async def save_business(request: Request) -> Response:
     await admin(request)
     form = await submitted(request)
     fields = _fields(form, BUSINESS_FIELDS)
+    before = await core(request).catalogue.business()
     try:
-        await core(request).catalogue.save_business(fields)
+        after = await core(request).catalogue.save_business(fields)
     except InvalidInput as exc:
         return await render(
             request, "admin/business.html", {"fields": fields, "errors": exc.fields}, status=422
         )
+    await audit(request, "business.save", "business", before, after)
     session_of(request).flash("Business details saved.")
     return redirect("/admin/business")
 
@@ -240,6 +251,7 @@ async def moderate(request: Request) -> Response:
         session_of(request).flash("Choose approve or reject.")
         return redirect("/admin/reviews")
     review = await core(request).reviews.moderate(request.path_params["booking_id"], status)  # type: ignore[arg-type]
+    await audit(request, "review.moderate", review.booking_id, None, review)
     session_of(request).flash(f"Review by {review.name}: {review.status}.")
     return redirect("/admin/reviews")
 
@@ -272,6 +284,7 @@ async def upload(request: Request) -> Response:
         photo = await core(request).gallery.upload(data, form.text("caption", 500))
     except InvalidInput as exc:
         return await gallery(request, exc.fields, 422)
+    await audit(request, "photo.add", photo.id, None, photo)
     session_of(request).flash(f"Added {photo.caption or 'the photo'}.")
     return redirect("/admin/gallery")
 
@@ -281,6 +294,8 @@ async def change_photo(request: Request) -> Response:
     form = await submitted(request)
     photo_id, action = request.path_params["photo_id"], form.text("action", 20)
     service = core(request).gallery
+    if action == "delete" and form.text("confirmed", 3) != "yes":
+        return await _confirm_delete(request, photo_id)
     try:
         if action == "caption":
             await service.caption(photo_id, form.text("caption", 500))
@@ -288,9 +303,32 @@ async def change_photo(request: Request) -> Response:
             await service.move(photo_id, -1 if action == "earlier" else 1)
         elif action == "delete":
             await service.delete(photo_id)
+        if action in ("caption", "earlier", "later", "delete"):
+            await audit(
+                request, f"photo.{action}", photo_id, None, {"caption": form.text("caption")}
+            )
     except (InvalidInput, NotFound) as exc:
         session_of(request).flash(str(exc))
     return redirect("/admin/gallery")
+
+
+async def _confirm_delete(request: Request, photo_id: str) -> Response:
+    photo = next((p for p in await core(request).gallery.photos() if p.id == photo_id), None)
+    if photo is None:
+        raise NotFound("There is no such photo.")
+    return await render(
+        request,
+        "admin/confirm.html",
+        {
+            "question": f"Delete the photo “{photo.caption}”?" if photo.caption else "Delete it?",
+            "details": "It leaves the public gallery at once, on every instance.",
+            "action": f"/admin/gallery/{photo.id}",
+            "fields": {"action": "delete"},
+            "button": "Yes, delete it",
+            "danger": True,
+            "back": "/admin/gallery",
+        },
+    )
 
 
 routes = [

@@ -1,0 +1,67 @@
+"""The audit log over HTTP: one call for a route that changed something, and the admins' page.
+
+A route records what it did in one line, after the change succeeded::
+
+    await audit(request, "booking.status", booking.id, booking, changed)
+
+The actor is the session's account and the client's address; nothing here can change or remove
+an entry once written (see ``services/audit.py``).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from parlour.services.audit import Actor, AuditFilter
+from parlour.web.pages import admin, render, session_of
+from parlour.web.parts import core
+
+
+async def audit(
+    request: Request, action: str, target: str, before: object = None, after: object = None
+) -> None:
+    """Append who did ``action`` to ``target`` from where, with the values before and after."""
+    session = session_of(request)
+    record = session.record
+    actor = Actor(record.user_id, record.email, session.ip) if record else Actor("", "", session.ip)
+    await core(request).audit.record(actor, action, target, before, after)
+
+
+def _day(text: str) -> date | None:
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        return None
+
+
+async def audit_page(request: Request) -> Response:
+    await admin(request)
+    query = request.query_params
+    who, what = query.get("who", "")[:254], query.get("what", "")[:64]
+    first, last = _day(query.get("from", "")[:10]), _day(query.get("to", "")[:10])
+    wanted = AuditFilter(
+        who=who.strip(),
+        what=what.strip(),
+        since=None
+        if first is None
+        else datetime.combine(first, datetime.min.time(), UTC).timestamp(),
+        until=None
+        if last is None
+        else (datetime.combine(last, datetime.min.time(), UTC) + timedelta(days=1)).timestamp(),
+    )
+    number = int(query["page"]) if query.get("page", "").isdigit() else 1
+    entries, more = await core(request).audit.page(wanted, number)
+    context = {
+        "entries": entries,
+        "more": more,
+        "number": number,
+        "filters": {"who": who, "what": what, "from": first or "", "to": last or ""},
+    }
+    return await render(request, "admin/audit.html", context)
+
+
+routes = [Route("/admin/audit", audit_page, methods=["GET"])]

@@ -1,0 +1,87 @@
+"""Fixtures of the real-browser tests: two `parlour serve` instances on one Redis with a small
+salon in it (support.salon), and the system's Chromium."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import os
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack
+from pathlib import Path
+
+import pytest
+from PIL import Image
+from playwright.async_api import async_playwright
+
+from parlour.config import load_settings
+from parlour.domain.booking import Status
+from parlour.services.accounts import AccountService
+from parlour.services.bookings import BookingService
+from parlour.services.gallery import GalleryService
+from parlour.services.reviews import ReviewService
+from parlour.storage import Storage
+
+from support.browser import PASSWORD, SECRET, STAFF, Chromium, Site, chromium_path
+from support.processes import served
+from support.salon import FACIAL, MASSAGE, at, client, furnish, upcoming_weekday
+
+
+@pytest.fixture
+async def site(redis_url: str, tmp_path: Path) -> AsyncIterator[Site]:
+    data = tmp_path / "data"
+    settings = load_settings(
+        env_file=None, data_dir=data, redis_url=redis_url, data_backend="redis", secret_key=SECRET
+    )
+    day = upcoming_weekday()
+    async with Storage.from_settings(settings) as storage:
+        catalogue = await furnish(storage.kv, phone="01225 555 0100", address="1 Mill Lane")
+        await AccountService(storage.kv("users")).create_user(STAFF, "admin", PASSWORD)
+        bookings = BookingService(storage.kv("bookings"), catalogue)
+        visit = await bookings.book(
+            {"treatment": MASSAGE.id, "start": at(9, day=day), **client(7)}, staff=True
+        )
+        done = await bookings.set_status(visit.booking, Status.COMPLETED)
+        await ReviewService(storage.kv("reviews")).submit(done, "5", "Calm, unhurried, lovely.")
+        booked = await bookings.book(
+            {"treatment": FACIAL.id, "start": at(11, day=day), "resource": "r_ann", **client(8)}
+        )
+        picture = io.BytesIO()
+        Image.new("RGB", (640, 480), (196, 140, 120)).save(picture, "PNG")
+        photo = await GalleryService(storage.kv("gallery")).upload(picture.getvalue(), "The room")
+    env = {
+        "REDIS_URL": redis_url,
+        "PARLOUR_DATA_BACKEND": "redis",
+        "PARLOUR_DATA_DIR": str(data),
+        "PARLOUR_SECRET_KEY": SECRET,
+        "PARLOUR_LOG_LEVEL": "warning",
+        "PARLOUR_LOGIN_RATE_LIMIT": "6/15 minutes",
+    }
+    shots = Path(os.environ.get("PARLOUR_TEST_SCREENSHOTS") or tmp_path / "screenshots")
+    await asyncio.to_thread(shots.mkdir, parents=True, exist_ok=True)
+    async with served(tmp_path, env) as one, served(tmp_path, env) as two:
+        yield Site(
+            one,
+            two,
+            shots,
+            day,
+            reviewed_booking=visit.booking.id,
+            reviewed_token=visit.token,
+            booking=booked.booking.id,
+            token=booked.token,
+            photo=photo.id,
+        )
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Chromium]:
+    path = chromium_path()
+    async with async_playwright() as playwright, AsyncExitStack() as stack:
+        launched = await playwright.chromium.launch(
+            executable_path=path,
+            args=["--no-sandbox"],  # root in CI has no user namespaces
+        )
+        stack.push_async_callback(launched.close)
+        chromium = Chromium(launched, [])
+        yield chromium
+        assert chromium.violations == [], "a page broke its Content-Security-Policy"
