@@ -21,13 +21,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import json
-import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any, TypeVar
-
-import asyncpg
 
 from parlour.config import Settings
 from parlour.errors import ConfigurationError, StorageError, StorageUnavailable
@@ -40,7 +36,8 @@ from parlour.storage.base import (
     Sample,
     merged,
 )
-from parlour.storage.events import ChangeEvent, ChangeKind
+from parlour.storage.events import ChangeKind
+from parlour.storage.postgres_events import NotifyListener
 from parlour.storage.postgres_pool import Database
 from parlour.storage.postgres_schema import LATEST
 
@@ -48,13 +45,11 @@ if TYPE_CHECKING:
     from parlour.storage.postgres_pool import Connection
 
 T = TypeVar("T")
-log = logging.getLogger(__name__)
 
 CHANNEL = "parlour_changes"
 RECLAIM_BATCH = 500
 BYTES_PER_SECOND = 8 * 1024 * 1024
 RECLAIM_INTERVAL = 5.0
-_RECONNECT_DELAYS = (0.05, 0.1, 0.2, 0.5, 1.0, 2.0)
 _LIVE = "(expires_at IS NULL OR expires_at > now())"
 _EXPIRY = "now() + make_interval(secs => $4)"
 
@@ -98,9 +93,7 @@ class PostgresBackend(Backend):
         super().__init__()
         self.database = Database(url, timeout=timeout, pool_size=pool_size)
         self.url = url
-        self.reconnects = 0
-        self._listener: asyncio.Task[None] | None = None
-        self._listening = asyncio.Event()
+        self.listener = NotifyListener(self.database, self.changes, CHANNEL)
         self._reclaimer: asyncio.Task[None] | None = None
         self._schema_checked = False
         self._schema_lock = asyncio.Lock()
@@ -123,18 +116,22 @@ class PostgresBackend(Backend):
     def deadline(self) -> float:
         return self.database.deadline
 
+    @property
+    def reconnects(self) -> int:
+        """Times the change-event connection came back."""
+        return self.listener.reconnects
+
     async def open(self) -> None:
         await self.database.open()
         self._reclaimer = asyncio.create_task(self._reclaim_forever(), name="parlour-pg-reclaim")
 
     async def close(self) -> None:
-        for task in (self._listener, self._reclaimer):
-            if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
-        self._listener = self._reclaimer = None
-        self._listening.clear()
+        await self.listener.close()
+        if self._reclaimer is not None:
+            self._reclaimer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reclaimer
+            self._reclaimer = None
         await self.database.close()
 
     # -- the schema -----------------------------------------------------------------------------
@@ -426,68 +423,7 @@ class PostgresBackend(Backend):
     # -- change events --------------------------------------------------------------------------
 
     async def start_events(self) -> None:
-        if self._listener is None:
-            self._listener = asyncio.create_task(self._listen(), name="parlour-pg-changes")
-        try:
-            async with asyncio.timeout(self.deadline):
-                await self._listening.wait()
-        except TimeoutError:
-            raise StorageUnavailable(
-                f"PostgreSQL at {self.database.where} is not reachable, so change events "
-                "cannot be delivered",
-                backend=self.name,
-            ) from None
-
-    async def _listen(self) -> None:
-        attempt = 0
-        while True:
-            connection = None
-            lost = asyncio.Event()
-            try:
-                connection = await self.database.connect()
-                connection.add_termination_listener(functools.partial(_set_event, lost))
-                async with asyncio.timeout(self.deadline):
-                    await connection.add_listener(CHANNEL, self._dispatch)
-                if attempt:
-                    self.reconnects += 1
-                    log.warning("change events from %s are flowing again", self.database.where)
-                    self.changes.resync_all()
-                attempt = 0
-                self._listening.set()
-                while not lost.is_set():
-                    # A hung or partitioned server closes nothing: ask it now and then.
-                    with contextlib.suppress(TimeoutError):
-                        async with asyncio.timeout(self.database.timeout * 10):
-                            await lost.wait()
-                    if not lost.is_set():
-                        async with asyncio.timeout(self.deadline):
-                            await connection.fetchval("SELECT 1")
-                raise StorageUnavailable("the listening connection closed", backend=self.name)
-            except (StorageError, TimeoutError, OSError, asyncpg.PostgresError) as exc:
-                if self._listening.is_set() or attempt == 0:
-                    log.warning("lost change events from %s: %s", self.database.where, exc)
-                self._listening.clear()
-            except asyncpg.InterfaceError as exc:
-                log.warning("lost change events from %s: %s", self.database.where, exc)
-                self._listening.clear()
-            finally:
-                if connection is not None:
-                    connection.terminate()
-            await asyncio.sleep(_RECONNECT_DELAYS[min(attempt, len(_RECONNECT_DELAYS) - 1)])
-            attempt += 1
-
-    def _dispatch(self, connection: object, pid: int, channel: str, payload: object) -> None:
-        try:
-            namespace, key, kind = json.loads(str(payload))
-            event = ChangeEvent(namespace, key, ChangeKind(kind))
-        except (ValueError, TypeError):
-            log.warning("ignored a malformed change event on %s", CHANNEL)
-            return
-        self.changes.publish(event)
-
-
-def _set_event(event: asyncio.Event, connection: object) -> None:
-    event.set()
+        await self.listener.start()
 
 
 _POOL = "This process's PostgreSQL connections"
