@@ -1,4 +1,4 @@
-"""Booking throughput through the HTTP API, on the SQLite default and on Redis.
+"""Booking throughput through the HTTP API, on the SQLite default, Redis and PostgreSQL.
 
     python bench/booking.py [--seconds 5]
 
@@ -7,7 +7,8 @@
 2. Availability look-ups per second: GET /api/availability for a day that holds 200 bookings.
 
 Each backend is served by one `parlour serve` process (uvicorn, one worker); the load comes
-from a Python client. No target yet: the issue asks for a report.
+from a Python client. On PostgreSQL, sessions and limits follow the data there (no Redis).
+No target yet: the issue asks for a report.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ from parlour.services.bookings import BookingService
 from parlour.services.catalogue import Business, CatalogueService
 from parlour.storage import Storage
 
+from support.postgres_server import PostgresServer, find_postgres_bin
 from support.processes import served
 from support.redis_server import RedisServer, find_redis_server
 
@@ -148,19 +150,20 @@ async def fill_a_day(storage: Storage, catalogue: CatalogueService, day: date) -
         )
 
 
-async def measure(name: str, scratch: Path, redis_url: str | None, seconds: float) -> None:
+async def measure(name: str, scratch: Path, store: dict[str, str], seconds: float) -> None:
+    """``store``: the environment that puts durable data on the backend (empty: SQLite)."""
     env = {
         "PARLOUR_DATA_DIR": str(scratch / name),
         "PARLOUR_LOG_LEVEL": "warning",
         "PARLOUR_BOOKING_RATE_LIMIT": "1000000/1 minute",
+        **store,
     }
-    if redis_url:
-        env |= {"REDIS_URL": redis_url, "PARLOUR_DATA_BACKEND": "redis"}
     settings = load_settings(
         env_file=None,
         data_dir=scratch / name,
-        redis_url=redis_url,
-        data_backend="redis" if redis_url else "sqlite",
+        redis_url=store.get("REDIS_URL"),
+        database_url=store.get("DATABASE_URL"),
+        data_backend=store.get("PARLOUR_DATA_BACKEND", "sqlite"),
     )
     busy_day = datetime.now(RULES.zone).date() + timedelta(days=200)
     async with Storage.from_settings(settings) as storage:
@@ -179,20 +182,28 @@ async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=5.0)
     args = parser.parse_args()
-    binary = find_redis_server()
-    if binary is None:
-        sys.exit("redis-server not found: install it")
+    binary, postgres_bin = find_redis_server(), find_postgres_bin()
+    if binary is None or postgres_bin is None:
+        sys.exit("redis-server or PostgreSQL not found: apt install redis-server postgresql")
     with tempfile.TemporaryDirectory() as scratch:
         server = RedisServer(binary, Path(scratch) / "redis").start()
+        postgres = PostgresServer(postgres_bin).start()  # fsync on, as in production
         try:
             print(
                 f"{CONCURRENCY} concurrent clients, {args.seconds:g} s each; "
                 "look-ups are of a day holding 200 bookings"
             )
-            await measure("SQLite", Path(scratch), None, args.seconds)
-            await measure("Redis", Path(scratch), server.url, args.seconds)
+            await measure("SQLite", Path(scratch), {}, args.seconds)
+            redis = {"REDIS_URL": server.url, "PARLOUR_DATA_BACKEND": "redis"}
+            await measure("Redis", Path(scratch), redis, args.seconds)
+            alone = {"DATABASE_URL": postgres.fresh_database(), "PARLOUR_DATA_BACKEND": "postgres"}
+            # a connection per client, as Redis's pool of 50 gives; a loaded 2-core host needs
+            # more than the 1 s default deadline for a day's look-up behind 32 others
+            alone |= {"PARLOUR_DATABASE_POOL_SIZE": "32", "PARLOUR_DATABASE_TIMEOUT": "2"}
+            await measure("Postgres", Path(scratch), alone, args.seconds)
         finally:
             server.stop()
+            postgres.destroy()
 
 
 if __name__ == "__main__":

@@ -1,7 +1,8 @@
 """The apps bench/sessions.py serves with uvicorn, built from the environment it is given.
 
 Each answers GET /me to a logged-in user with their e-mail address, read from the session, so
-the session handling is all that differs. ``BENCH_REDIS_URL`` names the Redis.
+the session handling is all that differs. ``BENCH_REDIS_URL`` names the Redis,
+``BENCH_DATABASE_URL`` the PostgreSQL.
 """
 
 from __future__ import annotations
@@ -48,9 +49,15 @@ async def landing(request: Request) -> Response:
     return await render(request, "admin/index.html", LANDING)
 
 
-def parlour_app(redis_url: str | None, *, security_headers: bool = True) -> Starlette:
+def parlour_app(
+    redis_url: str | None, *, security_headers: bool = True, database_url: str | None = None
+) -> Starlette:
     settings = load_settings(
-        env_file=None, data_dir=Path(os.environ["BENCH_DATA_DIR"]), redis_url=redis_url
+        env_file=None,
+        data_dir=Path(os.environ["BENCH_DATA_DIR"]),
+        redis_url=redis_url,
+        database_url=database_url,
+        sessions_backend="postgres" if database_url else "auto",
     )
     app = create_app(settings)
     if not security_headers:  # to price the middleware: the same app without it
@@ -76,6 +83,11 @@ def parlour_redis() -> Starlette:
 
 def parlour_redis_without_security_headers() -> Starlette:
     return parlour_app(os.environ["BENCH_REDIS_URL"], security_headers=False)
+
+
+def parlour_postgres() -> Starlette:
+    """Sessions in PostgreSQL: the origin guide's database-backed alternative to Redis."""
+    return parlour_app(None, database_url=os.environ["BENCH_DATABASE_URL"])
 
 
 def starsessions_redis() -> Starlette:

@@ -1,7 +1,7 @@
 """Requests per second of a session-authenticated page over real HTTP: Parlour with sessions in
-memory and in Redis, next to Starlette with starsessions' RedisStore (rolling expiry) on the same
-Redis, in the same run; and Parlour on Redis without its security-header middleware, to price it.
-Also the bytes one logged-in session takes in Redis (MEMORY USAGE).
+memory, in Redis and in PostgreSQL, next to Starlette with starsessions' RedisStore (rolling
+expiry) on the same Redis, in the same run; and Parlour on Redis without its security-header
+middleware, to price it. Also the bytes one logged-in session takes in Redis (MEMORY USAGE).
 
     pip install -e '.[bench]' && apt install wrk && python bench/sessions.py [--seconds 3]
 
@@ -29,6 +29,7 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from parlour.services.sessions import storage_key
 
+from support.postgres_server import PostgresServer, find_postgres_bin
 from support.redis_server import RedisServer, find_redis_server, free_port
 
 HERE = Path(__file__).resolve().parent
@@ -129,12 +130,18 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as scratch, ExitStack() as stack:
         server = RedisServer(binary, Path(scratch) / "redis").start()
         stack.callback(server.stop)
-        env = {"BENCH_REDIS_URL": server.url}
+        postgres_bin = find_postgres_bin()
+        if postgres_bin is None:
+            sys.exit("PostgreSQL not found: apt install postgresql")
+        postgres = PostgresServer(postgres_bin).start()  # fsync on, as in production
+        stack.callback(postgres.destroy)
+        env = {"BENCH_REDIS_URL": server.url, "BENCH_DATABASE_URL": postgres.fresh_database()}
         cookies, bases = {}, {}
         parlours = [
             ("memory", "parlour_memory"),
             ("redis", "parlour_redis"),
             ("bare", "parlour_redis_without_security_headers"),
+            ("postgres", "parlour_postgres"),
         ]
         for name, factory in parlours:
             data_dir = str(Path(scratch) / name)
@@ -149,6 +156,7 @@ def main() -> None:
             "memory": "Parlour, sessions in memory",
             "redis": "Parlour, sessions in Redis",
             "bare": "  the same without security headers",
+            "postgres": "Parlour, sessions in PostgreSQL",
             "peer": "starsessions RedisStore, rolling",
         }
         runs: dict[tuple[str, str], list[float]] = {
@@ -184,6 +192,10 @@ def main() -> None:
         print(
             f"   with / without security headers:      {redis_rate / result[page, 'bare']:.2f}x"
             " (the cost of web/security.py)"
+        )
+        print(
+            f"   PostgreSQL-backed / Redis-backed:     {result[page, 'postgres'] / redis_rate:.2f}x"
+            " (the guide's 'higher latency')"
         )
     print(
         f"\n   one logged-in session in Redis: {session_bytes} bytes"

@@ -2,8 +2,9 @@
 
     python bench/storage.py [--seconds 3] [--items 100000] [--unrelated 1000000]
 
-1. set+get round trips per second through ``KVStore`` on memory, SQLite and Redis (64 concurrent
-   callers), next to a plain redis-py GET/SET loop on the same Redis: the ceiling.
+1. set+get round trips per second through ``KVStore`` on memory, SQLite, Redis and PostgreSQL
+   (64 concurrent callers), next to a plain redis-py GET/SET loop on the same Redis: the ceiling;
+   and ``transact`` calls per second (three unit claims and a record, as a booking makes).
 2. Listing a namespace of ``--items`` items in a Redis that also holds ``--unrelated`` other keys:
    ``get_all_items`` next to the ceiling (a plain redis-py GET loop over keys already known), an
    ``MGET`` of keys already known, the TypeScript guide's ``KEYS`` + ``MGET``, and ``SCAN MATCH``
@@ -29,10 +30,13 @@ from redis.asyncio import Redis
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from parlour.storage import Backend, KVStore
+from parlour.storage.base import ABSENT
 from parlour.storage.memory import MemoryBackend
+from parlour.storage.postgres import PostgresBackend
 from parlour.storage.redis import RedisBackend
 from parlour.storage.sqlite import SQLiteBackend
 
+from support.postgres_server import PostgresServer, find_postgres_bin
 from support.redis_server import RedisServer, find_redis_server
 
 CONCURRENCY = 64
@@ -56,7 +60,7 @@ async def rate(operation: Callable[[int], Awaitable[object]], seconds: float) ->
     return done / (time.perf_counter() - start)
 
 
-async def round_trips(url: str, directory: Path, seconds: float) -> None:
+async def round_trips(url: str, postgres_url: str, directory: Path, seconds: float) -> None:
     print(f"\n1. set+get pairs per second, {CONCURRENCY} concurrent callers, {seconds:.0f} s each")
     plain = Redis.from_url(url, decode_responses=True, max_connections=CONCURRENCY)
 
@@ -70,7 +74,9 @@ async def round_trips(url: str, directory: Path, seconds: float) -> None:
         MemoryBackend(),
         SQLiteBackend(directory / "bench.db"),
         RedisBackend(url, pool_size=CONCURRENCY),
+        PostgresBackend(postgres_url, pool_size=16, timeout=2),
     ]
+    transacts: dict[str, float] = {}
     for backend in backends:
         await backend.open()
         kv = KVStore(backend, "bench")
@@ -79,11 +85,20 @@ async def round_trips(url: str, directory: Path, seconds: float) -> None:
             await kv.set_item(f"k{n % 1000}", {"n": n})
             await kv.get_item(f"k{n % 1000}")
 
+        async def claim(n: int, kv: KVStore = kv) -> None:
+            # what a booking does: three unit claims and its record, all or nothing
+            units = {f"u{n}-{unit}": "b" for unit in range(3)}
+            await kv.transact({**units, f"b{n}": {"n": n}}, expect=dict.fromkeys(units, ABSENT))
+
         measured = await rate(pair, seconds)
+        transacts[backend.name] = await rate(claim, seconds)
         await backend.close()
         name = f"KVStore on {backend.name}"
         print(f"   {name:<30} {measured:>10,.0f}/s   {measured / ceiling:.2f}x")
     await plain.aclose()
+    print(f"\n   transact/s (3 claims + a record), {CONCURRENCY} callers; ratio to SQLite")
+    for name, per_second in transacts.items():
+        print(f"   {name:<30} {per_second:>10,.0f}/s   {per_second / transacts['sqlite']:.2f}x")
 
 
 async def timed(work: Callable[[], Awaitable[int]]) -> tuple[float, int]:
@@ -181,7 +196,14 @@ async def main() -> None:
             server = RedisServer(binary, Path(scratch) / "redis").start()
             url = server.url
         try:
-            await round_trips(url, Path(scratch), args.seconds)
+            postgres_bin = find_postgres_bin()
+            if postgres_bin is None:
+                sys.exit("PostgreSQL not found: apt install postgresql")
+            postgres = PostgresServer(postgres_bin).start()  # fsync on, as in production
+            try:
+                await round_trips(url, postgres.fresh_database(), Path(scratch), args.seconds)
+            finally:
+                postgres.destroy()
             await listing(url, args.items, args.unrelated)
         finally:
             if server is not None:

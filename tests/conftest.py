@@ -20,13 +20,17 @@ from support.redis_server import (
 from support.redis_topologies import Cluster, SentinelGroup
 from support.smtp_server import SmtpServer
 
+pytest_plugins = ["support.backends"]  # any_backend, shared_backend and the PostgreSQL fixtures
+
 
 @pytest.fixture(scope="session", autouse=True)
 def _clean_environment() -> Iterator[None]:
     """Tests see only the settings they set, never the developer's shell."""
     with pytest.MonkeyPatch.context() as patch:
         for name in list(os.environ):
-            if name.startswith(("REDIS_", "PARLOUR_")) and not name.startswith("PARLOUR_TEST_"):
+            if name.startswith(("REDIS_", "PARLOUR_", "DATABASE_")) and not name.startswith(
+                "PARLOUR_TEST_"
+            ):
                 patch.delenv(name)
         # The in-process client addresses the app as http://testserver (httpx, Starlette), a
         # host a real deployment would refuse: allowed here as Django's test runner allows it.

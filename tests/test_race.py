@@ -1,4 +1,5 @@
-"""Fifty clients, one slot, two app processes: exactly one booking, on Redis and on SQLite."""
+"""Fifty clients, one slot, two app processes: exactly one booking, on SQLite, Redis and
+PostgreSQL."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import pytest
 from parlour.config import load_settings
 from parlour.storage import Storage
 
+from support.backends import params
 from support.processes import served
 from support.redis_topologies import redis_params, url_for
 from support.salon import MASSAGE, at, client, furnish, upcoming_weekday
@@ -33,7 +35,7 @@ async def race(bases: list[str], start: str) -> Counter[int]:
 
 
 @pytest.mark.parametrize("run", range(2), ids=lambda run: f"run-{run}")
-@pytest.mark.parametrize("backend", ["sqlite", *redis_params()])
+@pytest.mark.parametrize("backend", ["sqlite", *redis_params(), *params(["postgres"])])
 async def test_fifty_requests_across_two_processes_make_one_booking(
     backend: str, run: int, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
@@ -43,12 +45,16 @@ async def test_fifty_requests_across_two_processes_make_one_booking(
         "PARLOUR_BOOKING_RATE_LIMIT": "1000/1 minute",
         "PARLOUR_LOG_LEVEL": "warning",
     }
-    if backend != "sqlite":
+    if backend == "postgres":
+        env |= {"DATABASE_URL": request.getfixturevalue("postgres_url")}
+        env |= {"PARLOUR_DATA_BACKEND": "postgres"}
+    elif backend != "sqlite":
         env |= {"REDIS_URL": url_for(backend, request), "PARLOUR_DATA_BACKEND": "redis"}
     settings = load_settings(
         env_file=None,
         data_dir=tmp_path / "data",
         redis_url=env.get("REDIS_URL"),
+        database_url=env.get("DATABASE_URL"),
         data_backend=env.get("PARLOUR_DATA_BACKEND", "sqlite"),
     )
     async with Storage.from_settings(settings) as storage:

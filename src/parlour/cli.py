@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import getpass
 import json
 import os
@@ -25,6 +26,7 @@ from parlour.services.core import Core
 from parlour.services.demo import Seeded, seed
 from parlour.storage import Storage
 from parlour.storage.durability import Durability
+from parlour.storage.registry import Reach, check_settings, entry_for
 from parlour.web.login_throttle import windows
 from parlour.web.ratelimit import Limiter, policies_from
 from parlour.web.templating import duration
@@ -40,6 +42,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         settings = load_settings()
+        check_settings(settings)  # an unknown backend or a missing URL: before any command runs
     except ConfigurationError as exc:
         print(f"parlour: configuration error:\n{exc}", file=sys.stderr)
         return EXIT_CONFIGURATION
@@ -47,6 +50,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     command: Command = args.command
     try:
         return command(args, settings)
+    except ConfigurationError as exc:
+        print(f"parlour: configuration error:\n{exc}", file=sys.stderr)
+        return EXIT_CONFIGURATION
     except ParlourError as exc:
         print(f"parlour: {exc}", file=sys.stderr)
         return EXIT_FAILED
@@ -149,6 +155,16 @@ def _parser() -> argparse.ArgumentParser:
             help="only this namespace (repeat for more; default: all)",
         )
         command.set_defaults(command=_export if name == "export" else _import)
+
+    database = commands.add_parser(
+        "db",
+        help="manage the PostgreSQL schema",
+        description="upgrade: apply the schema migrations this Parlour needs to every configured "
+        "PostgreSQL (once per upgrade, for all instances; serve refuses to start on an older "
+        "schema). status: print each one's server and schema version.",
+    )
+    database.add_argument("action", choices=["upgrade", "status"])
+    database.set_defaults(command=_db)
 
     ratelimit = commands.add_parser(
         "ratelimit",
@@ -287,6 +303,10 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     warning = workers_warning(settings, args.workers)
     if warning:
         print(f"parlour: warning: {warning}", file=sys.stderr)
+    refusal = asyncio.run(_refusal_to_serve(settings))
+    if refusal:
+        print(f"parlour: {refusal}", file=sys.stderr)
+        return EXIT_CONFIGURATION
     if args.demo:
         _demo(args, settings)
     host = args.host or settings.host
@@ -325,15 +345,20 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+_SHARED_STATE = ("sessions", "ratelimit")
+
+
 def workers_warning(settings: Settings, workers: int) -> str | None:
     """What goes wrong when several workers keep per-process state, or ``None``."""
-    local = [name for name in ("sessions", "ratelimit") if settings.backend_for(name) == "memory"]
+    per_process = [entry_for(name, settings).reach is Reach.PROCESS for name in _SHARED_STATE]
+    local = [name for name, alone in zip(_SHARED_STATE, per_process, strict=True) if alone]
     if workers < 2 or not local:
         return None
     return (
         f"{' and '.join(local)} live in each worker's memory, so with --workers {workers} a login "
         "holds only on the worker that made it and each worker counts rate limits on its own; "
-        "set REDIS_URL (or PARLOUR_SESSIONS_BACKEND=sqlite for sessions on one host)"
+        "set REDIS_URL or PARLOUR_SESSIONS_BACKEND/PARLOUR_RATELIMIT_BACKEND=postgres (or "
+        "PARLOUR_SESSIONS_BACKEND=sqlite for sessions on one host)"
     )
 
 
@@ -424,10 +449,10 @@ def _ratelimit(args: argparse.Namespace, settings: Settings) -> int:
     if not (args.email.strip() or args.ip.strip()):
         print("parlour: give --email, --ip or both", file=sys.stderr)
         return EXIT_CONFIGURATION
-    if settings.backend_for("ratelimit") != "redis":
+    if entry_for("ratelimit", settings).reach is Reach.PROCESS:
         print(
-            "parlour: rate limits are kept in the memory of the running process (no REDIS_URL); "
-            "see and clear them from its admin page",
+            "parlour: rate limits are kept in the memory of the running process (no REDIS_URL "
+            "or PostgreSQL for them); see and clear them from its admin page",
             file=sys.stderr,
         )
         return EXIT_FAILED
@@ -474,6 +499,42 @@ def _mail_test(args: argparse.Namespace, settings: Settings) -> int:
     return asyncio.run(mail_commands.send_test(settings, transport, args.to))
 
 
+async def _refusal_to_serve(settings: Settings) -> str | None:
+    """Why a backend's store cannot be served as it is (an old schema), or None. A server that
+    is down now is no reason: the app starts, answers 503 and recovers when it is back."""
+    for backend in Storage.from_settings(settings).backends.values():
+        try:
+            await backend.open()
+            await backend.ready_to_serve()
+        except ConfigurationError as exc:
+            return str(exc)
+        except StorageError:
+            pass
+        finally:
+            await backend.close()
+    return None
+
+
+def _db(args: argparse.Namespace, settings: Settings) -> int:
+    return asyncio.run(_db_async(args.action, settings))
+
+
+async def _db_async(action: str, settings: Settings) -> int:
+    done = 0
+    for backend in Storage.from_settings(settings).backends.values():
+        await backend.open()
+        try:
+            said = await (backend.upgrade_schema() if action == "upgrade" else backend.about())
+        finally:
+            await backend.close()
+        if said is not None:
+            done += 1
+            print(f"{backend.describe()}: {said}" if action == "status" else said)
+    if not done:
+        print("No configured backend has a schema (set PARLOUR_*_BACKEND=postgres).")
+    return 0
+
+
 async def _connect(settings: Settings) -> int:
     print("\nBackends:")
     failed = 0
@@ -485,7 +546,10 @@ async def _connect(settings: Settings) -> int:
             failed += 1
             print(f"  FAIL {backend.describe()}: {exc}")
         else:
-            print(f"  ok   {backend.describe()}")
+            about = None
+            with contextlib.suppress(StorageError):
+                about = await backend.about()
+            print(f"  ok   {backend.describe()}" + (f": {about}" if about else ""))
         finally:
             await backend.close()
     if not failed and settings.redis_url:

@@ -31,7 +31,10 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from parlour.errors import ConfigurationError
 
-BackendName = Literal["memory", "sqlite", "redis"]
+BackendName = str
+"""A backend's name (memory, sqlite, redis, postgres, ...): plain text here, because the list of
+backends lives in the storage layer (``parlour.storage.registry``), which checks it."""
+_BACKEND_WORD = r"^[a-z][a-z0-9_+-]{0,31}$"
 NAMESPACES = (
     "sessions",
     "ratelimit",
@@ -47,7 +50,7 @@ NAMESPACES = (
 """The kinds of record Parlour keeps. Sessions and rate limits follow ``REDIS_URL`` by default;
 the rest is durable and moves only when ``PARLOUR_DATA_BACKEND`` says so."""
 
-_REDIS_SCHEMES = (
+REDIS_SCHEMES = (
     "redis",
     "rediss",
     "unix",
@@ -220,6 +223,11 @@ class Settings(BaseSettings):
         le=30,
         description="Seconds to wait for Redis to connect or answer before a request gets 503",
     )
+    redis_replica_ack: Literal["auto", "on", "off"] = Field(
+        "auto",
+        description="on: a durable write (bookings, the catalogue...) is acknowledged only once "
+        "a replica has it (WAIT); auto is on with Sentinel; not offered on Cluster",
+    )
     redis_pool_size: int = Field(
         50, ge=1, le=10_000, description="Most Redis connections one process opens"
     )
@@ -232,14 +240,38 @@ class Settings(BaseSettings):
         description="Secret for signing and hashing; generated into PARLOUR_DATA_DIR when unset "
         "(set the same value on every instance)",
     )
-    sessions_backend: Literal["auto", "memory", "sqlite", "redis"] = Field(
-        "auto", description="Where sessions live: auto is redis when REDIS_URL is set, else memory"
+    sessions_backend: BackendName = Field(
+        "auto",
+        pattern=_BACKEND_WORD,
+        description="Where sessions live: memory, sqlite, redis or postgres; auto is redis when "
+        "REDIS_URL is set, else postgres when the data is on PostgreSQL, else memory",
     )
-    ratelimit_backend: Literal["auto", "memory", "redis"] = Field(
-        "auto", description="Where rate-limit windows live: auto is redis when REDIS_URL is set"
+    ratelimit_backend: BackendName = Field(
+        "auto",
+        pattern=_BACKEND_WORD,
+        description="Where rate-limit windows live: memory, redis or postgres; auto as above",
     )
     data_backend: BackendName = Field(
-        "sqlite", description="Where bookings, treatments, reviews and the gallery live"
+        "sqlite",
+        pattern=_BACKEND_WORD,
+        description="Where bookings, treatments, reviews and the gallery live: sqlite, redis "
+        "or postgres",
+    )
+    database_url: str | None = Field(
+        None,
+        validation_alias=AliasChoices("DATABASE_URL", "database_url"),
+        description="PostgreSQL for PARLOUR_*_BACKEND=postgres: "
+        "postgresql://user:password@host:5432/dbname (?sslmode=require honoured)",
+    )
+    database_timeout: float = Field(
+        0.5,
+        gt=0,
+        le=30,
+        description="Seconds to wait for PostgreSQL to connect or answer; no operation, waiting "
+        "for a pooled connection included, takes longer than twice this before a 503",
+    )
+    database_pool_size: int = Field(
+        10, ge=1, le=1000, description="Most PostgreSQL connections one process opens"
     )
     public_origin: str | None = Field(
         None,
@@ -365,6 +397,7 @@ class Settings(BaseSettings):
     @field_validator(
         "redis_url",
         "redis_password",
+        "database_url",
         "secret_key",
         "public_origin",
         "migration_from",
@@ -397,7 +430,7 @@ class Settings(BaseSettings):
         if not url:
             return None
         scheme = urlsplit(url).scheme
-        if scheme not in _REDIS_SCHEMES:
+        if scheme not in REDIS_SCHEMES:
             raise ValueError(
                 f"the scheme {scheme or '(none)'!r} is not one Parlour speaks; "
                 "use redis://host:6379/0, rediss://host:6380/0, unix:///path/to/redis.sock, "
@@ -430,6 +463,18 @@ class Settings(BaseSettings):
             raise ValueError("write an address, e.g. Salon Name <bookings@example.com>")
         return value
 
+    @field_validator("database_url")
+    @classmethod
+    def _a_postgres_url(cls, url: str | None) -> str | None:
+        if url and urlsplit(url).scheme not in ("postgresql", "postgres"):
+            raise ValueError("write postgresql://user:password@host:5432/dbname")
+        return url
+
+    @field_validator("sessions_backend", "ratelimit_backend", "data_backend", mode="before")
+    @classmethod
+    def _a_backend_word(cls, value: object) -> object:
+        return value.strip().lower() if isinstance(value, str) else value
+
     def backend_for(self, namespace: str) -> BackendName:
         """The backend that serves ``namespace`` under these settings."""
         if namespace == "sessions":
@@ -438,9 +483,12 @@ class Settings(BaseSettings):
             choice = self.ratelimit_backend
         else:
             return self.data_backend
-        if choice == "auto":
-            return "redis" if self.redis_url else "memory"
-        return choice  # type: ignore[return-value]  # narrowed by the Literal above
+        if choice != "auto":
+            return choice
+        if self.redis_url:
+            return "redis"
+        # Durable data on a shared database and no Redis: keep logins and limits shared too.
+        return "postgres" if self.data_backend == "postgres" else "memory"
 
     @property
     def database_path(self) -> Path:
@@ -457,7 +505,7 @@ class Settings(BaseSettings):
             value = getattr(self, name)
             if isinstance(value, SecretStr):
                 shown = "********"
-            elif name in ("redis_url", "smtp_url") and value:
+            elif name in ("redis_url", "smtp_url", "database_url") and value:
                 shown = mask_url_password(value)
             else:
                 shown = display(value)
@@ -553,9 +601,9 @@ def _explain(exc: ValidationError) -> str:
         name = env_name(field) if field in Settings.model_fields else field
         given = error.get("input")
         shown = "" if isinstance(given, dict) or given is None else f"={given!r}"
-        if field in ("redis_password", "secret_key", "metrics_token"):
+        if name in ("REDIS_PASSWORD", "PARLOUR_SECRET_KEY", "PARLOUR_METRICS_TOKEN"):
             shown = ""
-        elif field in ("redis_url", "smtp_url") and isinstance(given, str):
+        elif name in ("REDIS_URL", "DATABASE_URL", "PARLOUR_SMTP_URL") and isinstance(given, str):
             shown = f"={mask_url_password(given)!r}"
         message = str(error["msg"]).removeprefix("Value error, ")
         lines.append(f"{name}{shown} is not valid: {message}")
@@ -569,13 +617,6 @@ def _check_consistency(settings: Settings) -> None:
             "PARLOUR_SESSION_ABSOLUTE_TIMEOUT is shorter than PARLOUR_SESSION_IDLE_TIMEOUT; "
             "make it at least as long"
         )
-    if not settings.redis_url:
-        for field in ("sessions_backend", "ratelimit_backend", "data_backend"):
-            if getattr(settings, field) == "redis":
-                problems.append(
-                    f"{env_name(field)}=redis needs REDIS_URL; set REDIS_URL=redis://host:6379/0 "
-                    "or choose another backend"
-                )
     if settings.migration_mode == "dual-write" and not settings.migration_from:
         problems.append(
             "PARLOUR_MIGRATION_MODE=dual-write needs PARLOUR_MIGRATION_FROM, the old store: "

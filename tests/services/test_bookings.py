@@ -14,9 +14,8 @@ from parlour.errors import Conflict, InvalidInput, NotFound, SlotTaken
 from parlour.services.bookings import BookingService
 from parlour.storage import Backend, KVStore
 from parlour.storage.memory import MemoryBackend
-from parlour.storage.redis import RedisBackend
-from parlour.storage.sqlite import SQLiteBackend
 
+from support.backends import DURABLE_KINDS, make_backend, params
 from support.salon import DAY, FACIAL, MASSAGE, NOW, RETIRED, at, client, furnish
 
 
@@ -33,14 +32,9 @@ def clock() -> Clock:
     return Clock()
 
 
-@pytest.fixture(params=["memory", "sqlite", pytest.param("redis", marks=pytest.mark.redis)])
+@pytest.fixture(params=params(["memory", *DURABLE_KINDS]))
 async def backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Backend]:
-    if request.param == "memory":
-        opened: Backend = MemoryBackend()
-    elif request.param == "sqlite":
-        opened = SQLiteBackend(tmp_path / "parlour.db")
-    else:
-        opened = RedisBackend(request.getfixturevalue("redis_url"))
+    opened = make_backend(request.param, tmp_path, request)
     await opened.open()
     yield opened
     await opened.close()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 
@@ -19,6 +20,7 @@ from parlour.storage import KVStore
 from parlour.storage.memory import MemoryBackend
 from parlour.storage.redis import RedisBackend
 
+from support.backends import make_backend, params
 from support.redis_server import RedisServer
 
 IDLE, ABSOLUTE = 1800.0, 7200.0
@@ -44,12 +46,9 @@ def record(user: str = "u1", created: float | None = None) -> SessionRecord:
     )
 
 
-@pytest.fixture(params=["memory", pytest.param("redis", marks=pytest.mark.redis)])
-async def store(request: pytest.FixtureRequest) -> AsyncIterator[KVStore]:
-    if request.param == "memory":
-        yield KVStore(MemoryBackend(), "sessions")
-        return
-    backend = RedisBackend(request.getfixturevalue("redis_url"))
+@pytest.fixture(params=params(["memory", "redis", "postgres"]))
+async def store(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[KVStore]:
+    backend = make_backend(request.param, tmp_path, request)
     await backend.open()
     yield KVStore(backend, "sessions")
     await backend.close()

@@ -9,19 +9,16 @@ import sqlite3
 from pathlib import Path
 
 from parlour.storage import Backend, ChangeKind, KVStore
-from parlour.storage.redis import RedisBackend
 from parlour.storage.sqlite import SQLiteBackend
 
+from support.backends import spec_of
 from support.processes import go, start_python_module
 
 WORKER = "support.storage_worker"
 
 
 def target(backend: Backend) -> list[str]:
-    if isinstance(backend, SQLiteBackend):
-        return ["sqlite", str(backend.path)]
-    assert isinstance(backend, RedisBackend)
-    return ["redis", backend.url]
+    return [spec_of(backend)]
 
 
 async def test_exactly_one_process_wins_set_if_absent(shared_backend: Backend) -> None:
@@ -51,7 +48,7 @@ async def test_change_events_cross_processes(shared_backend: Backend) -> None:
 
 async def test_sqlite_keeps_every_acknowledged_write_through_kill_9(tmp_path: Path) -> None:
     path = tmp_path / "parlour.db"
-    worker = await start_python_module(WORKER, "sqlite", str(path), "count-up")
+    worker = await start_python_module(WORKER, f"sqlite:{path}", "count-up")
     await go(worker)
     assert worker.stdout is not None
     acknowledged: list[int] = []

@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
 from redis.crc import key_slot
 
+from parlour.storage.postgres import PostgresBackend
+from parlour.storage.postgres_ratelimit import PostgresRateLimits
 from parlour.storage.ratelimit import MemoryRateLimits, RateLimitStore
 from parlour.storage.redis import RedisBackend
 from parlour.storage.redis_ratelimit import RedisRateLimits
 
 from support.redis_server import RedisServer
 from support.redis_topologies import redis_params, url_for
+from support.waiting import eventually
 
 LIMIT, WINDOW = 3, 900.0
 
@@ -30,10 +34,18 @@ def clock() -> Clock:
     return Clock()
 
 
-@pytest.fixture(params=["memory", *redis_params()])
+@pytest.fixture(
+    params=["memory", *redis_params(), pytest.param("postgres", marks=pytest.mark.postgres)]
+)
 async def store(request: pytest.FixtureRequest, clock: Clock) -> AsyncIterator[RateLimitStore]:
     if request.param == "memory":
         yield MemoryRateLimits(clock=clock)
+        return
+    if request.param == "postgres":
+        postgres = PostgresBackend(request.getfixturevalue("postgres_url"))
+        await postgres.open()
+        yield PostgresRateLimits(postgres, clock=clock)
+        await postgres.close()
         return
     backend = RedisBackend(url_for(request.param, request))
     await backend.open()
@@ -151,3 +163,48 @@ async def test_redis_keys_expire_with_their_window_and_share_a_slot(
         ]
         assert all(0 < client.pttl(key) <= 900_000 for key in keys)
     assert len({key_slot(key.encode()) for key in keys}) == 1  # one script, one Cluster slot
+
+
+@pytest.mark.postgres
+async def test_postgres_decides_with_the_database_clock_and_reclaims_idle_windows(
+    postgres_url: str,
+) -> None:
+    backend = PostgresBackend(postgres_url)
+    await backend.open()
+    try:
+        limits = PostgresRateLimits(backend)  # no injected clock: clock_timestamp()
+        first = await limits.hit("booking", ["email:a", "ip:b"], 2, 0.2)
+        second = await limits.hit("booking", ["email:a"], 2, 0.2)
+        third = await limits.hit("booking", ["email:a"], 2, 0.2)
+        assert [first.allowed, second.allowed, third.allowed] == [True, True, False]
+        assert 0 < third.retry_after <= 0.2
+
+        async def admitted_again() -> bool:
+            return (await limits.hit("booking", ["email:a"], 2, 0.2, record=False)).allowed
+
+        await eventually(admitted_again, what="the window passing by the database's clock")
+
+        async def reclaimed() -> bool:
+            return await limits.reclaim() >= 1
+
+        await eventually(reclaimed, what="idle windows being reclaimed")
+    finally:
+        await backend.close()
+
+
+@pytest.mark.postgres
+async def test_postgres_never_admits_more_than_the_limit_under_concurrency(
+    postgres_url: str,
+) -> None:
+    backends = [PostgresBackend(postgres_url, timeout=2) for _ in range(2)]  # two instances
+    for backend in backends:
+        await backend.open()
+    try:
+        stores = [PostgresRateLimits(backend) for backend in backends]
+        verdicts = await asyncio.gather(
+            *(stores[n % 2].hit("login", ["email:x", f"ip:{n % 3}"], 5, 60) for n in range(40))
+        )
+        assert sum(verdict.allowed for verdict in verdicts) == 5
+    finally:
+        for backend in backends:
+            await backend.close()

@@ -1,6 +1,8 @@
 """A separate process using the storage layer, driven by tests that need several processes.
 
-    python -m support.storage_worker sqlite|redis TARGET COMMAND [ARGS]
+    python -m support.storage_worker STORE COMMAND [ARGS]
+
+STORE is what ``backend_for_spec`` takes: ``sqlite:PATH``, a ``redis://`` or ``postgresql://`` URL.
 
 It prints ``ready`` once its backend is open, waits for a line on stdin, then runs COMMAND:
 ``claim KEY VALUE`` prints whether set_if_absent won; ``set KEY VALUE`` writes once;
@@ -15,13 +17,12 @@ import json
 import sys
 from pathlib import Path
 
-from parlour.storage import Backend, KVStore
-from parlour.storage.redis import RedisBackend
-from parlour.storage.sqlite import SQLiteBackend
+from parlour.config import load_settings
+from parlour.storage import KVStore, backend_for_spec
 
 
-async def main(kind: str, target: str, command: str, *args: str) -> None:
-    backend: Backend = SQLiteBackend(Path(target)) if kind == "sqlite" else RedisBackend(target)
+async def main(store: str, command: str, *args: str) -> None:
+    backend = backend_for_spec(store, load_settings(env_file=None, data_dir=Path(".")))
     await backend.open()
     kv = KVStore(backend, "alpha")
     try:

@@ -17,6 +17,7 @@ from parlour.storage import KVStore
 from parlour.web.app import create_app
 from parlour.web.parts import core, parts
 
+from support.backends import params, settings_for
 from support.redis_server import RedisServer
 from support.web import form_token, log_in, post_form, running
 
@@ -49,10 +50,13 @@ def plant(client: httpx.AsyncClient, session_id: str) -> None:
     client.cookies.set("parlour_session", session_id, domain="testserver.local")
 
 
-@pytest.fixture(params=["memory", pytest.param("redis", marks=pytest.mark.redis)])
+@pytest.fixture(params=params(["memory", "redis"]))  # the store itself: services/test_sessions
 async def site(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Site]:
-    redis_url = request.getfixturevalue("redis_url") if request.param == "redis" else None
-    settings = load_settings(env_file=None, data_dir=tmp_path, redis_url=redis_url)
+    if request.param == "memory":
+        settings = load_settings(env_file=None, data_dir=tmp_path)
+    else:  # sessions (and the data) on a shared store
+        settings = settings_for(request.param, request, tmp_path, data_dir=tmp_path)
+    assert settings.backend_for("sessions") == request.param
     app = create_app(settings)
     async with running(app) as client:
         await core(app).accounts.create_user(ADMIN, "admin", PASSWORD)
@@ -297,16 +301,24 @@ async def test_redis_down_fails_session_pages_fast_and_keeps_public_pages(
         assert (await client.get("/admin")).status_code == 200
 
 
-@pytest.mark.redis
-async def test_two_instances_share_logins_and_csrf_tokens(redis_url: str, tmp_path: Path) -> None:
+@pytest.mark.parametrize("shared", params(["redis", "postgres"]))
+async def test_two_instances_share_logins_and_csrf_tokens(
+    shared: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """On Redis, or on PostgreSQL alone (sessions and limits follow the data there)."""
+    store = settings_for(shared, request, tmp_path).model_dump(
+        include={"redis_url", "database_url"}
+    )
+
     def instance(name: str) -> Starlette:
         settings = load_settings(
             env_file=None,
             data_dir=tmp_path / name,
-            redis_url=redis_url,
-            data_backend="redis",
+            data_backend=shared,
             secret_key="shared secret for both instances, long",
+            **store,
         )
+        assert settings.backend_for("sessions") == shared
         return create_app(settings)
 
     one, two = instance("one"), instance("two")

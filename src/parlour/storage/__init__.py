@@ -1,4 +1,4 @@
-"""The storage layer: namespaced JSON stores on memory, SQLite or Redis.
+"""The storage layer: namespaced JSON stores on memory, SQLite, Redis or PostgreSQL.
 
 ``Storage`` builds the backends that the settings call for, owns their connections, and routes each
 namespace to its backend::
@@ -14,18 +14,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from urllib.parse import urlsplit
 
-from parlour.config import NAMESPACES, Settings
+from parlour.config import NAMESPACES, Settings, mask_url_password
 from parlour.errors import ConfigurationError, StorageError
 from parlour.storage.base import JSON, Backend, KVStore, check_namespace
 from parlour.storage.dual import DualBackend
 from parlour.storage.events import ChangeEvent, ChangeKind, Subscription
 from parlour.storage.memory import MemoryBackend
-from parlour.storage.ratelimit import MemoryRateLimits, RateLimitStore
-from parlour.storage.redis import RedisBackend
-from parlour.storage.redis_ratelimit import RedisRateLimits
-from parlour.storage.redis_topology import SCHEMES as REDIS_SCHEMES
+from parlour.storage.ratelimit import RateLimitStore
+from parlour.storage.registry import BACKENDS, check_settings, entry_for_url
 from parlour.storage.sqlite import SQLiteBackend
 
 __all__ = [
@@ -65,20 +62,23 @@ class Storage:
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Storage:
-        """Plan the backends; nothing connects until ``async with``."""
-        wanted = sorted({settings.backend_for(namespace) for namespace in NAMESPACES})
-        backends: dict[str, Backend] = {name: _build(name, settings) for name in wanted}
-        routes = {ns: backends[settings.backend_for(ns)] for ns in NAMESPACES}
+        """Plan the backends; nothing connects until ``async with``.
+
+        Raises ``ConfigurationError`` naming the variable when a namespace is routed to a backend
+        Parlour does not know, or to one that cannot serve it.
+        """
+        entries = check_settings(settings)
+        backends: dict[str, Backend] = {}
+        for entry in sorted(set(entries.values()), key=lambda entry: entry.name):
+            backends[entry.name] = entry.build(settings)
+        routes = {ns: backends[entry.name] for ns, entry in entries.items()}
         if settings.migration_mode == "dual-write" and settings.migration_from:
             old = backends["old"] = backend_for_spec(settings.migration_from, settings)
             moving = settings.migration_namespaces or [n for n in NAMESPACES if n != "ratelimit"]
             for namespace in moving:
                 routes[namespace] = DualBackend(routes[namespace], old)
-        limits = routes["ratelimit"]
-        ratelimits = (
-            RedisRateLimits(limits) if isinstance(limits, RedisBackend) else MemoryRateLimits()
-        )
-        return cls(backends, routes, ratelimits)
+        limits = backends[entries["ratelimit"].name]
+        return cls(backends, routes, entries["ratelimit"].rate_limits(limits))
 
     async def __aenter__(self) -> Storage:
         if self._open:
@@ -133,24 +133,13 @@ class Storage:
         return statuses
 
 
-def _build(name: str, settings: Settings) -> Backend:
-    if name == "memory":
-        return MemoryBackend(snapshot=settings.memory_snapshot)
-    if name == "sqlite":
-        return SQLiteBackend(settings.database_path)
-    if name == "redis":
-        if not settings.redis_url:
-            raise ConfigurationError("a namespace is set to redis but REDIS_URL is not set")
-        return RedisBackend.from_settings(settings)
-    raise ConfigurationError(f"unknown backend {name!r}")
-
-
 def backend_for_spec(spec: str, settings: Settings) -> Backend:
     """A store named on the command line or in PARLOUR_MIGRATION_FROM.
 
     ``memory`` (the memory backend's snapshot in the data directory), ``sqlite`` (the configured
-    file), ``sqlite:PATH``, ``file:PATH`` (JSON lines, as ``parlour export`` writes), or a
-    Redis URL of any topology (with REDIS_PASSWORD and the other Redis settings).
+    file), ``sqlite:PATH``, ``file:PATH`` (JSON lines, as ``parlour export`` writes), a backend's
+    name (``redis``, ``postgres``: its configured URL), or a URL whose scheme names a backend
+    (``redis://...`` of any topology, ``postgresql://...``), with that backend's other settings.
     """
     if spec == "memory":
         return MemoryBackend(snapshot=settings.memory_snapshot)
@@ -160,18 +149,17 @@ def backend_for_spec(spec: str, settings: Settings) -> Backend:
         return SQLiteBackend(Path(spec.removeprefix("sqlite:")))
     if spec.startswith("file:"):
         return MemoryBackend(snapshot=Path(spec.removeprefix("file:")))
-    if urlsplit(spec).scheme in REDIS_SCHEMES:
-        password = settings.redis_password
-        return RedisBackend(
-            spec,
-            password=None if password is None else password.get_secret_value(),
-            tls=settings.redis_tls_enabled,
-            cluster=settings.redis_cluster,
-            prefix=settings.redis_prefix,
-            timeout=settings.redis_timeout,
-            pool_size=settings.redis_pool_size,
-        )
+    named = BACKENDS.get(spec)
+    if named is not None and named.url_setting is not None:
+        url = getattr(settings, named.url_setting)
+        if not url:
+            raise ConfigurationError(f"{spec!r} names the configured {spec}, but it has no URL")
+        return named.backend_class().from_url(url, settings)
+    by_scheme = entry_for_url(spec)
+    if by_scheme is not None:
+        return by_scheme.backend_class().from_url(spec, settings)
+    schemes = ", ".join(sorted(s for entry in BACKENDS.values() for s in entry.schemes))
     raise ConfigurationError(
-        f"{spec!r} is not a store Parlour knows: write memory, sqlite, sqlite:PATH, file:PATH "
-        "or a redis:// URL"
+        f"{mask_url_password(spec)!r} is not a store Parlour knows: write memory, sqlite, "
+        f"sqlite:PATH, file:PATH, redis, postgres, or a URL whose scheme is one of {schemes}"
     )

@@ -182,6 +182,18 @@ def decode(raw: str | bytes, *, backend: str = "") -> JSON:
         raise CorruptValue(f"a stored value is not JSON: {exc}", backend=backend) from exc
 
 
+@dataclass(frozen=True, slots=True)
+class Sample:
+    """One reading for ``/metrics``, from :meth:`Backend.metrics`."""
+
+    name: str
+    """The full metric name, e.g. ``parlour_redis_up``; counters without ``_total``."""
+    documentation: str
+    value: float
+    labels: tuple[tuple[str, str], ...] = ()
+    counter: bool = False
+
+
 class Backend(abc.ABC):
     """One storage technology. Subclasses translate their native errors at this boundary.
 
@@ -269,6 +281,25 @@ class Backend(abc.ABC):
 
     async def start_events(self) -> None:
         """Return once writes from any process are being fed into :attr:`changes`."""
+
+    async def ready_to_serve(self) -> None:
+        """Raise ``ConfigurationError`` if the store needs an operator's step before serving
+        (a schema to upgrade). A server that does not answer is not this method's concern."""
+
+    async def upgrade_schema(self) -> str | None:
+        """Apply what ``parlour db upgrade`` applies; what was done, or None if nothing to do."""
+        return None
+
+    async def about(self) -> str | None:
+        """The server's version and the like, for ``parlour check``."""
+        return None
+
+    async def metrics(self) -> list[Sample]:
+        """What only this backend knows (its server's memory, its pool), read at scrape time.
+
+        Never raises: a server that does not answer is reported down by a sample.
+        """
+        return []
 
 
 class KVStore:

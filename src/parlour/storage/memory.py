@@ -20,6 +20,8 @@ from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from parlour.config import Settings
+from parlour.errors import ConfigurationError
 from parlour.storage.base import (
     DELETE,
     Backend,
@@ -54,6 +56,14 @@ class MemoryBackend(Backend):
         # its TTL moved. Sliding a TTL later pushes nothing: the old entry is re-filed when it
         # comes due, so a session touched on every request keeps one heap entry, not thousands.
         self._expiry: list[tuple[float, str, str]] = []
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> MemoryBackend:
+        return cls(snapshot=settings.memory_snapshot)
+
+    @classmethod
+    def from_url(cls, url: str, settings: Settings) -> MemoryBackend:
+        raise ConfigurationError("the memory backend is not named by a URL; write memory")
 
     def describe(self) -> str:
         return f"memory (saved to {self.snapshot})" if self.snapshot else "memory"

@@ -71,6 +71,11 @@ class MemoryRateLimits(RateLimitStore):
         # the front of each bucket is the first to go idle.
         self._windows: dict[str, OrderedDict[str, deque[tuple[float, str]]]] = {}
 
+    @classmethod
+    def for_backend(cls, backend: object) -> MemoryRateLimits:
+        """The registry's factory: windows of this process, whatever the backend."""
+        return cls()
+
     def __len__(self) -> int:
         return sum(len(keys) for keys in self._windows.values())
 

@@ -30,7 +30,7 @@ from importlib.resources import files
 from typing import Any, TypeVar, cast
 
 import redis.exceptions as rx
-from redis.asyncio import RedisCluster
+from redis.asyncio import Redis, RedisCluster
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
@@ -42,8 +42,9 @@ from parlour.errors import (
     StorageError,
     StorageUnavailable,
 )
-from parlour.storage.base import ABSENT, DELETE, Backend, Condition, Operation
+from parlour.storage.base import ABSENT, DELETE, Backend, Condition, Operation, Sample
 from parlour.storage.events import ChangeEvent, ChangeKind
+from parlour.storage.redis_durability import durable_namespaces, evalsha_acknowledged
 from parlour.storage.redis_topology import Client, Connection, connect, parse
 
 T = TypeVar("T")
@@ -85,6 +86,7 @@ def translate_redis_error(exc: rx.RedisError | OSError, where: str) -> StorageEr
     return StorageError(f"Redis at {where} failed: {type(exc).__name__}: {exc}", backend="redis")
 
 
+_UP = "1 when Redis answered the last scrape"
 _SHARED = {"write": ("reclaim",), "prune": ("reclaim",), "transact": ("reclaim", "merge")}
 """The shared Lua each script needs in front of it."""
 
@@ -113,8 +115,12 @@ class RedisBackend(Backend):
         prefix: str = "parlour",
         timeout: float = 0.5,
         pool_size: int = 50,
+        replica_ack_namespaces: frozenset[str] = frozenset(),
     ) -> None:
+        """``replica_ack_namespaces``: writes there are acknowledged only once a replica has
+        them (:mod:`parlour.storage.redis_durability`)."""
         super().__init__()
+        self.replica_ack_namespaces = replica_ack_namespaces
         try:
             self.topology = parse(url, tls=tls, cluster=cluster)
         except ValueError as exc:
@@ -139,9 +145,14 @@ class RedisBackend(Backend):
     @classmethod
     def from_settings(cls, settings: Settings) -> RedisBackend:
         assert settings.redis_url, "the caller checked that REDIS_URL is set"
+        return cls.from_url(settings.redis_url, settings)
+
+    @classmethod
+    def from_url(cls, url: str, settings: Settings) -> RedisBackend:
+        """A Redis named by ``url`` (``parlour migrate --from``), with the other Redis settings."""
         password = settings.redis_password
-        return cls(
-            settings.redis_url,
+        backend = cls(
+            url,
             password=None if password is None else password.get_secret_value(),
             tls=settings.redis_tls_enabled,
             cluster=settings.redis_cluster,
@@ -149,6 +160,10 @@ class RedisBackend(Backend):
             timeout=settings.redis_timeout,
             pool_size=settings.redis_pool_size,
         )
+        backend.replica_ack_namespaces = durable_namespaces(
+            settings.redis_replica_ack, backend.topology.kind
+        )
+        return backend
 
     def describe(self) -> str:
         return f"redis ({mask_url_password(self.url)}, prefix {self.prefix!r})"
@@ -275,7 +290,13 @@ class RedisBackend(Backend):
         return cast(str | None, await self.call(get, idempotent=True))
 
     async def eval_script(
-        self, name: str, keys: list[str], args: list[str | int], *, idempotent: bool
+        self,
+        name: str,
+        keys: list[str],
+        args: list[str | int],
+        *,
+        idempotent: bool,
+        durable: str | None = None,
     ) -> Any:
         """Run ``lua/<name>.lua`` by SHA through :meth:`call`, loading it when Redis lacks it.
 
@@ -284,7 +305,13 @@ class RedisBackend(Backend):
         sha = self._scripts.get(name)
         if sha is None:
             sha = self._scripts[name] = hashlib.sha1(load_script(name).encode()).hexdigest()  # noqa: S324 - Redis names scripts by SHA-1
+        evalsha: Callable[[], Awaitable[Any]]
         evalsha = functools.partial(self.client.evalsha, sha, len(keys), *keys, *args)
+        if durable in self.replica_ack_namespaces and isinstance(self.client, Redis):
+            wait_ms = max(1, round(self.timeout * 500))  # well inside the socket timeout
+            evalsha = functools.partial(
+                evalsha_acknowledged, self.client, sha, keys, args, wait_ms, self.where
+            )
         try:
             return await self.call(evalsha, idempotent=idempotent)
         except StorageError as exc:
@@ -323,7 +350,9 @@ class RedisBackend(Backend):
         # a compare-and-set repeated would fail against its own write and be applied again.
         idempotent = condition not in (Condition.IF_ABSENT, Condition.IF_VALUE)
         return bool(
-            await self.eval_script("write", self._keys(namespace, key), args, idempotent=idempotent)
+            await self.eval_script(
+                "write", self._keys(namespace, key), args, idempotent=idempotent, durable=namespace
+            )
         )
 
     async def remove(self, namespace: str, key: str) -> bool:
@@ -333,7 +362,9 @@ class RedisBackend(Backend):
             self._event(namespace, key, ChangeKind.REMOVED),
         ]
         keys = self._keys(namespace, key)
-        return bool(await self.eval_script("remove", keys, args, idempotent=True))
+        return bool(
+            await self.eval_script("remove", keys, args, idempotent=True, durable=namespace)
+        )
 
     # A touch is one native command and leaves the index alone: index scores are a lower bound
     # of expiry that reclaim.lua checks before dropping anything (a fifth faster than a script).
@@ -403,7 +434,9 @@ class RedisBackend(Backend):
             args += [operation.key, expectation, expected, write, text, ttl, event]
         # Not idempotent: repeated after a lost reply, its own writes would fail its expectations.
         try:
-            return bool(await self.eval_script("transact", keys, args, idempotent=False))
+            return bool(
+                await self.eval_script("transact", keys, args, idempotent=False, durable=namespace)
+            )
         except StorageError as exc:
             reply = str(exc.__cause__) if isinstance(exc.__cause__, rx.ResponseError) else ""
             code, _, message = reply.partition(" ")
@@ -522,6 +555,39 @@ class RedisBackend(Backend):
         memory = await self.call(functools.partial(client.info, "memory"), idempotent=True)
         clients = await self.call(functools.partial(client.info, "clients"), idempotent=True)
         return {**memory, **clients}
+
+    async def metrics(self) -> list[Sample]:
+        samples = [
+            Sample(
+                "parlour_redis_pool_connections",
+                "This process's Redis connections",
+                count,
+                (("state", state),),
+            )
+            for count, state in self.pool_counts()
+        ]
+        samples.append(
+            Sample(
+                "parlour_pubsub_reconnects",
+                "Times the change-event connection came back",
+                self.reconnects,
+                counter=True,
+            )
+        )
+        try:
+            info = await self.info()
+        except StorageError:
+            return [*samples, Sample("parlour_redis_up", _UP, 0)]
+        return [
+            *samples,
+            Sample("parlour_redis_up", _UP, 1),
+            Sample("parlour_redis_used_memory_bytes", "Redis INFO used_memory",
+                   info.get("used_memory", 0)),
+            Sample("parlour_redis_used_memory_peak_bytes", "Redis INFO used_memory_peak",
+                   info.get("used_memory_peak", 0)),
+            Sample("parlour_redis_connected_clients", "Redis INFO connected_clients",
+                   info.get("connected_clients", 0)),
+        ]  # fmt: skip
 
     # -- change events --------------------------------------------------------------------------
 

@@ -29,6 +29,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import TypeVar
 
+from parlour.config import Settings
 from parlour.errors import StorageError, StorageUnavailable
 from parlour.storage.base import (
     DELETE,
@@ -93,6 +94,14 @@ class SQLiteBackend(Backend):
         self._connections_lock = threading.Lock()
         self._poller: asyncio.Task[None] | None = None
         self._polling = asyncio.Event()
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> SQLiteBackend:
+        return cls(settings.database_path)
+
+    @classmethod
+    def from_url(cls, url: str, settings: Settings) -> SQLiteBackend:
+        return cls(Path(url.removeprefix("sqlite:")))
 
     def describe(self) -> str:
         return f"sqlite ({self.path})"

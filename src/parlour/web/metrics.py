@@ -13,17 +13,16 @@ import time
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from parlour.errors import StorageError
 from parlour.logs import request_id
 from parlour.storage import Storage
-from parlour.storage.redis import RedisBackend
+from parlour.storage.base import Sample
 from parlour.web.ratelimit import Limiter
 
 if TYPE_CHECKING:
@@ -35,11 +34,13 @@ LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2
 
 
 class _Decisions(Collector):
-    """Counters that live on the limiter and the Redis backends, read at scrape time."""
+    """Counters that live on the limiter and the backends, read at scrape time."""
 
     def __init__(self, limiter: Limiter, storage: Storage) -> None:
         self._limiter = limiter
         self._storage = storage
+        self.backend_samples: list[Sample] = []
+        """What each backend's :meth:`~parlour.storage.Backend.metrics` said at the last scrape."""
 
     def collect(self) -> Iterable[Metric]:
         decisions = CounterMetricFamily(
@@ -48,18 +49,28 @@ class _Decisions(Collector):
         for (policy, outcome), count in sorted(self._limiter.decisions.items()):
             decisions.add_metric([policy, outcome], count)
         yield decisions
-        reconnects = CounterMetricFamily(
-            "parlour_pubsub_reconnects", "Times the change-event connection came back"
+        resyncs = sum(backend.changes.resyncs for backend in self._storage.backends.values())
+        yield CounterMetricFamily(
+            "parlour_pubsub_resyncs", "RESYNC events handed to subscribers (lost events)", resyncs
         )
-        resyncs = CounterMetricFamily(
-            "parlour_pubsub_resyncs", "RESYNC events handed to subscribers (lost events)"
-        )
-        for backend in self._storage.backends.values():
-            if isinstance(backend, RedisBackend):
-                reconnects.add_metric([], backend.reconnects)
-            resyncs.add_metric([], backend.changes.resyncs)
-        yield reconnects
-        yield resyncs
+        yield from _families(self.backend_samples)
+
+
+def _families(samples: Iterable[Sample]) -> Iterable[Metric]:
+    """One family per name; samples with equal labels (two backends of a kind) are summed."""
+    grouped: dict[str, dict[tuple[tuple[str, str], ...], float]] = {}
+    first: dict[str, Sample] = {}
+    for found in samples:
+        first.setdefault(found.name, found)
+        values = grouped.setdefault(found.name, {})
+        values[found.labels] = values.get(found.labels, 0.0) + found.value
+    for name, values in grouped.items():
+        label_names = [label for label, _ in next(iter(values))]
+        kind = CounterMetricFamily if first[name].counter else GaugeMetricFamily
+        family = kind(name, first[name].documentation, labels=label_names)
+        for labels, value in values.items():
+            family.add_metric([value for _, value in labels], value)
+        yield family
 
 
 class OutboxMetrics(Collector):
@@ -114,29 +125,8 @@ class Metrics:
             buckets=LATENCY_BUCKETS,
             registry=self.registry,
         )
-        self.redis_memory = Gauge(
-            "parlour_redis_used_memory_bytes", "Redis INFO used_memory", registry=self.registry
-        )
-        self.redis_memory_peak = Gauge(
-            "parlour_redis_used_memory_peak_bytes",
-            "Redis INFO used_memory_peak",
-            registry=self.registry,
-        )
-        self.redis_clients = Gauge(
-            "parlour_redis_connected_clients",
-            "Redis INFO connected_clients",
-            registry=self.registry,
-        )
-        self.redis_up = Gauge(
-            "parlour_redis_up", "1 when Redis answered the last scrape", registry=self.registry
-        )
-        self.pool = Gauge(
-            "parlour_redis_pool_connections",
-            "This process's Redis connections",
-            ["state"],
-            registry=self.registry,
-        )
-        self.registry.register(_Decisions(limiter, storage))
+        self._collected = _Decisions(limiter, storage)
+        self.registry.register(self._collected)
         self._request_children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
         self._session_children: dict[str, Any] = {}
 
@@ -158,21 +148,11 @@ class Metrics:
         children[1].observe(seconds)
 
     async def refresh(self) -> None:
-        """Read what only Redis knows; a Redis that does not answer marks itself down."""
+        """Ask every backend for what only it knows; each reports its own outage."""
+        samples: list[Sample] = []
         for backend in self._storage.backends.values():
-            if not isinstance(backend, RedisBackend):
-                continue
-            for count, attributes in backend.pool_counts():
-                self.pool.labels(attributes).set(count)
-            try:
-                info = await backend.info()
-            except StorageError:
-                self.redis_up.set(0)
-                continue
-            self.redis_up.set(1)
-            self.redis_memory.set(info.get("used_memory", 0))
-            self.redis_memory_peak.set(info.get("used_memory_peak", 0))
-            self.redis_clients.set(info.get("connected_clients", 0))
+            samples.extend(await backend.metrics())
+        self._collected.backend_samples = samples
 
     async def endpoint(self, request: Request) -> Response:
         await self.refresh()
