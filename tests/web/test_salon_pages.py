@@ -35,7 +35,9 @@ class Salon:
     day: date
 
     def visitor(self) -> httpx.AsyncClient:
-        return httpx.AsyncClient(transport=httpx.ASGITransport(app=self.app), base_url="http://testserver")
+        return httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=self.app), base_url="http://testserver"
+        )
 
 
 @pytest.fixture
