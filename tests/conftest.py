@@ -7,6 +7,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck
+from hypothesis import settings as hypothesis_settings
 
 from parlour.config import Settings, load_settings
 
@@ -21,6 +23,16 @@ from support.redis_topologies import Cluster, SentinelGroup
 from support.smtp_server import SmtpServer
 
 pytest_plugins = ["support.backends"]  # any_backend, shared_backend and the PostgreSQL fixtures
+
+# The long run of the property and state-machine tests: pytest --hypothesis-profile=deep ...
+# (the normal run keeps each test's own small budget).
+hypothesis_settings.register_profile(
+    "deep",
+    max_examples=2000,
+    stateful_step_count=100,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
 
 
 @pytest.fixture(scope="session", autouse=True)

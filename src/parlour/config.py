@@ -229,7 +229,11 @@ class Settings(BaseSettings):
         "a replica has it (WAIT); auto is on with Sentinel; not offered on Cluster",
     )
     redis_pool_size: int = Field(
-        50, ge=1, le=10_000, description="Most Redis connections one process opens"
+        50,
+        ge=1,
+        le=10_000,
+        description="Redis connections one process uses for requests (plus one that listens for "
+        "change events); a request finding them all busy waits its turn",
     )
     data_dir: Path = Field(
         Path("data"), description="Directory for parlour.db (SQLite) and the generated secret key"

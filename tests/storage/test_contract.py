@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from typing import Any
 
 import pytest
 
 from parlour.errors import InvalidKey, InvalidValue
 from parlour.storage import Backend, ChangeKind, KVStore
-from parlour.storage.base import ABSENT, DELETE, MAX_KEY_BYTES, MAX_VALUE_BYTES
+from parlour.storage.base import ABSENT, DELETE, MAX_KEY_BYTES, MAX_VALUE_BYTES, Operation
+from parlour.storage.dual import DualBackend
 
 from support.waiting import eventually
 
@@ -359,3 +361,25 @@ async def test_transact_events_reach_subscribers(kv: KVStore) -> None:
             assert event is not None
             seen.add((event.key, event.kind))
     assert seen == {("old", ChangeKind.SET), ("new", ChangeKind.SET), ("old", ChangeKind.REMOVED)}
+
+
+async def test_a_write_that_stands_for_a_removal_is_announced_as_one(backend: Backend) -> None:
+    """``Operation.announce``: how dual-write's tombstones are heard. Like a delete, it is
+    announced only when it replaced something other than itself."""
+    kv = KVStore(backend, "alpha")
+    if isinstance(backend, DualBackend):
+        backend = backend.new  # the dual backend uses this itself, on its new backend
+    stone = Operation("k", write="tomb", announce=ChangeKind.REMOVED)
+    async with kv.subscribe() as events:
+        await kv.set_item("k", 1)
+        assert await backend.transact("alpha", [stone])  # replaces 1: heard as a removal
+        assert await backend.transact("alpha", [stone])  # over itself: nothing removed
+        assert await backend.transact("alpha", [replace(stone, key="never")])  # nothing there
+        await kv.set_item("last", 1)
+        seen: list[tuple[str, ChangeKind]] = []
+        while len(seen) < 3:
+            event = await events.next(timeout=5)
+            assert event is not None, f"only {seen} arrived"
+            seen.append((event.key, event.kind))
+    assert seen == [("k", ChangeKind.SET), ("k", ChangeKind.REMOVED), ("last", ChangeKind.SET)]
+    assert await backend.get("alpha", "k") == "tomb"

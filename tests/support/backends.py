@@ -18,6 +18,7 @@ import pytest
 
 from parlour.config import Settings, load_settings
 from parlour.storage import Backend
+from parlour.storage.dual import DualBackend
 from parlour.storage.memory import MemoryBackend
 from parlour.storage.sqlite import SQLiteBackend
 
@@ -61,11 +62,20 @@ DURABLE_KINDS = ["sqlite", "redis", "postgres"]
 """One of each technology that holds bookings across processes (no extra topologies)."""
 
 
+DUAL_KINDS = {
+    "dual-memory-to-sqlite": None,
+    "dual-sqlite-to-redis": "redis",
+    "dual-sqlite-to-postgres": "postgres",
+}
+"""Dual-write (the migration mode), from an old backend to a new one of another kind: a backend
+as far as the contract goes, so the contract suite runs on it too."""
+
+
 def params(names: list[str]) -> list[object]:
     """``pytest.param`` for each named kind, with its server's marker."""
     chosen: list[object] = []
     for name in names:
-        mark = KINDS[name].mark
+        mark = DUAL_KINDS[name] if name in DUAL_KINDS else KINDS[name].mark
         chosen.append(pytest.param(name, marks=[getattr(pytest.mark, mark)] if mark else []))
     return chosen
 
@@ -78,12 +88,25 @@ def settings_for(
     return load_settings(env_file=None, **overrides)
 
 
-def make_backend(kind: str, tmp_path: Path, request: pytest.FixtureRequest) -> Backend:
-    """An unopened backend of ``kind`` on an empty store of this test's own."""
+def make_backend(
+    kind: str,
+    tmp_path: Path,
+    request: pytest.FixtureRequest,
+    clock: Callable[[], float] | None = None,
+) -> Backend:
+    """An unopened backend of ``kind`` on an empty store of this test's own; ``clock`` drives
+    expiry where the backend takes one (memory, SQLite, and dual-write built of those)."""
+    if kind in DUAL_KINDS:
+        old, _, new = kind.removeprefix("dual-").partition("-to-")
+        return DualBackend(
+            make_backend(new, tmp_path / "new", request, clock),
+            make_backend(old, tmp_path / "old", request, clock),
+        )
     if kind == "memory":
-        return MemoryBackend()
+        return MemoryBackend() if clock is None else MemoryBackend(clock)
     if kind == "sqlite":
-        return SQLiteBackend(tmp_path / "parlour.db")
+        path = tmp_path / "parlour.db"
+        return SQLiteBackend(path) if clock is None else SQLiteBackend(path, clock=clock)
     settings = settings_for(kind, request, tmp_path)
     from parlour.storage.registry import BACKENDS
 
@@ -99,9 +122,9 @@ def spec_of(backend: Backend) -> str:
     return url
 
 
-@pytest.fixture(params=params(ALL_KINDS))
+@pytest.fixture(params=params([*ALL_KINDS, *DUAL_KINDS]))
 async def any_backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Backend]:
-    """An open backend of every kind, one per test, empty."""
+    """An open backend of every kind, dual-write included, one per test, empty."""
     opened = make_backend(request.param, tmp_path, request)
     await opened.open()
     yield opened

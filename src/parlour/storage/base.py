@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, TypeVar
 
 from parlour.errors import CorruptValue, InvalidKey, InvalidValue, StorageError
-from parlour.storage.events import ChangeHub, Subscription
+from parlour.storage.events import ChangeHub, ChangeKind, Subscription
 
 JSON = Any
 """A JSON document: ``None``, ``bool``, ``int``, ``float``, ``str``, ``list`` or ``dict``."""
@@ -55,6 +55,23 @@ class Operation:
     merge: Mapping[str, str | None] | None = None
     """Fields to set (text) or remove (None) in the JSON object at the key: see
     :func:`merged`. An operation has a ``write`` or a ``merge``, never both."""
+    announce: ChangeKind | None = None
+    """How subscribers hear of the write; None: the usual (see :func:`announcement`).
+    ``REMOVED`` on a text write: the write stands for a removal (dual-write's tombstone), so it
+    is announced as one, and only if it replaced something other than its own text."""
+
+
+def announcement(operation: Operation, current: str | None) -> ChangeKind | None:
+    """The event an applied ``operation`` publishes where the key held ``current`` (None:
+    nothing), or None for no event: a delete that found nothing, like a removal written over
+    nothing or over itself, changed nothing a subscriber could see."""
+    if operation.write is DELETE or operation.announce is ChangeKind.REMOVED:
+        if current is None or current == operation.write:
+            return None
+        return ChangeKind.REMOVED
+    if operation.write is None and operation.merge is None:
+        return None
+    return ChangeKind.SET
 
 
 class Condition(enum.Enum):

@@ -9,10 +9,13 @@ When the old backend cannot be read, a plain read answers from the new one alone
 counted). A conditional write does not: whether a slot is free may only be known to the old
 backend until the copy finishes, so it fails with the old backend's error rather than guess.
 
-A delete leaves a tombstone in the new backend for :data:`TOMBSTONE_TTL` seconds. It reads as
-"nothing", stops the fall-back to the old backend, and makes a late copy (set-if-absent) fail: a
-logout racing another instance's first read of the same session is never undone. The tombstone
-is text that is not JSON, so no value can be mistaken for it.
+A delete, alone or inside ``transact``, leaves a tombstone in the new backend for
+:data:`TOMBSTONE_TTL` seconds. It reads as "nothing", stops the fall-back to the old backend, and
+makes a late copy (set-if-absent) fail: a logout racing another instance's first read of the same
+session is never undone, and a booking's freed unit claim never comes back from an old backend
+whose delete failed. Subscribers hear a tombstone as ``REMOVED`` (the write says so:
+``Operation.announce``), and no read, scan, TTL or merge ever shows one. The tombstone is text that
+is not JSON, so no value can be mistaken for it.
 """
 
 from __future__ import annotations
@@ -23,11 +26,14 @@ from dataclasses import replace
 
 from parlour.errors import StorageError
 from parlour.storage.base import ABSENT, DELETE, Backend, Condition, Operation, merged
+from parlour.storage.events import ChangeKind
 
 log = logging.getLogger(__name__)
 
 TOMBSTONE = "\x00deleted"
 TOMBSTONE_TTL = 24 * 3600.0
+_ATTEMPTS = 8
+"""Tries of a step whose view of the tombstones (read just before it) went stale meanwhile."""
 
 
 class DualBackend(Backend):
@@ -43,6 +49,20 @@ class DualBackend(Backend):
 
     def describe(self) -> str:
         return f"dual-write: {self.new.describe()}, then {self.old.describe()}"
+
+    async def open(self) -> None:
+        """Open both backends: for a DualBackend used on its own (``Storage`` opens each backend
+        it routes to once, and never calls this)."""
+        await self.new.open()
+        try:
+            await self.old.open()
+        except BaseException:
+            await self.new.close()
+            raise
+
+    async def close(self) -> None:
+        await self.old.close()
+        await self.new.close()
 
     async def ping(self) -> None:
         await self.new.ping()
@@ -116,10 +136,8 @@ class DualBackend(Backend):
             current = (await self._adopt(namespace, [key])).get(key)  # None: absent or deleted
             if condition is Condition.IF_ABSENT:
                 written = current is None and await self._replace_absent(namespace, key, raw, ttl)
-            elif condition is Condition.IF_PRESENT:  # never over a tombstone: no resurrection
-                written = current is not None and await self.new.set(
-                    namespace, key, raw, ttl, Condition.IF_PRESENT
-                )
+            elif condition is Condition.IF_PRESENT:
+                written = await self._replace_present(namespace, key, raw, ttl, current)
             else:
                 written = await self.new.set(namespace, key, raw, ttl, condition, expected)
         if written:
@@ -134,9 +152,25 @@ class DualBackend(Backend):
             return True
         return await self.new.set(namespace, key, raw, ttl, Condition.IF_VALUE, TOMBSTONE)
 
+    async def _replace_present(
+        self, namespace: str, key: str, raw: str, ttl: float | None, current: str | None
+    ) -> bool:
+        """Write over a live value, never over a tombstone (no resurrection), atomically: the
+        new backend's IF_PRESENT would take a tombstone for a value, so compare-and-set."""
+        for _ in range(_ATTEMPTS):
+            if current is None:
+                return False
+            if await self.new.set(namespace, key, raw, ttl, Condition.IF_VALUE, current):
+                return True
+            current = await self.new.get(namespace, key)
+            current = None if current == TOMBSTONE else current
+        raise StorageError(
+            f"{namespace}/{key} changed under {_ATTEMPTS} attempts to replace it", backend=self.name
+        )
+
     async def remove(self, namespace: str, key: str) -> bool:
         existed = (await self._adopt(namespace, [key], strict=False)).get(key) is not None
-        await self.new.set(namespace, key, TOMBSTONE, TOMBSTONE_TTL)
+        await self.new.transact(namespace, [_tombstone(Operation(key, write=DELETE))])
         await self._also_old(f"{namespace}/{key}", lambda: self.old.remove(namespace, key))
         return existed
 
@@ -149,31 +183,49 @@ class DualBackend(Backend):
 
     async def get_and_touch(self, namespace: str, key: str, ttl: float) -> str | None:
         raw = await self.new.get_and_touch(namespace, key, ttl)
-        if raw == TOMBSTONE:
+        if raw == TOMBSTONE:  # it slid the tombstone too: give it back its full life
+            await self.new.touch(namespace, key, TOMBSTONE_TTL)
             return None
         if raw is None:
             raw = await self.get(namespace, key)
             if raw is not None:
                 await self.new.touch(namespace, key, ttl)
+        if raw is not None:
+            # The old copy's expiry slides too: left longer than the new one's, it came back
+            # through the fall-back read once the new one expired (found by the model test).
+            await self._also_old(f"{namespace}/{key}", lambda: self.old.touch(namespace, key, ttl))
         return raw
 
     async def transact(self, namespace: str, operations: Sequence[Operation]) -> bool:
         await self._adopt(namespace, [operation.key for operation in operations])
-        # "Nothing there" must also accept a tombstone (a cancelled booking's freed units).
-        # A merge into a tombstone starts from nothing, as it would where nothing is stored.
-        absent = [o.key for o in operations if o.expect is ABSENT or o.merge is not None]
-        deleted = {
-            key
-            for key, raw in (await self.new.get_many(namespace, absent)).items()
-            if raw == TOMBSTONE
-        }
-        operations = [_over_tombstone(o) if o.key in deleted else o for o in operations]
-        if not await self.new.transact(namespace, operations):
+        # A delete leaves a tombstone: were it a real delete, a read would fall back to the old
+        # backend, and if that one's delete failed, the freed claim would come back from there.
+        buried = [_tombstone(o) if o.write is DELETE else o for o in operations]
+        # "Nothing there" must also accept a tombstone (a cancelled booking's freed units), and
+        # a merge into a tombstone starts from nothing. Which keys hold one is read just before
+        # the atomic step, so a step that failed is tried again if that changed meanwhile: a
+        # merge never fails for it, and an expectation fails only when it really does not hold.
+        for _ in range(_ATTEMPTS):
+            deleted = await self._tombstones(namespace, buried)
+            steps = [_over_tombstone(o) if o.key in deleted else o for o in buried]
+            if await self.new.transact(namespace, steps):
+                break
+            if await self._tombstones(namespace, buried) == deleted:
+                return False
+        else:
             return False
         for operation in operations:
             if operation.write is not None or operation.merge is not None:
                 await self._also_old(operation.key, self._replay(namespace, operation))
         return True
+
+    async def _tombstones(self, namespace: str, operations: Sequence[Operation]) -> frozenset[str]:
+        """The keys of ``operations`` that expect nothing or merge, and hold a tombstone."""
+        keys = [o.key for o in operations if o.expect is ABSENT or o.merge is not None]
+        if not keys:
+            return frozenset()
+        found = await self.new.get_many(namespace, keys)
+        return frozenset(key for key, raw in found.items() if raw == TOMBSTONE)
 
     def _replay(self, namespace: str, operation: Operation) -> Callable[[], Awaitable[object]]:
         """A transact's write, repeated on the old backend without its conditions (a merge as a
@@ -202,12 +254,20 @@ class DualBackend(Backend):
             self._old_unreadable(namespace, exc)
 
 
+def _tombstone(operation: Operation) -> Operation:
+    """A delete as the new backend stores it: a tombstone, announced as a removal."""
+    return replace(
+        operation, write=TOMBSTONE, ttl=TOMBSTONE_TTL, announce=ChangeKind.REMOVED, merge=None
+    )
+
+
 def _over_tombstone(operation: Operation) -> Operation:
     """``operation`` for a key whose tombstone the new backend holds: "absent" means the
-    tombstone, and a merge starts from an empty object."""
+    tombstone, and a merge starts from an empty object (unless it expects a value, which a
+    deleted key does not hold: that fails as it should)."""
     if operation.expect is ABSENT:
         operation = replace(operation, expect=TOMBSTONE)
-    if operation.merge is not None:
+    if operation.merge is not None and operation.expect in (None, TOMBSTONE):
         start = merged(None, operation.merge)
         operation = replace(operation, expect=TOMBSTONE, write=start, merge=None)
     return operation

@@ -7,14 +7,25 @@ With a ``snapshot`` file, the items are saved on a clean shutdown and loaded aga
 (expired ones dropped): a restart, an upgrade or a move to Redis logs nobody out. The file is
 JSON lines, one item each, the same format ``parlour export`` writes and ``parlour import``
 reads, written whole to a new file that then replaces the old, so a crash never leaves half.
+
+Several processes may share one snapshot (``parlour serve --workers 2``, or a ``parlour``
+command beside a running server). Each saves by merging, under an exclusive lock on
+``<snapshot>.lock``: what the file holds now, with the keys this process changed since it loaded
+(written, removed, given a new TTL) replaced by this process's version. So nobody's items are
+lost to another process closing at the same moment, and a command that only read the snapshot
+writes nothing back over a server's newer sessions. The new file is created under a name of its
+own, with mode 0600 from the first byte: sessions hold CSRF secrets.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import fcntl
 import heapq
 import json
 import os
+import secrets
 import time
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -27,6 +38,7 @@ from parlour.storage.base import (
     Backend,
     Condition,
     Operation,
+    announcement,
     condition_holds,
     expectation_holds,
     merged,
@@ -56,6 +68,11 @@ class MemoryBackend(Backend):
         # its TTL moved. Sliding a TTL later pushes nothing: the old entry is re-filed when it
         # comes due, so a session touched on every request keeps one heap entry, not thousands.
         self._expiry: list[tuple[float, str, str]] = []
+        # For merging into a shared snapshot: the keys this process loaded from it, and those it
+        # changed since. Changed keys that were never loaded are forgotten when they go, so the
+        # set stays within what is live plus what was loaded.
+        self._loaded: set[tuple[str, str]] = set()
+        self._changed: set[tuple[str, str]] = set()
 
     @classmethod
     def from_settings(cls, settings: Settings) -> MemoryBackend:
@@ -81,24 +98,34 @@ class MemoryBackend(Backend):
                 if expires is not None and expires <= wall:
                     continue
                 ttl = None if expires is None else expires - wall
-                await self.set(item["namespace"], item["key"], item["value"], ttl)
+                self._put(item["namespace"], item["key"], item["value"], ttl)
+                self._loaded.add((item["namespace"], item["key"]))
+            self._changed.clear()
 
     async def close(self) -> None:
         if self.snapshot is not None:
-            await asyncio.to_thread(_write_lines, self.snapshot, list(self.dump()))
+            mine = {
+                (ns, key): line for ns, key, line in self._lines() if (ns, key) in self._changed
+            }
+            await asyncio.to_thread(_merge_into, self.snapshot, mine, set(self._changed))
+            self._changed.clear()
 
     def dump(self) -> Iterator[str]:
         """Every live item as a JSON line, expiry as wall-clock time."""
+        return (line for _, _, line in self._lines())
+
+    def _lines(self) -> Iterator[tuple[str, str, str]]:
         now, wall = self._clock(), time.time()
         for namespace, items in self._data.items():
             for key, entry in items.items():
                 if entry.expires_at is not None and entry.expires_at <= now:
                     continue
                 expires = None if entry.expires_at is None else wall + entry.expires_at - now
-                yield json.dumps(
+                line = json.dumps(
                     {"namespace": namespace, "key": key, "value": entry.raw, "expires": expires},
                     ensure_ascii=False,
                 )
+                yield namespace, key, line
 
     def _live(self, namespace: str, key: str) -> _Entry | None:
         entry = self._data.get(namespace, {}).get(key)
@@ -115,6 +142,8 @@ class MemoryBackend(Backend):
             items.pop(key, None)
             if not items:
                 del self._data[namespace]
+        if (namespace, key) not in self._loaded:
+            self._changed.discard((namespace, key))  # the snapshot never had it: nothing to undo
 
     def _reclaim(self) -> None:
         now = self._clock()
@@ -154,16 +183,22 @@ class MemoryBackend(Backend):
         entry = self._live(namespace, key)
         if not condition_holds(condition, None if entry is None else entry.raw, expected):
             return False
+        self._put(namespace, key, raw, ttl)
+        self.changes.publish(ChangeEvent(namespace, key, ChangeKind.SET))
+        return True
+
+    def _put(self, namespace: str, key: str, raw: str, ttl: float | None) -> None:
+        self._changed.add((namespace, key))
+        entry = self._live(namespace, key)
         expires_at = self._expires_at(ttl)
         self._file_expiry(namespace, key, None if entry is None else entry.expires_at, expires_at)
         self._data.setdefault(namespace, {})[key] = _Entry(raw, expires_at)
-        self.changes.publish(ChangeEvent(namespace, key, ChangeKind.SET))
-        return True
 
     async def remove(self, namespace: str, key: str) -> bool:
         self._reclaim()
         if self._live(namespace, key) is None:
             return False
+        self._changed.add((namespace, key))
         self._drop(namespace, key)
         self.changes.publish(ChangeEvent(namespace, key, ChangeKind.REMOVED))
         return True
@@ -178,21 +213,26 @@ class MemoryBackend(Backend):
 
     async def transact(self, namespace: str, operations: Sequence[Operation]) -> bool:
         self._reclaim()
+        currents: dict[str, str | None] = {}
         texts: dict[str, str] = {}
         for operation in operations:
             entry = self._live(namespace, operation.key)
-            current = None if entry is None else entry.raw
+            current = currents[operation.key] = None if entry is None else entry.raw
             if not expectation_holds(operation, current):
                 return False
             if operation.merge is not None:
                 texts[operation.key] = merged(current, operation.merge, backend=self.name)
         for operation in operations:  # nothing awaited in between: atomic in this process
+            kind = announcement(operation, currents[operation.key])
             if operation.write is DELETE:
-                await self.remove(namespace, operation.key)
+                self._changed.add((namespace, operation.key))
+                self._drop(namespace, operation.key)
             elif isinstance(operation.write, str):
-                await self.set(namespace, operation.key, operation.write, operation.ttl)
+                self._put(namespace, operation.key, operation.write, operation.ttl)
             elif operation.key in texts:
-                await self.set(namespace, operation.key, texts[operation.key], operation.ttl)
+                self._put(namespace, operation.key, texts[operation.key], operation.ttl)
+            if kind is not None:
+                self.changes.publish(ChangeEvent(namespace, operation.key, kind))
         return True
 
     async def ttls(self, namespace: str, keys: Sequence[str]) -> dict[str, float | None]:
@@ -210,6 +250,7 @@ class MemoryBackend(Backend):
         expires_at = self._clock() + ttl
         self._file_expiry(namespace, key, entry.expires_at, expires_at)
         entry.expires_at = expires_at
+        self._changed.add((namespace, key))
         return True
 
     async def scan(self, namespace: str, batch_size: int) -> AsyncIterator[list[tuple[str, str]]]:
@@ -235,12 +276,41 @@ def _read_lines(path: Path) -> list[str]:
         return []
 
 
-def _write_lines(path: Path, lines: list[str]) -> None:
+def _merge_into(
+    path: Path, mine: dict[tuple[str, str], str], changed: set[tuple[str, str]]
+) -> None:
+    """Replace the snapshot at ``path`` with what it holds now, the ``changed`` keys taken from
+    ``mine`` (a changed key missing there was removed): one process at a time, under a lock."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fresh = path.with_name(path.name + ".new")
-    with fresh.open("w", encoding="utf-8") as out:
-        out.writelines(line + "\n" for line in lines)
-        out.flush()
-        os.fsync(out.fileno())
-    fresh.chmod(0o600)
-    fresh.replace(path)
+    lock = os.open(path.with_name(path.name + ".lock"), os.O_CREAT | os.O_RDWR, 0o600)
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        wall = time.time()
+        lines: dict[tuple[str, str], str] = {}
+        for line in _read_lines(path):
+            item = json.loads(line)
+            expires = item.get("expires")
+            if expires is None or expires > wall:
+                lines[item["namespace"], item["key"]] = line
+        for name in changed:
+            lines.pop(name, None)
+        lines.update(mine)
+        _write_lines(path, list(lines.values()))
+    finally:
+        os.close(lock)  # and with it the lock
+
+
+def _write_lines(path: Path, lines: list[str]) -> None:
+    """Write ``path`` whole through a file of this process's own, private from its creation."""
+    fresh = path.with_name(f"{path.name}.{os.getpid()}.{secrets.token_hex(4)}.new")
+    descriptor = os.open(fresh, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+    try:
+        with os.fdopen(descriptor, "w", encoding="utf-8") as out:
+            out.writelines(line + "\n" for line in lines)
+            out.flush()
+            os.fsync(out.fileno())
+        fresh.replace(path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            fresh.unlink()
+        raise

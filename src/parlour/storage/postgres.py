@@ -320,7 +320,8 @@ class PostgresBackend(Backend):
                 else:
                     expect.append("equal")
                     expected.append(str(operation.expect).encode())
-                kind = ChangeKind.REMOVED if operation.write is DELETE else ChangeKind.SET
+                removal = operation.write is DELETE or operation.announce is ChangeKind.REMOVED
+                kind = ChangeKind.REMOVED if removal else ChangeKind.SET
                 if operation.merge is not None:
                     write.append("set")
                     text = merged(current.get(key), operation.merge, backend=self.name)
@@ -332,7 +333,7 @@ class PostgresBackend(Backend):
                     write.append("delete")
                     values.append(None)
                 else:
-                    write.append("set")
+                    write.append("removal" if removal else "set")
                     values.append(str(operation.write).encode())
                 events.append(self._event(namespace, operation.key, kind))
             ttls = [operation.ttl for operation in ordered]

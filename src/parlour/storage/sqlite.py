@@ -36,6 +36,7 @@ from parlour.storage.base import (
     Backend,
     Condition,
     Operation,
+    announcement,
     condition_holds,
     expectation_holds,
     merged,
@@ -230,17 +231,21 @@ class SQLiteBackend(Backend):
         expected: str | None,
         connection: sqlite3.Connection,
     ) -> bool:
-        now = self._clock()
         if condition is not Condition.ALWAYS:
             current = self._get(namespace, key, connection)
             if not condition_holds(condition, current, expected):
                 return False
-        connection.execute(
-            "INSERT OR REPLACE INTO kv (namespace, key, value, expires_at) VALUES (?, ?, ?, ?)",
-            (namespace, key, raw, None if ttl is None else now + ttl),
-        )
+        self._put(namespace, key, raw, ttl, connection)
         self._record(connection, namespace, key, ChangeKind.SET)
         return True
+
+    def _put(
+        self, namespace: str, key: str, raw: str, ttl: float | None, connection: sqlite3.Connection
+    ) -> None:
+        connection.execute(
+            "INSERT OR REPLACE INTO kv (namespace, key, value, expires_at) VALUES (?, ?, ?, ?)",
+            (namespace, key, raw, None if ttl is None else self._clock() + ttl),
+        )
 
     async def remove(self, namespace: str, key: str) -> bool:
         return await self._run_write(functools.partial(self._remove, namespace, key))
@@ -300,21 +305,30 @@ class SQLiteBackend(Backend):
         self, namespace: str, operations: Sequence[Operation], connection: sqlite3.Connection
     ) -> bool:
         # Inside the writer's transaction: no other process can write between check and apply.
+        currents: dict[str, str | None] = {}
         texts: dict[str, str] = {}
         for operation in operations:
-            current = self._get(namespace, operation.key, connection)
+            current = currents[operation.key] = self._get(namespace, operation.key, connection)
             if not expectation_holds(operation, current):
                 return False
             if operation.merge is not None:
                 texts[operation.key] = merged(current, operation.merge, backend=self.name)
         for operation in operations:
+            kind = announcement(operation, currents[operation.key])
             if operation.write is DELETE:
-                self._remove(namespace, operation.key, connection)
-                continue
-            text = operation.write if isinstance(operation.write, str) else texts.get(operation.key)
-            if text is not None:
-                always = Condition.ALWAYS
-                self._set(namespace, operation.key, text, operation.ttl, always, None, connection)
+                connection.execute(
+                    "DELETE FROM kv WHERE namespace = ? AND key = ?", (namespace, operation.key)
+                )
+            else:
+                text = (
+                    operation.write
+                    if isinstance(operation.write, str)
+                    else texts.get(operation.key)
+                )
+                if text is not None:
+                    self._put(namespace, operation.key, text, operation.ttl, connection)
+            if kind is not None:
+                self._record(connection, namespace, operation.key, kind)
         return True
 
     async def touch(self, namespace: str, key: str, ttl: float) -> bool:

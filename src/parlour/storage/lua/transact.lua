@@ -4,14 +4,15 @@
 -- KEYS[1] the namespace index; KEYS[2..] the items, one per operation, in order
 -- ARGV[1] channel; then seven per operation: the key as the application knows it,
 -- expectation ('' none, 'absent', 'equal'), expected text, write ('' none, 'set', 'delete',
--- 'merge'), new text (for 'merge': [[field, text or null], ...]), ttl in ms (0: none),
--- change event
+-- 'merge', 'removal': set, announced only if it replaced other text), new text (for 'merge':
+-- [[field, text or null], ...]), ttl in ms (0: none), change event
 local operations = #KEYS - 1
 local texts = {}
+local silent = {}
 for i = 1, operations do
   local base = 1 + (i - 1) * 7
   local expectation, write = ARGV[base + 2], ARGV[base + 4]
-  if expectation ~= '' or write == 'merge' then
+  if expectation ~= '' or write == 'merge' or write == 'removal' then
     local current = redis.call('GET', KEYS[i + 1])
     if expectation == 'absent' and current then
       return 0
@@ -26,13 +27,14 @@ for i = 1, operations do
       end
       texts[i] = text
     end
+    silent[i] = write == 'removal' and (not current or current == ARGV[base + 5])
   end
 end
 local now = now_ms()
 for i = 1, operations do
   local base = 1 + (i - 1) * 7
   local member, write, ttl = ARGV[base + 1], ARGV[base + 4], tonumber(ARGV[base + 6])
-  if write == 'set' or write == 'merge' then
+  if write == 'set' or write == 'merge' or write == 'removal' then
     local text = texts[i] or ARGV[base + 5]
     if ttl > 0 then
       redis.call('SET', KEYS[i + 1], text, 'PX', ttl)
@@ -41,7 +43,9 @@ for i = 1, operations do
       redis.call('SET', KEYS[i + 1], text)
       redis.call('ZADD', KEYS[1], '+inf', member)
     end
-    redis.call('PUBLISH', ARGV[1], ARGV[base + 7])
+    if not silent[i] then
+      redis.call('PUBLISH', ARGV[1], ARGV[base + 7])
+    end
   elseif write == 'delete' then
     if redis.call('DEL', KEYS[i + 1]) == 1 then
       redis.call('PUBLISH', ARGV[1], ARGV[base + 7])

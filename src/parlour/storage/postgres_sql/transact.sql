@@ -41,7 +41,9 @@ $$;
 -- Apply every write if every expectation holds, all at once; else change nothing (placeholders
 -- that are not written are deleted before the end: nothing of a refused transaction is left).
 -- p_expect[i]: NULL (no condition), 'absent' or 'equal' (to p_expected[i]);
--- p_write[i]: NULL (leave), 'set' (to p_values[i], with p_ttls[i] seconds or NULL) or 'delete';
+-- p_write[i]: NULL (leave), 'set' (to p_values[i], with p_ttls[i] seconds or NULL), 'delete', or
+-- 'removal' (a set that stands for a removal, dual-write's tombstone: announced only if it
+-- replaced other live text);
 -- p_events[i]: the change event to NOTIFY on p_channel when key i is written;
 -- p_placed: placeholders a parlour_lock earlier in this transaction made (a merge reads first).
 CREATE FUNCTION parlour_transact(
@@ -71,7 +73,21 @@ BEGIN
         END IF;
     END LOOP;
     FOR i IN 1 .. n LOOP
-        IF p_write[i] = 'set' THEN
+        IF p_write[i] = 'removal' THEN
+            SELECT value INTO stored FROM parlour_kv
+            WHERE namespace = p_namespace AND key = p_keys[i]
+              AND (expires_at IS NULL OR expires_at > now());
+            IF NOT FOUND THEN
+                stored := NULL;
+            END IF;
+            UPDATE parlour_kv
+            SET value = p_values[i],
+                expires_at = now() + make_interval(secs => p_ttls[i])
+            WHERE namespace = p_namespace AND key = p_keys[i];
+            IF stored IS NOT NULL AND stored <> p_values[i] THEN
+                PERFORM pg_notify(p_channel, p_events[i]);
+            END IF;
+        ELSIF p_write[i] = 'set' THEN
             UPDATE parlour_kv
             SET value = p_values[i],
                 expires_at = now() + make_interval(secs => p_ttls[i])
