@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import io
 import os
+import time
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
 from pathlib import Path
@@ -16,9 +17,11 @@ from playwright.async_api import async_playwright
 
 from parlour.config import load_settings
 from parlour.domain.booking import Status
+from parlour.mail.messages import ProbeMessage, to_json
 from parlour.services.accounts import AccountService
 from parlour.services.bookings import BookingService
 from parlour.services.gallery import GalleryService
+from parlour.services.outbox import Outbox, new_message
 from parlour.services.reviews import ReviewService
 from parlour.storage import Storage
 
@@ -49,6 +52,9 @@ async def site(redis_url: str, tmp_path: Path) -> AsyncIterator[Site]:
         picture = io.BytesIO()
         Image.new("RGB", (640, 480), (196, 140, 120)).save(picture, "PNG")
         photo = await GalleryService(storage.kv("gallery")).upload(picture.getvalue(), "The room")
+        probe = to_json(ProbeMessage(await catalogue.business(), "a message held for staff"))
+        held = new_message("test", [STAFF], probe, now=time.time())
+        await Outbox(storage.kv("bookings")).enqueue(held)
     env = {
         "REDIS_URL": redis_url,
         "PARLOUR_DATA_BACKEND": "redis",
