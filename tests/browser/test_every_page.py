@@ -163,6 +163,7 @@ STAFF_PAGES = [
 LAST = [Stop("429: too many logins", too_many_logins)]  # it blocks logins from here on
 
 
+@pytest.mark.timeout(400)  # one test walks nearly 50 pages, each audited by axe-core
 @pytest.mark.parametrize(
     ("size", "audit"),
     [(NARROW, False), (PHONE, True), (DESKTOP, True)],
