@@ -357,7 +357,7 @@ async def test_every_command_stages_its_event_into_its_own_step(
         done.booking,
         cancelled.booking,
     ]
-    log = await store.get_item("mlog")
+    log: dict[str, str] = await store.get_item("mlog") or {}
     assert sorted(log) == [f"m:{booked.booking.id}:{n}" for n in range(1, 5)]
 
 
