@@ -19,7 +19,7 @@ from parlour.domain.booking import Booking, Status
 from parlour.web.app import create_app
 from parlour.web.parts import core, parts
 
-from support.salon import FACIAL, MASSAGE, at, client, furnish, upcoming_weekday
+from support.salon import FACIAL, MASSAGE, ask, at, client, furnish, upcoming_weekday
 from support.web import form_token, log_in, post_form, running
 
 PASSWORD = "correct horse battery"
@@ -42,7 +42,7 @@ async def desk(tmp_path: Path) -> AsyncIterator[Desk]:
         await log_in(staff, "admin@example.com", PASSWORD)
         day = upcoming_weekday()
         booked = await core(app).bookings.book(
-            {"treatment": MASSAGE.id, "start": at(10, day=day), **client()}
+            ask({"treatment": MASSAGE.id, "start": at(10, day=day), **client()})
         )
         yield Desk(app, staff, day, booked.booking)
 
@@ -106,7 +106,7 @@ async def test_staff_mark_a_booking_done_and_move_another(desk: Desk) -> None:
 
     other = (
         await core(desk.app).bookings.book(
-            {"treatment": FACIAL.id, "start": at(9, 30, day=desk.day), **client(2)}
+            ask({"treatment": FACIAL.id, "start": at(9, 30, day=desk.day), **client(2)})
         )
     ).booking
     moved = await post_form(

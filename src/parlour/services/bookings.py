@@ -38,12 +38,15 @@ from parlour.errors import Conflict, InvalidInput, NotFound, SlotTaken
 from parlour.services.booking_index import day_key, ids_of, index_change
 from parlour.services.booking_records import (
     Booked,
+    BookRequest,
     Changed,
     Client,
     Stage,
     booking_from_json,
     booking_to_json,
+    in_range,
     parse_start,
+    utc_instant,
 )
 from parlour.services.catalogue import Business, CatalogueService
 from parlour.services.outbox_records import Staged
@@ -51,6 +54,7 @@ from parlour.storage.base import ABSENT, DELETE, KVStore
 from parlour.tokens import b64decode, b64encode, sha256_hex, xor
 
 __all__ = [
+    "BookRequest",
     "Booked",
     "BookingService",
     "Changed",
@@ -58,7 +62,9 @@ __all__ = [
     "Stage",
     "booking_from_json",
     "booking_to_json",
+    "in_range",
     "parse_start",
+    "utc_instant",
 ]
 
 ATTEMPTS = 8
@@ -138,32 +144,33 @@ class BookingService:
 
     # -- making a booking ------------------------------------------------------------------
 
-    async def book(
-        self,
-        fields: Mapping[str, str],
-        *,
-        idempotency_key: str = "",
-        staff: bool = False,
-    ) -> Booked:
-        """Book ``fields`` (treatment, start, name, email, phone, optionally resource).
+    async def book(self, request: BookRequest) -> Booked:
+        """Make the booking ``request`` asks for, on its resource or any able one.
 
-        Raises ``InvalidInput``, ``NotFound`` (treatment), ``SlotTaken`` (with alternatives)
-        or ``Conflict`` (an idempotency key reused for a different booking).
+        Raises ``InvalidInput`` (a time that could never be offered), ``NotFound`` (the
+        treatment), ``SlotTaken`` (with the other times of that day, read after the loss) or
+        ``Conflict`` (an idempotency key reused for a different booking).
         """
-        client, start = _parse_request(fields, idempotency_key)
-        treatment = await self._catalogue.treatment(fields.get("treatment", ""))
+        start, key, staff = (
+            utc_instant(request.start),
+            request.idempotency_key,
+            (request.by is Actor.STAFF),
+        )
+        treatment = await self._catalogue.treatment(request.treatment_id)
         if not treatment.active:
             raise NotFound("That treatment is not offered any more.")
-        if idempotency_key:
-            repeat = await self._repeat(idempotency_key, treatment, start, client)
+        if key:
+            repeat = await self._repeat(key, treatment, start, request.client)
             if repeat is not None:
                 return repeat
         business = await self._catalogue.business()
         resources = await self._catalogue.resources()
         _check_window(start, _rules_for(business, staff), self._clock())
         day = start.astimezone(business.rules.zone).date()
-        wanted = fields.get("resource", "").strip()
+        wanted = request.resource or ""
         for _ in range(ATTEMPTS):
+            # Read afresh on every attempt: after a loss, the times offered instead are those
+            # still free once the winner's claims are in.
             slots = await self._slots(business, treatment, resources, day, None, staff)
             slot = next((s for s in slots if s.start == start), None)
             candidates = (
@@ -175,13 +182,11 @@ class BookingService:
                     _nearest(slots, start, wanted),
                 )
             for resource in candidates:
-                booked = await self._claim(
-                    treatment, resource, start, client, day, idempotency_key, staff
-                )
+                booked = await self._claim(treatment, resource, start, day, request)
                 if booked is not None:
                     return booked
-            if idempotency_key:  # a parallel double submit may have won with the same key
-                repeat = await self._repeat(idempotency_key, treatment, start, client)
+            if key:  # a parallel double submit may have won with the same key
+                repeat = await self._repeat(key, treatment, start, request.client)
                 if repeat is not None:
                     return repeat
         raise Conflict("Bookings for that day are changing too fast; please try again.")
@@ -191,11 +196,14 @@ class BookingService:
         treatment: Treatment,
         resource: str,
         start: datetime,
-        client: Client,
         day: date,
-        idempotency_key: str,
-        staff: bool,
+        request: BookRequest,
     ) -> Booked | None:
+        client, idempotency_key, staff = (
+            request.client,
+            request.idempotency_key,
+            (request.by is Actor.STAFF),
+        )
         raw_token = secrets.token_bytes(24)
         token = b64encode(raw_token)
         booking = Booking(
@@ -339,7 +347,7 @@ class BookingService:
         self, booking: Booking, new_start: datetime, *, by_client: bool
     ) -> Changed:
         """Move a booking to a new start (on any resource able to do it), atomically."""
-        new_start = new_start.astimezone(UTC)
+        new_start = utc_instant(new_start)
         business = await self._catalogue.business()
         resources = await self._catalogue.resources()
         for _ in range(ATTEMPTS):
@@ -412,25 +420,6 @@ class BookingService:
             )
 
 
-def _parse_request(fields: Mapping[str, str], idempotency_key: str) -> tuple[Client, datetime]:
-    """The client and start of a booking request, or every problem with it at once."""
-    problems: dict[str, str] = {}
-    client, start = None, None
-    try:
-        client = Client.from_fields(fields)
-    except InvalidInput as exc:
-        problems.update(exc.fields)
-    try:
-        start = parse_start(fields.get("start", ""))
-    except InvalidInput as exc:
-        problems.update(exc.fields)
-    if len(idempotency_key) > 200:
-        problems["idempotency_key"] = "Keep the idempotency key under 200 characters."
-    if problems or client is None or start is None:
-        raise InvalidInput(problems)
-    return client, start
-
-
 def event_by(staff: bool) -> Actor:
     return Actor.STAFF if staff else Actor.CLIENT
 
@@ -444,7 +433,8 @@ def _unit(resource: str, unit: int) -> str:
 
 
 def _nearest(slots: Sequence[Slot], start: datetime, resource: str, count: int = 6) -> list[Slot]:
-    usable = [s for s in slots if not resource or resource in s.resource_ids]
+    """The free times nearest ``start``, never ``start`` itself (the time just refused)."""
+    usable = [s for s in slots if s.start != start and (not resource or resource in s.resource_ids)]
     nearest = sorted(usable, key=lambda s: abs((s.start - start).total_seconds()))[:count]
     return sorted(nearest, key=lambda s: s.start)
 

@@ -10,9 +10,10 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from parlour.domain.booking import Booking, Status
+from parlour.domain.events import Actor
 from parlour.domain.slots import Slot
 from parlour.errors import Conflict, InvalidInput, SlotTaken
-from parlour.services.bookings import parse_start
+from parlour.services.bookings import BookRequest, parse_start
 from parlour.services.catalogue import Business
 from parlour.web.audit import audit
 from parlour.web.forms import Form, submitted
@@ -250,9 +251,10 @@ async def new_booking(request: Request) -> Response:
         for name in ("treatment", "start", "name", "email", "phone", "resource")
     }
     try:
-        booked = await core(request).bookings.book(
-            fields, idempotency_key=form.text("idempotency_key", 200), staff=True
+        wanted = BookRequest.from_fields(
+            fields, idempotency_key=form.text("idempotency_key", 200), by=Actor.STAFF
         )
+        booked = await core(request).bookings.book(wanted)
     except (InvalidInput, SlotTaken) as exc:
         business = await core(request).catalogue.business()
         errors = exc.fields if isinstance(exc, InvalidInput) else {"start": str(exc)}
