@@ -153,6 +153,29 @@ async def test_staff_book_for_a_client_even_at_short_notice(desk: Desk) -> None:
     assert "Please check" in invalid.text
 
 
+async def test_staff_book_a_phone_client_with_the_therapist_they_ask_for(desk: Desk) -> None:
+    day = desk.day.isoformat()
+    page = await desk.staff.get(f"/admin/bookings/new?treatment={FACIAL.id}&date={day}")
+    assert '<option value="">Anyone free</option>' in page.text
+    assert '<option value="r_bob">Bob</option>' in page.text
+    response = await desk.staff.post(
+        "/admin/bookings/new",
+        data={
+            "csrf_token": form_token(page.text),
+            "treatment": FACIAL.id,
+            "start": at(15, day=desk.day),
+            "idempotency_key": "phone-booking",
+            "name": "Phoned In",
+            "email": "",
+            "phone": "07700 900456",
+            "resource": "r_bob",
+        },
+    )
+    assert response.status_code == 303
+    booking = await core(desk.app).bookings.get(response.headers["location"].rsplit("/", 1)[1])
+    assert (booking.resource_id, booking.email, booking.phone) == ("r_bob", "", "07700 900456")
+
+
 async def test_a_treatment_form_names_each_problem_then_saves(desk: Desk) -> None:
     bad = await post_form(
         desk.staff,

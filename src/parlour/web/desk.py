@@ -10,6 +10,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from parlour.domain.booking import Booking, Status
+from parlour.domain.catalogue import Resource
 from parlour.domain.events import Actor
 from parlour.domain.slots import Slot
 from parlour.errors import Conflict, InvalidInput, SlotTaken
@@ -214,9 +215,8 @@ async def new_booking_page(request: Request) -> Response:
         request.query_params.get("start", "")[:64],
         request.query_params.get("resource", "")[:64],
     )
-    performer = next(
-        (r for r in await core(request).catalogue.resources() if r.id == resource), None
-    )
+    everyone = await core(request).catalogue.resources()
+    performer = next((r for r in everyone if r.id == resource), None)
     if performer is not None:
         treatments = [t for t in treatments if performer.id in t.resource_ids]
     slots: list[Slot] = []
@@ -236,6 +236,7 @@ async def new_booking_page(request: Request) -> Response:
             "problem": problem,
             "start": start,
             "performer": performer,
+            "capable": await _capable(request, chosen),
             "fields": {},
             "errors": {},
             "idempotency_key": secrets.token_urlsafe(16),
@@ -271,6 +272,7 @@ async def new_booking(request: Request) -> Response:
                 "problem": "",
                 "start": fields["start"],
                 "performer": None,
+                "capable": await _capable(request, fields["treatment"]),
                 "fields": fields,
                 "errors": errors,
                 "idempotency_key": form.text("idempotency_key", 200),
@@ -281,6 +283,16 @@ async def new_booking(request: Request) -> Response:
     link = parts(request).links.manage(booked.token)
     session_of(request).flash(f"Booked. The client's link: {link}")
     return redirect(f"/admin/bookings/{booked.booking.id}")
+
+
+async def _capable(request: Request, treatment_id: str) -> list[Resource]:
+    """Who can perform the treatment: the desk's therapist choice (besides "anyone")."""
+    treatments = await core(request).catalogue.treatments(active_only=True)
+    treatment = next((t for t in treatments if t.id == treatment_id), None)
+    if treatment is None:
+        return []
+    resources = await core(request).catalogue.resources()
+    return [r for r in resources if r.active and r.id in treatment.resource_ids]
 
 
 routes = [
