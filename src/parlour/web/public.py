@@ -11,6 +11,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from parlour.errors import InvalidInput, SlotTaken
+from parlour.services.booking_records import OUT_OF_RANGE, in_range
 from parlour.services.bookings import BookRequest, parse_start
 from parlour.services.gallery import Size
 from parlour.web.forms import submitted
@@ -42,9 +43,12 @@ def requested_day(request: Request, today: date) -> tuple[date, str]:
     if not text:
         return today, ""
     try:
-        return date.fromisoformat(text[:10]), ""
+        day = date.fromisoformat(text[:10])
     except ValueError:
         return today, "That date could not be read; here is today."
+    if not in_range(day):  # before any arithmetic: the day after 9999-12-31 does not exist
+        return today, f"{OUT_OF_RANGE} Here is today."
+    return day, ""
 
 
 async def choose_time(request: Request) -> Response:
