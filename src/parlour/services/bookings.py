@@ -325,6 +325,9 @@ class BookingService:
             if by_client:
                 await self._check_client_may_change(stored)
             now = self._clock()
+            refusal = stored.refuses(status, now)
+            if refusal:
+                raise Conflict(refusal)
             changed = stored.revised(now, status=status)
             writes: dict[str, Any] = {f"b:{stored.id}": booking_to_json(changed)}
             expect: dict[str, Any] = {f"b:{stored.id}": current}
