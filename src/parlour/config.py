@@ -378,6 +378,16 @@ class Settings(BaseSettings):
     reminder_before: Seconds = Field(
         86400, ge=60, description="How long before a booking its reminder goes (24 hours)"
     )
+    staff_alerts_to: str = Field(
+        "",
+        description="The business's address for staff alerts of new, moved and cancelled "
+        "bookings; empty sends none",
+    )
+    therapist_alerts: bool = Field(
+        True,
+        description="Alert the therapist of their bookings too, at the e-mail of their "
+        "resource (none when it has none)",
+    )
     mail_max_attempts: int = Field(
         10, ge=1, le=100, description="Tries to send a message before it is dead"
     )
@@ -465,6 +475,14 @@ class Settings(BaseSettings):
         _, address = parseaddr(value)
         if "@" not in address or any(c in value for c in "\r\n"):
             raise ValueError("write an address, e.g. Salon Name <bookings@example.com>")
+        return value
+
+    @field_validator("staff_alerts_to")
+    @classmethod
+    def _an_address_or_none(cls, value: str) -> str:
+        value = value.strip()
+        if value and ("@" not in value or any(c in value for c in "\r\n, ")):
+            raise ValueError("write one address, e.g. front-desk@example.com, or leave it empty")
         return value
 
     @field_validator("database_url")
