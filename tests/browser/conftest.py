@@ -41,7 +41,7 @@ async def site(redis_url: str, tmp_path: Path) -> AsyncIterator[Site]:
         visit = await bookings.book(
             {"treatment": MASSAGE.id, "start": at(9, day=day), **client(7)}, staff=True
         )
-        done = await bookings.set_status(visit.booking, Status.COMPLETED)
+        done = (await bookings.set_status(visit.booking, Status.COMPLETED)).booking
         await ReviewService(storage.kv("reviews")).submit(done, "5", "Calm, unhurried, lovely.")
         booked = await bookings.book(
             {"treatment": FACIAL.id, "start": at(11, day=day), "resource": "r_ann", **client(8)}

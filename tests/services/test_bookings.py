@@ -10,9 +10,12 @@ from pathlib import Path
 import pytest
 
 from parlour.domain.booking import Status
+from parlour.domain.events import Actor, BookingEvent, Change
 from parlour.errors import Conflict, InvalidInput, NotFound, SlotTaken
 from parlour.services.bookings import BookingService
+from parlour.services.outbox_records import Staged
 from parlour.storage import Backend, KVStore
+from parlour.storage.base import ABSENT
 from parlour.storage.memory import MemoryBackend
 
 from support.backends import DURABLE_KINDS, make_backend, params
@@ -46,6 +49,10 @@ async def service(backend: Backend, clock: Clock) -> BookingService:
         return KVStore(backend, namespace)
 
     return BookingService(kv("bookings"), await furnish(kv), clock=clock)
+
+
+def instant(text: str) -> datetime:
+    return datetime.fromisoformat(text)
 
 
 def starts(slots: Sequence[object]) -> list[str]:
@@ -191,14 +198,14 @@ async def test_a_client_cancels_before_the_cutoff_and_frees_the_time(
     service: BookingService, clock: Clock
 ) -> None:
     booked = await service.book({"treatment": MASSAGE.id, "start": at(10), **client()})
-    cancelled = await service.cancel(booked.booking, by_client=True)
+    cancelled = (await service.cancel(booked.booking, by_client=True)).booking
     assert cancelled.status is Status.CANCELLED
     _, slots = await service.availability(MASSAGE.id, DAY)
     assert at(10) in starts(slots)
     again = await service.book({"treatment": MASSAGE.id, "start": at(10), **client(2)})
     assert again.created
     with pytest.raises(Conflict, match="cancelled"):
-        await service.reschedule(cancelled, at(12), by_client=True)
+        await service.reschedule(cancelled, instant(at(12)), by_client=True)
     clock.now = datetime.fromisoformat(at(10)) - timedelta(hours=23)
     with pytest.raises(Conflict, match="24 hours"):
         await service.cancel(again.booking, by_client=True)
@@ -208,25 +215,27 @@ async def test_rescheduling_moves_the_claim(service: BookingService) -> None:
     booked = await service.book(
         {"treatment": FACIAL.id, "start": at(10), **client(), "resource": "r_ann"}
     )
-    moved = await service.reschedule(booked.booking, at(10, 30), by_client=True)  # overlaps itself
+    moved = (
+        await service.reschedule(booked.booking, instant(at(10, 30)), by_client=True)
+    ).booking  # overlaps itself
     assert moved.start.isoformat() == at(10, 30)
     _, slots = await service.availability(MASSAGE.id, DAY)
     assert at(10) not in starts(slots)  # Ann's massage at 10:00 would meet the facial's prep
-    moved_again = await service.reschedule(moved, at(15), by_client=True)
+    moved_again = (await service.reschedule(moved, instant(at(15)), by_client=True)).booking
     _, slots = await service.availability(MASSAGE.id, DAY)
     assert at(10) in starts(slots)  # the old time is free again
     assert (await service.get(booked.booking.id)).start == moved_again.start
     other = await service.book({"treatment": MASSAGE.id, "start": at(9), **client(2)})
     with pytest.raises(SlotTaken):
-        await service.reschedule(moved_again, at(9), by_client=True)
+        await service.reschedule(moved_again, instant(at(9)), by_client=True)
     assert (await service.get(other.booking.id)).start.isoformat() == at(9)
 
 
 async def test_staff_statuses_and_reinstating(service: BookingService) -> None:
     booked = await service.book({"treatment": MASSAGE.id, "start": at(11), **client()})
-    done = await service.set_status(booked.booking, Status.COMPLETED)
+    done = (await service.set_status(booked.booking, Status.COMPLETED)).booking
     assert done.reviewable
-    cancelled = await service.set_status(done, Status.CANCELLED)
+    cancelled = (await service.set_status(done, Status.CANCELLED)).booking
     await service.book({"treatment": MASSAGE.id, "start": at(11), **client(2)})
     with pytest.raises(SlotTaken):
         await service.set_status(cancelled, Status.CONFIRMED)  # its time is someone else's now
@@ -263,3 +272,109 @@ async def test_a_days_listing_reads_only_that_days_units(clock: Clock) -> None:
     assert {key.split(":")[1] for key in lists} == days  # the day and its neighbours only
     assert records == {f"b:{ids[d]}" for d in (0, 1, 2)}  # not the booking six days away
     assert set(backend.keys) == lists | records  # no unit claims read: far fewer keys
+
+
+async def test_a_day_a_booking_moved_away_from_stays_bookable(
+    service: BookingService, backend: Backend
+) -> None:
+    # Issue 10, defect 1: the move left D's day list as [], and the next booking of D expected
+    # it absent, so every later booking of D was refused as "changing too fast".
+    booked = await service.book({"treatment": MASSAGE.id, "start": at(10), **client(1)})
+    next_day = DAY + timedelta(days=1)
+    await service.reschedule(booked.booking, instant(at(10, day=next_day)), by_client=True)
+    again = await service.book({"treatment": MASSAGE.id, "start": at(11), **client(2)})
+    assert again.created
+    assert [b.id for b in await service.day(DAY, ["r_ann"])] == [again.booking.id]
+    assert [b.id for b in await service.day(next_day, ["r_ann"])] == [booked.booking.id]
+
+
+async def test_a_day_stored_as_a_list_by_an_older_version_still_reads_and_is_upgraded(
+    service: BookingService, backend: Backend
+) -> None:
+    store = KVStore(backend, "bookings")
+    first = await service.book({"treatment": MASSAGE.id, "start": at(10), **client(1)})
+    key = f"d:{DAY.isoformat()}:r_ann"
+    await store.set_item(key, [first.booking.id])  # as versions before the merged index wrote it
+    assert [b.id for b in await service.day(DAY, ["r_ann"])] == [first.booking.id]
+    _, slots = await service.availability(MASSAGE.id, DAY)
+    assert at(10) not in starts(slots)
+    second = await service.book({"treatment": MASSAGE.id, "start": at(12), **client(2)})
+    assert await store.get_item(key) == {first.booking.id: "", second.booking.id: ""}
+    await service.reschedule(
+        first.booking, instant(at(10, day=DAY + timedelta(days=1))), by_client=True
+    )
+    assert await store.get_item(key) == {second.booking.id: ""}
+
+
+async def test_bookings_of_different_times_never_contend(service: BookingService) -> None:
+    # Every start of Ann's day at once (back to back, no buffers): each claims its own units
+    # and merges its line into the day, so every one succeeds at its first attempt.
+    _, slots = await service.availability(MASSAGE.id, DAY)
+    back_to_back = [s.start for s in slots if s.start.minute in (0, 30)]
+    assert len(back_to_back) >= 14
+    results = await asyncio.gather(
+        *(
+            service.book({"treatment": MASSAGE.id, "start": start.isoformat(), **client(n)})
+            for n, start in enumerate(back_to_back)
+        )
+    )
+    assert all(r.created for r in results)
+    assert len(await service.day(DAY, ["r_ann"])) == len(back_to_back)
+
+
+async def test_every_command_stages_its_event_into_its_own_step(
+    backend: Backend, clock: Clock
+) -> None:
+    def kv(namespace: str) -> KVStore:
+        return KVStore(backend, namespace)
+
+    store, seen = kv("bookings"), []
+
+    async def stage(event: BookingEvent) -> Staged:
+        seen.append(event)
+        key = f"m:{event.booking.id}:{len(seen)}"
+        return Staged(writes={key: event.change.value}, merge={"mlog": {key: event.by.value}})
+
+    service = BookingService(store, await furnish(kv), clock=clock, stage=stage)
+    booked = await service.book({"treatment": MASSAGE.id, "start": at(10), **client()})
+    assert booked.event.token == booked.token
+    assert booked.event.before is None
+    moved = await service.reschedule(booked.booking, instant(at(11)), by_client=True)
+    assert moved.event is not None
+    assert moved.event.before == booked.booking
+    done = await service.set_status(moved.booking, Status.COMPLETED)
+    cancelled = await service.cancel(done.booking, by_client=False)
+    assert (await service.cancel(cancelled.booking, by_client=False)).event is None
+    assert [(e.change, e.by) for e in seen] == [
+        (Change.BOOKED, Actor.CLIENT),
+        (Change.MOVED, Actor.CLIENT),
+        (Change.STATUS, Actor.STAFF),
+        (Change.CANCELLED, Actor.STAFF),
+    ]
+    assert [e.booking for e in seen] == [
+        booked.booking,
+        moved.booking,
+        done.booking,
+        cancelled.booking,
+    ]
+    log: dict[str, str] = await store.get_item("mlog") or {}
+    assert sorted(log) == [f"m:{booked.booking.id}:{n}" for n in range(1, 5)]
+
+
+async def test_a_staged_message_that_cannot_commit_takes_the_change_with_it(
+    backend: Backend, clock: Clock
+) -> None:
+    def kv(namespace: str) -> KVStore:
+        return KVStore(backend, namespace)
+
+    async def stage(event: BookingEvent) -> Staged:  # a message id already used: never commits
+        return Staged(writes={"m:same": "x"}, expect={"m:same": ABSENT})
+
+    store = kv("bookings")
+    await store.set_item("m:same", "taken")
+    service = BookingService(store, await furnish(kv), clock=clock, stage=stage)
+    with pytest.raises(Conflict):
+        await service.book({"treatment": MASSAGE.id, "start": at(10), **client()})
+    assert await service.day(DAY, ["r_ann"]) == []
+    _, slots = await service.availability(MASSAGE.id, DAY)
+    assert at(10) in starts(slots)

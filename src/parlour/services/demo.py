@@ -250,7 +250,7 @@ async def _settle(
     if made % 17 == 0:
         await service.set_status(booking, Status.NO_SHOW)
         return
-    done = await service.set_status(booking, Status.COMPLETED)
+    done = (await service.set_status(booking, Status.COMPLETED)).booking
     unwritten = untold.get(booking.treatment_name, [])
     if made % 3 == 0 and unwritten:  # each review once: a real page does not repeat itself
         stars, text = unwritten.pop(0)

@@ -226,8 +226,8 @@ async def get_booking(request: Request, token: str) -> BookingOut:
 )
 async def cancel_booking(request: Request, token: str) -> BookingOut:
     catalogue, bookings = _services(request)
-    booking = await bookings.cancel(await bookings.by_token(token), by_client=True)
-    return _booking(booking, await catalogue.business())
+    cancelled = await bookings.cancel(await bookings.by_token(token), by_client=True)
+    return _booking(cancelled.booking, await catalogue.business())
 
 
 @router.post(
@@ -238,8 +238,8 @@ async def cancel_booking(request: Request, token: str) -> BookingOut:
 async def reschedule_booking(request: Request, token: str, body: RescheduleIn) -> BookingOut:
     catalogue, bookings = _services(request)
     booking = await bookings.by_token(token)
-    moved = await bookings.reschedule(booking, body.start.isoformat(), by_client=True)
-    return _booking(moved, await catalogue.business())
+    moved = await bookings.reschedule(booking, body.start, by_client=True)
+    return _booking(moved.booking, await catalogue.business())
 
 
 def build_api(app_parts: Parts) -> FastAPI:

@@ -12,6 +12,7 @@ from starlette.routing import Route
 from parlour.domain.booking import Booking, Status
 from parlour.domain.slots import Slot
 from parlour.errors import Conflict, InvalidInput, SlotTaken
+from parlour.services.bookings import parse_start
 from parlour.services.catalogue import Business
 from parlour.web.audit import audit
 from parlour.web.forms import Form, submitted
@@ -153,7 +154,7 @@ async def set_status(request: Request) -> Response:
         return await _confirm_status(request, booking, form.text("status", 20), form)
     try:
         status = Status(form.text("status", 20))
-        changed = await service.set_status(booking, status)
+        changed = (await service.set_status(booking, status)).booking
         await audit(request, "booking.status", booking.id, booking, changed)
         session_of(request).flash(f"{changed.client_name}: {changed.status.value}.")
     except ValueError:
@@ -189,7 +190,8 @@ async def reschedule(request: Request) -> Response:
     service = core(request).bookings
     booking = await service.get(request.path_params["booking_id"])
     try:
-        moved = await service.reschedule(booking, form.text("start", 64), by_client=False)
+        start = parse_start(form.text("start", 64))
+        moved = (await service.reschedule(booking, start, by_client=False)).booking
     except (Conflict, InvalidInput) as exc:
         session_of(request).flash(str(exc))
         return redirect(f"/admin/bookings/{booking.id}")
