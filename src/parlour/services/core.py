@@ -58,7 +58,9 @@ class Core:
         )
         return cls(
             catalogue=catalogue,
-            bookings=BookingService(kv("bookings"), catalogue),
+            bookings=BookingService(
+                kv("bookings"), catalogue, stage=None if notifier is None else notifier.stage
+            ),
             reviews=ReviewService(kv("reviews")),
             gallery=GalleryService(kv("gallery"), cache=cache),
             accounts=accounts,
