@@ -310,6 +310,10 @@ class Settings(BaseSettings):
     review_rate_limit: RateSetting = Field(
         Rate(5, 3600), description="Reviews one booking link, and one client IP, may submit"
     )
+    password_reset_rate_limit: RateSetting = Field(
+        Rate(3, 3600),
+        description="Password reset links one address, and one client IP, may ask for",
+    )
     booking_rate_limit_outage: Outage = Field(
         "open", description="When Redis is down: open admits bookings (logged), closed refuses"
     )

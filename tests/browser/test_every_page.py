@@ -117,6 +117,8 @@ PUBLIC = [
     Stop("reviews", go("/reviews")),
     Stop("gallery", go("/gallery")),
     Stop("login", go("/login")),
+    Stop("login: forgot your password", go("/login/forgot")),
+    Stop("login: a reset link that has expired (410)", go("/login/reset/expired-or-made-up-link")),
     Stop("404", go("/no/such/page")),
     Stop("404: a mistyped manage link", go("/booking/this-is-not-a-booking-link")),
 ]
@@ -147,6 +149,7 @@ STAFF_PAGES = [
     Stop("account", go("/admin/account")),
     Stop("account: two-factor", go("/admin/account/two-factor")),
     Stop("audit log", go("/admin/audit")),
+    Stop("outbox", go("/admin/outbox")),
     Stop("staff accounts", go("/admin/users")),
     Stop("rate limits", go("/admin/ratelimits")),
     Stop("rate limits: a look-up", go(f"/admin/ratelimits?email={STAFF}")),
@@ -201,6 +204,8 @@ COVERED = {
     "/admin/resources", "/admin/resources/new", "/admin/resources/{resource_id}",
     "/admin/business", "/admin/reviews", "/admin/gallery", "/admin/account", "/admin/users",
     "/admin/ratelimits", "/admin/account/two-factor", "/admin/audit",
+    "/login/forgot", "/login/reset/{token}", "/admin/outbox",
+    "/admin/outbox/{namespace}/{message_id}",
 }  # fmt: skip
 NOT_PAGES = {
     "/healthz", "/readyz", "/metrics", "/favicon.ico", "/admin/events",

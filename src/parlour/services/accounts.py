@@ -304,6 +304,18 @@ class AccountService:
         )
         return asked if ok else None
 
+    async def reset_is_valid(self, token: str) -> bool:
+        """Whether a reset link would still work (for its page; setting checks again)."""
+        return await self._reset_record(token) is not None
+
+    async def _reset_record(self, token: str) -> dict[str, Any] | None:
+        if not 16 <= len(token) <= 100:
+            return None
+        record = await self._users.get_item(f"r:{sha256_hex(token)}")
+        if not isinstance(record, dict) or float(record["expires"]) <= self._clock():
+            return None
+        return record
+
     async def reset_password(self, token: str, password: str) -> User:
         """Set the password a reset link's holder chose and use the link up. The credentials
         version rises with it, so every session of the account ends. Raises ``AccountError``
@@ -311,12 +323,10 @@ class AccountService:
         gone = AccountError(
             "This reset link has expired or was already used. Ask for a new one.", field="token"
         )
-        if not 16 <= len(token) <= 100:
+        record = await self._reset_record(token)
+        if record is None:
             raise gone
         key = f"r:{sha256_hex(token)}"
-        record = await self._users.get_item(key)
-        if not isinstance(record, dict) or float(record["expires"]) <= self._clock():
-            raise gone
         email = str(record["email"])
         check_password(password, email)
         password_hash = await self._hash(password)

@@ -34,6 +34,7 @@ from parlour.web import (
     manage,
     outbox,
     public,
+    reset,
     studio,
     twofactor,
 )
@@ -130,6 +131,7 @@ def create_app(settings: Settings, *, storage: Storage | None = None) -> Starlet
             *health.routes,
             *metrics_route,
             *auth.routes,
+            *reset.routes,
             *desk.routes,
             *live.routes,
             *studio.routes,
