@@ -36,7 +36,7 @@ from parlour.domain.catalogue import BookingRules, Resource, Treatment
 from parlour.domain.schedule import Hours, Schedule
 from parlour.links import Links
 from parlour.mail.messages import ProbeMessage, to_json
-from parlour.services.bookings import BookingService
+from parlour.services.bookings import BookingService, BookRequest
 from parlour.services.catalogue import Business, CatalogueService
 from parlour.services.notifications import NoticePolicy, Notifier
 from parlour.services.outbox import Outbox, new_message
@@ -94,7 +94,7 @@ async def bookings_per_second(service: BookingService, count: int, base: int) ->
         fields = {"treatment": "t1", "start": start, "resource": resource, "name": f"C {n}",
                   "email": f"c{base + n}@example.com", "phone": "07700 900123"}  # fmt: skip
         async with gate:
-            await service.book(fields)
+            await service.book(BookRequest.from_fields(fields))
 
     started = time.perf_counter()
     await asyncio.gather(*(one(n) for n in range(count)))
@@ -222,7 +222,7 @@ async def latency(redis_url: str, directory: Path) -> None:
                 email = f"l{n}@example.com"
                 fields = {"treatment": "t1", "start": start, "resource": resource,
                           "name": f"L {n}", "email": email, "phone": "07700 900123"}  # fmt: skip
-                await service.book(fields)
+                await service.book(BookRequest.from_fields(fields))
                 committed[email] = time.time()
                 await asyncio.sleep(0.02)
             # Each booking sends its confirmation and two staff alerts (desk, therapist) now.

@@ -15,7 +15,6 @@ from PIL import Image
 from playwright.async_api import async_playwright
 
 from parlour.config import load_settings
-from parlour.domain.booking import Status
 from parlour.services.accounts import AccountService
 from parlour.services.bookings import BookingService
 from parlour.services.gallery import GalleryService
@@ -24,7 +23,7 @@ from parlour.storage import Storage
 
 from support.browser import PASSWORD, SECRET, STAFF, Chromium, Site, chromium_path
 from support.processes import served
-from support.salon import FACIAL, MASSAGE, at, client, furnish, upcoming_weekday
+from support.salon import FACIAL, ask, at, client, furnish, past_visit, upcoming_weekday
 
 
 @pytest.fixture
@@ -38,13 +37,12 @@ async def site(redis_url: str, tmp_path: Path) -> AsyncIterator[Site]:
         catalogue = await furnish(storage.kv, phone="01225 555 0100", address="1 Mill Lane")
         await AccountService(storage.kv("users")).create_user(STAFF, "admin", PASSWORD)
         bookings = BookingService(storage.kv("bookings"), catalogue)
-        visit = await bookings.book(
-            {"treatment": MASSAGE.id, "start": at(9, day=day), **client(7)}, staff=True
-        )
-        done = (await bookings.set_status(visit.booking, Status.COMPLETED)).booking
+        done, reviewed_token = await past_visit(storage.kv, catalogue)
         await ReviewService(storage.kv("reviews")).submit(done, "5", "Calm, unhurried, lovely.")
         booked = await bookings.book(
-            {"treatment": FACIAL.id, "start": at(11, day=day), "resource": "r_ann", **client(8)}
+            ask(
+                {"treatment": FACIAL.id, "start": at(11, day=day), "resource": "r_ann", **client(8)}
+            )
         )
         picture = io.BytesIO()
         Image.new("RGB", (640, 480), (196, 140, 120)).save(picture, "PNG")
@@ -65,8 +63,8 @@ async def site(redis_url: str, tmp_path: Path) -> AsyncIterator[Site]:
             two,
             shots,
             day,
-            reviewed_booking=visit.booking.id,
-            reviewed_token=visit.token,
+            reviewed_booking=done.id,
+            reviewed_token=reviewed_token,
             booking=booked.booking.id,
             token=booked.token,
             photo=photo.id,

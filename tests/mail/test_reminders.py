@@ -11,7 +11,7 @@ from parlour.links import Links
 from parlour.mail.delivery import DeliveryWorker, Retries
 from parlour.mail.render import Renderer
 from parlour.mail.transport import SmtpAddress, SmtpTransport
-from parlour.services.bookings import Booked, BookingService
+from parlour.services.bookings import Booked, BookingService, BookRequest
 from parlour.services.notifications import NoticePolicy, Notifier
 from parlour.services.outbox import Outbox
 from parlour.services.sealing import Sealer
@@ -51,7 +51,7 @@ async def test_reminders_keep_the_salons_wall_clock_across_the_change(
 
     async def book(day: date, resource: str, n: int) -> Booked:
         fields = {"treatment": FACIAL.id, "start": at(10, day=day), "resource": resource}
-        return await bookings.book({**fields, **client(n)})
+        return await bookings.book(BookRequest.from_fields({**fields, **client(n)}))
 
     friday = await book(BEFORE_CHANGE, "r_ann", 1)
     monday = await book(AFTER_CHANGE, "r_ann", 2)

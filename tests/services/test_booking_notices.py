@@ -17,7 +17,7 @@ from parlour.domain.schedule import Schedule
 from parlour.errors import SlotTaken
 from parlour.links import Links
 from parlour.mail.render import Renderer
-from parlour.services.bookings import Booked, BookingService
+from parlour.services.bookings import Booked, BookingService, BookRequest
 from parlour.services.catalogue import CatalogueService, resource_from_json, resource_to_json
 from parlour.services.notifications import NoticePolicy, Notifier, reminder_id
 from parlour.services.outbox import Message, Outbox, State
@@ -45,7 +45,7 @@ class Salon:
 
     async def book(self, hour: int = 10, resource: str = "r_ann", n: int = 1) -> Booked:
         fields = {"treatment": FACIAL.id, "start": at(hour), "resource": resource, **client(n)}
-        return await self.bookings.book(fields)
+        return await self.bookings.book(BookRequest.from_fields(fields))
 
     async def messages(self) -> list[Message]:
         listed = await self.outbox.listing(NOW.timestamp() + 365 * 86400)

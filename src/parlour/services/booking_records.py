@@ -9,11 +9,11 @@ from __future__ import annotations
 import re
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from parlour.domain.booking import Booking, Status
-from parlour.domain.events import BookingEvent
+from parlour.domain.events import Actor, BookingEvent
 from parlour.domain.text import HIDDEN, hidden_characters
 from parlour.errors import InvalidInput
 from parlour.services.accounts import check_email
@@ -47,6 +47,27 @@ def booking_from_json(data: Mapping[str, Any]) -> Booking:
     )
 
 
+FIRST_DAY = date(1900, 1, 1)
+LAST_DAY = date(2999, 12, 31)
+"""The dates any page or command reads: far beyond any salon's calendar, and far enough from
+the ends of Python's calendar that a day, a week or a time zone on either side never overflows."""
+OUT_OF_RANGE = f"Choose a date between {FIRST_DAY.year} and {LAST_DAY.year}."
+
+
+def in_range(day: date) -> bool:
+    return FIRST_DAY <= day <= LAST_DAY
+
+
+def utc_instant(instant: datetime, field: str = "start") -> datetime:
+    """An aware instant in UTC, refused (``InvalidInput``) outside the years the calendar
+    reads: checked before any arithmetic, so none overflows."""
+    if instant.tzinfo is None:
+        raise InvalidInput({field: "Give the time with its offset, like +00:00."})
+    if not FIRST_DAY <= instant.date() <= LAST_DAY:  # its own date: no conversion yet
+        raise InvalidInput({field: OUT_OF_RANGE})
+    return instant.astimezone(UTC)
+
+
 def parse_start(text: str) -> datetime:
     """An ISO 8601 instant with its offset (``2026-12-01T10:00:00Z``); naive times are refused,
     since a time without a zone is ambiguous twice a year."""
@@ -54,9 +75,7 @@ def parse_start(text: str) -> datetime:
         start = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
     except ValueError as exc:
         raise InvalidInput({"start": "Give the time like 2026-12-01T10:00:00+00:00."}) from exc
-    if start.tzinfo is None:
-        raise InvalidInput({"start": "Give the time with its offset, like +00:00."})
-    return start.astimezone(UTC)
+    return utc_instant(start)
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,7 +109,9 @@ class Client:
     phone: str
 
     @classmethod
-    def from_fields(cls, fields: Mapping[str, str]) -> Client:
+    def from_fields(cls, fields: Mapping[str, str], *, by: Actor = Actor.CLIENT) -> Client:
+        """The client a form names, or every problem at once. The public gives a name, an
+        e-mail address and a phone number; staff booking by phone need no e-mail address."""
         problems: dict[str, str] = {}
         name = " ".join(fields.get("name", "").split())
         if not name:
@@ -99,14 +120,54 @@ class Client:
             problems["name"] = "Keep the name under 100 characters."
         elif hidden_characters(fields.get("name", "")):  # before split() turns CR into a space
             problems["name"] = HIDDEN
-        try:
-            email = check_email(fields.get("email", ""))
-        except InvalidInput:
-            problems["email"] = "Enter an e-mail address like name@example.com."
-            email = ""
+        email = ""
+        if by is Actor.CLIENT or fields.get("email", "").strip():
+            try:
+                email = check_email(fields.get("email", ""))
+            except InvalidInput:
+                problems["email"] = "Enter an e-mail address like name@example.com."
         phone = fields.get("phone", "").strip()
         if not _PHONE.fullmatch(phone) or sum(c.isdigit() for c in phone) < 5:
             problems["phone"] = "Enter a phone number, like 07700 900123."
         if problems:
             raise InvalidInput(problems)
         return cls(name, email, phone)
+
+
+@dataclass(frozen=True, slots=True)
+class BookRequest:
+    """A booking to make, parsed once by its adapter (web form, API, staff desk, demo)."""
+
+    treatment_id: str
+    start: datetime
+    """Aware; the engine reads it in UTC."""
+    client: Client
+    resource: str | None = None
+    """A therapist or room, or ``None`` for anyone able."""
+    idempotency_key: str = ""
+    by: Actor = Actor.CLIENT
+
+    @classmethod
+    def from_fields(
+        cls, fields: Mapping[str, str], *, idempotency_key: str = "", by: Actor = Actor.CLIENT
+    ) -> BookRequest:
+        """A form's fields (treatment, start, name, email, phone, resource), or every problem
+        with them at once (``InvalidInput``)."""
+        problems: dict[str, str] = {}
+        client, start = None, None
+        try:
+            client = Client.from_fields(fields, by=by)
+        except InvalidInput as exc:
+            problems.update(exc.fields)
+        try:
+            start = parse_start(fields.get("start", ""))
+        except InvalidInput as exc:
+            problems.update(exc.fields)
+        if len(idempotency_key) > 200:
+            problems["idempotency_key"] = "Keep the idempotency key under 200 characters."
+        if problems or client is None or start is None:
+            raise InvalidInput(problems)
+        resource = fields.get("resource", "").strip()
+        return cls(
+            fields.get("treatment", ""), start, client, resource or None, idempotency_key, by
+        )

@@ -26,7 +26,6 @@ from __future__ import annotations
 import hashlib
 import secrets
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -34,23 +33,28 @@ from parlour.domain.booking import Booking, Status
 from parlour.domain.catalogue import BookingRules, Resource, Treatment
 from parlour.domain.events import Actor, BookingEvent, Change
 from parlour.domain.slots import Slot, available_slots
-from parlour.errors import Conflict, InvalidInput, NotFound, SlotTaken
+from parlour.errors import Conflict, NotFound, SlotTaken
 from parlour.services.booking_index import day_key, ids_of, index_change
 from parlour.services.booking_records import (
     Booked,
+    BookRequest,
     Changed,
     Client,
     Stage,
     booking_from_json,
     booking_to_json,
+    in_range,
     parse_start,
+    utc_instant,
 )
+from parlour.services.booking_rules import check_offered, check_window, nearest, rules_for
 from parlour.services.catalogue import Business, CatalogueService
 from parlour.services.outbox_records import Staged
 from parlour.storage.base import ABSENT, DELETE, KVStore
 from parlour.tokens import b64decode, b64encode, sha256_hex, xor
 
 __all__ = [
+    "BookRequest",
     "Booked",
     "BookingService",
     "Changed",
@@ -58,7 +62,9 @@ __all__ = [
     "Stage",
     "booking_from_json",
     "booking_to_json",
+    "in_range",
     "parse_start",
+    "utc_instant",
 ]
 
 ATTEMPTS = 8
@@ -121,7 +127,7 @@ class BookingService:
         ignoring: Booking | None,
         staff: bool,
     ) -> list[Slot]:
-        rules = _rules_for(business, staff)
+        rules = rules_for(business, staff)
         today = self._clock().astimezone(rules.zone).date()
         if not today - timedelta(days=1) <= day <= today + timedelta(days=rules.horizon_days + 1):
             return []  # nothing to offer, and nothing to read (year 9999 has no day after it)
@@ -138,50 +144,59 @@ class BookingService:
 
     # -- making a booking ------------------------------------------------------------------
 
-    async def book(
-        self,
-        fields: Mapping[str, str],
-        *,
-        idempotency_key: str = "",
-        staff: bool = False,
-    ) -> Booked:
-        """Book ``fields`` (treatment, start, name, email, phone, optionally resource).
+    async def book(self, request: BookRequest) -> Booked:
+        """Make the booking ``request`` asks for, on its resource or any able one.
 
-        Raises ``InvalidInput``, ``NotFound`` (treatment), ``SlotTaken`` (with alternatives)
-        or ``Conflict`` (an idempotency key reused for a different booking).
+        Raises ``InvalidInput`` (a time that could never be offered), ``NotFound`` (the
+        treatment), ``SlotTaken`` (with the other times of that day, read after the loss) or
+        ``Conflict`` (an idempotency key reused for a different booking).
         """
-        client, start = _parse_request(fields, idempotency_key)
-        treatment = await self._catalogue.treatment(fields.get("treatment", ""))
+        start, key, staff = (
+            utc_instant(request.start),
+            request.idempotency_key,
+            (request.by is Actor.STAFF),
+        )
+        treatment = await self._catalogue.treatment(request.treatment_id)
         if not treatment.active:
             raise NotFound("That treatment is not offered any more.")
-        if idempotency_key:
-            repeat = await self._repeat(idempotency_key, treatment, start, client)
+        if key:
+            repeat = await self._repeat(key, treatment, start, request.client)
             if repeat is not None:
                 return repeat
         business = await self._catalogue.business()
         resources = await self._catalogue.resources()
-        _check_window(start, _rules_for(business, staff), self._clock())
+        check_window(start, rules_for(business, staff), self._clock())
         day = start.astimezone(business.rules.zone).date()
-        wanted = fields.get("resource", "").strip()
+        wanted = request.resource or ""
         for _ in range(ATTEMPTS):
+            # Read afresh on every attempt: after a loss, the times offered instead are those
+            # still free once the winner's claims are in.
             slots = await self._slots(business, treatment, resources, day, None, staff)
             slot = next((s for s in slots if s.start == start), None)
             candidates = (
                 [] if slot is None else [r for r in slot.resource_ids if not wanted or r == wanted]
             )
             if not candidates:
+                check_offered(
+                    business,
+                    treatment,
+                    resources,
+                    day,
+                    start,
+                    wanted,
+                    staff=staff,
+                    now=self._clock(),
+                )
                 raise SlotTaken(
                     "This time was just taken. Here are other times that day.",
-                    _nearest(slots, start, wanted),
+                    nearest(slots, start, wanted),
                 )
             for resource in candidates:
-                booked = await self._claim(
-                    treatment, resource, start, client, day, idempotency_key, staff
-                )
+                booked = await self._claim(treatment, resource, start, day, request)
                 if booked is not None:
                     return booked
-            if idempotency_key:  # a parallel double submit may have won with the same key
-                repeat = await self._repeat(idempotency_key, treatment, start, client)
+            if key:  # a parallel double submit may have won with the same key
+                repeat = await self._repeat(key, treatment, start, request.client)
                 if repeat is not None:
                     return repeat
         raise Conflict("Bookings for that day are changing too fast; please try again.")
@@ -191,11 +206,14 @@ class BookingService:
         treatment: Treatment,
         resource: str,
         start: datetime,
-        client: Client,
         day: date,
-        idempotency_key: str,
-        staff: bool,
+        request: BookRequest,
     ) -> Booked | None:
+        client, idempotency_key, staff = (
+            request.client,
+            request.idempotency_key,
+            (request.by is Actor.STAFF),
+        )
         raw_token = secrets.token_bytes(24)
         token = b64encode(raw_token)
         booking = Booking(
@@ -317,6 +335,9 @@ class BookingService:
             if by_client:
                 await self._check_client_may_change(stored)
             now = self._clock()
+            refusal = stored.refuses(status, now)
+            if refusal:
+                raise Conflict(refusal)
             changed = stored.revised(now, status=status)
             writes: dict[str, Any] = {f"b:{stored.id}": booking_to_json(changed)}
             expect: dict[str, Any] = {f"b:{stored.id}": current}
@@ -339,7 +360,7 @@ class BookingService:
         self, booking: Booking, new_start: datetime, *, by_client: bool
     ) -> Changed:
         """Move a booking to a new start (on any resource able to do it), atomically."""
-        new_start = new_start.astimezone(UTC)
+        new_start = utc_instant(new_start)
         business = await self._catalogue.business()
         resources = await self._catalogue.resources()
         for _ in range(ATTEMPTS):
@@ -358,9 +379,18 @@ class BookingService:
             )
             slot = next((s for s in slots if s.start == new_start), None)
             if slot is None:
+                check_offered(
+                    business,
+                    treatment,
+                    resources,
+                    new_day,
+                    new_start,
+                    staff=not by_client,
+                    now=self._clock(),
+                )
                 raise SlotTaken(
                     "That time is not free. Here are other times that day.",
-                    _nearest(slots, new_start, ""),
+                    nearest(slots, new_start, ""),
                 )
             resource = (
                 stored.resource_id
@@ -412,25 +442,6 @@ class BookingService:
             )
 
 
-def _parse_request(fields: Mapping[str, str], idempotency_key: str) -> tuple[Client, datetime]:
-    """The client and start of a booking request, or every problem with it at once."""
-    problems: dict[str, str] = {}
-    client, start = None, None
-    try:
-        client = Client.from_fields(fields)
-    except InvalidInput as exc:
-        problems.update(exc.fields)
-    try:
-        start = parse_start(fields.get("start", ""))
-    except InvalidInput as exc:
-        problems.update(exc.fields)
-    if len(idempotency_key) > 200:
-        problems["idempotency_key"] = "Keep the idempotency key under 200 characters."
-    if problems or client is None or start is None:
-        raise InvalidInput(problems)
-    return client, start
-
-
 def event_by(staff: bool) -> Actor:
     return Actor.STAFF if staff else Actor.CLIENT
 
@@ -441,26 +452,3 @@ def _pad(idempotency_key: str, length: int) -> bytes:
 
 def _unit(resource: str, unit: int) -> str:
     return f"u:{resource}:{unit}"
-
-
-def _nearest(slots: Sequence[Slot], start: datetime, resource: str, count: int = 6) -> list[Slot]:
-    usable = [s for s in slots if not resource or resource in s.resource_ids]
-    nearest = sorted(usable, key=lambda s: abs((s.start - start).total_seconds()))[:count]
-    return sorted(nearest, key=lambda s: s.start)
-
-
-def _rules_for(business: Business, staff: bool) -> BookingRules:
-    """Staff may book inside the notice period and up to ten years ahead."""
-    if staff:
-        return replace(business.rules, min_notice=0, horizon_days=3650)
-    return business.rules
-
-
-def _check_window(start: datetime, rules: BookingRules, now: datetime) -> None:
-    """A clear answer for a time that could never be offered, before any date arithmetic."""
-    if start < now:
-        raise InvalidInput({"start": "That time has passed. Choose a time from now on."})
-    if start - now > timedelta(days=rules.horizon_days + 1):
-        raise InvalidInput(
-            {"start": f"Bookings open {rules.horizon_days} days ahead. Choose an earlier day."}
-        )

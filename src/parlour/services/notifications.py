@@ -151,7 +151,7 @@ class Notifier:
             was = None if kind is Kind.REMINDER else previous
             return BookingNotice(kind, business, booking, therapist, sealed_link, was)
 
-        if client_kind is not None:
+        if client_kind is not None and booking.email:  # a phone client may have given none
             staged += Outbox.stage(
                 new_message(
                     client_kind.value,
@@ -166,7 +166,11 @@ class Notifier:
         moved = before is not None and before.start != booking.start
         if before is not None and (moved or not _reminded(booking)):
             staged += self._cancel_reminder(before, business, event.at)
-        if _reminded(booking) and (before is None or not _reminded(before) or moved):
+        if (
+            booking.email
+            and _reminded(booking)
+            and (before is None or not _reminded(before) or moved)
+        ):
             staged += self._reminder(notice(Kind.REMINDER, self._seal(link)), business, event.at)
         alert = _STAFF_ALERT.get(change)
         if alert is not None and (change is not Change.CANCELLED or client_kind is not None):

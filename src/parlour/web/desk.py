@@ -10,9 +10,11 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from parlour.domain.booking import Booking, Status
+from parlour.domain.catalogue import Resource
+from parlour.domain.events import Actor
 from parlour.domain.slots import Slot
 from parlour.errors import Conflict, InvalidInput, SlotTaken
-from parlour.services.bookings import parse_start
+from parlour.services.bookings import BookRequest, parse_start
 from parlour.services.catalogue import Business
 from parlour.web.audit import audit
 from parlour.web.forms import Form, submitted
@@ -120,7 +122,8 @@ async def booking_page(request: Request) -> Response:
     await staff(request)
     booking = await core(request).bookings.get(request.path_params["booking_id"])
     business = await core(request).catalogue.business()
-    today = datetime.now(business.rules.zone).date()
+    now = datetime.now(UTC)
+    today = now.astimezone(business.rules.zone).date()
     day, problem = requested_day(request, booking.start.astimezone(business.rules.zone).date())
     if day < today:  # a move never goes back in time (the date picker says so too)
         day, problem = today, "A booking cannot move to a day that has passed; here is today."
@@ -140,7 +143,8 @@ async def booking_page(request: Request) -> Response:
             "today": today,
             "problem": problem,
             "names": resources,
-            "statuses": [s.value for s in Status],
+            "statuses": [s.value for s in Status if not booking.refuses(s, now)],
+            "started": booking.has_started(now),
         },
     )
 
@@ -150,6 +154,11 @@ async def set_status(request: Request) -> Response:
     form = await submitted(request)
     service = core(request).bookings
     booking = await service.get(request.path_params["booking_id"])
+    wanted = next((s for s in Status if s.value == form.text("status", 20)), None)
+    refusal = wanted and booking.refuses(wanted, datetime.now(UTC))
+    if refusal:  # before asking "are you sure?": the answer would be no anyway
+        session_of(request).flash(refusal)
+        return redirect(local_path(form.text("next", 300), f"/admin/bookings/{booking.id}"))
     if form.text("status", 20) in ASK_FIRST and form.text("confirmed", 3) != "yes":
         return await _confirm_status(request, booking, form.text("status", 20), form)
     try:
@@ -213,9 +222,8 @@ async def new_booking_page(request: Request) -> Response:
         request.query_params.get("start", "")[:64],
         request.query_params.get("resource", "")[:64],
     )
-    performer = next(
-        (r for r in await core(request).catalogue.resources() if r.id == resource), None
-    )
+    everyone = await core(request).catalogue.resources()
+    performer = next((r for r in everyone if r.id == resource), None)
     if performer is not None:
         treatments = [t for t in treatments if performer.id in t.resource_ids]
     slots: list[Slot] = []
@@ -235,6 +243,7 @@ async def new_booking_page(request: Request) -> Response:
             "problem": problem,
             "start": start,
             "performer": performer,
+            "capable": await _capable(request, chosen),
             "fields": {},
             "errors": {},
             "idempotency_key": secrets.token_urlsafe(16),
@@ -250,9 +259,10 @@ async def new_booking(request: Request) -> Response:
         for name in ("treatment", "start", "name", "email", "phone", "resource")
     }
     try:
-        booked = await core(request).bookings.book(
-            fields, idempotency_key=form.text("idempotency_key", 200), staff=True
+        wanted = BookRequest.from_fields(
+            fields, idempotency_key=form.text("idempotency_key", 200), by=Actor.STAFF
         )
+        booked = await core(request).bookings.book(wanted)
     except (InvalidInput, SlotTaken) as exc:
         business = await core(request).catalogue.business()
         errors = exc.fields if isinstance(exc, InvalidInput) else {"start": str(exc)}
@@ -269,6 +279,7 @@ async def new_booking(request: Request) -> Response:
                 "problem": "",
                 "start": fields["start"],
                 "performer": None,
+                "capable": await _capable(request, fields["treatment"]),
                 "fields": fields,
                 "errors": errors,
                 "idempotency_key": form.text("idempotency_key", 200),
@@ -279,6 +290,16 @@ async def new_booking(request: Request) -> Response:
     link = parts(request).links.manage(booked.token)
     session_of(request).flash(f"Booked. The client's link: {link}")
     return redirect(f"/admin/bookings/{booked.booking.id}")
+
+
+async def _capable(request: Request, treatment_id: str) -> list[Resource]:
+    """Who can perform the treatment: the desk's therapist choice (besides "anyone")."""
+    treatments = await core(request).catalogue.treatments(active_only=True)
+    treatment = next((t for t in treatments if t.id == treatment_id), None)
+    if treatment is None:
+        return []
+    resources = await core(request).catalogue.resources()
+    return [r for r in resources if r.active and r.id in treatment.resource_ids]
 
 
 routes = [
