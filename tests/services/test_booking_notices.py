@@ -13,11 +13,12 @@ import pytest
 
 from parlour.domain.booking import Status
 from parlour.domain.catalogue import Resource
+from parlour.domain.events import Actor
 from parlour.domain.schedule import Schedule
 from parlour.errors import SlotTaken
 from parlour.links import Links
 from parlour.mail.render import Renderer
-from parlour.services.bookings import Booked, BookingService, BookRequest
+from parlour.services.bookings import Booked, BookingService, BookRequest, Client
 from parlour.services.catalogue import CatalogueService, resource_from_json, resource_to_json
 from parlour.services.notifications import NoticePolicy, Notifier, reminder_id
 from parlour.services.outbox import Message, Outbox, State
@@ -193,6 +194,19 @@ async def test_reinstating_a_cancelled_booking_brings_its_reminder_back(salon: S
     reminder = await salon.outbox.get(reminder_id(back.booking))
     assert reminder is not None
     assert reminder.state is State.PENDING
+
+
+async def test_a_phone_client_without_an_e_mail_is_sent_nothing_and_staff_are_told(
+    salon: Salon,
+) -> None:
+    start = datetime.fromisoformat(at(11))
+    phoned = BookRequest(FACIAL.id, start, Client("Phone Client", "", "07700 900123"), "r_ann")
+    booked = await salon.bookings.book(replace(phoned, by=Actor.STAFF))
+    kinds = await salon.kinds()
+    assert set(kinds) == {"staff_new"}
+    assert await salon.outbox.get(reminder_id(booked.booking)) is None
+    await salon.bookings.cancel(booked.booking, by_client=False)
+    assert set(await salon.kinds()) == {"staff_new", "staff_cancelled"}
 
 
 def test_a_resource_stored_before_it_had_an_email_reads_as_having_none() -> None:
