@@ -18,6 +18,7 @@ from parlour.config import NAMESPACES, Settings, env_name, load_secret_key, load
 from parlour.errors import ConfigurationError, ParlourError, StorageError
 from parlour.logs import configure_logging
 from parlour.mail import commands as mail_commands
+from parlour.mail.delivery import mail_setup
 from parlour.mail.transport import SmtpTransport
 from parlour.migration import MOVABLE
 from parlour.services.accounts import AccountError
@@ -365,7 +366,10 @@ def workers_warning(settings: Settings, workers: int) -> str | None:
 def _demo(args: argparse.Namespace, settings: Settings) -> int:
     async def fill() -> Seeded | None:
         async with Storage.from_settings(settings) as storage:
-            return await seed(storage.kv)
+            core = Core.assemble(storage.kv, mail=mail_setup(settings, load_secret_key(settings)))
+            return await seed(
+                storage.kv, stage=None if core.notifier is None else core.notifier.stage
+            )
 
     seeded = asyncio.run(fill())
     if seeded is None:

@@ -311,6 +311,10 @@ class Settings(BaseSettings):
     review_rate_limit: RateSetting = Field(
         Rate(5, 3600), description="Reviews one booking link, and one client IP, may submit"
     )
+    password_reset_rate_limit: RateSetting = Field(
+        Rate(3, 3600),
+        description="Password reset links one address, and one client IP, may ask for",
+    )
     booking_rate_limit_outage: Outage = Field(
         "open", description="When Redis is down: open admits bookings (logged), closed refuses"
     )
@@ -378,6 +382,16 @@ class Settings(BaseSettings):
     )
     reminder_before: Seconds = Field(
         86400, ge=60, description="How long before a booking its reminder goes (24 hours)"
+    )
+    staff_alerts_to: str = Field(
+        "",
+        description="The business's address for staff alerts of new, moved and cancelled "
+        "bookings; empty sends none",
+    )
+    therapist_alerts: bool = Field(
+        True,
+        description="Alert the therapist of their bookings too, at the e-mail of their "
+        "resource (none when it has none)",
     )
     mail_max_attempts: int = Field(
         10, ge=1, le=100, description="Tries to send a message before it is dead"
@@ -466,6 +480,14 @@ class Settings(BaseSettings):
         _, address = parseaddr(value)
         if "@" not in address or any(c in value for c in "\r\n"):
             raise ValueError("write an address, e.g. Salon Name <bookings@example.com>")
+        return value
+
+    @field_validator("staff_alerts_to")
+    @classmethod
+    def _an_address_or_none(cls, value: str) -> str:
+        value = value.strip()
+        if value and ("@" not in value or any(c in value for c in "\r\n, ")):
+            raise ValueError("write one address, e.g. front-desk@example.com, or leave it empty")
         return value
 
     @field_validator("database_url")

@@ -123,6 +123,8 @@ PUBLIC = [
     Stop("reviews", go("/reviews")),
     Stop("gallery", go("/gallery")),
     Stop("login", go("/login")),
+    Stop("login: forgot your password", go("/login/forgot")),
+    Stop("login: a reset link that has expired (410)", go("/login/reset/expired-or-made-up-link")),
     Stop("404", go("/no/such/page")),
     Stop("404: a mistyped manage link", go("/booking/this-is-not-a-booking-link")),
 ]
@@ -209,7 +211,8 @@ COVERED = {
     "/admin/treatments", "/admin/treatments/new", "/admin/treatments/{treatment_id}",
     "/admin/resources", "/admin/resources/new", "/admin/resources/{resource_id}",
     "/admin/business", "/admin/reviews", "/admin/gallery", "/admin/account", "/admin/users",
-    "/admin/ratelimits", "/admin/account/two-factor", "/admin/audit", "/admin/outbox",
+    "/admin/ratelimits", "/admin/account/two-factor", "/admin/audit",
+    "/login/forgot", "/login/reset/{token}", "/admin/outbox",
     "/admin/outbox/{namespace}/{message_id}",
 }  # fmt: skip
 NOT_PAGES = {

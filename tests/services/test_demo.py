@@ -9,10 +9,16 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from parlour.links import Links
 from parlour.services.bookings import BookingService
 from parlour.services.catalogue import CatalogueService
+from parlour.services.core import Core
 from parlour.services.demo import REVIEWS, seed
+from parlour.services.notifications import MailSetup, NoticePolicy
+from parlour.services.outbox import State
+from parlour.services.outboxes import Outboxes
 from parlour.services.reviews import ReviewService
+from parlour.services.sealing import Sealer
 from parlour.storage import KVStore
 from parlour.storage.memory import MemoryBackend
 
@@ -84,3 +90,22 @@ async def test_the_week_ahead_is_busy_with_gaps_and_one_day_off(demo: MemoryBack
             busy = sum(b.duration * 60 for b in found)
             gaps += busy < worked * 0.9
     assert gaps >= 5  # most working days have room left: a believable book, not a wall
+
+
+async def test_the_demo_shows_a_confirmation_in_the_outbox() -> None:
+    backend = MemoryBackend()
+    await backend.open()
+
+    def kv(namespace: str) -> KVStore:
+        return KVStore(backend, namespace)
+
+    mail = MailSetup(Sealer(b"d" * 48), Links("http://127.0.0.1:8000"), NoticePolicy())
+    notifier = Core.assemble(kv, mail=mail).notifier
+    assert notifier is not None
+    assert await seed(kv, NOW, stage=notifier.stage) is not None
+    listed = await Outboxes(kv).listing(NOW.timestamp())
+    pending = [message for _, message in listed[State.PENDING]]
+    (confirmation,) = [m for m in pending if m.kind == "confirmation"]
+    assert confirmation.to == ("fern@example.com",)
+    assert "reminder" in {m.kind for m in pending}  # due later, listed as scheduled
+    await backend.close()

@@ -37,6 +37,9 @@ class Resource:
     schedule: Schedule
     kind: str = "therapist"
     active: bool = True
+    email: str = ""
+    """Where staff alerts of this therapist's bookings go (PARLOUR_THERAPIST_ALERTS); empty:
+    none."""
 
 
 @dataclass(frozen=True, slots=True)

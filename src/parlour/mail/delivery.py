@@ -28,8 +28,10 @@ from dataclasses import dataclass
 
 from parlour.config import Settings
 from parlour.errors import RateLimited, StorageError
+from parlour.links import Links
 from parlour.mail.render import Renderer
 from parlour.mail.transport import DeliveryFailed, SmtpTransport
+from parlour.services.notifications import MailSetup, NoticePolicy
 from parlour.services.outbox import TAKE_AT_ONCE, Due, Message, Outbox, State, backoff
 from parlour.services.sealing import Sealer
 from parlour.storage.events import ChangeKind, Subscription
@@ -339,3 +341,13 @@ def delivery_from_settings(
         limiter=limiter,
         clock=clock,
     )
+
+
+def mail_setup(settings: Settings, secret: bytes) -> MailSetup:
+    """What a process's booking changes need to write their messages."""
+    policy = NoticePolicy(
+        reminder_before=int(settings.reminder_before),
+        staff_alerts_to=settings.staff_alerts_to,
+        therapist_alerts=settings.therapist_alerts,
+    )
+    return MailSetup(Sealer(secret), Links.from_settings(settings), policy)

@@ -16,7 +16,7 @@ import asyncio
 import re
 import secrets
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
@@ -26,7 +26,9 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from parlour.domain.text import hidden_characters
 from parlour.errors import InvalidInput
 from parlour.services.cache import NamespaceCache, NoCache
-from parlour.storage.base import KVStore
+from parlour.services.outbox_records import Staged
+from parlour.storage.base import ABSENT, DELETE, KVStore
+from parlour.tokens import sha256_hex
 
 Role = Literal["admin", "staff"]
 ROLES: tuple[Role, ...] = ("admin", "staff")
@@ -76,6 +78,24 @@ class User:
         return bool(self.totp_secret)
 
 
+@dataclass(frozen=True, slots=True)
+class PasswordResetAsked:
+    """Someone asked for a reset link for an account that exists (issue 13's typed event).
+
+    The ``stage`` hook of :class:`AccountService` turns it into the message, staged into the
+    same transact as the link's hash: no link without its e-mail, no e-mail without its link."""
+
+    email: str
+    user_id: str
+    token: str
+    """The link's token: only its hash is stored."""
+    at: float
+    expires: float
+
+
+RESET_VALID = 30 * 60
+"""Seconds a reset link works for."""
+
 KNOWN_ADDRESSES = 10
 """How many recent login addresses an account remembers (the login throttle trusts them)."""
 
@@ -120,8 +140,12 @@ class AccountService:
         hasher: PasswordHasher | None = None,
         clock: Callable[[], float] = time.time,
         cache: NamespaceCache | None = None,
+        stage: Callable[[PasswordResetAsked], Awaitable[Staged]] | None = None,
     ) -> None:
         self._users = users
+        self.stage = stage
+        """Turns a reset request into its message (services.notifications); ``None``: a
+        reset is refused, since it could not be told."""
         self.hasher = hasher or PasswordHasher()
         """Public so that a test can trade argon2's cost for speed."""
         self._clock = clock
@@ -187,8 +211,10 @@ class AccountService:
         await self.change(user.email, change)
 
     async def list_users(self) -> list[User]:
+        # Accounts are keyed by their address; the namespace also holds the reset links'
+        # hashes and their outbox (services/outbox.py), whose keys have no "@".
         return sorted(
-            (User(**record) for record in (await self._users.get_all_items()).values()),
+            (User(**r) for key, r in (await self._users.get_all_items()).items() if "@" in key),
             key=lambda user: user.email,
         )
 
@@ -247,3 +273,78 @@ class AccountService:
             return bumped(record, password_hash=password_hash, password_changed_at=now)
 
         return await self.change(user.email, change)
+
+    # -- password reset ------------------------------------------------------------------
+
+    async def ask_reset(self, email: str) -> PasswordResetAsked | None:
+        """Make a single-use reset link for the account ``email`` names and stage its message
+        in the same transact. ``None`` when there is no such account: the caller answers the
+        same either way, so the page tells no one which addresses have accounts."""
+        try:
+            user = await self.get(check_email(email))
+        except AccountError:
+            return None
+        if user is None or self.stage is None:
+            return None
+        now = self._clock()
+        token = secrets.token_urlsafe(32)
+        asked = PasswordResetAsked(user.email, user.id, token, now, now + RESET_VALID)
+        staged = await self.stage(asked)
+        key = f"r:{sha256_hex(token)}"
+        record = {
+            "email": user.email,
+            "expires": asked.expires,
+            "version": user.credentials_version,
+        }
+        ok = await self._users.transact(
+            {key: record, **staged.writes},
+            expect={key: ABSENT, **staged.expect},
+            merge=staged.merge,
+            ttl={key: float(RESET_VALID)},
+        )
+        return asked if ok else None
+
+    async def reset_is_valid(self, token: str) -> bool:
+        """Whether a reset link would still work (for its page; setting checks again)."""
+        return await self._reset_record(token) is not None
+
+    async def _reset_record(self, token: str) -> dict[str, Any] | None:
+        if not 16 <= len(token) <= 100:
+            return None
+        record = await self._users.get_item(f"r:{sha256_hex(token)}")
+        if not isinstance(record, dict) or float(record["expires"]) <= self._clock():
+            return None
+        return record
+
+    async def reset_password(self, token: str, password: str) -> User:
+        """Set the password a reset link's holder chose and use the link up. The credentials
+        version rises with it, so every session of the account ends. Raises ``AccountError``
+        for a link that is unknown, used, expired or older than a later change of credentials."""
+        gone = AccountError(
+            "This reset link has expired or was already used. Ask for a new one.", field="token"
+        )
+        record = await self._reset_record(token)
+        if record is None:
+            raise gone
+        key = f"r:{sha256_hex(token)}"
+        email = str(record["email"])
+        check_password(password, email)
+        password_hash = await self._hash(password)
+        for _ in range(4):  # a login noting its address meanwhile changes the record
+            current = await self._users.get_item(email)
+            if current is None or int(current.get("credentials_version", 0)) != record["version"]:
+                raise gone  # the credentials changed since (another link, or their owner)
+            changed = bumped(
+                current, password_hash=password_hash, password_changed_at=self._clock()
+            )
+            # One step: the link is used up exactly when the password is set, never twice.
+            if await self._users.transact(
+                {email: changed, key: DELETE}, expect={email: current, key: record}
+            ):
+                break
+            if await self._users.get_item(key) != record:
+                raise gone
+        else:
+            raise gone
+        self._cache.forget(self._users.namespace)
+        return User(**changed)

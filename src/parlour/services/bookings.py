@@ -26,7 +26,6 @@ from __future__ import annotations
 import hashlib
 import secrets
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
@@ -34,7 +33,7 @@ from parlour.domain.booking import Booking, Status
 from parlour.domain.catalogue import BookingRules, Resource, Treatment
 from parlour.domain.events import Actor, BookingEvent, Change
 from parlour.domain.slots import Slot, available_slots
-from parlour.errors import Conflict, InvalidInput, NotFound, SlotTaken
+from parlour.errors import Conflict, NotFound, SlotTaken
 from parlour.services.booking_index import day_key, ids_of, index_change
 from parlour.services.booking_records import (
     Booked,
@@ -48,6 +47,7 @@ from parlour.services.booking_records import (
     parse_start,
     utc_instant,
 )
+from parlour.services.booking_rules import check_offered, check_window, nearest, rules_for
 from parlour.services.catalogue import Business, CatalogueService
 from parlour.services.outbox_records import Staged
 from parlour.storage.base import ABSENT, DELETE, KVStore
@@ -127,7 +127,7 @@ class BookingService:
         ignoring: Booking | None,
         staff: bool,
     ) -> list[Slot]:
-        rules = _rules_for(business, staff)
+        rules = rules_for(business, staff)
         today = self._clock().astimezone(rules.zone).date()
         if not today - timedelta(days=1) <= day <= today + timedelta(days=rules.horizon_days + 1):
             return []  # nothing to offer, and nothing to read (year 9999 has no day after it)
@@ -165,7 +165,7 @@ class BookingService:
                 return repeat
         business = await self._catalogue.business()
         resources = await self._catalogue.resources()
-        _check_window(start, _rules_for(business, staff), self._clock())
+        check_window(start, rules_for(business, staff), self._clock())
         day = start.astimezone(business.rules.zone).date()
         wanted = request.resource or ""
         for _ in range(ATTEMPTS):
@@ -177,10 +177,19 @@ class BookingService:
                 [] if slot is None else [r for r in slot.resource_ids if not wanted or r == wanted]
             )
             if not candidates:
-                self._check_offered(business, treatment, resources, day, staff, start, wanted)
+                check_offered(
+                    business,
+                    treatment,
+                    resources,
+                    day,
+                    start,
+                    wanted,
+                    staff=staff,
+                    now=self._clock(),
+                )
                 raise SlotTaken(
                     "This time was just taken. Here are other times that day.",
-                    _nearest(slots, start, wanted),
+                    nearest(slots, start, wanted),
                 )
             for resource in candidates:
                 booked = await self._claim(treatment, resource, start, day, request)
@@ -191,26 +200,6 @@ class BookingService:
                 if repeat is not None:
                     return repeat
         raise Conflict("Bookings for that day are changing too fast; please try again.")
-
-    def _check_offered(
-        self,
-        business: Business,
-        treatment: Treatment,
-        resources: Sequence[Resource],
-        day: date,
-        staff: bool,
-        start: datetime,
-        wanted: str,
-    ) -> None:
-        """``InvalidInput`` for a time that is not offered even on an empty day (closed, out of
-        hours, not on the slot grid): "taken" is said only of a time a booking holds."""
-        empty = available_slots(
-            treatment, resources, day, _rules_for(business, staff), {}, self._clock()
-        )
-        if not any(s.start == start and (not wanted or wanted in s.resource_ids) for s in empty):
-            raise InvalidInput(
-                {"start": "That time is not offered for this treatment. Choose a listed time."}
-            )
 
     async def _claim(
         self,
@@ -390,12 +379,18 @@ class BookingService:
             )
             slot = next((s for s in slots if s.start == new_start), None)
             if slot is None:
-                self._check_offered(
-                    business, treatment, resources, new_day, not by_client, new_start, ""
+                check_offered(
+                    business,
+                    treatment,
+                    resources,
+                    new_day,
+                    new_start,
+                    staff=not by_client,
+                    now=self._clock(),
                 )
                 raise SlotTaken(
                     "That time is not free. Here are other times that day.",
-                    _nearest(slots, new_start, ""),
+                    nearest(slots, new_start, ""),
                 )
             resource = (
                 stored.resource_id
@@ -457,27 +452,3 @@ def _pad(idempotency_key: str, length: int) -> bytes:
 
 def _unit(resource: str, unit: int) -> str:
     return f"u:{resource}:{unit}"
-
-
-def _nearest(slots: Sequence[Slot], start: datetime, resource: str, count: int = 6) -> list[Slot]:
-    """The free times nearest ``start``, never ``start`` itself (the time just refused)."""
-    usable = [s for s in slots if s.start != start and (not resource or resource in s.resource_ids)]
-    nearest = sorted(usable, key=lambda s: abs((s.start - start).total_seconds()))[:count]
-    return sorted(nearest, key=lambda s: s.start)
-
-
-def _rules_for(business: Business, staff: bool) -> BookingRules:
-    """Staff may book inside the notice period and up to ten years ahead."""
-    if staff:
-        return replace(business.rules, min_notice=0, horizon_days=3650)
-    return business.rules
-
-
-def _check_window(start: datetime, rules: BookingRules, now: datetime) -> None:
-    """A clear answer for a time that could never be offered, before any date arithmetic."""
-    if start < now:
-        raise InvalidInput({"start": "That time has passed. Choose a time from now on."})
-    if start - now > timedelta(days=rules.horizon_days + 1):
-        raise InvalidInput(
-            {"start": f"Bookings open {rules.horizon_days} days ahead. Choose an earlier day."}
-        )

@@ -15,6 +15,7 @@ from parlour.services.bookings import BookingService
 from parlour.services.cache import NamespaceCache
 from parlour.services.catalogue import CatalogueService
 from parlour.services.gallery import GalleryService
+from parlour.services.notifications import MailSetup, Notifier
 from parlour.services.outboxes import Outboxes
 from parlour.services.reviews import ReviewService
 from parlour.services.twofactor import TwoFactorService
@@ -36,17 +37,30 @@ class Core:
     outboxes: Outboxes
     audit: AuditService
     twofactor: TwoFactorService
+    notifier: Notifier | None
+    """What booking changes send; ``None`` for a core that makes no messages (a command that
+    only reads)."""
 
     @classmethod
-    def assemble(cls, kv: Callable[[str], KVStore]) -> Core:
+    def assemble(cls, kv: Callable[[str], KVStore], *, mail: MailSetup | None = None) -> Core:
         """The services over ``kv`` (``Storage.kv``). Nothing connects or starts here: the
-        owner starts :attr:`cache` once its storage is open."""
+        owner starts :attr:`cache` once its storage is open. With ``mail``, every booking
+        change stages its messages into its own transact."""
         cache = NamespaceCache([kv(namespace) for namespace in CACHED])
         catalogue = CatalogueService(kv("business"), kv("treatments"), kv("resources"), cache=cache)
-        accounts = AccountService(kv("users"), cache=cache)
+        notifier = (
+            None
+            if mail is None
+            else Notifier(kv("bookings"), catalogue, mail.sealer, mail.links, mail.policy)
+        )
+        accounts = AccountService(
+            kv("users"), cache=cache, stage=None if notifier is None else notifier.stage_reset
+        )
         return cls(
             catalogue=catalogue,
-            bookings=BookingService(kv("bookings"), catalogue),
+            bookings=BookingService(
+                kv("bookings"), catalogue, stage=None if notifier is None else notifier.stage
+            ),
             reviews=ReviewService(kv("reviews")),
             gallery=GalleryService(kv("gallery"), cache=cache),
             accounts=accounts,
@@ -54,4 +68,5 @@ class Core:
             outboxes=Outboxes(kv),
             audit=AuditService(kv("audit")),
             twofactor=TwoFactorService(accounts),
+            notifier=notifier,
         )

@@ -18,7 +18,7 @@ from parlour.domain.booking import Booking, Status
 from parlour.domain.catalogue import BookingRules, Resource, Treatment
 from parlour.domain.schedule import Hours, Schedule, to_utc
 from parlour.services.accounts import AccountService
-from parlour.services.bookings import BookingService, BookRequest, Client
+from parlour.services.bookings import BookingService, BookRequest, Client, Stage
 from parlour.services.catalogue import Business, CatalogueService
 from parlour.services.gallery import GalleryService
 from parlour.services.reviews import ReviewService
@@ -125,9 +125,13 @@ class Seeded:
     admin_password: str
 
 
-async def seed(kv: Callable[[str], KVStore], now: datetime | None = None) -> Seeded | None:
+async def seed(
+    kv: Callable[[str], KVStore], now: datetime | None = None, *, stage: Stage | None = None
+) -> Seeded | None:
     """Fill an empty catalogue; ``None`` (and nothing written) if there is one already.
-    ``kv`` gives the store of a namespace (``Storage.kv``)."""
+    ``kv`` gives the store of a namespace (``Storage.kv``). With ``stage`` (the engine's hook,
+    from ``Core``), one client books "just now", so /admin/outbox shows what a client is sent:
+    the history is seeded without it (no mail about last week)."""
     now = now or datetime.now(UTC)
     catalogue = CatalogueService(kv("business"), kv("treatments"), kv("resources"))
     if await catalogue.treatments():
@@ -161,6 +165,9 @@ async def seed(kv: Callable[[str], KVStore], now: datetime | None = None) -> See
         await catalogue.put_treatment(treatment)
         treatments.append(treatment)
     await _bookings(kv, catalogue, treatments, now)
+    if stage is not None:
+        service = BookingService(kv("bookings"), catalogue, clock=lambda: now, stage=stage)
+        await _just_booked(service, treatments, today)
     await _photos(GalleryService(kv("gallery")))
     password = secrets.token_urlsafe(12)
     accounts = AccountService(kv("users"))
@@ -230,6 +237,16 @@ async def _bookings(
                 made += 1
                 cursor = booked.booking.end + timedelta(minutes=treatment.buffer_after)
                 await _settle(settler, reviews, booked.booking, resource, now, made, untold)
+
+
+async def _just_booked(service: BookingService, treatments: list[Treatment], today: date) -> None:
+    """The last free time of a treatment within the coming week, booked now by a new client."""
+    for offset in range(2, 9):
+        _, slots = await service.availability(treatments[0].id, today + timedelta(days=offset))
+        if slots:
+            client = Client("Fern Ashby", "fern@example.com", "07700 900777")
+            await service.book(BookRequest(treatments[0].id, slots[-1].start, client))
+            return
 
 
 async def _settle(

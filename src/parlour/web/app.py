@@ -19,7 +19,7 @@ from starlette.routing import Mount, Route
 
 from parlour.config import Settings, load_secret_key, load_settings
 from parlour.links import Links, allowed_hosts
-from parlour.mail.delivery import delivery_from_settings
+from parlour.mail.delivery import delivery_from_settings, mail_setup
 from parlour.services.core import Core
 from parlour.services.sessions import SessionService
 from parlour.storage import Storage
@@ -34,6 +34,7 @@ from parlour.web import (
     manage,
     outbox,
     public,
+    reset,
     studio,
     twofactor,
 )
@@ -67,7 +68,7 @@ def create_app(settings: Settings, *, storage: Storage | None = None) -> Starlet
     secret = load_secret_key(settings)
     limiter = Limiter(planned.ratelimits, policies_from(settings), secret)
     metrics = Metrics(planned, limiter)
-    core = Core.assemble(planned.kv)
+    core = Core.assemble(planned.kv, mail=mail_setup(settings, secret))
     cache = core.cache
 
     async def credentials(email: str, fresh: bool) -> int | None:
@@ -130,6 +131,7 @@ def create_app(settings: Settings, *, storage: Storage | None = None) -> Starlet
             *health.routes,
             *metrics_route,
             *auth.routes,
+            *reset.routes,
             *desk.routes,
             *live.routes,
             *studio.routes,

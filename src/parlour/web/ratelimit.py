@@ -56,6 +56,12 @@ def policies_from(settings: Settings) -> dict[str, Policy]:
         "review": Policy(
             "review", settings.review_rate_limit, settings.review_rate_limit_outage == "open"
         ),
+        # Like logins: a reset is a way into an account, so it is refused rather than unlimited.
+        "password_reset": Policy(
+            "password_reset",
+            settings.password_reset_rate_limit,
+            settings.login_rate_limit_outage == "open",
+        ),
         # Mail fails open: a confirmation not sent because Redis blinked would be worse.
         "mail_recipient": Policy("mail_recipient", settings.mail_recipient_rate_limit, True),
         "mail_global": Policy("mail_global", settings.mail_global_rate_limit, True),

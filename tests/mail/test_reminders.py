@@ -1,0 +1,110 @@
+"""Reminders on both sides of a clock change go at the right local time, and a cancelled
+booking's reminder never goes: bookings made through the engine with the Notifier as its hook,
+delivered by the worker to a real SMTP server, on every backend, with a clock the test moves."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+from zoneinfo import ZoneInfo
+
+from parlour.links import Links
+from parlour.mail.delivery import DeliveryWorker, Retries
+from parlour.mail.render import Renderer
+from parlour.mail.transport import SmtpAddress, SmtpTransport
+from parlour.services.bookings import Booked, BookingService, BookRequest
+from parlour.services.notifications import NoticePolicy, Notifier
+from parlour.services.outbox import Outbox
+from parlour.services.sealing import Sealer
+from parlour.storage import Backend, KVStore
+
+from support.salon import FACIAL, at, client, furnish
+from support.smtp_server import SmtpServer
+
+SEALER = Sealer(b"r" * 48)
+LONDON = ZoneInfo("Europe/London")
+BOOKED_AT = datetime(2026, 10, 19, 8, tzinfo=UTC)  # a Monday, a week before the clocks go back
+BEFORE_CHANGE = date(2026, 10, 23)  # Friday, British Summer Time
+AFTER_CHANGE = date(2026, 10, 26)  # Monday, Greenwich Mean Time (the change: Sunday 02:00)
+
+
+class Clock:
+    def __init__(self, now: datetime) -> None:
+        self.now = now.timestamp()
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def test_reminders_keep_the_salons_wall_clock_across_the_change(
+    data_backend: Backend, smtp_server: SmtpServer
+) -> None:
+    def kv(namespace: str) -> KVStore:
+        return KVStore(data_backend, namespace)
+
+    store = kv("bookings")
+    catalogue = await furnish(kv)
+    lead = 2 * 86400  # two days: the Monday's reminder falls on the Saturday, before the change
+    notifier = Notifier(
+        store, catalogue, SEALER, Links("https://book.example.com"), NoticePolicy(lead)
+    )
+    bookings = BookingService(store, catalogue, clock=lambda: BOOKED_AT, stage=notifier.stage)
+
+    async def book(day: date, resource: str, n: int) -> Booked:
+        fields = {"treatment": FACIAL.id, "start": at(10, day=day), "resource": resource}
+        return await bookings.book(BookRequest.from_fields({**fields, **client(n)}))
+
+    friday = await book(BEFORE_CHANGE, "r_ann", 1)
+    monday = await book(AFTER_CHANGE, "r_ann", 2)
+    cancelled = await book(AFTER_CHANGE, "r_bob", 3)  # the same time: its reminder due with it
+    await bookings.cancel(cancelled.booking, by_client=True)
+
+    clock = Clock(BOOKED_AT)
+    transport = SmtpTransport(SmtpAddress.parse(smtp_server.url), "s@salon.example", timeout=5)
+    worker = DeliveryWorker(
+        [Outbox(store)],
+        Renderer("Salon <s@salon.example>", SEALER.unseal),
+        [transport],
+        retries=Retries(max_attempts=3, base=1),
+        clock=clock,
+    )
+
+    def reminders() -> list[tuple[str, float]]:
+        return [
+            (str(r.message["To"]), r.at)
+            for r in smtp_server.received
+            if str(r.message["Subject"]).startswith("Reminder")
+        ]
+
+    try:
+        await worker.run_once()  # the confirmations and the cancellation notice go at once
+        kinds = sorted(str(r.message["Subject"]).split(":")[0] for r in smtp_server.received)
+        assert kinds == ["Booked", "Booked", "Booked", "Cancelled"]
+        expected = [
+            (friday, datetime(2026, 10, 21, 10, tzinfo=LONDON)),  # Wednesday 10:00 BST
+            (monday, datetime(2026, 10, 24, 10, tzinfo=LONDON)),  # Saturday 10:00 BST
+        ]
+        for booked, local_ten in expected:
+            due = local_ten.timestamp()
+            clock.now = due - 1
+            await worker.run_once()
+            assert booked.booking.email not in {to for to, _ in reminders()}  # not early
+            clock.now = due
+            await worker.run_once()
+            assert booked.booking.email in {to for to, _ in reminders()}  # on the dot
+        # The Monday's reminder is out, so the cancelled booking's, due with it, would be too.
+        clock.now = expected[1][1].timestamp() + 3600
+        await worker.run_once()
+        assert cancelled.booking.email not in {to for to, _ in reminders()}
+        assert len(reminders()) == 2
+        # The Monday booking's reminder says its time in GMT, the client's wall clock then.
+        (monday_reminder,) = [
+            r
+            for r in smtp_server.received
+            if str(r.message["Subject"]).startswith("Reminder")
+            and str(r.message["To"]) == monday.booking.email
+        ]
+        text = monday_reminder.message.get_body(("plain",))
+        assert text is not None
+        assert "10:00 (GMT)" in text.get_content()
+    finally:
+        await transport.close()
