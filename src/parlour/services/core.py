@@ -13,6 +13,7 @@ from parlour.services.accounts import AccountService
 from parlour.services.audit import AuditService
 from parlour.services.bookings import BookingService
 from parlour.services.cache import NamespaceCache
+from parlour.services.calendar_days import CalendarDays
 from parlour.services.catalogue import CatalogueService
 from parlour.services.gallery import GalleryService
 from parlour.services.outboxes import Outboxes
@@ -36,6 +37,7 @@ class Core:
     outboxes: Outboxes
     audit: AuditService
     twofactor: TwoFactorService
+    days: CalendarDays
 
     @classmethod
     def assemble(cls, kv: Callable[[str], KVStore]) -> Core:
@@ -44,9 +46,10 @@ class Core:
         cache = NamespaceCache([kv(namespace) for namespace in CACHED])
         catalogue = CatalogueService(kv("business"), kv("treatments"), kv("resources"), cache=cache)
         accounts = AccountService(kv("users"), cache=cache)
+        bookings = BookingService(kv("bookings"), catalogue)
         return cls(
             catalogue=catalogue,
-            bookings=BookingService(kv("bookings"), catalogue),
+            bookings=bookings,
             reviews=ReviewService(kv("reviews")),
             gallery=GalleryService(kv("gallery"), cache=cache),
             accounts=accounts,
@@ -54,4 +57,5 @@ class Core:
             outboxes=Outboxes(kv),
             audit=AuditService(kv("audit")),
             twofactor=TwoFactorService(accounts),
+            days=CalendarDays(bookings, catalogue),
         )

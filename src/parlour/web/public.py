@@ -13,6 +13,7 @@ from starlette.routing import Route
 from parlour.errors import InvalidInput, SlotTaken
 from parlour.services.bookings import parse_start
 from parlour.services.gallery import Size
+from parlour.web.booking_days import time_page
 from parlour.web.forms import submitted
 from parlour.web.pages import redirect, render
 from parlour.web.parts import core
@@ -52,9 +53,8 @@ async def choose_time(request: Request) -> Response:
     zone = business.rules.zone
     today = datetime.now(zone).date()
     day, problem = requested_day(request, today)
-    treatment, slots = await core(request).bookings.availability(
-        request.path_params["treatment_id"], day
-    )
+    treatment = await core(request).catalogue.treatment(request.path_params["treatment_id"])
+    days = await time_page(request, treatment.id, day)  # slots, therapist choice, month
     return await render(
         request,
         "book_time.html",
@@ -66,8 +66,8 @@ async def choose_time(request: Request) -> Response:
             "today": today,
             "previous_day": day - timedelta(days=1) if day > today else None,
             "next_day": day + timedelta(days=1),
-            "slots": slots,
             "problem": problem,
+            **days,
         },
     )
 
@@ -88,6 +88,7 @@ async def details_page(request: Request) -> Response:
             "treatment": treatment,
             "start": start,
             "resource": request.query_params.get("resource", "")[:64],
+            "names": {r.id: r.name for r in await core(request).catalogue.resources()},
             "fields": {},
             "errors": {},
             "idempotency_key": secrets.token_urlsafe(16),
