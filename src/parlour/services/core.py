@@ -11,10 +11,12 @@ from dataclasses import dataclass
 
 from parlour.services.accounts import AccountService
 from parlour.services.audit import AuditService
+from parlour.services.booking_records import BookingRecords
 from parlour.services.bookings import BookingService
 from parlour.services.cache import NamespaceCache
 from parlour.services.calendar_days import CalendarDays
 from parlour.services.catalogue import CatalogueService
+from parlour.services.clients import ClientService
 from parlour.services.gallery import GalleryService
 from parlour.services.outboxes import Outboxes
 from parlour.services.reviews import ReviewService
@@ -38,6 +40,8 @@ class Core:
     audit: AuditService
     twofactor: TwoFactorService
     days: CalendarDays
+    records: BookingRecords
+    clients: ClientService
 
     @classmethod
     def assemble(cls, kv: Callable[[str], KVStore]) -> Core:
@@ -47,10 +51,12 @@ class Core:
         catalogue = CatalogueService(kv("business"), kv("treatments"), kv("resources"), cache=cache)
         accounts = AccountService(kv("users"), cache=cache)
         bookings = BookingService(kv("bookings"), catalogue)
+        records = BookingRecords(kv("bookings"))
+        reviews = ReviewService(kv("reviews"))
         return cls(
             catalogue=catalogue,
             bookings=bookings,
-            reviews=ReviewService(kv("reviews")),
+            reviews=reviews,
             gallery=GalleryService(kv("gallery"), cache=cache),
             accounts=accounts,
             cache=cache,
@@ -58,4 +64,6 @@ class Core:
             audit=AuditService(kv("audit")),
             twofactor=TwoFactorService(accounts),
             days=CalendarDays(bookings, catalogue),
+            records=records,
+            clients=ClientService(records, kv("clients"), reviews, kv("reviews")),
         )
