@@ -99,7 +99,7 @@ async def _reschedule(w: Walk) -> httpx.Response:
     )
     page = f"/admin/bookings/{other.booking.id}"
     return await post_form(
-        w.admin, page, f"{page}/reschedule", start=at(14, day=upcoming_weekday())
+        w.admin, page, f"{page}/reschedule", start=at(14, day=upcoming_weekday()), confirmed="yes"
     )
 
 
