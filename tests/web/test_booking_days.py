@@ -94,3 +94,12 @@ async def test_the_month_links_only_days_with_times(site: httpx.AsyncClient) -> 
     assert f'?date={saturday}"' not in month  # a closed day is no link
     assert re.search(r'class="none closed chosen" title="We are closed on Saturdays."', month)
     assert re.search(r'<a class="free" href="/book/t_facial\?date=[0-9-]+" aria-label=', month)
+
+
+@pytest.mark.parametrize("day", ["9999-12-31", "0001-01-01", "9999-12-01"])
+async def test_the_calendars_first_and_last_days_are_answered_not_a_500(
+    site: httpx.AsyncClient, day: str
+) -> None:
+    page = await site.get(f"/book/{FACIAL.id}", params={"date": day})
+    assert page.status_code == 200
+    assert "No free times on this day." in page.text

@@ -4,7 +4,7 @@ gallery."""
 from __future__ import annotations
 
 import secrets
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -64,8 +64,6 @@ async def choose_time(request: Request) -> Response:
             "treatment": treatment,
             "day": day,
             "today": today,
-            "previous_day": day - timedelta(days=1) if day > today else None,
-            "next_day": day + timedelta(days=1),
             "problem": problem,
             **days,
         },
