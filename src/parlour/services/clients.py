@@ -58,6 +58,10 @@ class Note:
     at: str
     """ISO 8601, UTC."""
 
+    @property
+    def when(self) -> datetime:
+        return datetime.fromisoformat(self.at)
+
 
 @dataclass(slots=True)
 class Client:
