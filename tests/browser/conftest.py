@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import io
 import os
-import time
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
 from pathlib import Path
@@ -17,12 +16,9 @@ from playwright.async_api import async_playwright
 
 from parlour.config import load_settings
 from parlour.domain.booking import Status
-from parlour.mail.messages import ProbeMessage, to_json
 from parlour.services.accounts import AccountService
 from parlour.services.bookings import BookingService
 from parlour.services.gallery import GalleryService
-from parlour.services.outbox import new_message
-from parlour.services.outboxes import Outboxes
 from parlour.services.reviews import ReviewService
 from parlour.storage import Storage
 
@@ -49,13 +45,6 @@ async def site(redis_url: str, tmp_path: Path) -> AsyncIterator[Site]:
         await ReviewService(storage.kv("reviews")).submit(done, "5", "Calm, unhurried, lovely.")
         booked = await bookings.book(
             {"treatment": FACIAL.id, "start": at(11, day=day), "resource": "r_ann", **client(8)}
-        )
-        # One message in the outbox (kept, with no SMTP server), for the outbox's own pages.
-        probe = to_json(ProbeMessage(await catalogue.business(), "the browser tests"))
-        await (
-            Outboxes(storage.kv)
-            .of("bookings")
-            .enqueue(new_message("test", ["client8@example.com"], probe, now=time.time()))
         )
         picture = io.BytesIO()
         Image.new("RGB", (640, 480), (196, 140, 120)).save(picture, "PNG")
