@@ -37,6 +37,7 @@ from parlour.storage import Storage
 from support.postgres_server import PostgresServer, find_postgres_bin
 from support.processes import served
 from support.redis_server import RedisServer, find_redis_server
+from support.salon import ask
 
 CONCURRENCY = 32
 THERAPISTS = [f"r_{n}" for n in range(10)]
@@ -139,14 +140,16 @@ async def fill_a_day(storage: Storage, catalogue: CatalogueService, day: date) -
     ][:200]
     for n, (start, resource) in enumerate(todo):
         await service.book(
-            {
-                "treatment": QUICK.id,
-                "start": start,
-                "resource": resource,
-                "name": "Bench",
-                "email": f"f{n}@example.com",
-                "phone": "07700 900000",
-            }
+            ask(
+                {
+                    "treatment": QUICK.id,
+                    "start": start,
+                    "resource": resource,
+                    "name": "Bench",
+                    "email": f"f{n}@example.com",
+                    "phone": "07700 900000",
+                }
+            )
         )
 
 

@@ -28,9 +28,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from booking import QUICK, THERAPISTS, furnish  # type: ignore[import-not-found]
 from parlour.config import load_settings
+from parlour.domain.events import Actor
 from parlour.domain.schedule import to_utc
-from parlour.services.booking_records import BookingRecords
-from parlour.services.bookings import BookingService
+from parlour.services.bookings import BookingService, BookRequest
+from parlour.services.client_records import ClientRecords
 from parlour.services.clients import ClientService
 from parlour.services.reviews import ReviewService
 from parlour.storage import Storage
@@ -70,10 +71,10 @@ async def main(bookings: int, clients: int) -> None:
                     "email": f"client{person}@example.com",
                     "phone": f"07700 9{person:05d}",
                 }
-                await service.book(fields, staff=True)
+                await service.book(BookRequest.from_fields(fields, by=Actor.STAFF))
             store = storage.kv("bookings")
             listing = ClientService(
-                BookingRecords(store), storage.kv("clients"), ReviewService(storage.kv("reviews")),
+                ClientRecords(store), storage.kv("clients"), ReviewService(storage.kv("reviews")),
                 storage.kv("reviews"),
             )  # fmt: skip
             items = len(await store.get_all_items())

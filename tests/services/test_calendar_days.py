@@ -13,7 +13,7 @@ from parlour.services.catalogue import CatalogueService
 from parlour.storage import KVStore
 from parlour.storage.memory import MemoryBackend
 
-from support.salon import DAY, FACIAL, MASSAGE, NOW, at, client, furnish
+from support.salon import DAY, FACIAL, MASSAGE, NOW, ask, at, client, furnish
 
 FRIDAY, SATURDAY, MONDAY = date(2026, 12, 4), date(2026, 12, 5), date(2026, 12, 7)
 
@@ -38,7 +38,7 @@ async def fill(bookings: BookingService, day: date) -> None:
     """Every massage time of ``day`` (9:00 to 17:00, Ann only) booked."""
     for n in range(16):
         start = at(9 + n // 2, 30 * (n % 2), day=day)
-        await bookings.book({"treatment": MASSAGE.id, "start": start, **client(n)}, staff=True)
+        await bookings.book(ask({"treatment": MASSAGE.id, "start": start, **client(n)}, staff=True))
 
 
 async def test_a_month_marks_the_days_with_times_as_the_slot_engine_does(

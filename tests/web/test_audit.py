@@ -37,7 +37,7 @@ from parlour.storage.memory import MemoryBackend
 from parlour.web.app import create_app
 from parlour.web.parts import core, parts
 
-from support.salon import FACIAL, MASSAGE, at, client, furnish, upcoming_weekday
+from support.salon import FACIAL, ask, at, client, furnish, past_visit, upcoming_weekday
 from support.web import form_token, log_in, post_form, running
 
 ADMIN, STAFF, PASSWORD = "admin@example.com", "staff@example.com", "correct horse battery"
@@ -58,14 +58,13 @@ class Walk:
 async def walk(tmp_path: Path) -> AsyncIterator[Walk]:
     app = create_app(load_settings(env_file=None, data_dir=tmp_path / "data"))
     async with running(app) as admin:
-        await furnish(parts(app).storage.kv)
+        catalogue = await furnish(parts(app).storage.kv)
         await core(app).accounts.create_user(ADMIN, "admin", PASSWORD)
         await core(app).accounts.create_user(STAFF, "staff", PASSWORD)
         await log_in(admin, ADMIN, PASSWORD)
-        booked = await core(app).bookings.book(
-            {"treatment": MASSAGE.id, "start": at(10, day=upcoming_weekday()), **client()}
-        )
-        yield Walk(app, admin, booked.booking.id, tmp_path)
+        # Last week's visit, still confirmed: staff may mark it done, and its client review it.
+        visit, _ = await past_visit(parts(app).storage.kv, catalogue, done=False)
+        yield Walk(app, admin, visit.id, tmp_path)
 
 
 def jpeg() -> bytes:
@@ -95,7 +94,7 @@ async def _status(w: Walk) -> httpx.Response:
 
 async def _reschedule(w: Walk) -> httpx.Response:
     other = await core(w.app).bookings.book(
-        {"treatment": FACIAL.id, "start": at(9, 30, day=upcoming_weekday()), **client(2)}
+        ask({"treatment": FACIAL.id, "start": at(9, 30, day=upcoming_weekday()), **client(2)})
     )
     page = f"/admin/bookings/{other.booking.id}"
     return await post_form(
@@ -136,7 +135,8 @@ async def _business(w: Walk) -> httpx.Response:
 
 async def _moderate(w: Walk) -> httpx.Response:
     bookings = core(w.app).bookings
-    done = await bookings.set_status(await bookings.get(w.booking_id), Status.COMPLETED)
+    changed = await bookings.set_status(await bookings.get(w.booking_id), Status.COMPLETED)
+    done = changed.booking
     await core(w.app).reviews.submit(done, "5", "Lovely")
     return await post_form(
         w.admin, "/admin/reviews", f"/admin/reviews/{w.booking_id}", status="approved"
@@ -293,7 +293,7 @@ async def _export(w: Walk) -> httpx.Response:
 
 async def _erase(w: Walk) -> httpx.Response:
     booked = await core(w.app).bookings.book(
-        {"treatment": FACIAL.id, "start": at(16, day=upcoming_weekday()), **client(9)}
+        ask({"treatment": FACIAL.id, "start": at(16, day=upcoming_weekday()), **client(9)})
     )
     await core(w.app).bookings.cancel(booked.booking, by_client=False)
     page = f"/admin/clients/{client_id(client_key('client9@example.com', ''))}"

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -17,14 +17,16 @@ from starlette.applications import Starlette
 
 from parlour.config import load_settings
 from parlour.domain.booking import Status
+from parlour.services.bookings import BookingService
 from parlour.services.clients import client_id, client_key
 from parlour.web.app import create_app
 from parlour.web.parts import core, parts
 
-from support.salon import FACIAL, MASSAGE, at, client, furnish, upcoming_weekday
+from support.salon import FACIAL, MASSAGE, ask, at, client, furnish, upcoming_weekday
 from support.web import form_token, log_in, post_form, running
 
 PASSWORD = "correct horse battery"
+DAY_BEFORE = timedelta(days=1)
 
 
 @dataclass
@@ -37,25 +39,39 @@ class Desk:
     tokens: list[str]
 
 
+def stopped(instant: datetime) -> Callable[[], datetime]:
+    return lambda: instant
+
+
 @pytest.fixture
 async def desk(tmp_path: Path) -> AsyncIterator[Desk]:
     app = create_app(load_settings(env_file=None, data_dir=tmp_path))
     async with running(app) as staff:
-        await furnish(parts(app).storage.kv)
+        kv = parts(app).storage.kv
+        await furnish(kv)
         await core(app).accounts.create_user("admin@example.com", "admin", PASSWORD)
         await log_in(staff, "admin@example.com", PASSWORD)
-        day = upcoming_weekday()
-        bookings, tokens = core(app).bookings, []
+        day, tokens = upcoming_weekday(), []
+        catalogue = core(app).catalogue
         ann = client(1, name="Ann Example", email="Ann@Example.com", phone="07700 900111")
+        past = datetime.now(UTC).date() - timedelta(days=7)
+        while past.weekday() >= 5:
+            past -= timedelta(days=1)
         for hour, status in ((9, Status.COMPLETED), (11, Status.NO_SHOW), (14, Status.CANCELLED)):
-            booked = await bookings.book(
-                {"treatment": MASSAGE.id, "start": at(hour, day=day), **ann}
+            # Booked a week ago and closed after the visit: the engine's clock set at each time.
+            start = datetime.fromisoformat(at(hour, day=past))
+            booker = BookingService(kv("bookings"), catalogue, clock=stopped(start - DAY_BEFORE))
+            booked = await booker.book(
+                ask({"treatment": MASSAGE.id, "start": at(hour, day=past), **ann})
             )
-            done = await bookings.set_status(booked.booking, status)
+            closer = BookingService(kv("bookings"), catalogue, clock=stopped(booked.booking.end))
+            done = (await closer.set_status(booked.booking, status)).booking
             tokens.append(booked.token)
             if status is Status.COMPLETED:
                 await core(app).reviews.submit(done, "5", "Lovely, thank you.")
-        await bookings.book({"treatment": FACIAL.id, "start": at(12, day=day), **client(2)})
+        await core(app).bookings.book(
+            ask({"treatment": FACIAL.id, "start": at(12, day=day), **client(2)})
+        )
         key = client_key("ann@example.com", "")
         yield Desk(app, staff, day, client_id(key), tokens)
 
@@ -156,7 +172,7 @@ async def test_erase_is_refused_while_a_booking_is_to_come(desk: Desk) -> None:
 
 async def test_staff_make_a_new_manage_link_and_the_old_one_stops(desk: Desk) -> None:
     booked = await core(desk.app).bookings.book(
-        {"treatment": FACIAL.id, "start": at(15, day=desk.day), **client(3)}
+        ask({"treatment": FACIAL.id, "start": at(15, day=desk.day), **client(3)})
     )
     page = f"/admin/bookings/{booked.booking.id}"
     assert (await desk.staff.get(f"/booking/{booked.token}")).status_code == 200

@@ -19,7 +19,7 @@ from parlour.domain.booking import Booking, Status
 from parlour.web.app import create_app
 from parlour.web.parts import core, parts
 
-from support.salon import FACIAL, MASSAGE, at, client, furnish, upcoming_weekday
+from support.salon import FACIAL, MASSAGE, ask, at, client, furnish, past_visit, upcoming_weekday
 from support.web import form_token, log_in, post_form, running
 
 PASSWORD = "correct horse battery"
@@ -42,7 +42,7 @@ async def desk(tmp_path: Path) -> AsyncIterator[Desk]:
         await log_in(staff, "admin@example.com", PASSWORD)
         day = upcoming_weekday()
         booked = await core(app).bookings.book(
-            {"treatment": MASSAGE.id, "start": at(10, day=day), **client()}
+            ask({"treatment": MASSAGE.id, "start": at(10, day=day), **client()})
         )
         yield Desk(app, staff, day, booked.booking)
 
@@ -97,16 +97,25 @@ async def test_the_calendar_shows_the_days_bookings_with_filters(desk: Desk) -> 
 
 async def test_staff_mark_a_booking_done_and_move_another(desk: Desk) -> None:
     page = f"/admin/bookings/{desk.booking.id}"
+    html = (await desk.staff.get(page)).text
+    assert '<option value="completed"' not in html  # issue 10, defect 6: not before the visit
+    assert "can be set once the visit has started" in html
+    early = await post_form(desk.staff, page, f"{page}/status", status="no-show", confirmed="yes")
+    assert early.status_code == 303
+    assert "only once the visit has started" in (await desk.staff.get(page)).text
+    assert (await core(desk.app).bookings.get(desk.booking.id)).status is Status.CONFIRMED
+    visit, _ = await past_visit(parts(desk.app).storage.kv, core(desk.app).catalogue, done=False)
+    page = f"/admin/bookings/{visit.id}"
     done = await post_form(desk.staff, page, f"{page}/status", status="completed", confirmed="yes")
     assert done.status_code == 303
-    assert (await core(desk.app).bookings.get(desk.booking.id)).status is Status.COMPLETED
+    assert (await core(desk.app).bookings.get(visit.id)).status is Status.COMPLETED
     refused = await post_form(desk.staff, page, f"{page}/status", status="exploded")
     assert refused.status_code == 303
     assert "Choose confirmed, completed" in (await desk.staff.get(page)).text
 
     other = (
         await core(desk.app).bookings.book(
-            {"treatment": FACIAL.id, "start": at(9, 30, day=desk.day), **client(2)}
+            ask({"treatment": FACIAL.id, "start": at(9, 30, day=desk.day), **client(2)})
         )
     ).booking
     moved = await post_form(
@@ -161,6 +170,29 @@ async def test_staff_book_for_a_client_even_at_short_notice(desk: Desk) -> None:
     )
     assert invalid.status_code == 422
     assert "Please check" in invalid.text
+
+
+async def test_staff_book_a_phone_client_with_the_therapist_they_ask_for(desk: Desk) -> None:
+    day = desk.day.isoformat()
+    page = await desk.staff.get(f"/admin/bookings/new?treatment={FACIAL.id}&date={day}")
+    assert '<option value="">Anyone free</option>' in page.text
+    assert '<option value="r_bob">Bob</option>' in page.text
+    response = await desk.staff.post(
+        "/admin/bookings/new",
+        data={
+            "csrf_token": form_token(page.text),
+            "treatment": FACIAL.id,
+            "start": at(15, day=desk.day),
+            "idempotency_key": "phone-booking",
+            "name": "Phoned In",
+            "email": "",
+            "phone": "07700 900456",
+            "resource": "r_bob",
+        },
+    )
+    assert response.status_code == 303
+    booking = await core(desk.app).bookings.get(response.headers["location"].rsplit("/", 1)[1])
+    assert (booking.resource_id, booking.email, booking.phone) == ("r_bob", "", "07700 900456")
 
 
 async def test_a_treatment_form_names_each_problem_then_saves(desk: Desk) -> None:

@@ -1,81 +1,173 @@
-"""Booking records as a whole: every booking (for the client list), a fresh manage link for a
-booking, and a booking's client details erased. They keep the ``bookings`` namespace's layout
-(``services/bookings.py``: ``b:<id>`` records, ``t:<sha256 of token>`` -> id) and change a
-record only in one ``transact`` that expects it as read, as the booking service does.
+"""What the booking engine reads and answers: stored records, parsed requests, typed results.
 
-A manage link's token is stored only as its hash, so staff cannot show a client the link they
-were sent. :meth:`BookingRecords.new_link` issues a new one instead: the new hash replaces the
-old in one step, so the old link stops working the moment the new one does (a reminder already
-queued with the old link then carries a dead one; the new link is the one to read out or send).
+Kept apart from the engine (services.bookings) so that adapters (the web form, the JSON API, the
+staff desk, the demo) and the notification wiring can use them without the engine itself.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import secrets
-from collections.abc import Callable
-from datetime import datetime
+import re
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import asdict, dataclass
+from datetime import UTC, date, datetime
 from typing import Any
 
-from parlour.domain.booking import Booking
-from parlour.errors import Conflict, NotFound
-from parlour.services.bookings import ATTEMPTS, booking_from_json, booking_to_json, now_utc
-from parlour.storage.base import DELETE, KVStore
-from parlour.tokens import b64encode, sha256_hex
+from parlour.domain.booking import Booking, Status
+from parlour.domain.events import Actor, BookingEvent
+from parlour.domain.text import HIDDEN, hidden_characters
+from parlour.errors import InvalidInput
+from parlour.services.accounts import check_email
+from parlour.services.outbox_records import Staged
 
-ERASED_NAME = "Erased client"
-_PERSONAL = {"client_name": ERASED_NAME, "email": "", "phone": "", "notes": ""}
-"""What erasing puts in place of a client's details (``notes`` if a booking has them)."""
-_FIELDS = {f.name for f in dataclasses.fields(Booking)}
+_PHONE = re.compile(r"[+()0-9 .-]{5,30}")
+
+Stage = Callable[[BookingEvent], Awaitable[Staged]]
+"""The engine's hook: what a change adds to its own ``transact`` (its messages), given the event
+the change makes. Awaited once per attempt, so a retried change stages afresh."""
 
 
-class BookingRecords:
-    def __init__(self, store: KVStore, *, clock: Callable[[], datetime] = now_utc) -> None:
-        self._store = store
-        self._clock = clock
+def booking_to_json(booking: Booking) -> dict[str, Any]:
+    data = asdict(booking)
+    data["start"] = booking.start.isoformat()
+    data["created_at"] = booking.created_at.isoformat()
+    data["updated_at"] = booking.updated_at and booking.updated_at.isoformat()
+    data["status"] = booking.status.value
+    return data
 
-    async def every_booking(self) -> list[Booking]:
-        """Every booking ever made, oldest first. Reads the whole namespace once, in batches
-        (units, day lists and links too: about 15 small items per booking), and decodes only
-        the records."""
-        found = [
-            booking_from_json(value)
-            async for key, value in self._store.items()
-            if key.startswith("b:") and isinstance(value, dict)
-        ]
-        return sorted(found, key=lambda b: b.created_at)
 
-    async def new_link(self, booking_id: str) -> tuple[Booking, str]:
-        """A fresh manage token for the booking; the old one stops working."""
-        token = b64encode(secrets.token_bytes(24))
-        changed = await self._rewrite(booking_id, lambda b: {"token_hash": sha256_hex(token)})
-        return changed, token
+def booking_from_json(data: Mapping[str, Any]) -> Booking:
+    return Booking(
+        **{
+            **data,
+            "start": datetime.fromisoformat(data["start"]),
+            "created_at": datetime.fromisoformat(data["created_at"]),
+            "updated_at": data.get("updated_at") and datetime.fromisoformat(data["updated_at"]),
+            "status": Status(data["status"]),
+        }
+    )
 
-    async def erase_client(self, booking_id: str) -> Booking:
-        """The booking kept for the books (time, treatment, price, status), its client's name,
-        e-mail, phone and notes replaced and its manage link removed."""
-        return await self._rewrite(
-            booking_id, lambda b: {k: v for k, v in _PERSONAL.items() if k in _FIELDS}, link=False
+
+FIRST_DAY = date(1900, 1, 1)
+LAST_DAY = date(2999, 12, 31)
+"""The dates any page or command reads: far beyond any salon's calendar, and far enough from
+the ends of Python's calendar that a day, a week or a time zone on either side never overflows."""
+OUT_OF_RANGE = f"Choose a date between {FIRST_DAY.year} and {LAST_DAY.year}."
+
+
+def in_range(day: date) -> bool:
+    return FIRST_DAY <= day <= LAST_DAY
+
+
+def utc_instant(instant: datetime, field: str = "start") -> datetime:
+    """An aware instant in UTC, refused (``InvalidInput``) outside the years the calendar
+    reads: checked before any arithmetic, so none overflows."""
+    if instant.tzinfo is None:
+        raise InvalidInput({field: "Give the time with its offset, like +00:00."})
+    if not FIRST_DAY <= instant.date() <= LAST_DAY:  # its own date: no conversion yet
+        raise InvalidInput({field: OUT_OF_RANGE})
+    return instant.astimezone(UTC)
+
+
+def parse_start(text: str) -> datetime:
+    """An ISO 8601 instant with its offset (``2026-12-01T10:00:00Z``); naive times are refused,
+    since a time without a zone is ambiguous twice a year."""
+    try:
+        start = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise InvalidInput({"start": "Give the time like 2026-12-01T10:00:00+00:00."}) from exc
+    return utc_instant(start)
+
+
+@dataclass(frozen=True, slots=True)
+class Booked:
+    """What a booking command answers."""
+
+    booking: Booking
+    token: str
+    """The manage link's token. Only its hash is stored; a repeat recovers it with its key."""
+    created: bool
+    """False for a repeat of an earlier request with the same idempotency key."""
+    event: BookingEvent
+    """The ``BOOKED`` event; for a repeat, the one the first request committed (nothing was
+    staged again)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Changed:
+    """What a change of an existing booking (cancel, move, status) answers."""
+
+    booking: Booking
+    """The booking as the change leaves it."""
+    event: BookingEvent | None
+    """What was committed; ``None`` when there was nothing to change (already so)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Client:
+    name: str
+    email: str
+    phone: str
+
+    @classmethod
+    def from_fields(cls, fields: Mapping[str, str], *, by: Actor = Actor.CLIENT) -> Client:
+        """The client a form names, or every problem at once. The public gives a name, an
+        e-mail address and a phone number; staff booking by phone need no e-mail address."""
+        problems: dict[str, str] = {}
+        name = " ".join(fields.get("name", "").split())
+        if not name:
+            problems["name"] = "Enter your name."
+        elif len(name) > 100:
+            problems["name"] = "Keep the name under 100 characters."
+        elif hidden_characters(fields.get("name", "")):  # before split() turns CR into a space
+            problems["name"] = HIDDEN
+        email = ""
+        if by is Actor.CLIENT or fields.get("email", "").strip():
+            try:
+                email = check_email(fields.get("email", ""))
+            except InvalidInput:
+                problems["email"] = "Enter an e-mail address like name@example.com."
+        phone = fields.get("phone", "").strip()
+        if not _PHONE.fullmatch(phone) or sum(c.isdigit() for c in phone) < 5:
+            problems["phone"] = "Enter a phone number, like 07700 900123."
+        if problems:
+            raise InvalidInput(problems)
+        return cls(name, email, phone)
+
+
+@dataclass(frozen=True, slots=True)
+class BookRequest:
+    """A booking to make, parsed once by its adapter (web form, API, staff desk, demo)."""
+
+    treatment_id: str
+    start: datetime
+    """Aware; the engine reads it in UTC."""
+    client: Client
+    resource: str | None = None
+    """A therapist or room, or ``None`` for anyone able."""
+    idempotency_key: str = ""
+    by: Actor = Actor.CLIENT
+
+    @classmethod
+    def from_fields(
+        cls, fields: Mapping[str, str], *, idempotency_key: str = "", by: Actor = Actor.CLIENT
+    ) -> BookRequest:
+        """A form's fields (treatment, start, name, email, phone, resource), or every problem
+        with them at once (``InvalidInput``)."""
+        problems: dict[str, str] = {}
+        client, start = None, None
+        try:
+            client = Client.from_fields(fields, by=by)
+        except InvalidInput as exc:
+            problems.update(exc.fields)
+        try:
+            start = parse_start(fields.get("start", ""))
+        except InvalidInput as exc:
+            problems.update(exc.fields)
+        if len(idempotency_key) > 200:
+            problems["idempotency_key"] = "Keep the idempotency key under 200 characters."
+        if problems or client is None or start is None:
+            raise InvalidInput(problems)
+        resource = fields.get("resource", "").strip()
+        return cls(
+            fields.get("treatment", ""), start, client, resource or None, idempotency_key, by
         )
-
-    async def _rewrite(
-        self, booking_id: str, changes: Callable[[Booking], dict[str, Any]], *, link: bool = True
-    ) -> Booking:
-        key = f"b:{booking_id[:64]}"
-        for _ in range(ATTEMPTS):
-            current = await self._store.get_item(key)
-            if current is None:
-                raise NotFound("There is no such booking.")
-            stored = booking_from_json(current)
-            wanted = changes(stored)
-            if not link:
-                wanted["token_hash"] = ""
-            changed = dataclasses.replace(stored, **wanted, updated_at=self._clock())
-            writes: dict[str, Any] = {key: booking_to_json(changed)}
-            if stored.token_hash:
-                writes[f"t:{stored.token_hash}"] = DELETE
-            if changed.token_hash:
-                writes[f"t:{changed.token_hash}"] = stored.id
-            if await self._store.transact(writes, expect={key: current}):
-                return changed
-        raise Conflict("The booking kept changing; please try again.")

@@ -5,7 +5,7 @@ Clients are not stored: they are derived from the bookings, each keyed by its no
 address (case-folded), or, for a booking with no e-mail, its phone number (digits, and a
 leading ``+``). A phone-only booking joins the one client with an e-mail who gave that phone
 number, if there is exactly one. A client's id is a hash of its key, so no address appears in
-a URL or a log. Listing or finding clients reads every booking once (``BookingRecords``).
+a URL or a log. Listing or finding clients reads every booking once (``ClientRecords``).
 
 Keys in the ``clients`` namespace:
 
@@ -23,8 +23,8 @@ from typing import Any
 from parlour.domain.booking import Booking, Status
 from parlour.domain.text import HIDDEN, hidden_characters
 from parlour.errors import Conflict, InvalidInput, NotFound
-from parlour.services.booking_records import ERASED_NAME, BookingRecords
 from parlour.services.bookings import booking_to_json
+from parlour.services.client_records import ERASED_NAME, ClientRecords
 from parlour.services.reviews import ReviewService
 from parlour.storage.base import DELETE, JSON, KVStore
 from parlour.tokens import sha256_hex
@@ -159,7 +159,7 @@ class Erased:
 class ClientService:
     def __init__(
         self,
-        records: BookingRecords,
+        records: ClientRecords,
         notes: KVStore,
         reviews: ReviewService,
         review_store: KVStore,

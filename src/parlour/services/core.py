@@ -11,11 +11,11 @@ from dataclasses import dataclass
 
 from parlour.services.accounts import AccountService
 from parlour.services.audit import AuditService
-from parlour.services.booking_records import BookingRecords
 from parlour.services.bookings import BookingService
 from parlour.services.cache import NamespaceCache
 from parlour.services.calendar_days import CalendarDays
 from parlour.services.catalogue import CatalogueService
+from parlour.services.client_records import ClientRecords
 from parlour.services.clients import ClientService
 from parlour.services.gallery import GalleryService
 from parlour.services.outboxes import Outboxes
@@ -40,7 +40,7 @@ class Core:
     audit: AuditService
     twofactor: TwoFactorService
     days: CalendarDays
-    records: BookingRecords
+    records: ClientRecords
     clients: ClientService
 
     @classmethod
@@ -51,7 +51,7 @@ class Core:
         catalogue = CatalogueService(kv("business"), kv("treatments"), kv("resources"), cache=cache)
         accounts = AccountService(kv("users"), cache=cache)
         bookings = BookingService(kv("bookings"), catalogue)
-        records = BookingRecords(kv("bookings"))
+        records = ClientRecords(kv("bookings"))
         reviews = ReviewService(kv("reviews"))
         return cls(
             catalogue=catalogue,

@@ -18,7 +18,7 @@ from parlour.domain.booking import Booking, Status
 from parlour.domain.catalogue import BookingRules, Resource, Treatment
 from parlour.domain.schedule import Hours, Schedule, to_utc
 from parlour.services.accounts import AccountService
-from parlour.services.bookings import BookingService
+from parlour.services.bookings import BookingService, BookRequest, Client
 from parlour.services.catalogue import Business, CatalogueService
 from parlour.services.gallery import GalleryService
 from parlour.services.reviews import ReviewService
@@ -193,11 +193,13 @@ async def _bookings(
     """A week behind (done, a no-show, a cancellation, reviews) and a week ahead, busy near
     today and thinning out, with gaps between appointments as a real book has."""
     chooser = random.Random(7)  # noqa: S311 - demo data, not secrets
-    reviews = ReviewService(kv("reviews"))
+    reviews = ReviewService(kv("reviews"), clock=_fixed(now))
     zone = (await catalogue.business()).rules.zone
     today = now.astimezone(zone).date()
     made = 0
     untold = {name: list(texts) for name, texts in REVIEWS.items()}
+    # What happened afterwards is recorded now: a visit is marked done once it has started.
+    settler = BookingService(kv("bookings"), catalogue, clock=_fixed(now))
     for offset in range(-7, 8):
         day = today + timedelta(days=offset)
         booked_at = to_utc(day, time(0), zone) - timedelta(days=3)  # booked three days ahead
@@ -218,18 +220,16 @@ async def _bookings(
                     continue
                 name, email = CLIENTS[made % len(CLIENTS)]
                 booked = await service.book(
-                    {
-                        "treatment": treatment.id,
-                        "start": slot.start.isoformat(),
-                        "name": name,
-                        "email": email,
-                        "phone": f"07700 900{made:03d}",
-                        "resource": resource.id,
-                    }
+                    BookRequest(
+                        treatment.id,
+                        slot.start,
+                        Client(name, email, f"07700 900{made:03d}"),
+                        resource.id,
+                    )
                 )
                 made += 1
                 cursor = booked.booking.end + timedelta(minutes=treatment.buffer_after)
-                await _settle(service, reviews, booked.booking, resource, now, made, untold)
+                await _settle(settler, reviews, booked.booking, resource, now, made, untold)
 
 
 async def _settle(
@@ -250,9 +250,9 @@ async def _settle(
     if made % 17 == 0:
         await service.set_status(booking, Status.NO_SHOW)
         return
-    done = await service.set_status(booking, Status.COMPLETED)
+    done = (await service.set_status(booking, Status.COMPLETED)).booking
     unwritten = untold.get(booking.treatment_name, [])
-    if made % 3 == 0 and unwritten:  # each review once: a real page does not repeat itself
+    if made % 3 == 0 and unwritten and done.reviewable(now):  # each review once
         stars, text = unwritten.pop(0)
         await reviews.submit(done, str(stars), text.format(therapist=resource.name))
         if made % 4:

@@ -49,11 +49,12 @@ async def time_page(request: Request, treatment_id: str, day: date) -> dict[str,
         next_free = await days.next_free(treatment.id, day, resource)
     window = await days.window()
     first = day.replace(day=1)
-    after = _shift(first, calendar.monthrange(first.year, first.month)[1])
-    before = _shift(first, -1)
+    after = first + timedelta(days=calendar.monthrange(first.year, first.month)[1])
+    before = (first - timedelta(days=1)).replace(day=1)
     return {
-        "previous_day": _shift(day, -1) if day > window.today else None,
-        "next_day": _shift(day, 1),
+        # The day is in range (web.public.requested_day): a day either side exists.
+        "previous_day": day - timedelta(days=1) if day > window.today else None,
+        "next_day": day + timedelta(days=1),
         "resource": resource,
         "resource_problem": problem,
         "choices": choices,
@@ -64,15 +65,7 @@ async def time_page(request: Request, treatment_id: str, day: date) -> dict[str,
         "month": Month(
             first,
             month_weeks(month),
-            before.replace(day=1) if before and first > window.today else None,
-            after if after and after <= window.last else None,
+            before if first > window.today else None,
+            after if after <= window.last else None,
         ),
     }
-
-
-def _shift(day: date, days: int) -> date | None:
-    """``day`` moved by ``days``, or ``None`` past the calendar's ends (years 1 and 9999)."""
-    try:
-        return day + timedelta(days=days)
-    except OverflowError:
-        return None

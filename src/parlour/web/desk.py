@@ -10,9 +10,11 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from parlour.domain.booking import Booking, Status
+from parlour.domain.catalogue import Resource
+from parlour.domain.events import Actor
 from parlour.domain.slots import Slot
 from parlour.errors import Conflict, InvalidInput, SlotTaken
-from parlour.services.bookings import parse_start
+from parlour.services.bookings import BookRequest, parse_start
 from parlour.services.catalogue import Business
 from parlour.web.audit import audit
 from parlour.web.confirm import ask_first, confirmed
@@ -121,7 +123,8 @@ async def booking_page(request: Request) -> Response:
     await staff(request)
     booking = await core(request).bookings.get(request.path_params["booking_id"])
     business = await core(request).catalogue.business()
-    today = datetime.now(business.rules.zone).date()
+    now = datetime.now(UTC)
+    today = now.astimezone(business.rules.zone).date()
     day, problem = requested_day(request, booking.start.astimezone(business.rules.zone).date())
     if day < today:  # a move never goes back in time (the date picker says so too)
         day, problem = today, "A booking cannot move to a day that has passed; here is today."
@@ -141,7 +144,8 @@ async def booking_page(request: Request) -> Response:
             "today": today,
             "problem": problem,
             "names": resources,
-            "statuses": [s.value for s in Status],
+            "statuses": [s.value for s in Status if not booking.refuses(s, now)],
+            "started": booking.has_started(now),
         },
     )
 
@@ -151,11 +155,16 @@ async def set_status(request: Request) -> Response:
     form = await submitted(request)
     service = core(request).bookings
     booking = await service.get(request.path_params["booking_id"])
+    wanted = next((s for s in Status if s.value == form.text("status", 20)), None)
+    refusal = wanted and booking.refuses(wanted, datetime.now(UTC))
+    if refusal:  # before asking "are you sure?": the answer would be no anyway
+        session_of(request).flash(refusal)
+        return redirect(local_path(form.text("next", 300), f"/admin/bookings/{booking.id}"))
     if form.text("status", 20) in ASK_FIRST and form.text("confirmed", 3) != "yes":
         return await _confirm_status(request, booking, form.text("status", 20), form)
     try:
         status = Status(form.text("status", 20))
-        changed = await service.set_status(booking, status)
+        changed = (await service.set_status(booking, status)).booking
         await audit(request, "booking.status", booking.id, booking, changed)
         session_of(request).flash(f"{changed.client_name}: {changed.status.value}.")
     except ValueError:
@@ -193,7 +202,8 @@ async def reschedule(request: Request) -> Response:
     if not confirmed(form):  # a move is one tap on a time: ask first (web/confirm.py)
         return await _confirm_move(request, booking, form.text("start", 64))
     try:
-        moved = await service.reschedule(booking, form.text("start", 64), by_client=False)
+        start = parse_start(form.text("start", 64))
+        moved = (await service.reschedule(booking, start, by_client=False)).booking
     except (Conflict, InvalidInput) as exc:
         session_of(request).flash(str(exc))
         return redirect(f"/admin/bookings/{booking.id}")
@@ -235,9 +245,8 @@ async def new_booking_page(request: Request) -> Response:
         request.query_params.get("start", "")[:64],
         request.query_params.get("resource", "")[:64],
     )
-    performer = next(
-        (r for r in await core(request).catalogue.resources() if r.id == resource), None
-    )
+    everyone = await core(request).catalogue.resources()
+    performer = next((r for r in everyone if r.id == resource), None)
     if performer is not None:
         treatments = [t for t in treatments if performer.id in t.resource_ids]
     slots: list[Slot] = []
@@ -257,6 +266,7 @@ async def new_booking_page(request: Request) -> Response:
             "problem": problem,
             "start": start,
             "performer": performer,
+            "capable": await _capable(request, chosen),
             "fields": {},
             "errors": {},
             "idempotency_key": secrets.token_urlsafe(16),
@@ -272,9 +282,10 @@ async def new_booking(request: Request) -> Response:
         for name in ("treatment", "start", "name", "email", "phone", "resource")
     }
     try:
-        booked = await core(request).bookings.book(
-            fields, idempotency_key=form.text("idempotency_key", 200), staff=True
+        wanted = BookRequest.from_fields(
+            fields, idempotency_key=form.text("idempotency_key", 200), by=Actor.STAFF
         )
+        booked = await core(request).bookings.book(wanted)
     except (InvalidInput, SlotTaken) as exc:
         business = await core(request).catalogue.business()
         errors = exc.fields if isinstance(exc, InvalidInput) else {"start": str(exc)}
@@ -291,6 +302,7 @@ async def new_booking(request: Request) -> Response:
                 "problem": "",
                 "start": fields["start"],
                 "performer": None,
+                "capable": await _capable(request, fields["treatment"]),
                 "fields": fields,
                 "errors": errors,
                 "idempotency_key": form.text("idempotency_key", 200),
@@ -301,6 +313,16 @@ async def new_booking(request: Request) -> Response:
     link = parts(request).links.manage(booked.token)
     session_of(request).flash(f"Booked. The client's link: {link}")
     return redirect(f"/admin/bookings/{booked.booking.id}")
+
+
+async def _capable(request: Request, treatment_id: str) -> list[Resource]:
+    """Who can perform the treatment: the desk's therapist choice (besides "anyone")."""
+    treatments = await core(request).catalogue.treatments(active_only=True)
+    treatment = next((t for t in treatments if t.id == treatment_id), None)
+    if treatment is None:
+        return []
+    resources = await core(request).catalogue.resources()
+    return [r for r in resources if r.active and r.id in treatment.resource_ids]
 
 
 routes = [
