@@ -270,7 +270,7 @@ async def _outbox_retry(w: Walk) -> httpx.Response:
 
 
 def _client_page(w: Walk) -> str:
-    return f"/admin/clients/{client_id(client_key('client0@example.com', ''))}"
+    return f"/admin/clients/{client_id(client_key('client7@example.com', ''))}"
 
 
 async def _note(w: Walk) -> httpx.Response:
