@@ -43,7 +43,7 @@ async def test_a_client_goes_from_a_closed_day_to_the_next_free_one_with_a_thera
     chosen = page.locator(".month-days [aria-current=date]")
     await expect(chosen).to_have_text(f"{saturday.day}: no times")
     await fits(page)
-    await site.shoot(page, "15-closed-day-next-free" + suffix(size))
+    await site.shoot(page, "16-closed-day-next-free" + suffix(size))
     await page.get_by_role("link", name=f"Next free day: {monday:%A %-d %B}").click()
     await expect(page.get_by_role("heading", name=f"{monday:%A %-d %B %Y}")).to_be_visible()
 
@@ -58,7 +58,7 @@ async def test_a_client_goes_from_a_closed_day_to_the_next_free_one_with_a_thera
     for href in await free_days.evaluate_all("links => links.map(a => a.href)"):
         assert href.endswith("&resource=r_bob"), href
     await fits(page)
-    await site.shoot(page, "16-month-with-a-therapist" + suffix(size))
+    await site.shoot(page, "17-month-with-a-therapist" + suffix(size))
     await page.locator("ul.slots a.slot").first.click()
     await expect(page.get_by_text(" with Bob")).to_be_visible()
 
@@ -73,7 +73,7 @@ async def test_a_client_goes_from_a_closed_day_to_the_next_free_one_with_a_thera
     await page.get_by_label("Your name").fill("Bea Booker")
     await page.get_by_label("E-mail address").fill("bea@example.com")
     await page.get_by_label("Phone number").fill("07700 900321")
-    await site.shoot(page, "17-details-with-a-therapist" + suffix(size))
+    await site.shoot(page, "18-details-with-a-therapist" + suffix(size))
     await confirm.click()
     await expect(page.get_by_role("heading", name="You are booked in")).to_be_visible()
 
@@ -90,7 +90,7 @@ async def test_staff_find_a_client_keep_a_note_export_and_erase_their_data(
     await page.get_by_role("button", name="Find").click()
     await expect(page.get_by_role("link", name="Client 8")).to_have_count(0)
     await fits(page)
-    await site.shoot(page, "18-clients" + suffix(size))
+    await site.shoot(page, "19-clients" + suffix(size))
     await page.get_by_role("link", name="Client 7").click()
     await expect(page.locator("dl.booking")).to_contain_text("£40.00")  # one massage, done
 
@@ -98,7 +98,7 @@ async def test_staff_find_a_client_keep_a_note_export_and_erase_their_data(
     await page.get_by_role("button", name="Add note").click()
     await expect(page.locator("ul.notes")).to_contain_text("No lavender oil.")
     await fits(page)
-    await site.shoot(page, "19-client-with-notes" + suffix(size))
+    await site.shoot(page, "20-client-with-notes" + suffix(size))
     page.once("dialog", lambda dialog: dialog.dismiss())  # asked first: dismissed, kept
     await page.get_by_role("button", name="Remove").click()
     await expect(page.locator("ul.notes")).to_contain_text("No lavender oil.")
@@ -118,7 +118,7 @@ async def test_staff_find_a_client_keep_a_note_export_and_erase_their_data(
         page.get_by_role("heading", name="Erase Client 7's personal data?")
     ).to_be_visible()
     await fits(page)
-    await site.shoot(page, "20-confirm-erase" + suffix(size))
+    await site.shoot(page, "21-confirm-erase" + suffix(size))
     await page.get_by_role("link", name="No, go back").click()
     await expect(page.get_by_role("heading", name="Client 7")).to_be_visible()
     await page.get_by_role("link", name="Erase their data").click()
@@ -148,7 +148,7 @@ async def test_staff_give_a_client_a_new_manage_link(
     link = page.locator(".manage-link a")
     await expect(link).to_be_visible()
     await fits(page)
-    await site.shoot(page, "21-new-manage-link" + suffix(size))
+    await site.shoot(page, "22-new-manage-link" + suffix(size))
     fresh = await link.get_attribute("href")
     assert fresh
     token = fresh.rsplit("/", 1)[1]
