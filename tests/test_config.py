@@ -27,6 +27,7 @@ def test_defaults_are_the_single_instance_layout() -> None:
         "reviews": "sqlite",
         "gallery": "sqlite",
         "audit": "sqlite",
+        "clients": "sqlite",
     }
     assert settings.database_path == Path("data/parlour.db")
 

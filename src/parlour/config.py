@@ -46,6 +46,7 @@ NAMESPACES = (
     "reviews",
     "gallery",
     "audit",
+    "clients",
 )
 """The kinds of record Parlour keeps. Sessions and rate limits follow ``REDIS_URL`` by default;
 the rest is durable and moves only when ``PARLOUR_DATA_BACKEND`` says so."""

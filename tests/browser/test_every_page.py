@@ -11,12 +11,15 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import timedelta
 from urllib.parse import quote
 
 import httpx
 import pytest
 from axe_playwright_python.async_playwright import Axe
 from playwright.async_api import Page, ViewportSize, expect
+
+from parlour.services.clients import client_id, client_key
 
 from support.browser import DESKTOP, NARROW, PHONE, STAFF, Chromium, Site, log_in, new_page
 from support.salon import FACIAL, MASSAGE, at, client
@@ -96,6 +99,36 @@ async def new_booking_from_the_grid(page: Page, site: Site) -> None:
     await expect(page.get_by_label("Time")).to_have_value(at(15, day=site.day))
 
 
+def saturday(site: Site) -> str:
+    return (site.day + timedelta(days=5 - site.day.weekday())).isoformat()
+
+
+async def closed_day(page: Page, site: Site) -> None:
+    await page.goto(f"{site.one}/book/{FACIAL.id}?date={saturday(site)}")
+    await expect(page.get_by_role("link", name="Next free day")).to_be_visible()
+
+
+def client_page(email: str, tail: str = "") -> Visit:
+    async def visit(page: Page, site: Site) -> None:
+        await page.goto(f"{site.one}/admin/clients/{client_id(client_key(email, ''))}{tail}")
+
+    return visit
+
+
+async def client_with_a_note(page: Page, site: Site) -> None:
+    await client_page("client8@example.com")(page, site)
+    await page.get_by_label("Add a note").fill("Prefers Ann. Sensitive skin: patch test first.")
+    await page.get_by_role("button", name="Add note").click()
+    await expect(page.get_by_text("Note added.")).to_be_visible()
+
+
+async def new_manage_link(page: Page, site: Site) -> None:
+    await page.goto(f"{site.one}/admin/bookings/{site.booking}")
+    await page.locator("form[action$='/link']").evaluate("form => form.submit()")
+    await page.get_by_role("button", name="Yes, make a new link").click()
+    await expect(page.locator(".manage-link")).to_be_visible()
+
+
 async def a_message(page: Page, site: Site) -> None:
     await page.goto(site.one + "/admin/outbox")
     await page.locator('a[href^="/admin/outbox/bookings/"]').first.click()
@@ -113,7 +146,13 @@ PUBLIC = [
     Stop("treatments", go("/treatments")),
     Stop("book: choose a treatment", go("/book")),
     Stop("book: choose a time", go(f"/book/{MASSAGE.id}?date={{day}}")),
-    Stop("book: a day with no times", go(f"/book/{FACIAL.id}?date=2020-01-04")),
+    Stop("book: a day that has passed", go(f"/book/{FACIAL.id}?date=2020-01-04")),
+    Stop("book: a closed day and the next free day", closed_day),
+    Stop("book: with a therapist", go(f"/book/{FACIAL.id}?date={{day}}&resource=r_bob")),
+    Stop(
+        "book: details with a therapist",
+        go(f"/book/{FACIAL.id}/details?start=2030-01-02T10:00:00Z&resource=r_bob"),
+    ),
     Stop("book: your details", go(f"/book/{FACIAL.id}/details?start=2030-01-02T10:00:00Z")),
     Stop("book: details with errors", details_with_errors),
     Stop("book: the time was just taken (409)", time_just_taken),
@@ -137,6 +176,28 @@ STAFF_PAGES = [
     Stop("calendar: cancelled only", go("/admin/calendar?date={day}&status=cancelled")),
     Stop("booking", go("/admin/bookings/{site.booking}")),
     Stop(
+        "booking: confirm a move",
+        asked_first("/admin/bookings/{site.booking}", "form[data-confirm^='Move it']"),
+    ),
+    Stop(
+        "booking: confirm a new link",
+        asked_first("/admin/bookings/{site.booking}", "form[action$='/link']"),
+    ),
+    Stop("booking: a new manage link", new_manage_link),
+    Stop("clients", go("/admin/clients")),
+    Stop("clients: a search", go("/admin/clients?q=client%208")),
+    Stop("clients: a search that finds nobody", go("/admin/clients?q=nobody")),
+    Stop("client", client_page("client7@example.com")),
+    Stop("client with a note", client_with_a_note),
+    Stop(
+        "client: confirm removing a note",
+        asked_first(
+            f"/admin/clients/{client_id(client_key('client8@example.com', ''))}",
+            "form[action$='/notes/remove']",
+        ),
+    ),
+    Stop("client: confirm erasing", client_page("client7@example.com", "/erase")),
+    Stop(
         "booking: confirm a status",
         asked_first("/admin/bookings/{site.booking}", "form.filters[method=post]", "cancelled"),
     ),
@@ -153,6 +214,14 @@ STAFF_PAGES = [
     Stop("gallery", go("/admin/gallery")),
     Stop("gallery: confirm a deletion", asked_first("/admin/gallery", "form[data-confirm]")),
     Stop("account", go("/admin/account")),
+    Stop(
+        "account: confirm logging out everywhere",
+        asked_first("/admin/account", "form[action$='/end-all']"),
+    ),
+    Stop(
+        "staff accounts: confirm ending sessions",
+        asked_first("/admin/users", "form[action$='/end-sessions']"),
+    ),
     Stop("account: two-factor", go("/admin/account/two-factor")),
     Stop("audit log", go("/admin/audit")),
     Stop("outbox", go("/admin/outbox")),
@@ -160,6 +229,10 @@ STAFF_PAGES = [
     Stop("staff accounts", go("/admin/users")),
     Stop("rate limits", go("/admin/ratelimits")),
     Stop("rate limits: a look-up", go(f"/admin/ratelimits?email={STAFF}")),
+    Stop(
+        "rate limits: confirm clearing",
+        asked_first(f"/admin/ratelimits?email={STAFF}", "form[action$='/clear']"),
+    ),
     Stop("404 for staff", go("/admin/bookings/b_nope")),
 ]
 LAST = [Stop("429: too many logins", too_many_logins)]  # it blocks logins from here on
@@ -201,7 +274,7 @@ async def test_every_page_fits_the_window_and_passes_axe(
     for stop in LAST:
         await check(stop)
     assert not problems, "\n".join(problems)
-    assert len(PUBLIC) + len(STAFF_PAGES) + len(LAST) >= 40
+    assert len(PUBLIC) + len(STAFF_PAGES) + len(LAST) >= 60
 
 
 COVERED = {
@@ -214,6 +287,7 @@ COVERED = {
     "/admin/ratelimits", "/admin/account/two-factor", "/admin/audit",
     "/login/forgot", "/login/reset/{token}", "/admin/outbox",
     "/admin/outbox/{namespace}/{message_id}",
+    "/admin/clients", "/admin/clients/{client_id}", "/admin/clients/{client_id}/erase",
 }  # fmt: skip
 NOT_PAGES = {
     "/healthz", "/readyz", "/metrics", "/favicon.ico", "/admin/events",

@@ -29,6 +29,7 @@ from parlour.domain.booking import Status
 from parlour.mail.messages import ProbeMessage, to_json
 from parlour.services.audit import Actor, AuditFilter, AuditService
 from parlour.services.catalogue import Business
+from parlour.services.clients import client_id, client_key
 from parlour.services.outbox import State as OutboxState
 from parlour.services.outbox import new_message
 from parlour.storage import KVStore
@@ -97,7 +98,7 @@ async def _reschedule(w: Walk) -> httpx.Response:
     )
     page = f"/admin/bookings/{other.booking.id}"
     return await post_form(
-        w.admin, page, f"{page}/reschedule", start=at(14, day=upcoming_weekday())
+        w.admin, page, f"{page}/reschedule", start=at(14, day=upcoming_weekday()), confirmed="yes"
     )
 
 
@@ -213,12 +214,14 @@ async def _end_one(w: Walk) -> httpx.Response:
     keys = [part.split('"')[0] for part in html.split('name="session_key" value="')[1:]]
     key = next(k for k in keys if k != key) if len(keys) > 1 else key
     return await post_form(
-        w.admin, "/admin/account", "/admin/account/sessions/end", session_key=key
+        w.admin, "/admin/account", "/admin/account/sessions/end", session_key=key, confirmed="yes"
     )
 
 
 async def _end_others(w: Walk) -> httpx.Response:
-    return await post_form(w.admin, "/admin/account", "/admin/account/sessions/end-others")
+    return await post_form(
+        w.admin, "/admin/account", "/admin/account/sessions/end-others", confirmed="yes"
+    )
 
 
 async def _create_user(w: Walk) -> httpx.Response:
@@ -238,12 +241,18 @@ async def _role(w: Walk) -> httpx.Response:
 
 async def _end_user(w: Walk) -> httpx.Response:
     await _staff_browser(w)
-    return await post_form(w.admin, "/admin/users", "/admin/users/end-sessions", email=STAFF)
+    return await post_form(
+        w.admin, "/admin/users", "/admin/users/end-sessions", email=STAFF, confirmed="yes"
+    )
 
 
 async def _clear(w: Walk) -> httpx.Response:
     return await post_form(
-        w.admin, "/admin/ratelimits?ip=192.0.2.1", "/admin/ratelimits/clear", ip="192.0.2.1"
+        w.admin,
+        "/admin/ratelimits?ip=192.0.2.1",
+        "/admin/ratelimits/clear",
+        ip="192.0.2.1",
+        confirmed="yes",
     )
 
 
@@ -261,8 +270,46 @@ async def _outbox_retry(w: Walk) -> httpx.Response:
     return await post_form(w.admin, "/admin/outbox", "/admin/outbox/retry", **fields)
 
 
+def _client_page(w: Walk) -> str:
+    return f"/admin/clients/{client_id(client_key('client7@example.com', ''))}"
+
+
+async def _note(w: Walk) -> httpx.Response:
+    page = _client_page(w)
+    return await post_form(w.admin, page, f"{page}/notes", note="Prefers mornings.")
+
+
+async def _note_remove(w: Walk) -> httpx.Response:
+    page = _client_page(w)
+    client = await core(w.app).clients.get(page.rsplit("/", 1)[1])
+    note = await core(w.app).clients.add_note(client, "A note to remove.", ADMIN)
+    fields = {"note_id": note.id, "confirmed": "yes"}
+    return await post_form(w.admin, page, f"{page}/notes/remove", **fields)
+
+
+async def _export(w: Walk) -> httpx.Response:
+    page = _client_page(w)
+    return await post_form(w.admin, page, f"{page}/export")
+
+
+async def _erase(w: Walk) -> httpx.Response:
+    booked = await core(w.app).bookings.book(
+        ask({"treatment": FACIAL.id, "start": at(16, day=upcoming_weekday()), **client(9)})
+    )
+    await core(w.app).bookings.cancel(booked.booking, by_client=False)
+    page = f"/admin/clients/{client_id(client_key('client9@example.com', ''))}"
+    return await post_form(w.admin, f"{page}/erase", f"{page}/erase", confirmed="yes")
+
+
+async def _new_link(w: Walk) -> httpx.Response:
+    page = f"/admin/bookings/{w.booking_id}"
+    return await post_form(w.admin, page, f"{page}/link", confirmed="yes")
+
+
 async def _end_all(w: Walk) -> httpx.Response:
-    return await post_form(w.admin, "/admin/account", "/admin/account/sessions/end-all")
+    return await post_form(
+        w.admin, "/admin/account", "/admin/account/sessions/end-all", confirmed="yes"
+    )
 
 
 ACTIONS: list[tuple[str, str, Callable[[Walk], Awaitable[httpx.Response]]]] = [
@@ -292,6 +339,11 @@ ACTIONS: list[tuple[str, str, Callable[[Walk], Awaitable[httpx.Response]]]] = [
     ("/admin/users/end-sessions", "user.end_sessions", _end_user),
     ("/admin/ratelimits/clear", "ratelimit.clear", _clear),
     ("/admin/outbox/retry", "outbox.retry", _outbox_retry),
+    ("/admin/clients/{client_id}/notes", "client.note", _note),
+    ("/admin/clients/{client_id}/notes/remove", "client.note_remove", _note_remove),
+    ("/admin/clients/{client_id}/export", "client.export", _export),
+    ("/admin/clients/{client_id}/erase", "client.erase", _erase),
+    ("/admin/bookings/{booking_id}/link", "booking.link", _new_link),
     ("/admin/account/sessions/end-all", "session.end_all", _end_all),  # last: it logs out
 ]
 

@@ -52,14 +52,18 @@ async def test_a_session_needs_its_token_on_every_unsafe_request(app: Starlette)
     assert (
         await client.post("/admin/account/sessions/end-others", data={"csrf_token": "x"})
     ).status_code == 403
-    ok = await client.post("/admin/account/sessions/end-others", data={"csrf_token": token})
+    ok = await client.post(
+        "/admin/account/sessions/end-others", data={"csrf_token": token, "confirmed": "yes"}
+    )
     assert ok.status_code == 303
 
 
 async def test_a_token_from_another_session_is_refused(app: Starlette) -> None:
     mine, _ = await logged_in(app)
     _, theirs = await logged_in(app)
-    response = await mine.post("/admin/account/sessions/end-others", data={"csrf_token": theirs})
+    response = await mine.post(
+        "/admin/account/sessions/end-others", data={"csrf_token": theirs, "confirmed": "yes"}
+    )
     assert response.status_code == 403
 
 
@@ -69,7 +73,7 @@ async def test_tokens_are_masked_differently_on_each_render_and_all_work(app: St
     assert first != second
     for token in (first, second):
         response = await client.post(
-            "/admin/account/sessions/end-others", data={"csrf_token": token}
+            "/admin/account/sessions/end-others", data={"csrf_token": token, "confirmed": "yes"}
         )
         assert response.status_code == 303
 
@@ -107,7 +111,9 @@ async def test_json_clients_send_the_token_in_a_header(app: Starlette) -> None:
 async def test_origin_checks(app: Starlette, headers: dict[str, str], allowed: bool) -> None:
     client, token = await logged_in(app)
     response = await client.post(
-        "/admin/account/sessions/end-others", data={"csrf_token": token}, headers=headers
+        "/admin/account/sessions/end-others",
+        data={"csrf_token": token, "confirmed": "yes"},
+        headers=headers,
     )
     assert response.status_code == (303 if allowed else 403)
 

@@ -125,7 +125,12 @@ async def test_an_admin_unblocks_an_admin_from_the_admin_page(site: Site) -> Non
     assert "blocked for 15 minutes" in page.text
     cleared = await helper.post(
         "/admin/ratelimits/clear",
-        data={"email": ADMIN, "ip": "192.0.2.30", "csrf_token": form_token(page.text)},
+        data={
+            "email": ADMIN,
+            "ip": "192.0.2.30",
+            "csrf_token": form_token(page.text),
+            "confirmed": "yes",
+        },
     )
     assert cleared.status_code == 303
     assert (await log_in(blocked, ADMIN, PASSWORD)).status_code == 303

@@ -163,8 +163,13 @@ async def test_an_admin_sees_and_clears_a_clients_window(tmp_path: Path) -> None
             "/admin/ratelimits?email=zoe@example.com",
             "/admin/ratelimits/clear",
             email="zoe@example.com",
+            confirmed="yes",
         )
         await post_form(
-            admin, "/admin/ratelimits?ip=127.0.0.1", "/admin/ratelimits/clear", ip="127.0.0.1"
+            admin,
+            "/admin/ratelimits?ip=127.0.0.1",
+            "/admin/ratelimits/clear",
+            ip="127.0.0.1",
+            confirmed="yes",
         )
         assert (await client.post("/attempt", data={"email": "zoe@example.com"})).status_code == 200

@@ -147,14 +147,16 @@ async def test_log_out_everywhere_and_end_others(site: Site) -> None:
         await log_in(browser, STAFF, PASSWORD)
     page = await tablet.get("/admin/account")
     assert page.text.count("<tr>") == 4  # a header row and three sessions
-    await post_form(tablet, "/admin/account", "/admin/account/sessions/end-others")
+    await post_form(tablet, "/admin/account", "/admin/account/sessions/end-others", confirmed="yes")
     assert "2 other sessions ended." in (await tablet.get("/admin/account")).text
     assert (await phone.get("/admin")).status_code == 303
     assert (await laptop.get("/admin")).status_code == 303
     assert (await tablet.get("/admin")).status_code == 200
 
     await log_in(phone, STAFF, PASSWORD)
-    response = await post_form(tablet, "/admin/account", "/admin/account/sessions/end-all")
+    response = await post_form(
+        tablet, "/admin/account", "/admin/account/sessions/end-all", confirmed="yes"
+    )
     assert response.headers["location"] == "/login?ended=all"
     assert (await phone.get("/admin")).status_code == 303
     assert (await tablet.get("/admin")).status_code == 303
@@ -167,7 +169,11 @@ async def test_ending_one_listed_session(site: Site) -> None:
     other_key = storage_key(session_cookie(other) or "")
     assert other_key in (await site.client.get("/admin/account")).text
     await post_form(
-        site.client, "/admin/account", "/admin/account/sessions/end", session_key=other_key
+        site.client,
+        "/admin/account",
+        "/admin/account/sessions/end",
+        session_key=other_key,
+        confirmed="yes",
     )
     assert (await other.get("/admin")).status_code == 303
     assert (await site.client.get("/admin")).status_code == 200
@@ -269,7 +275,9 @@ async def test_an_admin_manages_accounts_and_their_sessions(site: Site) -> None:
     )
     assert created.status_code == 303
     assert "Account created for new@example.com." in (await site.client.get("/admin/users")).text
-    await post_form(site.client, "/admin/users", "/admin/users/end-sessions", email=STAFF)
+    await post_form(
+        site.client, "/admin/users", "/admin/users/end-sessions", email=STAFF, confirmed="yes"
+    )
     assert (await staff.get("/admin")).status_code == 303
     await log_in(staff, STAFF, PASSWORD)
     await post_form(site.client, "/admin/users", "/admin/users/role", email=STAFF, role="admin")
@@ -330,7 +338,8 @@ async def test_two_instances_share_logins_and_csrf_tokens(
         assert page.status_code == 200  # logged in on one, recognised on two
         token_from_one = form_token((await first.get("/admin/account")).text)
         ended = await second.post(
-            "/admin/account/sessions/end-others", data={"csrf_token": token_from_one}
+            "/admin/account/sessions/end-others",
+            data={"csrf_token": token_from_one, "confirmed": "yes"},
         )
         assert ended.status_code == 303  # a token rendered by one is accepted by two
         out = await second.post("/logout", data={"csrf_token": form_token(page.text)})

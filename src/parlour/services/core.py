@@ -13,7 +13,10 @@ from parlour.services.accounts import AccountService
 from parlour.services.audit import AuditService
 from parlour.services.bookings import BookingService
 from parlour.services.cache import NamespaceCache
+from parlour.services.calendar_days import CalendarDays
 from parlour.services.catalogue import CatalogueService
+from parlour.services.client_records import ClientRecords
+from parlour.services.clients import ClientService
 from parlour.services.gallery import GalleryService
 from parlour.services.notifications import MailSetup, Notifier
 from parlour.services.outboxes import Outboxes
@@ -40,6 +43,9 @@ class Core:
     notifier: Notifier | None
     """What booking changes send; ``None`` for a core that makes no messages (a command that
     only reads)."""
+    days: CalendarDays
+    records: ClientRecords
+    clients: ClientService
 
     @classmethod
     def assemble(cls, kv: Callable[[str], KVStore], *, mail: MailSetup | None = None) -> Core:
@@ -56,12 +62,15 @@ class Core:
         accounts = AccountService(
             kv("users"), cache=cache, stage=None if notifier is None else notifier.stage_reset
         )
+        bookings = BookingService(
+            kv("bookings"), catalogue, stage=None if notifier is None else notifier.stage
+        )
+        records = ClientRecords(kv("bookings"))
+        reviews = ReviewService(kv("reviews"))
         return cls(
             catalogue=catalogue,
-            bookings=BookingService(
-                kv("bookings"), catalogue, stage=None if notifier is None else notifier.stage
-            ),
-            reviews=ReviewService(kv("reviews")),
+            bookings=bookings,
+            reviews=reviews,
             gallery=GalleryService(kv("gallery"), cache=cache),
             accounts=accounts,
             cache=cache,
@@ -69,4 +78,7 @@ class Core:
             audit=AuditService(kv("audit")),
             twofactor=TwoFactorService(accounts),
             notifier=notifier,
+            days=CalendarDays(bookings, catalogue),
+            records=records,
+            clients=ClientService(records, kv("clients"), reviews, kv("reviews")),
         )

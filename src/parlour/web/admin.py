@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import quote
+
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -9,6 +11,7 @@ from starlette.routing import Route
 from parlour.services.accounts import AccountError
 from parlour.services.sessions import SessionRecord
 from parlour.web.audit import audit
+from parlour.web.confirm import ask_first, confirmed
 from parlour.web.forms import submitted
 from parlour.web.login_throttle import count_guess, guessed_right, windows
 from parlour.web.pages import admin, redirect, render, session_of, staff
@@ -56,8 +59,19 @@ async def change_password(request: Request) -> Response:
 
 async def end_session(request: Request) -> Response:
     me = await staff(request)
-    key = (await submitted(request)).text("session_key", 64)
+    form = await submitted(request)
+    key = form.text("session_key", 64)
     session = session_of(request)
+    if key != session.key and not confirmed(form):
+        return await ask_first(
+            request,
+            question="End that session?",
+            details="Whoever uses it is logged out there at once.",
+            action="/admin/account/sessions/end",
+            fields={"session_key": key},
+            button="Yes, end it",
+            back="/admin/account",
+        )
     if key == session.key:
         await audit(request, "session.end", me.email, {"session": key[:12]}, {"ended": True})
         session.end()
@@ -70,7 +84,15 @@ async def end_session(request: Request) -> Response:
 
 async def end_other_sessions(request: Request) -> Response:
     me = await staff(request)
-    await submitted(request)
+    if not confirmed(await submitted(request)):
+        return await ask_first(
+            request,
+            question="End every other session?",
+            details="You stay logged in here; every other device is logged out at once.",
+            action="/admin/account/sessions/end-others",
+            button="Yes, end them",
+            back="/admin/account",
+        )
     session = session_of(request)
     user = await core(request).accounts.end_sessions(me.email)
     ended = await parts(request).sessions.end_all(me.user_id, keep=session.key)
@@ -82,7 +104,15 @@ async def end_other_sessions(request: Request) -> Response:
 
 async def log_out_everywhere(request: Request) -> Response:
     me = await staff(request)
-    await submitted(request)
+    if not confirmed(await submitted(request)):
+        return await ask_first(
+            request,
+            question="Log out everywhere?",
+            details="Every session of yours ends, this one too: you log in again afterwards.",
+            action="/admin/account/sessions/end-all",
+            button="Yes, log out everywhere",
+            back="/admin/account",
+        )
     await core(request).accounts.end_sessions(me.email)
     ended = await parts(request).sessions.end_all(me.user_id, reason="logged out everywhere")
     await audit(request, "session.end_all", me.email, None, {"ended": ended})
@@ -146,8 +176,19 @@ async def change_role(request: Request) -> Response:
 
 async def end_user_sessions(request: Request) -> Response:
     me = await admin(request)
+    form = await submitted(request)
+    email = form.text("email", 254)
+    if not confirmed(form):
+        return await ask_first(
+            request,
+            question=f"End every session of {email}?",
+            details="They are logged out on every device at once.",
+            action="/admin/users/end-sessions",
+            fields={"email": email},
+            button="Yes, end them",
+            back="/admin/users",
+        )
     try:
-        email = (await submitted(request)).text("email", 254)
         user = await core(request).accounts.end_sessions(email)
     except AccountError as exc:
         return await _users_page(request, {"email": str(exc)}, status=400)
@@ -181,6 +222,17 @@ async def clear_ratelimits(request: Request) -> Response:
     form = await submitted(request)
     email, ip = form.text("email", 254), form.text("ip", 64)
     found = windows(email, ip)
+    if found and not confirmed(form):
+        who = " and ".join(filter(None, [email, ip]))
+        return await ask_first(
+            request,
+            question=f"Clear every window of {who}?",
+            details="Their failed logins and bookings stop counting against them.",
+            action="/admin/ratelimits/clear",
+            fields={"email": email, "ip": ip},
+            button="Yes, clear them",
+            back=f"/admin/ratelimits?email={quote(email)}&ip={quote(ip)}",
+        )
     for window in found:
         await parts(request).limiter.clear(window.policy, window.identity)
     if found:

@@ -17,6 +17,7 @@ from parlour.errors import Conflict, InvalidInput, SlotTaken
 from parlour.services.bookings import BookRequest, parse_start
 from parlour.services.catalogue import Business
 from parlour.web.audit import audit
+from parlour.web.confirm import ask_first, confirmed
 from parlour.web.forms import Form, submitted
 from parlour.web.grid import day_grid, week_grid
 from parlour.web.pages import local_path, redirect, render, session_of, staff
@@ -198,6 +199,8 @@ async def reschedule(request: Request) -> Response:
     form = await submitted(request)
     service = core(request).bookings
     booking = await service.get(request.path_params["booking_id"])
+    if not confirmed(form):  # a move is one tap on a time: ask first (web/confirm.py)
+        return await _confirm_move(request, booking, form.text("start", 64))
     try:
         start = parse_start(form.text("start", 64))
         moved = (await service.reschedule(booking, start, by_client=False)).booking
@@ -209,6 +212,26 @@ async def reschedule(request: Request) -> Response:
     when = moved.start.astimezone(business.rules.zone).strftime("%a %-d %b, %H:%M")
     session_of(request).flash(f"Moved to {when}.")
     return redirect(f"/admin/bookings/{booking.id}")
+
+
+async def _confirm_move(request: Request, booking: Booking, start: str) -> Response:
+    zone = (await core(request).catalogue.business()).rules.zone
+    try:
+        when = parse_start(start).astimezone(zone).strftime("%A %-d %B at %H:%M")
+    except InvalidInput as exc:
+        session_of(request).flash(str(exc))
+        return redirect(f"/admin/bookings/{booking.id}")
+    now = booking.start.astimezone(zone).strftime("%A %-d %B at %H:%M")
+    return await ask_first(
+        request,
+        question=f"Move {booking.client_name}'s {booking.treatment_name} to {when}?",
+        details=f"It is booked for {now} now.",
+        action=f"/admin/bookings/{booking.id}/reschedule",
+        fields={"start": start},
+        button="Yes, move it",
+        back=f"/admin/bookings/{booking.id}",
+        danger=False,
+    )
 
 
 async def new_booking_page(request: Request) -> Response:

@@ -4,7 +4,7 @@ gallery."""
 from __future__ import annotations
 
 import secrets
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -14,6 +14,7 @@ from parlour.errors import InvalidInput, SlotTaken
 from parlour.services.booking_records import OUT_OF_RANGE, in_range
 from parlour.services.bookings import BookRequest, parse_start
 from parlour.services.gallery import Size
+from parlour.web.booking_days import time_page
 from parlour.web.forms import submitted
 from parlour.web.pages import redirect, render
 from parlour.web.parts import core
@@ -56,9 +57,8 @@ async def choose_time(request: Request) -> Response:
     zone = business.rules.zone
     today = datetime.now(zone).date()
     day, problem = requested_day(request, today)
-    treatment, slots = await core(request).bookings.availability(
-        request.path_params["treatment_id"], day
-    )
+    treatment = await core(request).catalogue.treatment(request.path_params["treatment_id"])
+    days = await time_page(request, treatment.id, day)  # slots, therapist choice, month
     return await render(
         request,
         "book_time.html",
@@ -68,10 +68,8 @@ async def choose_time(request: Request) -> Response:
             "treatment": treatment,
             "day": day,
             "today": today,
-            "previous_day": day - timedelta(days=1) if day > today else None,
-            "next_day": day + timedelta(days=1),
-            "slots": slots,
             "problem": problem,
+            **days,
         },
     )
 
@@ -92,6 +90,7 @@ async def details_page(request: Request) -> Response:
             "treatment": treatment,
             "start": start,
             "resource": request.query_params.get("resource", "")[:64],
+            "names": {r.id: r.name for r in await core(request).catalogue.resources()},
             "fields": {},
             "errors": {},
             "idempotency_key": secrets.token_urlsafe(16),

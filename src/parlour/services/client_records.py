@@ -1,0 +1,81 @@
+"""Booking records as a whole: every booking (for the client list), a fresh manage link for a
+booking, and a booking's client details erased. They keep the ``bookings`` namespace's layout
+(``services/bookings.py``: ``b:<id>`` records, ``t:<sha256 of token>`` -> id) and change a
+record only in one ``transact`` that expects it as read, as the booking service does.
+
+A manage link's token is stored only as its hash, so staff cannot show a client the link they
+were sent. :meth:`ClientRecords.new_link` issues a new one instead: the new hash replaces the
+old in one step, so the old link stops working the moment the new one does (a reminder already
+queued with the old link then carries a dead one; the new link is the one to read out or send).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import secrets
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+from parlour.domain.booking import Booking
+from parlour.errors import Conflict, NotFound
+from parlour.services.bookings import ATTEMPTS, booking_from_json, booking_to_json, now_utc
+from parlour.storage.base import DELETE, KVStore
+from parlour.tokens import b64encode, sha256_hex
+
+ERASED_NAME = "Erased client"
+_PERSONAL = {"client_name": ERASED_NAME, "email": "", "phone": "", "notes": ""}
+"""What erasing puts in place of a client's details (``notes`` if a booking has them)."""
+_FIELDS = {f.name for f in dataclasses.fields(Booking)}
+
+
+class ClientRecords:
+    def __init__(self, store: KVStore, *, clock: Callable[[], datetime] = now_utc) -> None:
+        self._store = store
+        self._clock = clock
+
+    async def every_booking(self) -> list[Booking]:
+        """Every booking ever made, oldest first. Reads the whole namespace once, in batches
+        (units, day lists and links too: about 15 small items per booking), and decodes only
+        the records."""
+        found = [
+            booking_from_json(value)
+            async for key, value in self._store.items()
+            if key.startswith("b:") and isinstance(value, dict)
+        ]
+        return sorted(found, key=lambda b: b.created_at)
+
+    async def new_link(self, booking_id: str) -> tuple[Booking, str]:
+        """A fresh manage token for the booking; the old one stops working."""
+        token = b64encode(secrets.token_bytes(24))
+        changed = await self._rewrite(booking_id, lambda b: {"token_hash": sha256_hex(token)})
+        return changed, token
+
+    async def erase_client(self, booking_id: str) -> Booking:
+        """The booking kept for the books (time, treatment, price, status), its client's name,
+        e-mail, phone and notes replaced and its manage link removed."""
+        return await self._rewrite(
+            booking_id, lambda b: {k: v for k, v in _PERSONAL.items() if k in _FIELDS}, link=False
+        )
+
+    async def _rewrite(
+        self, booking_id: str, changes: Callable[[Booking], dict[str, Any]], *, link: bool = True
+    ) -> Booking:
+        key = f"b:{booking_id[:64]}"
+        for _ in range(ATTEMPTS):
+            current = await self._store.get_item(key)
+            if current is None:
+                raise NotFound("There is no such booking.")
+            stored = booking_from_json(current)
+            wanted = changes(stored)
+            if not link:
+                wanted["token_hash"] = ""
+            changed = dataclasses.replace(stored, **wanted, updated_at=self._clock())
+            writes: dict[str, Any] = {key: booking_to_json(changed)}
+            if stored.token_hash:
+                writes[f"t:{stored.token_hash}"] = DELETE
+            if changed.token_hash:
+                writes[f"t:{changed.token_hash}"] = stored.id
+            if await self._store.transact(writes, expect={key: current}):
+                return changed
+        raise Conflict("The booking kept changing; please try again.")

@@ -1,0 +1,195 @@
+"""Staff pages about clients: the list (searched by name, e-mail or phone), one client's
+bookings, figures and notes, their data exported or erased (admins; both audited), and a fresh
+manage link for a booking, to read out or send (services/booking_records.py says why fresh)."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from parlour.errors import Conflict, InvalidInput
+from parlour.services.clients import Client
+from parlour.web.audit import audit
+from parlour.web.confirm import ask_first, confirmed
+from parlour.web.forms import submitted
+from parlour.web.pages import admin, redirect, render, session_of, staff
+from parlour.web.parts import core, parts
+
+
+async def client_list(request: Request) -> Response:
+    await staff(request)
+    query = request.query_params.get("q", "")[:100]
+    found = await core(request).clients.search(query)
+    return await render(request, "admin/clients.html", {"query": query, "clients": found})
+
+
+async def client_page(request: Request) -> Response:
+    await staff(request)
+    return await _client_page(request, await _client(request))
+
+
+async def _client_page(
+    request: Request,
+    client: Client,
+    errors: dict[str, str] | None = None,
+    fields: dict[str, str] | None = None,
+    status: int = 200,
+) -> Response:
+    business = await core(request).catalogue.business()
+    context = {
+        "business": business,
+        "zone": business.rules.zone,
+        "client": client,
+        "now": datetime.now(UTC),
+        "notes": await core(request).clients.notes(client),
+        "names": {r.id: r.name for r in await core(request).catalogue.resources()},
+        "errors": errors or {},
+        "fields": fields or {},
+    }
+    return await render(request, "admin/client.html", context, status=status)
+
+
+async def _client(request: Request) -> Client:
+    return await core(request).clients.get(request.path_params["client_id"][:64])
+
+
+async def add_note(request: Request) -> Response:
+    me = await staff(request)
+    form = await submitted(request)
+    client = await _client(request)
+    text = form.text("note", 4000)
+    try:
+        note = await core(request).clients.add_note(client, text, me.email)
+    except InvalidInput as exc:
+        return await _client_page(request, client, exc.fields, {"note": text}, 422)
+    await audit(request, "client.note", client.id, None, {"note": note.id})
+    session_of(request).flash("Note added.")
+    return redirect(f"/admin/clients/{client.id}#notes")
+
+
+async def remove_note(request: Request) -> Response:
+    await staff(request)
+    form = await submitted(request)
+    client = await _client(request)
+    note_id = form.text("note_id", 32)
+    if not confirmed(form):
+        return await ask_first(
+            request,
+            question=f"Remove this note on {client.name}?",
+            details="It cannot be brought back.",
+            action=f"/admin/clients/{client.id}/notes/remove",
+            fields={"note_id": note_id},
+            button="Yes, remove it",
+            back=f"/admin/clients/{client.id}#notes",
+        )
+    removed = await core(request).clients.remove_note(client, note_id)
+    await audit(request, "client.note_remove", client.id, {"note": note_id}, {"removed": removed})
+    session_of(request).flash("Note removed." if removed else "That note was already gone.")
+    return redirect(f"/admin/clients/{client.id}#notes")
+
+
+async def export(request: Request) -> Response:
+    await admin(request)
+    await submitted(request)
+    client = await _client(request)
+    data = await core(request).clients.export(client)
+    await audit(request, "client.export", client.id, None, {"bookings": len(client.bookings)})
+    day = datetime.now(UTC).date().isoformat()
+    return Response(
+        json.dumps(data, indent=2, ensure_ascii=False),
+        media_type="application/json",
+        headers={
+            "content-disposition": f'attachment; filename="client-{client.id}-{day}.json"',
+            "cache-control": "no-store",
+        },
+    )
+
+
+async def erase_page(request: Request) -> Response:
+    await admin(request)
+    client = await _client(request)
+    return await _confirm_erase(request, client)
+
+
+async def _confirm_erase(request: Request, client: Client) -> Response:
+    count = len(client.bookings)
+    return await ask_first(
+        request,
+        question=f"Erase {client.name}'s personal data?",
+        details=(
+            f"Their name, e-mail address and phone number are removed from {count} "
+            f"booking{'s' if count != 1 else ''} (kept for the books, anonymised), their "
+            "manage links stop working, their reviews no longer carry their name, and the "
+            "staff's notes on them are deleted. This cannot be undone."
+        ),
+        action=f"/admin/clients/{client.id}/erase",
+        fields={},
+        button="Yes, erase their data",
+        back=f"/admin/clients/{client.id}",
+    )
+
+
+async def erase(request: Request) -> Response:
+    await admin(request)
+    form = await submitted(request)
+    client = await _client(request)
+    if not confirmed(form):
+        return await _confirm_erase(request, client)
+    try:
+        erased = await core(request).clients.erase(client)
+    except Conflict as exc:
+        session_of(request).flash(str(exc))
+        return redirect(f"/admin/clients/{client.id}")
+    # The log keeps what was done, not to whom: the client's details are what was erased.
+    await audit(request, "client.erase", client.id, None, erased)
+    session_of(request).flash(
+        f"Erased: {erased.bookings} booking(s) anonymised, {erased.reviews} review(s), "
+        f"{erased.notes} note(s) removed."
+    )
+    return redirect("/admin/clients")
+
+
+async def new_link(request: Request) -> Response:
+    await staff(request)
+    form = await submitted(request)
+    booking = await core(request).bookings.get(request.path_params["booking_id"])
+    if not confirmed(form):
+        return await ask_first(
+            request,
+            question=f"Make a new link for {booking.client_name}?",
+            details="The link they have now stops working; give them the new one.",
+            action=f"/admin/bookings/{booking.id}/link",
+            button="Yes, make a new link",
+            back=f"/admin/bookings/{booking.id}",
+            danger=False,
+        )
+    changed, token = await core(request).records.new_link(booking.id)
+    await audit(request, "booking.link", booking.id, None, {"new_link": True})
+    business = await core(request).catalogue.business()
+    return await render(
+        request,
+        "admin/booking_link.html",
+        {
+            "business": business,
+            "zone": business.rules.zone,
+            "booking": changed,
+            "link": parts(request).links.manage(token),
+        },
+        headers={"cache-control": "no-store"},
+    )
+
+
+routes = [
+    Route("/admin/clients", client_list),
+    Route("/admin/clients/{client_id}", client_page),
+    Route("/admin/clients/{client_id}/notes", add_note, methods=["POST"]),
+    Route("/admin/clients/{client_id}/notes/remove", remove_note, methods=["POST"]),
+    Route("/admin/clients/{client_id}/export", export, methods=["POST"]),
+    Route("/admin/clients/{client_id}/erase", erase_page, methods=["GET"]),
+    Route("/admin/clients/{client_id}/erase", erase, methods=["POST"]),
+    Route("/admin/bookings/{booking_id}/link", new_link, methods=["POST"]),
+]

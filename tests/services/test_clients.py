@@ -1,0 +1,72 @@
+"""Clients derived from bookings: keyed by e-mail (any case), else phone; figures per client."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+from parlour.domain.booking import Booking, Status
+from parlour.services.clients import client_id, client_key, group
+
+START = datetime(2026, 12, 2, 10, tzinfo=UTC)
+
+
+def booking(
+    n: int, name: str, email: str, phone: str, status: Status, price: int = 1000
+) -> Booking:
+    return Booking(
+        id=f"b_{n}",
+        treatment_id="t",
+        treatment_name="Facial",
+        resource_id="r",
+        start=START + timedelta(days=n),
+        duration=60,
+        buffer_before=0,
+        buffer_after=0,
+        price=price,
+        client_name=name,
+        email=email,
+        phone=phone,
+        status=status,
+        created_at=START + timedelta(days=n),
+        token_hash="",
+    )
+
+
+def test_one_client_per_email_whatever_its_case_and_phone_only_bookings_join_it() -> None:
+    clients = group(
+        [
+            booking(1, "Ann", "Ann@Example.com", "07700 900111", Status.COMPLETED, 4000),
+            booking(2, "Ann Example", "ann@example.com", "07700 900111", Status.NO_SHOW),
+            booking(3, "Ann E.", "", "07700900111", Status.CANCELLED),  # phone alone
+            booking(4, "Bea", "bea@example.com", "07700 900222", Status.COMPLETED, 2500),
+            booking(5, "Erased client", "", "", Status.COMPLETED),  # erased: no client
+        ]
+    )
+    assert [c.name for c in clients] == ["Ann Example", "Bea"]  # the latest e-mail booking's
+    ann = clients[0]
+    assert [b.id for b in ann.bookings] == ["b_3", "b_2", "b_1"]
+    assert (ann.visits, ann.no_shows, ann.cancellations, ann.spend) == (1, 1, 1, 4000)
+    assert ann.id == client_id(client_key("ann@example.com", ""))
+    assert ann.keys == ["email:ann@example.com", "tel:07700900111"]
+
+
+def test_a_phone_shared_by_two_email_clients_stays_its_own_client() -> None:
+    clients = group(
+        [
+            booking(1, "Ann", "ann@example.com", "07700 900111", Status.COMPLETED),
+            booking(2, "Bea", "bea@example.com", "07700 900111", Status.COMPLETED),
+            booking(3, "Someone", "", "07700 900111", Status.CONFIRMED),
+        ]
+    )
+    assert sorted(len(c.bookings) for c in clients) == [1, 1, 1]
+    assert {c.name for c in clients} == {"Ann", "Bea", "Someone"}
+
+
+def test_search_matches_name_email_or_phone_digits() -> None:
+    (ann,) = group(
+        [booking(1, "Ann Example", "ann@example.com", "+44 7700 900111", Status.CONFIRMED)]
+    )
+    for query in ("", "ann ex", "EXAMPLE.COM", "900111", "7700 900", "+44 7700"):
+        assert ann.matches(query), query
+    for query in ("bea", "12", "900222"):
+        assert not ann.matches(query), query
