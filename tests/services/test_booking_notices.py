@@ -20,6 +20,7 @@ from parlour.links import Links
 from parlour.mail.render import Renderer
 from parlour.services.bookings import Booked, BookingService, BookRequest, Client
 from parlour.services.catalogue import CatalogueService, resource_from_json, resource_to_json
+from parlour.services.client_records import ClientRecords
 from parlour.services.notifications import NoticePolicy, Notifier, reminder_id
 from parlour.services.outbox import Message, Outbox, State
 from parlour.services.sealing import Sealer
@@ -213,3 +214,19 @@ def test_a_resource_stored_before_it_had_an_email_reads_as_having_none() -> None
     data = resource_to_json(Resource("r_ann", "Ann", Schedule(weekly=((),) * 7)))
     del data["email"]
     assert resource_from_json(data).email == ""
+
+
+async def test_a_new_link_from_staff_is_the_one_later_messages_carry_and_erasing_removes_it(
+    salon: Salon,
+) -> None:
+    booked = await salon.book(10)
+    records = ClientRecords(salon.store, clock=lambda: salon.now, seal=SEALER.seal)
+    _, token = await records.new_link(booked.booking.id)
+    new_start = datetime.fromisoformat(at(15))
+    current = await salon.bookings.get(booked.booking.id)
+    await salon.bookings.reschedule(current, new_start, by_client=False)
+    text = render((await salon.kinds())["moved"][0]).get_body(("plain",)).get_content()
+    assert LINKS.manage(token) in text  # the link the client holds now, not the dead one
+    assert LINKS.manage(booked.token) not in text
+    await records.erase_client(booked.booking.id)
+    assert await salon.store.get_item(f"k:{booked.booking.id}") is None

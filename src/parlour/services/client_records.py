@@ -5,8 +5,10 @@ record only in one ``transact`` that expects it as read, as the booking service 
 
 A manage link's token is stored only as its hash, so staff cannot show a client the link they
 were sent. :meth:`ClientRecords.new_link` issues a new one instead: the new hash replaces the
-old in one step, so the old link stops working the moment the new one does (a reminder already
-queued with the old link then carries a dead one; the new link is the one to read out or send).
+old in one step, so the old link stops working the moment the new one does. The sealed copy the
+messages read (``k:<id>``, ``services/notifications.py``) is replaced in the same step, so every
+message staged from then on (a move, a cancellation, the reminder of a moved booking) carries the
+new link; a reminder already queued keeps the old, dead one. Erasing a client removes it too.
 """
 
 from __future__ import annotations
@@ -30,9 +32,17 @@ _FIELDS = {f.name for f in dataclasses.fields(Booking)}
 
 
 class ClientRecords:
-    def __init__(self, store: KVStore, *, clock: Callable[[], datetime] = now_utc) -> None:
+    def __init__(
+        self,
+        store: KVStore,
+        *,
+        clock: Callable[[], datetime] = now_utc,
+        seal: Callable[[str], str] | None = None,
+    ) -> None:
         self._store = store
         self._clock = clock
+        self._seal = seal
+        """Seals a token for the messages to read; ``None`` where no messages are made."""
 
     async def every_booking(self) -> list[Booking]:
         """Every booking ever made, oldest first. Reads the whole namespace once, in batches
@@ -48,7 +58,9 @@ class ClientRecords:
     async def new_link(self, booking_id: str) -> tuple[Booking, str]:
         """A fresh manage token for the booking; the old one stops working."""
         token = b64encode(secrets.token_bytes(24))
-        changed = await self._rewrite(booking_id, lambda b: {"token_hash": sha256_hex(token)})
+        changed = await self._rewrite(
+            booking_id, lambda b: {"token_hash": sha256_hex(token)}, token=token
+        )
         return changed, token
 
     async def erase_client(self, booking_id: str) -> Booking:
@@ -59,7 +71,12 @@ class ClientRecords:
         )
 
     async def _rewrite(
-        self, booking_id: str, changes: Callable[[Booking], dict[str, Any]], *, link: bool = True
+        self,
+        booking_id: str,
+        changes: Callable[[Booking], dict[str, Any]],
+        *,
+        link: bool = True,
+        token: str = "",
     ) -> Booking:
         key = f"b:{booking_id[:64]}"
         for _ in range(ATTEMPTS):
@@ -76,6 +93,9 @@ class ClientRecords:
                 writes[f"t:{stored.token_hash}"] = DELETE
             if changed.token_hash:
                 writes[f"t:{changed.token_hash}"] = stored.id
+            if not link or token:  # the messages' sealed copy follows the link, or goes with it
+                sealed = self._seal(token) if token and self._seal else None
+                writes[f"k:{stored.id}"] = sealed if sealed is not None else DELETE
             if await self._store.transact(writes, expect={key: current}):
                 return changed
         raise Conflict("The booking kept changing; please try again.")

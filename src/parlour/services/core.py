@@ -65,7 +65,7 @@ class Core:
         bookings = BookingService(
             kv("bookings"), catalogue, stage=None if notifier is None else notifier.stage
         )
-        records = ClientRecords(kv("bookings"))
+        records = ClientRecords(kv("bookings"), seal=None if mail is None else mail.sealer.seal)
         reviews = ReviewService(kv("reviews"))
         return cls(
             catalogue=catalogue,
