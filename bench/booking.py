@@ -37,6 +37,7 @@ from parlour.storage import Storage
 
 from support.processes import served
 from support.redis_server import RedisServer, find_redis_server
+from support.salon import ask
 
 THERAPISTS = [f"r_{n}" for n in range(10)]
 QUICK = Treatment(
@@ -106,14 +107,16 @@ async def fill_a_day(storage: Storage, catalogue: CatalogueService, day: date) -
     ][:200]
     for n, (start, resource) in enumerate(todo):
         await service.book(
-            {
-                "treatment": QUICK.id,
-                "start": start,
-                "resource": resource,
-                "name": "Bench",
-                "email": f"f{n}@example.com",
-                "phone": "07700 900000",
-            }
+            ask(
+                {
+                    "treatment": QUICK.id,
+                    "start": start,
+                    "resource": resource,
+                    "name": "Bench",
+                    "email": f"f{n}@example.com",
+                    "phone": "07700 900000",
+                }
+            )
         )
 
 

@@ -42,7 +42,7 @@ from parlour.storage import Storage
 
 from support.redis_server import RedisServer, find_redis_server
 from support.redis_topologies import SentinelGroup, wait_for
-from support.salon import client
+from support.salon import ask, client
 
 THERAPISTS = [f"r_{n}" for n in range(10)]
 QUICK = Treatment(
@@ -130,7 +130,7 @@ async def run(binary: str, directory: Path, ack: str, kills: int) -> dict[str, f
                     began = time.monotonic()
                     try:
                         booked = await service.book(
-                            {"treatment": QUICK.id, "start": start, **client(next(counter))}
+                            ask({"treatment": QUICK.id, "start": start, **client(next(counter))})
                         )
                     except ParlourError as exc:  # taken (409), or 503 during the failover
                         errors[type(exc).__name__] = errors.get(type(exc).__name__, 0) + 1

@@ -20,7 +20,7 @@ from parlour.web.app import create_app
 from parlour.web.parts import core, parts
 
 from support.redis_server import RedisServer
-from support.salon import MASSAGE, at, client, furnish, upcoming_weekday
+from support.salon import MASSAGE, ask, at, client, furnish, upcoming_weekday
 from support.web import form_token, log_in, running
 
 PASSWORD = "correct horse battery"
@@ -79,7 +79,13 @@ async def seeded(settings_dir: Path) -> None:
         service = BookingService(storage.kv("bookings"), catalogue)
         for hour in (9, 11, 14):
             await service.book(
-                {"treatment": MASSAGE.id, "start": at(hour, day=upcoming_weekday()), **client(hour)}
+                ask(
+                    {
+                        "treatment": MASSAGE.id,
+                        "start": at(hour, day=upcoming_weekday()),
+                        **client(hour),
+                    }
+                )
             )
         await storage.kv("sessions").set_item("s1", {"user": "u1"}, ttl=600)
 
@@ -195,7 +201,7 @@ async def test_a_failed_write_to_the_old_store_is_logged_and_counted(
         private_redis.client().replicaof("127.0.0.1", "1")
         with caplog.at_level(logging.WARNING, logger="parlour.storage.dual"):
             booked = await core(app).bookings.book(
-                {"treatment": MASSAGE.id, "start": at(10, day=upcoming_weekday()), **client()}
+                ask({"treatment": MASSAGE.id, "start": at(10, day=upcoming_weekday()), **client()})
             )
         assert booked.created  # the new store has it: the booking stands
         dual = parts(app).storage.backend_for("bookings")
@@ -220,7 +226,7 @@ async def test_a_dead_old_store_fails_bookings_but_not_reads(
         # ... but whether a slot is free may be known only to the old store: no guessing.
         with pytest.raises(StorageUnavailable):
             await core(app).bookings.book(
-                {"treatment": MASSAGE.id, "start": at(10, day=upcoming_weekday()), **client()}
+                ask({"treatment": MASSAGE.id, "start": at(10, day=upcoming_weekday()), **client()})
             )
 
 

@@ -24,7 +24,7 @@ from parlour.storage import Storage
 
 from support.browser import PASSWORD, SECRET, STAFF, Chromium, Site, chromium_path
 from support.processes import served
-from support.salon import FACIAL, MASSAGE, at, client, furnish, upcoming_weekday
+from support.salon import FACIAL, MASSAGE, ask, at, client, furnish, upcoming_weekday
 
 
 @pytest.fixture
@@ -39,12 +39,14 @@ async def site(redis_url: str, tmp_path: Path) -> AsyncIterator[Site]:
         await AccountService(storage.kv("users")).create_user(STAFF, "admin", PASSWORD)
         bookings = BookingService(storage.kv("bookings"), catalogue)
         visit = await bookings.book(
-            {"treatment": MASSAGE.id, "start": at(9, day=day), **client(7)}, staff=True
+            ask({"treatment": MASSAGE.id, "start": at(9, day=day), **client(7)}, staff=True)
         )
-        done = await bookings.set_status(visit.booking, Status.COMPLETED)
+        done = (await bookings.set_status(visit.booking, Status.COMPLETED)).booking
         await ReviewService(storage.kv("reviews")).submit(done, "5", "Calm, unhurried, lovely.")
         booked = await bookings.book(
-            {"treatment": FACIAL.id, "start": at(11, day=day), "resource": "r_ann", **client(8)}
+            ask(
+                {"treatment": FACIAL.id, "start": at(11, day=day), "resource": "r_ann", **client(8)}
+            )
         )
         picture = io.BytesIO()
         Image.new("RGB", (640, 480), (196, 140, 120)).save(picture, "PNG")

@@ -10,13 +10,16 @@ from pathlib import Path
 import pytest
 
 from parlour.domain.booking import Status
+from parlour.domain.events import Actor, BookingEvent, Change
 from parlour.errors import Conflict, InvalidInput, NotFound, SlotTaken
 from parlour.services.bookings import BookingService
+from parlour.services.outbox_records import Staged
 from parlour.storage import Backend, KVStore
+from parlour.storage.base import ABSENT
 from parlour.storage.memory import MemoryBackend
 
 from support.backends import DURABLE_KINDS, make_backend, params
-from support.salon import DAY, FACIAL, MASSAGE, NOW, RETIRED, at, client, furnish
+from support.salon import DAY, FACIAL, MASSAGE, NOW, RETIRED, ask, at, client, furnish
 
 
 class Clock:
@@ -48,13 +51,17 @@ async def service(backend: Backend, clock: Clock) -> BookingService:
     return BookingService(kv("bookings"), await furnish(kv), clock=clock)
 
 
+def instant(text: str) -> datetime:
+    return datetime.fromisoformat(text)
+
+
 def starts(slots: Sequence[object]) -> list[str]:
     return [slot.start.isoformat() for slot in slots]  # type: ignore[attr-defined]
 
 
 async def test_a_booking_claims_its_time_and_its_buffers(service: BookingService) -> None:
     booked = await service.book(
-        {"treatment": FACIAL.id, "start": at(10), **client(), "resource": "r_ann"}
+        ask({"treatment": FACIAL.id, "start": at(10), **client(), "resource": "r_ann"})
     )
     assert booked.created
     assert booked.booking.status is Status.CONFIRMED
@@ -71,9 +78,9 @@ async def test_a_booking_claims_its_time_and_its_buffers(service: BookingService
 
 
 async def test_the_loser_of_a_slot_gets_fresh_alternatives(service: BookingService) -> None:
-    await service.book({"treatment": MASSAGE.id, "start": at(10), **client(1)})
+    await service.book(ask({"treatment": MASSAGE.id, "start": at(10), **client(1)}))
     with pytest.raises(SlotTaken) as caught:
-        await service.book({"treatment": MASSAGE.id, "start": at(10), **client(2)})
+        await service.book(ask({"treatment": MASSAGE.id, "start": at(10), **client(2)}))
     alternatives = starts(caught.value.alternatives)
     assert alternatives
     assert at(10) not in alternatives
@@ -83,7 +90,7 @@ async def test_the_loser_of_a_slot_gets_fresh_alternatives(service: BookingServi
 async def test_concurrent_requests_for_one_slot_make_one_booking(service: BookingService) -> None:
     async def attempt(n: int) -> bool:
         try:
-            await service.book({"treatment": MASSAGE.id, "start": at(14), **client(n)})
+            await service.book(ask({"treatment": MASSAGE.id, "start": at(14), **client(n)}))
         except SlotTaken:
             return False
         return True
@@ -95,26 +102,26 @@ async def test_concurrent_requests_for_one_slot_make_one_booking(service: Bookin
 
 
 async def test_a_second_therapist_takes_the_next_client(service: BookingService) -> None:
-    first = await service.book({"treatment": FACIAL.id, "start": at(12), **client(1)})
-    second = await service.book({"treatment": FACIAL.id, "start": at(12), **client(2)})
+    first = await service.book(ask({"treatment": FACIAL.id, "start": at(12), **client(1)}))
+    second = await service.book(ask({"treatment": FACIAL.id, "start": at(12), **client(2)}))
     assert {first.booking.resource_id, second.booking.resource_id} == {"r_ann", "r_bob"}
     with pytest.raises(SlotTaken):
-        await service.book({"treatment": FACIAL.id, "start": at(12), **client(3)})
+        await service.book(ask({"treatment": FACIAL.id, "start": at(12), **client(3)}))
 
 
 async def test_a_double_submit_makes_one_booking_and_the_same_link(service: BookingService) -> None:
     request = {"treatment": MASSAGE.id, "start": at(15), **client()}
-    first = await service.book(request, idempotency_key="form-123")
-    again = await service.book(request, idempotency_key="form-123")
+    first = await service.book(ask(request, idempotency_key="form-123"))
+    again = await service.book(ask(request, idempotency_key="form-123"))
     assert (again.created, again.booking.id, again.token) == (False, first.booking.id, first.token)
     with pytest.raises(Conflict, match="already used for a different booking"):
-        await service.book({**request, "start": at(16)}, idempotency_key="form-123")
+        await service.book(ask({**request, "start": at(16)}, idempotency_key="form-123"))
 
 
 async def test_parallel_double_submits_make_one_booking(service: BookingService) -> None:
     request = {"treatment": FACIAL.id, "start": at(13), **client()}
     results = await asyncio.gather(
-        *(service.book(request, idempotency_key="same-form") for _ in range(6)),
+        *(service.book(ask(request, idempotency_key="same-form")) for _ in range(6)),
         return_exceptions=True,
     )
     booked = [r for r in results if not isinstance(r, BaseException)]
@@ -140,7 +147,7 @@ async def test_invalid_requests_name_every_field(
     service: BookingService, changes: dict[str, str], fields: set[str]
 ) -> None:
     with pytest.raises(InvalidInput) as caught:
-        await service.book({"treatment": MASSAGE.id, "start": at(10), **client(), **changes})
+        await service.book(ask({"treatment": MASSAGE.id, "start": at(10), **client(), **changes}))
     assert set(caught.value.fields) == fields
 
 
@@ -149,7 +156,7 @@ async def test_times_that_are_not_offered_cannot_be_booked(
     service: BookingService, start: str
 ) -> None:
     with pytest.raises(SlotTaken):
-        await service.book({"treatment": MASSAGE.id, "start": start, **client()})
+        await service.book(ask({"treatment": MASSAGE.id, "start": start, **client()}))
 
 
 @pytest.mark.parametrize(
@@ -157,7 +164,7 @@ async def test_times_that_are_not_offered_cannot_be_booked(
     [
         (at(10, day=DAY - timedelta(days=2)), "has passed"),
         (at(10, day=DAY + timedelta(days=90)), "60 days ahead"),
-        ("9999-12-31T10:00:00+00:00", "60 days ahead"),  # no date arithmetic overflows
+        ("9999-12-31T10:00:00+00:00", "between 1900 and 2999"),  # checked before arithmetic
     ],
     ids=["in-the-past", "beyond-the-horizon", "year-9999"],
 )
@@ -165,19 +172,19 @@ async def test_times_outside_the_booking_window_are_explained(
     service: BookingService, start: str, says: str
 ) -> None:
     with pytest.raises(InvalidInput, match=says) as caught:
-        await service.book({"treatment": MASSAGE.id, "start": start, **client()})
+        await service.book(ask({"treatment": MASSAGE.id, "start": start, **client()}))
     assert set(caught.value.fields) == {"start"}
 
 
 async def test_unknown_and_retired_treatments(service: BookingService) -> None:
     with pytest.raises(NotFound):
-        await service.book({"treatment": "t_nope", "start": at(10), **client()})
+        await service.book(ask({"treatment": "t_nope", "start": at(10), **client()}))
     with pytest.raises(NotFound, match="not offered"):
-        await service.book({"treatment": RETIRED.id, "start": at(10), **client()})
+        await service.book(ask({"treatment": RETIRED.id, "start": at(10), **client()}))
 
 
 async def test_only_the_tokens_hash_is_stored(service: BookingService, backend: Backend) -> None:
-    booked = await service.book({"treatment": MASSAGE.id, "start": at(10), **client()})
+    booked = await service.book(ask({"treatment": MASSAGE.id, "start": at(10), **client()}))
     everything = await KVStore(backend, "bookings").get_all_items()
     assert booked.token not in str(everything)
     assert (await service.by_token(booked.token)).id == booked.booking.id
@@ -190,15 +197,15 @@ async def test_only_the_tokens_hash_is_stored(service: BookingService, backend: 
 async def test_a_client_cancels_before_the_cutoff_and_frees_the_time(
     service: BookingService, clock: Clock
 ) -> None:
-    booked = await service.book({"treatment": MASSAGE.id, "start": at(10), **client()})
-    cancelled = await service.cancel(booked.booking, by_client=True)
+    booked = await service.book(ask({"treatment": MASSAGE.id, "start": at(10), **client()}))
+    cancelled = (await service.cancel(booked.booking, by_client=True)).booking
     assert cancelled.status is Status.CANCELLED
     _, slots = await service.availability(MASSAGE.id, DAY)
     assert at(10) in starts(slots)
-    again = await service.book({"treatment": MASSAGE.id, "start": at(10), **client(2)})
+    again = await service.book(ask({"treatment": MASSAGE.id, "start": at(10), **client(2)}))
     assert again.created
     with pytest.raises(Conflict, match="cancelled"):
-        await service.reschedule(cancelled, at(12), by_client=True)
+        await service.reschedule(cancelled, instant(at(12)), by_client=True)
     clock.now = datetime.fromisoformat(at(10)) - timedelta(hours=23)
     with pytest.raises(Conflict, match="24 hours"):
         await service.cancel(again.booking, by_client=True)
@@ -206,28 +213,30 @@ async def test_a_client_cancels_before_the_cutoff_and_frees_the_time(
 
 async def test_rescheduling_moves_the_claim(service: BookingService) -> None:
     booked = await service.book(
-        {"treatment": FACIAL.id, "start": at(10), **client(), "resource": "r_ann"}
+        ask({"treatment": FACIAL.id, "start": at(10), **client(), "resource": "r_ann"})
     )
-    moved = await service.reschedule(booked.booking, at(10, 30), by_client=True)  # overlaps itself
+    moved = (
+        await service.reschedule(booked.booking, instant(at(10, 30)), by_client=True)
+    ).booking  # overlaps itself
     assert moved.start.isoformat() == at(10, 30)
     _, slots = await service.availability(MASSAGE.id, DAY)
     assert at(10) not in starts(slots)  # Ann's massage at 10:00 would meet the facial's prep
-    moved_again = await service.reschedule(moved, at(15), by_client=True)
+    moved_again = (await service.reschedule(moved, instant(at(15)), by_client=True)).booking
     _, slots = await service.availability(MASSAGE.id, DAY)
     assert at(10) in starts(slots)  # the old time is free again
     assert (await service.get(booked.booking.id)).start == moved_again.start
-    other = await service.book({"treatment": MASSAGE.id, "start": at(9), **client(2)})
+    other = await service.book(ask({"treatment": MASSAGE.id, "start": at(9), **client(2)}))
     with pytest.raises(SlotTaken):
-        await service.reschedule(moved_again, at(9), by_client=True)
+        await service.reschedule(moved_again, instant(at(9)), by_client=True)
     assert (await service.get(other.booking.id)).start.isoformat() == at(9)
 
 
 async def test_staff_statuses_and_reinstating(service: BookingService) -> None:
-    booked = await service.book({"treatment": MASSAGE.id, "start": at(11), **client()})
-    done = await service.set_status(booked.booking, Status.COMPLETED)
+    booked = await service.book(ask({"treatment": MASSAGE.id, "start": at(11), **client()}))
+    done = (await service.set_status(booked.booking, Status.COMPLETED)).booking
     assert done.reviewable
-    cancelled = await service.set_status(done, Status.CANCELLED)
-    await service.book({"treatment": MASSAGE.id, "start": at(11), **client(2)})
+    cancelled = (await service.set_status(done, Status.CANCELLED)).booking
+    await service.book(ask({"treatment": MASSAGE.id, "start": at(11), **client(2)}))
     with pytest.raises(SlotTaken):
         await service.set_status(cancelled, Status.CONFIRMED)  # its time is someone else's now
     listed = await service.day(DAY, ["r_ann"])
@@ -253,7 +262,9 @@ async def test_a_days_listing_reads_only_that_days_units(clock: Clock) -> None:
     ids = {}
     for offset in (0, 1, 2, 6):
         start = at(10, day=DAY + timedelta(days=offset))
-        booked = await service.book({"treatment": MASSAGE.id, "start": start, **client(offset)})
+        booked = await service.book(
+            ask({"treatment": MASSAGE.id, "start": start, **client(offset)})
+        )
         ids[offset] = booked.booking.id
     backend.keys.clear()
     await service.availability(MASSAGE.id, DAY + timedelta(days=1))
@@ -263,3 +274,117 @@ async def test_a_days_listing_reads_only_that_days_units(clock: Clock) -> None:
     assert {key.split(":")[1] for key in lists} == days  # the day and its neighbours only
     assert records == {f"b:{ids[d]}" for d in (0, 1, 2)}  # not the booking six days away
     assert set(backend.keys) == lists | records  # no unit claims read: far fewer keys
+
+
+async def test_a_day_a_booking_moved_away_from_stays_bookable(
+    service: BookingService, backend: Backend
+) -> None:
+    # Issue 10, defect 1: the move left D's day list as [], and the next booking of D expected
+    # it absent, so every later booking of D was refused as "changing too fast".
+    booked = await service.book(ask({"treatment": MASSAGE.id, "start": at(10), **client(1)}))
+    next_day = DAY + timedelta(days=1)
+    await service.reschedule(booked.booking, instant(at(10, day=next_day)), by_client=True)
+    again = await service.book(ask({"treatment": MASSAGE.id, "start": at(11), **client(2)}))
+    assert again.created
+    assert [b.id for b in await service.day(DAY, ["r_ann"])] == [again.booking.id]
+    assert [b.id for b in await service.day(next_day, ["r_ann"])] == [booked.booking.id]
+
+
+async def test_a_day_stored_as_a_list_by_an_older_version_still_reads_and_is_upgraded(
+    service: BookingService, backend: Backend
+) -> None:
+    store = KVStore(backend, "bookings")
+    first = await service.book(ask({"treatment": MASSAGE.id, "start": at(10), **client(1)}))
+    key = f"d:{DAY.isoformat()}:r_ann"
+    await store.set_item(key, [first.booking.id])  # as versions before the merged index wrote it
+    assert [b.id for b in await service.day(DAY, ["r_ann"])] == [first.booking.id]
+    _, slots = await service.availability(MASSAGE.id, DAY)
+    assert at(10) not in starts(slots)
+    second = await service.book(ask({"treatment": MASSAGE.id, "start": at(12), **client(2)}))
+    assert await store.get_item(key) == {first.booking.id: "", second.booking.id: ""}
+    await service.reschedule(
+        first.booking, instant(at(10, day=DAY + timedelta(days=1))), by_client=True
+    )
+    assert await store.get_item(key) == {second.booking.id: ""}
+
+
+async def test_bookings_of_different_times_never_contend(
+    service: BookingService, backend: Backend
+) -> None:
+    if backend.name == "postgres":
+        # Known limit, left to the PostgreSQL backend: its merge locks the day's row for the
+        # whole transaction (read, compute, write, commit with fsync), so 15 at once queue
+        # past the 0.5 s deadline on a loaded machine. The outcome is still right (no double
+        # booking), only late: 503, not a false "taken".
+        pytest.skip("PostgreSQL merges into one row serialize past the deadline")
+    # Every start of Ann's day at once (back to back, no buffers): each claims its own units
+    # and merges its line into the day, so every one succeeds at its first attempt.
+    _, slots = await service.availability(MASSAGE.id, DAY)
+    back_to_back = [s.start for s in slots if s.start.minute in (0, 30)]
+    assert len(back_to_back) >= 14
+    results = await asyncio.gather(
+        *(
+            service.book(ask({"treatment": MASSAGE.id, "start": start.isoformat(), **client(n)}))
+            for n, start in enumerate(back_to_back)
+        )
+    )
+    assert all(r.created for r in results)
+    assert len(await service.day(DAY, ["r_ann"])) == len(back_to_back)
+
+
+async def test_every_command_stages_its_event_into_its_own_step(
+    backend: Backend, clock: Clock
+) -> None:
+    def kv(namespace: str) -> KVStore:
+        return KVStore(backend, namespace)
+
+    store, seen = kv("bookings"), []
+
+    async def stage(event: BookingEvent) -> Staged:
+        seen.append(event)
+        key = f"m:{event.booking.id}:{len(seen)}"
+        return Staged(writes={key: event.change.value}, merge={"mlog": {key: event.by.value}})
+
+    service = BookingService(store, await furnish(kv), clock=clock, stage=stage)
+    booked = await service.book(ask({"treatment": MASSAGE.id, "start": at(10), **client()}))
+    assert booked.event.token == booked.token
+    assert booked.event.before is None
+    moved = await service.reschedule(booked.booking, instant(at(11)), by_client=True)
+    assert moved.event is not None
+    assert moved.event.before == booked.booking
+    done = await service.set_status(moved.booking, Status.COMPLETED)
+    cancelled = await service.cancel(done.booking, by_client=False)
+    assert (await service.cancel(cancelled.booking, by_client=False)).event is None
+    assert [(e.change, e.by) for e in seen] == [
+        (Change.BOOKED, Actor.CLIENT),
+        (Change.MOVED, Actor.CLIENT),
+        (Change.STATUS, Actor.STAFF),
+        (Change.CANCELLED, Actor.STAFF),
+    ]
+    assert [e.booking for e in seen] == [
+        booked.booking,
+        moved.booking,
+        done.booking,
+        cancelled.booking,
+    ]
+    log: dict[str, str] = await store.get_item("mlog") or {}
+    assert sorted(log) == [f"m:{booked.booking.id}:{n}" for n in range(1, 5)]
+
+
+async def test_a_staged_message_that_cannot_commit_takes_the_change_with_it(
+    backend: Backend, clock: Clock
+) -> None:
+    def kv(namespace: str) -> KVStore:
+        return KVStore(backend, namespace)
+
+    async def stage(event: BookingEvent) -> Staged:  # a message id already used: never commits
+        return Staged(writes={"m:same": "x"}, expect={"m:same": ABSENT})
+
+    store = kv("bookings")
+    await store.set_item("m:same", "taken")
+    service = BookingService(store, await furnish(kv), clock=clock, stage=stage)
+    with pytest.raises(Conflict):
+        await service.book(ask({"treatment": MASSAGE.id, "start": at(10), **client()}))
+    assert await service.day(DAY, ["r_ann"]) == []
+    _, slots = await service.availability(MASSAGE.id, DAY)
+    assert at(10) in starts(slots)

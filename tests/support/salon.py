@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from parlour.domain.catalogue import BookingRules, Resource, Treatment
+from parlour.domain.events import Actor
 from parlour.domain.schedule import Hours, Schedule, to_utc
+from parlour.services.booking_records import BookRequest
 from parlour.services.catalogue import Business, CatalogueService
 from parlour.storage.base import KVStore
 
@@ -94,3 +96,11 @@ def client(n: int = 0, **changes: str) -> dict[str, str]:
         "phone": "07700 900123",
         **changes,
     }
+
+
+def ask(
+    fields: Mapping[str, str], *, idempotency_key: str = "", staff: bool = False
+) -> BookRequest:
+    """A booking command from form-like fields, as the web form's adapter parses it."""
+    by = Actor.STAFF if staff else Actor.CLIENT
+    return BookRequest.from_fields(fields, idempotency_key=idempotency_key, by=by)

@@ -36,7 +36,7 @@ from parlour.storage.memory import MemoryBackend
 from parlour.web.app import create_app
 from parlour.web.parts import core, parts
 
-from support.salon import FACIAL, MASSAGE, at, client, furnish, upcoming_weekday
+from support.salon import FACIAL, MASSAGE, ask, at, client, furnish, upcoming_weekday
 from support.web import form_token, log_in, post_form, running
 
 ADMIN, STAFF, PASSWORD = "admin@example.com", "staff@example.com", "correct horse battery"
@@ -62,7 +62,7 @@ async def walk(tmp_path: Path) -> AsyncIterator[Walk]:
         await core(app).accounts.create_user(STAFF, "staff", PASSWORD)
         await log_in(admin, ADMIN, PASSWORD)
         booked = await core(app).bookings.book(
-            {"treatment": MASSAGE.id, "start": at(10, day=upcoming_weekday()), **client()}
+            ask({"treatment": MASSAGE.id, "start": at(10, day=upcoming_weekday()), **client()})
         )
         yield Walk(app, admin, booked.booking.id, tmp_path)
 
@@ -94,7 +94,7 @@ async def _status(w: Walk) -> httpx.Response:
 
 async def _reschedule(w: Walk) -> httpx.Response:
     other = await core(w.app).bookings.book(
-        {"treatment": FACIAL.id, "start": at(9, 30, day=upcoming_weekday()), **client(2)}
+        ask({"treatment": FACIAL.id, "start": at(9, 30, day=upcoming_weekday()), **client(2)})
     )
     page = f"/admin/bookings/{other.booking.id}"
     return await post_form(
@@ -135,7 +135,8 @@ async def _business(w: Walk) -> httpx.Response:
 
 async def _moderate(w: Walk) -> httpx.Response:
     bookings = core(w.app).bookings
-    done = await bookings.set_status(await bookings.get(w.booking_id), Status.COMPLETED)
+    changed = await bookings.set_status(await bookings.get(w.booking_id), Status.COMPLETED)
+    done = changed.booking
     await core(w.app).reviews.submit(done, "5", "Lovely")
     return await post_form(
         w.admin, "/admin/reviews", f"/admin/reviews/{w.booking_id}", status="approved"

@@ -29,7 +29,7 @@ from parlour.web.app import create_app
 from parlour.web.ics import calendar_file
 from parlour.web.parts import core, parts
 
-from support.salon import MASSAGE, NOW, at, client, furnish, upcoming_weekday
+from support.salon import MASSAGE, NOW, ask, at, client, furnish, upcoming_weekday
 from support.web import running
 
 HOSTILE = "Calm\r\nX-INJ:1\rBEGIN:VALARM;x,y\\z\x07\x0b end"
@@ -89,7 +89,9 @@ class CalendarOfOneBooking(RuleBasedStateMachine):
             self.storage.kv("bookings"), self.catalogue, clock=lambda: self.now
         )
         booked = self.runner.run(
-            self.service.book({"treatment": MASSAGE.id, "start": at(10), **client()}, staff=True)
+            self.service.book(
+                ask({"treatment": MASSAGE.id, "start": at(10), **client()}, staff=True)
+            )
         )
         self.id = booked.booking.id
         # The reference model: what the file must say.
@@ -112,14 +114,20 @@ class CalendarOfOneBooking(RuleBasedStateMachine):
     @rule(hour=st.integers(9, 16), half=st.booleans())
     def staff_move_it(self, hour: int, half: bool) -> None:
         start = at(hour, 30 if half else 0)
-        moved = self.runner.run(self.service.reschedule(self.booking(), start, by_client=False))
+        moved = self.runner.run(
+            self.service.reschedule(self.booking(), datetime.fromisoformat(start), by_client=False)
+        ).booking
         self.sequence, self.stamp, self.start = self.sequence + 1, self.now, moved.start
 
     @precondition(lambda self: self.status is not Status.CONFIRMED)
     @rule()
     def moving_a_booking_that_is_not_confirmed_changes_nothing(self) -> None:
         with pytest.raises(Conflict):
-            self.runner.run(self.service.reschedule(self.booking(), at(12), by_client=False))
+            self.runner.run(
+                self.service.reschedule(
+                    self.booking(), datetime.fromisoformat(at(12)), by_client=False
+                )
+            )
 
     @rule(status=st.sampled_from(Status))
     def staff_set_its_status(self, status: Status) -> None:

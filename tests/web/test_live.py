@@ -16,7 +16,7 @@ from parlour.web.app import create_app
 from parlour.web.parts import core, parts
 
 from support.redis_server import RedisServer
-from support.salon import MASSAGE, at, client, furnish, upcoming_weekday
+from support.salon import MASSAGE, ask, at, client, furnish, upcoming_weekday
 from support.waiting import eventually
 from support.web import EventStream, log_in, running
 
@@ -57,7 +57,7 @@ async def test_a_booking_on_one_instance_reaches_the_other_desk(twins: Twins) ->
         assert stream.status == 200
         assert await stream.next_event() == "hello"
         booking = {"treatment": MASSAGE.id, "start": at(10, day=upcoming_weekday()), **client()}
-        await core(twins.two).bookings.book(booking)
+        await core(twins.two).bookings.book(ask(booking))
         assert await stream.next_event(timeout=5) == "booking"
 
 

@@ -21,7 +21,7 @@ from parlour.web.app import create_app
 from parlour.web.parts import core, parts
 
 from support.redis_server import RedisServer
-from support.salon import FACIAL, MASSAGE, at, client, furnish, upcoming_weekday
+from support.salon import FACIAL, MASSAGE, ask, at, client, furnish, upcoming_weekday
 from support.web import form_token, log_in, post_form, running
 
 PASSWORD = "correct horse battery"
@@ -194,7 +194,7 @@ async def test_static_files_are_immutable_only_under_their_fingerprint(salon: Sa
 async def test_no_page_has_an_inline_style_or_script(salon: Salon) -> None:
     """What a strict Content-Security-Policy (style-src 'self'; script-src 'self') refuses."""
     booking = await core(salon.app).bookings.book(
-        {"treatment": MASSAGE.id, "start": at(10, day=salon.day), **client()}
+        ask({"treatment": MASSAGE.id, "start": at(10, day=salon.day), **client()})
     )
     day = salon.day.isoformat()
     paths = [
@@ -217,7 +217,7 @@ async def test_no_page_has_an_inline_style_or_script(salon: Salon) -> None:
 
 async def test_cancel_done_and_no_show_ask_first_without_javascript(salon: Salon) -> None:
     booked = await core(salon.app).bookings.book(
-        {"treatment": MASSAGE.id, "start": at(10, day=salon.day), **client(3)}
+        ask({"treatment": MASSAGE.id, "start": at(10, day=salon.day), **client(3)})
     )
     page = f"/admin/bookings/{booked.booking.id}"
     for status in ("cancelled", "completed", "no-show"):
@@ -263,7 +263,7 @@ async def test_deleting_a_photo_asks_first(salon: Salon) -> None:
 
 async def test_a_move_marks_the_current_time_and_never_goes_back_a_day(salon: Salon) -> None:
     booked = await core(salon.app).bookings.book(
-        {"treatment": MASSAGE.id, "start": at(10, day=salon.day), **client(4)}
+        ask({"treatment": MASSAGE.id, "start": at(10, day=salon.day), **client(4)})
     )
     page = f"/admin/bookings/{booked.booking.id}"
     html = (await salon.staff.get(page)).text

@@ -17,7 +17,7 @@ from parlour.config import load_settings
 from parlour.web.app import create_app
 from parlour.web.parts import core, parts
 
-from support.salon import MASSAGE, at, client, furnish, upcoming_weekday
+from support.salon import MASSAGE, ask, at, client, furnish, upcoming_weekday
 from support.web import log_in, running
 
 PASSWORD = "correct horse battery"
@@ -46,7 +46,7 @@ async def site(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[
         await core(app).accounts.create_user("admin@example.com", "admin", PASSWORD)
         await log_in(staff, "admin@example.com", PASSWORD)
         booked = await core(app).bookings.book(
-            {"treatment": MASSAGE.id, "start": at(10, day=upcoming_weekday()), **client()}
+            ask({"treatment": MASSAGE.id, "start": at(10, day=upcoming_weekday()), **client()})
         )
         picture = io.BytesIO()
         Image.new("RGB", (64, 48), (196, 140, 120)).save(picture, "PNG")

@@ -19,7 +19,7 @@ from parlour.domain.booking import Booking, Status
 from parlour.web.app import create_app
 from parlour.web.parts import core, parts
 
-from support.salon import FACIAL, MASSAGE, at, client, furnish, upcoming_weekday
+from support.salon import FACIAL, MASSAGE, ask, at, client, furnish, upcoming_weekday
 from support.web import form_token, log_in, post_form, running
 
 PASSWORD = "correct horse battery"
@@ -42,7 +42,7 @@ async def desk(tmp_path: Path) -> AsyncIterator[Desk]:
         await log_in(staff, "admin@example.com", PASSWORD)
         day = upcoming_weekday()
         booked = await core(app).bookings.book(
-            {"treatment": MASSAGE.id, "start": at(10, day=day), **client()}
+            ask({"treatment": MASSAGE.id, "start": at(10, day=day), **client()})
         )
         yield Desk(app, staff, day, booked.booking)
 
@@ -106,7 +106,7 @@ async def test_staff_mark_a_booking_done_and_move_another(desk: Desk) -> None:
 
     other = (
         await core(desk.app).bookings.book(
-            {"treatment": FACIAL.id, "start": at(9, 30, day=desk.day), **client(2)}
+            ask({"treatment": FACIAL.id, "start": at(9, 30, day=desk.day), **client(2)})
         )
     ).booking
     moved = await post_form(
@@ -151,6 +151,29 @@ async def test_staff_book_for_a_client_even_at_short_notice(desk: Desk) -> None:
     )
     assert invalid.status_code == 422
     assert "Please check" in invalid.text
+
+
+async def test_staff_book_a_phone_client_with_the_therapist_they_ask_for(desk: Desk) -> None:
+    day = desk.day.isoformat()
+    page = await desk.staff.get(f"/admin/bookings/new?treatment={FACIAL.id}&date={day}")
+    assert '<option value="">Anyone free</option>' in page.text
+    assert '<option value="r_bob">Bob</option>' in page.text
+    response = await desk.staff.post(
+        "/admin/bookings/new",
+        data={
+            "csrf_token": form_token(page.text),
+            "treatment": FACIAL.id,
+            "start": at(15, day=desk.day),
+            "idempotency_key": "phone-booking",
+            "name": "Phoned In",
+            "email": "",
+            "phone": "07700 900456",
+            "resource": "r_bob",
+        },
+    )
+    assert response.status_code == 303
+    booking = await core(desk.app).bookings.get(response.headers["location"].rsplit("/", 1)[1])
+    assert (booking.resource_id, booking.email, booking.phone) == ("r_bob", "", "07700 900456")
 
 
 async def test_a_treatment_form_names_each_problem_then_saves(desk: Desk) -> None:

@@ -36,6 +36,11 @@ class Hours:
             start, end = (time.fromisoformat(part.strip()) for part in text.split("-"))
         except ValueError as exc:
             raise ValueError(f"write hours like 09:00-17:30, not {text!r}") from exc
+        if start.tzinfo is not None or end.tzinfo is not None:
+            raise ValueError(
+                f"write hours in local time without an offset, like 09:00-17:30, not {text!r}: "
+                "the business's time zone applies"
+            )
         return cls(start, end)
 
 

@@ -4,114 +4,75 @@ Keys in the ``bookings`` namespace:
 
     b:<id>                   the booking
     u:<resource>:<unit>      a 5-minute unit the resource is busy, holding the booking's id
-    d:<date>:<resource>      the ids of the bookings of a local day (cancelled ones too)
+    d:<date>:<resource>      a local day's bookings, cancelled too (services.booking_index)
     t:<sha256 of token>      the manage link's token -> booking id (the token is never stored)
     i:<sha256 of key>        an idempotency key -> booking id and the token masked with a pad
                              only the key opens, for a day: a repeat gets the same answer
 
-A booking is one ``transact``: it claims every unit its treatment and buffers occupy, and writes
-its record, token and day list, only if every unit is free and the day list is as read. Two
-requests for overlapping times, on any number of instances, cannot both succeed: one atomic step
-on Redis (a Lua script over one hash slot) or SQLite (one transaction) decides.
+Every command (a booking, public or staff; a cancellation; a client's reschedule; a staff move;
+a status change) is one ``transact``, built by :meth:`BookingService._commit`: the change, its
+day index merged in (no expectation), and whatever the ``stage`` hook adds for the command's
+:class:`~parlour.domain.events.BookingEvent` (its messages), so all commit or none does.
+
+Only claims decide: a booking commits only if every unit its treatment and buffers occupy is
+free (expected absent), a change only if the booking's record is as read. Two requests for
+overlapping times, on any number of instances, cannot both succeed: one atomic step on Redis (a
+Lua script over one hash slot), SQLite or PostgreSQL (one transaction) decides; requests for
+different times never contend.
 """
 
 from __future__ import annotations
 
 import hashlib
-import re
 import secrets
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, replace
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from parlour.domain.booking import Booking, Status
 from parlour.domain.catalogue import BookingRules, Resource, Treatment
+from parlour.domain.events import Actor, BookingEvent, Change
 from parlour.domain.slots import Slot, available_slots
-from parlour.domain.text import HIDDEN, hidden_characters
 from parlour.errors import Conflict, InvalidInput, NotFound, SlotTaken
-from parlour.services.accounts import check_email
+from parlour.services.booking_index import day_key, ids_of, index_change
+from parlour.services.booking_records import (
+    Booked,
+    BookRequest,
+    Changed,
+    Client,
+    Stage,
+    booking_from_json,
+    booking_to_json,
+    in_range,
+    parse_start,
+    utc_instant,
+)
 from parlour.services.catalogue import Business, CatalogueService
+from parlour.services.outbox_records import Staged
 from parlour.storage.base import ABSENT, DELETE, KVStore
 from parlour.tokens import b64decode, b64encode, sha256_hex, xor
 
+__all__ = [
+    "BookRequest",
+    "Booked",
+    "BookingService",
+    "Changed",
+    "Client",
+    "Stage",
+    "booking_from_json",
+    "booking_to_json",
+    "in_range",
+    "parse_start",
+    "utc_instant",
+]
+
 ATTEMPTS = 8
 IDEMPOTENCY_TTL = 24 * 3600.0
-_PHONE = re.compile(r"[+()0-9 .-]{5,30}")
 
 
 def now_utc() -> datetime:
     return datetime.now(UTC)
-
-
-def booking_to_json(booking: Booking) -> dict[str, Any]:
-    data = asdict(booking)
-    data["start"] = booking.start.isoformat()
-    data["created_at"] = booking.created_at.isoformat()
-    data["updated_at"] = booking.updated_at and booking.updated_at.isoformat()
-    data["status"] = booking.status.value
-    return data
-
-
-def booking_from_json(data: Mapping[str, Any]) -> Booking:
-    return Booking(
-        **{
-            **data,
-            "start": datetime.fromisoformat(data["start"]),
-            "created_at": datetime.fromisoformat(data["created_at"]),
-            "updated_at": data.get("updated_at") and datetime.fromisoformat(data["updated_at"]),
-            "status": Status(data["status"]),
-        }
-    )
-
-
-def parse_start(text: str) -> datetime:
-    """An ISO 8601 instant with its offset (``2026-12-01T10:00:00Z``); naive times are refused,
-    since a time without a zone is ambiguous twice a year."""
-    try:
-        start = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
-    except ValueError as exc:
-        raise InvalidInput({"start": "Give the time like 2026-12-01T10:00:00+00:00."}) from exc
-    if start.tzinfo is None:
-        raise InvalidInput({"start": "Give the time with its offset, like +00:00."})
-    return start.astimezone(UTC)
-
-
-@dataclass(frozen=True, slots=True)
-class Booked:
-    booking: Booking
-    token: str
-    """The manage link's token. Only its hash is stored; a repeat recovers it with its key."""
-    created: bool
-
-
-@dataclass(frozen=True, slots=True)
-class Client:
-    name: str
-    email: str
-    phone: str
-
-    @classmethod
-    def from_fields(cls, fields: Mapping[str, str]) -> Client:
-        problems: dict[str, str] = {}
-        name = " ".join(fields.get("name", "").split())
-        if not name:
-            problems["name"] = "Enter your name."
-        elif len(name) > 100:
-            problems["name"] = "Keep the name under 100 characters."
-        elif hidden_characters(fields.get("name", "")):  # before split() turns CR into a space
-            problems["name"] = HIDDEN
-        try:
-            email = check_email(fields.get("email", ""))
-        except InvalidInput:
-            problems["email"] = "Enter an e-mail address like name@example.com."
-            email = ""
-        phone = fields.get("phone", "").strip()
-        if not _PHONE.fullmatch(phone) or sum(c.isdigit() for c in phone) < 5:
-            problems["phone"] = "Enter a phone number, like 07700 900123."
-        if problems:
-            raise InvalidInput(problems)
-        return cls(name, email, phone)
 
 
 class BookingService:
@@ -121,10 +82,24 @@ class BookingService:
         catalogue: CatalogueService,
         *,
         clock: Callable[[], datetime] = now_utc,
+        stage: Stage | None = None,
     ) -> None:
         self._store = store
         self._catalogue = catalogue
         self._clock = clock
+        self._stage = stage
+
+    async def _commit(
+        self, event: BookingEvent, change: Staged, *, ttl: Mapping[str, float] | None = None
+    ) -> bool:
+        """One atomic step: the change and whatever the ``stage`` hook adds for ``event``
+        (its messages), so both commit or neither does. Called once per attempt: a retry
+        stages afresh."""
+        if self._stage is not None:
+            change = change + await self._stage(event)
+        return await self._store.transact(
+            change.writes, expect=change.expect, ttl=ttl, merge=change.merge or None
+        )
 
     # -- availability ----------------------------------------------------------------------
 
@@ -169,32 +144,33 @@ class BookingService:
 
     # -- making a booking ------------------------------------------------------------------
 
-    async def book(
-        self,
-        fields: Mapping[str, str],
-        *,
-        idempotency_key: str = "",
-        staff: bool = False,
-    ) -> Booked:
-        """Book ``fields`` (treatment, start, name, email, phone, optionally resource).
+    async def book(self, request: BookRequest) -> Booked:
+        """Make the booking ``request`` asks for, on its resource or any able one.
 
-        Raises ``InvalidInput``, ``NotFound`` (treatment), ``SlotTaken`` (with alternatives)
-        or ``Conflict`` (an idempotency key reused for a different booking).
+        Raises ``InvalidInput`` (a time that could never be offered), ``NotFound`` (the
+        treatment), ``SlotTaken`` (with the other times of that day, read after the loss) or
+        ``Conflict`` (an idempotency key reused for a different booking).
         """
-        client, start = _parse_request(fields, idempotency_key)
-        treatment = await self._catalogue.treatment(fields.get("treatment", ""))
+        start, key, staff = (
+            utc_instant(request.start),
+            request.idempotency_key,
+            (request.by is Actor.STAFF),
+        )
+        treatment = await self._catalogue.treatment(request.treatment_id)
         if not treatment.active:
             raise NotFound("That treatment is not offered any more.")
-        if idempotency_key:
-            repeat = await self._repeat(idempotency_key, treatment, start, client)
+        if key:
+            repeat = await self._repeat(key, treatment, start, request.client)
             if repeat is not None:
                 return repeat
         business = await self._catalogue.business()
         resources = await self._catalogue.resources()
         _check_window(start, _rules_for(business, staff), self._clock())
         day = start.astimezone(business.rules.zone).date()
-        wanted = fields.get("resource", "").strip()
+        wanted = request.resource or ""
         for _ in range(ATTEMPTS):
+            # Read afresh on every attempt: after a loss, the times offered instead are those
+            # still free once the winner's claims are in.
             slots = await self._slots(business, treatment, resources, day, None, staff)
             slot = next((s for s in slots if s.start == start), None)
             candidates = (
@@ -206,11 +182,11 @@ class BookingService:
                     _nearest(slots, start, wanted),
                 )
             for resource in candidates:
-                booked = await self._claim(treatment, resource, start, client, day, idempotency_key)
+                booked = await self._claim(treatment, resource, start, day, request)
                 if booked is not None:
                     return booked
-            if idempotency_key:  # a parallel double submit may have won with the same key
-                repeat = await self._repeat(idempotency_key, treatment, start, client)
+            if key:  # a parallel double submit may have won with the same key
+                repeat = await self._repeat(key, treatment, start, request.client)
                 if repeat is not None:
                     return repeat
         raise Conflict("Bookings for that day are changing too fast; please try again.")
@@ -220,10 +196,14 @@ class BookingService:
         treatment: Treatment,
         resource: str,
         start: datetime,
-        client: Client,
         day: date,
-        idempotency_key: str,
+        request: BookRequest,
     ) -> Booked | None:
+        client, idempotency_key, staff = (
+            request.client,
+            request.idempotency_key,
+            (request.by is Actor.STAFF),
+        )
         raw_token = secrets.token_bytes(24)
         token = b64encode(raw_token)
         booking = Booking(
@@ -243,26 +223,36 @@ class BookingService:
             created_at=self._clock(),
             token_hash=sha256_hex(token),
         )
-        index_key = _day(day, resource)
-        index = await self._store.get_item(index_key)
         units = [_unit(resource, unit) for unit in booking.units]
         writes: dict[str, Any] = {
             **dict.fromkeys(units, booking.id),
             f"b:{booking.id}": booking_to_json(booking),
             f"t:{booking.token_hash}": booking.id,
-            index_key: sorted([*(index or []), booking.id]),
         }
-        expect: dict[str, Any] = {**dict.fromkeys(units, ABSENT), index_key: index or ABSENT}
+        expect: dict[str, Any] = {
+            **dict.fromkeys(units, ABSENT),
+            f"b:{booking.id}": ABSENT,
+            f"t:{booking.token_hash}": ABSENT,
+        }
         ttl = {}
         if idempotency_key:
             key = f"i:{sha256_hex(idempotency_key)}"
             masked = b64encode(xor(raw_token, _pad(idempotency_key, len(raw_token))))
-            writes[key] = {"booking": booking.id, "token": masked}
+            writes[key] = {"booking": booking.id, "token": masked, "by": event_by(staff).value}
             expect[key] = ABSENT
             ttl[key] = IDEMPOTENCY_TTL
-        if not await self._store.transact(writes, expect=expect, ttl=ttl):
+        event = BookingEvent(
+            Change.BOOKED,
+            booking,
+            None,
+            event_by(staff),
+            booking.created_at,
+            token,
+        )
+        index = await index_change(self._store, booking.id, add=[day_key(day, resource)])
+        if not await self._commit(event, Staged(writes, expect=expect) + index, ttl=ttl):
             return None
-        return Booked(booking, token, created=True)
+        return Booked(booking, token, True, event)
 
     async def _repeat(
         self, idempotency_key: str, treatment: Treatment, start: datetime, client: Client
@@ -278,7 +268,10 @@ class BookingService:
         ):
             raise Conflict("That idempotency key was already used for a different booking.")
         masked = b64decode(record["token"]) or b""  # written by _claim: always base64
-        return Booked(booking, b64encode(xor(masked, _pad(idempotency_key, len(masked)))), False)
+        token = b64encode(xor(masked, _pad(idempotency_key, len(masked))))
+        by = Actor.STAFF if record.get("by") == Actor.STAFF.value else Actor.CLIENT
+        event = BookingEvent(Change.BOOKED, booking, None, by, booking.created_at, token)
+        return Booked(booking, token, False, event)
 
     # -- reading ---------------------------------------------------------------------------
 
@@ -299,39 +292,40 @@ class BookingService:
 
     async def day(self, day: date, resource_ids: Sequence[str]) -> list[Booking]:
         """Every booking of a local day on those resources, cancelled ones included, by start."""
-        return await self._bookings_of([_day(day, r) for r in resource_ids])
+        return await self._bookings_of([day_key(day, r) for r in resource_ids])
 
     async def _bookings_near(self, day: date, resource_ids: Sequence[str]) -> list[Booking]:
         days = (day - timedelta(days=1), day, day + timedelta(days=1))
-        return await self._bookings_of([_day(d, r) for d in days for r in resource_ids])
+        return await self._bookings_of([day_key(d, r) for d in days for r in resource_ids])
 
     async def _bookings_of(self, lists: Sequence[str]) -> list[Booking]:
         index = await self._store.get_many(lists)
-        ids = dict.fromkeys(booking_id for ids in index.values() for booking_id in ids)
+        ids = dict.fromkeys(booking_id for day in index.values() for booking_id in ids_of(day))
         records = await self._store.get_many([f"b:{i}" for i in ids])
         return sorted((booking_from_json(r) for r in records.values()), key=lambda b: b.start)
 
     # -- changing --------------------------------------------------------------------------
 
-    async def cancel(self, booking: Booking, *, by_client: bool) -> Booking:
+    async def cancel(self, booking: Booking, *, by_client: bool) -> Changed:
         """Cancel and free its time. A client may only do so before the cut-off."""
         return await self._change(booking, by_client=by_client, status=Status.CANCELLED)
 
-    async def set_status(self, booking: Booking, status: Status) -> Booking:
+    async def set_status(self, booking: Booking, status: Status) -> Changed:
         """Staff: completed, no-show, cancelled, or back to confirmed."""
         return await self._change(booking, by_client=False, status=status)
 
-    async def _change(self, booking: Booking, *, by_client: bool, status: Status) -> Booking:
+    async def _change(self, booking: Booking, *, by_client: bool, status: Status) -> Changed:
         for _ in range(ATTEMPTS):
             current = await self._store.get_item(f"b:{booking.id}")
             if current is None:
                 raise NotFound("There is no such booking.")
             stored = booking_from_json(current)
             if stored.status is status:
-                return stored
+                return Changed(stored, None)
             if by_client:
                 await self._check_client_may_change(stored)
-            changed = stored.revised(self._clock(), status=status)
+            now = self._clock()
+            changed = stored.revised(now, status=status)
             writes: dict[str, Any] = {f"b:{stored.id}": booking_to_json(changed)}
             expect: dict[str, Any] = {f"b:{stored.id}": current}
             units = [_unit(stored.resource_id, u) for u in stored.units]
@@ -341,17 +335,19 @@ class BookingService:
             elif changed.holds_time and not stored.holds_time:
                 writes.update(dict.fromkeys(units, stored.id))  # reinstated: claim again
                 expect.update(dict.fromkeys(units, ABSENT))
-            if await self._store.transact(writes, expect=expect):
-                return changed
+            kind = Change.CANCELLED if status is Status.CANCELLED else Change.STATUS
+            event = BookingEvent(kind, changed, stored, event_by(not by_client), now)
+            if await self._commit(event, Staged(writes, expect=expect)):
+                return Changed(changed, event)
             if changed.holds_time and not stored.holds_time:
                 raise SlotTaken("That time has been booked by someone else since.", [])
         raise Conflict("The booking kept changing; please try again.")
 
     async def reschedule(
-        self, booking: Booking, new_start_text: str, *, by_client: bool
-    ) -> Booking:
+        self, booking: Booking, new_start: datetime, *, by_client: bool
+    ) -> Changed:
         """Move a booking to a new start (on any resource able to do it), atomically."""
-        new_start = parse_start(new_start_text)
+        new_start = utc_instant(new_start)
         business = await self._catalogue.business()
         resources = await self._catalogue.resources()
         for _ in range(ATTEMPTS):
@@ -379,21 +375,23 @@ class BookingService:
                 if stored.resource_id in slot.resource_ids
                 else (slot.resource_ids[0])
             )
+            now = self._clock()
             moved = stored.revised(
-                self._clock(),
+                now,
                 start=new_start,
                 resource_id=resource,
                 duration=treatment.duration,
                 buffer_before=treatment.buffer_before,
                 buffer_after=treatment.buffer_after,
             )
-            if await self._move(stored, current, moved, business.rules):
-                return moved
+            event = BookingEvent(Change.MOVED, moved, stored, event_by(not by_client), now)
+            if await self._move(event, current, business.rules):
+                return Changed(moved, event)
         raise Conflict("That day kept changing; please try again.")
 
-    async def _move(
-        self, stored: Booking, current: Any, moved: Booking, rules: BookingRules
-    ) -> bool:
+    async def _move(self, event: BookingEvent, current: Any, rules: BookingRules) -> bool:
+        stored, moved = event.before, event.booking
+        assert stored is not None  # a move has a before
         old_units = {_unit(stored.resource_id, u) for u in stored.units}
         new_units = {_unit(moved.resource_id, u) for u in moved.units}
         writes: dict[str, Any] = {f"b:{moved.id}": booking_to_json(moved)}
@@ -404,16 +402,12 @@ class BookingService:
         for key in old_units - new_units:
             writes[key] = DELETE
             expect[key] = moved.id
-        old_day = _day(stored.start.astimezone(rules.zone).date(), stored.resource_id)
-        new_day = _day(moved.start.astimezone(rules.zone).date(), moved.resource_id)
+        old_day = day_key(stored.start.astimezone(rules.zone).date(), stored.resource_id)
+        new_day = day_key(moved.start.astimezone(rules.zone).date(), moved.resource_id)
+        index = Staged()
         if old_day != new_day:
-            indexes = await self._store.get_many([old_day, new_day])
-            old_ids, new_ids = indexes.get(old_day, []), indexes.get(new_day)
-            writes[old_day] = [i for i in old_ids if i != moved.id]
-            expect[old_day] = old_ids or ABSENT
-            writes[new_day] = sorted([*(new_ids or []), moved.id])
-            expect[new_day] = new_ids if new_ids is not None else ABSENT
-        return await self._store.transact(writes, expect=expect)
+            index = await index_change(self._store, moved.id, add=[new_day], remove=[old_day])
+        return await self._commit(event, Staged(writes, expect=expect) + index)
 
     async def _check_client_may_change(self, booking: Booking) -> None:
         rules = (await self._catalogue.business()).rules
@@ -426,23 +420,8 @@ class BookingService:
             )
 
 
-def _parse_request(fields: Mapping[str, str], idempotency_key: str) -> tuple[Client, datetime]:
-    """The client and start of a booking request, or every problem with it at once."""
-    problems: dict[str, str] = {}
-    client, start = None, None
-    try:
-        client = Client.from_fields(fields)
-    except InvalidInput as exc:
-        problems.update(exc.fields)
-    try:
-        start = parse_start(fields.get("start", ""))
-    except InvalidInput as exc:
-        problems.update(exc.fields)
-    if len(idempotency_key) > 200:
-        problems["idempotency_key"] = "Keep the idempotency key under 200 characters."
-    if problems or client is None or start is None:
-        raise InvalidInput(problems)
-    return client, start
+def event_by(staff: bool) -> Actor:
+    return Actor.STAFF if staff else Actor.CLIENT
 
 
 def _pad(idempotency_key: str, length: int) -> bytes:
@@ -453,12 +432,9 @@ def _unit(resource: str, unit: int) -> str:
     return f"u:{resource}:{unit}"
 
 
-def _day(day: date, resource: str) -> str:
-    return f"d:{day.isoformat()}:{resource}"
-
-
 def _nearest(slots: Sequence[Slot], start: datetime, resource: str, count: int = 6) -> list[Slot]:
-    usable = [s for s in slots if not resource or resource in s.resource_ids]
+    """The free times nearest ``start``, never ``start`` itself (the time just refused)."""
+    usable = [s for s in slots if s.start != start and (not resource or resource in s.resource_ids)]
     nearest = sorted(usable, key=lambda s: abs((s.start - start).total_seconds()))[:count]
     return sorted(nearest, key=lambda s: s.start)
 

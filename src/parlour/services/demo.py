@@ -18,7 +18,7 @@ from parlour.domain.booking import Booking, Status
 from parlour.domain.catalogue import BookingRules, Resource, Treatment
 from parlour.domain.schedule import Hours, Schedule, to_utc
 from parlour.services.accounts import AccountService
-from parlour.services.bookings import BookingService
+from parlour.services.bookings import BookingService, BookRequest, Client
 from parlour.services.catalogue import Business, CatalogueService
 from parlour.services.gallery import GalleryService
 from parlour.services.reviews import ReviewService
@@ -218,14 +218,12 @@ async def _bookings(
                     continue
                 name, email = CLIENTS[made % len(CLIENTS)]
                 booked = await service.book(
-                    {
-                        "treatment": treatment.id,
-                        "start": slot.start.isoformat(),
-                        "name": name,
-                        "email": email,
-                        "phone": f"07700 900{made:03d}",
-                        "resource": resource.id,
-                    }
+                    BookRequest(
+                        treatment.id,
+                        slot.start,
+                        Client(name, email, f"07700 900{made:03d}"),
+                        resource.id,
+                    )
                 )
                 made += 1
                 cursor = booked.booking.end + timedelta(minutes=treatment.buffer_after)
@@ -250,7 +248,7 @@ async def _settle(
     if made % 17 == 0:
         await service.set_status(booking, Status.NO_SHOW)
         return
-    done = await service.set_status(booking, Status.COMPLETED)
+    done = (await service.set_status(booking, Status.COMPLETED)).booking
     unwritten = untold.get(booking.treatment_name, [])
     if made % 3 == 0 and unwritten:  # each review once: a real page does not repeat itself
         stars, text = unwritten.pop(0)

@@ -17,7 +17,7 @@ from pydantic import AwareDatetime, BaseModel, Field
 from parlour import __version__
 from parlour.domain.booking import Booking
 from parlour.domain.slots import Slot
-from parlour.services.bookings import BookingService
+from parlour.services.bookings import BookingService, BookRequest, Client, utc_instant
 from parlour.services.catalogue import Business, CatalogueService
 from parlour.services.money import money
 from parlour.web.api_docs import install_docs
@@ -201,9 +201,15 @@ async def create_booking(
     """Book a time. Send an ``Idempotency-Key`` to make retries safe: a repeat answers 200 with
     the booking the first request made."""
     catalogue, bookings = _services(request)
-    await enforce(request, "booking", Identity.email(body.email))
-    fields = {**body.model_dump(exclude={"start"}), "start": body.start.isoformat()}
-    booked = await bookings.book(fields, idempotency_key=idempotency_key)
+    wanted = BookRequest(
+        treatment_id=body.treatment,
+        start=utc_instant(body.start),
+        client=Client.from_fields(body.model_dump(include={"name", "email", "phone"})),
+        resource=body.resource.strip() or None,
+        idempotency_key=idempotency_key,
+    )
+    await enforce(request, "booking", Identity.email(wanted.client.email))
+    booked = await bookings.book(wanted)
     business = await catalogue.business()
     created = BookingCreated(
         booking=_booking(booked.booking, business),
@@ -226,8 +232,8 @@ async def get_booking(request: Request, token: str) -> BookingOut:
 )
 async def cancel_booking(request: Request, token: str) -> BookingOut:
     catalogue, bookings = _services(request)
-    booking = await bookings.cancel(await bookings.by_token(token), by_client=True)
-    return _booking(booking, await catalogue.business())
+    cancelled = await bookings.cancel(await bookings.by_token(token), by_client=True)
+    return _booking(cancelled.booking, await catalogue.business())
 
 
 @router.post(
@@ -238,8 +244,8 @@ async def cancel_booking(request: Request, token: str) -> BookingOut:
 async def reschedule_booking(request: Request, token: str, body: RescheduleIn) -> BookingOut:
     catalogue, bookings = _services(request)
     booking = await bookings.by_token(token)
-    moved = await bookings.reschedule(booking, body.start.isoformat(), by_client=True)
-    return _booking(moved, await catalogue.business())
+    moved = await bookings.reschedule(booking, utc_instant(body.start), by_client=True)
+    return _booking(moved.booking, await catalogue.business())
 
 
 def build_api(app_parts: Parts) -> FastAPI:

@@ -10,8 +10,11 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from parlour.domain.booking import Booking, Status
+from parlour.domain.catalogue import Resource
+from parlour.domain.events import Actor
 from parlour.domain.slots import Slot
 from parlour.errors import Conflict, InvalidInput, SlotTaken
+from parlour.services.bookings import BookRequest, parse_start
 from parlour.services.catalogue import Business
 from parlour.web.audit import audit
 from parlour.web.forms import Form, submitted
@@ -153,7 +156,7 @@ async def set_status(request: Request) -> Response:
         return await _confirm_status(request, booking, form.text("status", 20), form)
     try:
         status = Status(form.text("status", 20))
-        changed = await service.set_status(booking, status)
+        changed = (await service.set_status(booking, status)).booking
         await audit(request, "booking.status", booking.id, booking, changed)
         session_of(request).flash(f"{changed.client_name}: {changed.status.value}.")
     except ValueError:
@@ -189,7 +192,8 @@ async def reschedule(request: Request) -> Response:
     service = core(request).bookings
     booking = await service.get(request.path_params["booking_id"])
     try:
-        moved = await service.reschedule(booking, form.text("start", 64), by_client=False)
+        start = parse_start(form.text("start", 64))
+        moved = (await service.reschedule(booking, start, by_client=False)).booking
     except (Conflict, InvalidInput) as exc:
         session_of(request).flash(str(exc))
         return redirect(f"/admin/bookings/{booking.id}")
@@ -211,9 +215,8 @@ async def new_booking_page(request: Request) -> Response:
         request.query_params.get("start", "")[:64],
         request.query_params.get("resource", "")[:64],
     )
-    performer = next(
-        (r for r in await core(request).catalogue.resources() if r.id == resource), None
-    )
+    everyone = await core(request).catalogue.resources()
+    performer = next((r for r in everyone if r.id == resource), None)
     if performer is not None:
         treatments = [t for t in treatments if performer.id in t.resource_ids]
     slots: list[Slot] = []
@@ -233,6 +236,7 @@ async def new_booking_page(request: Request) -> Response:
             "problem": problem,
             "start": start,
             "performer": performer,
+            "capable": await _capable(request, chosen),
             "fields": {},
             "errors": {},
             "idempotency_key": secrets.token_urlsafe(16),
@@ -248,9 +252,10 @@ async def new_booking(request: Request) -> Response:
         for name in ("treatment", "start", "name", "email", "phone", "resource")
     }
     try:
-        booked = await core(request).bookings.book(
-            fields, idempotency_key=form.text("idempotency_key", 200), staff=True
+        wanted = BookRequest.from_fields(
+            fields, idempotency_key=form.text("idempotency_key", 200), by=Actor.STAFF
         )
+        booked = await core(request).bookings.book(wanted)
     except (InvalidInput, SlotTaken) as exc:
         business = await core(request).catalogue.business()
         errors = exc.fields if isinstance(exc, InvalidInput) else {"start": str(exc)}
@@ -267,6 +272,7 @@ async def new_booking(request: Request) -> Response:
                 "problem": "",
                 "start": fields["start"],
                 "performer": None,
+                "capable": await _capable(request, fields["treatment"]),
                 "fields": fields,
                 "errors": errors,
                 "idempotency_key": form.text("idempotency_key", 200),
@@ -277,6 +283,16 @@ async def new_booking(request: Request) -> Response:
     link = parts(request).links.manage(booked.token)
     session_of(request).flash(f"Booked. The client's link: {link}")
     return redirect(f"/admin/bookings/{booked.booking.id}")
+
+
+async def _capable(request: Request, treatment_id: str) -> list[Resource]:
+    """Who can perform the treatment: the desk's therapist choice (besides "anyone")."""
+    treatments = await core(request).catalogue.treatments(active_only=True)
+    treatment = next((t for t in treatments if t.id == treatment_id), None)
+    if treatment is None:
+        return []
+    resources = await core(request).catalogue.resources()
+    return [r for r in resources if r.active and r.id in treatment.resource_ids]
 
 
 routes = [

@@ -17,6 +17,7 @@ from starlette.routing import Route
 
 from parlour.domain.booking import Booking
 from parlour.errors import Conflict, InvalidInput, SlotTaken
+from parlour.services.bookings import parse_start
 from parlour.services.catalogue import Business
 from parlour.web.forms import submitted
 from parlour.web.ics import calendar_file
@@ -107,7 +108,8 @@ async def reschedule(request: Request) -> Response:
     form = await submitted(request)
     booking = await _booking(request)
     try:
-        await core(request).bookings.reschedule(booking, form.text("start", 64), by_client=True)
+        start = parse_start(form.text("start", 64))
+        await core(request).bookings.reschedule(booking, start, by_client=True)
     except SlotTaken as exc:
         business = await core(request).catalogue.business()
         return await _page(

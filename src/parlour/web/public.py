@@ -11,7 +11,8 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from parlour.errors import InvalidInput, SlotTaken
-from parlour.services.bookings import parse_start
+from parlour.services.booking_records import OUT_OF_RANGE, in_range
+from parlour.services.bookings import BookRequest, parse_start
 from parlour.services.gallery import Size
 from parlour.web.forms import submitted
 from parlour.web.pages import redirect, render
@@ -42,9 +43,12 @@ def requested_day(request: Request, today: date) -> tuple[date, str]:
     if not text:
         return today, ""
     try:
-        return date.fromisoformat(text[:10]), ""
+        day = date.fromisoformat(text[:10])
     except ValueError:
         return today, "That date could not be read; here is today."
+    if not in_range(day):  # before any arithmetic: the day after 9999-12-31 does not exist
+        return today, f"{OUT_OF_RANGE} Here is today."
+    return day, ""
 
 
 async def choose_time(request: Request) -> Response:
@@ -113,14 +117,16 @@ async def book(request: Request) -> Response:
         "idempotency_key": key,
     }
     try:
-        start = parse_start(fields["start"])
-        await enforce(request, "booking", Identity.email(fields["email"]))
-        booked = await core(request).bookings.book(fields, idempotency_key=key)
+        # Validated before it counts against the limit (as the API does): a bad form naming
+        # someone's address must not lock them out.
+        wanted = BookRequest.from_fields(fields, idempotency_key=key)
+        await enforce(request, "booking", Identity.email(wanted.client.email))
+        booked = await core(request).bookings.book(wanted)
     except InvalidInput as exc:
         context.update(errors=exc.fields, start=_start_or_none(fields["start"]))
         return await render(request, "book_details.html", context, status=422)
     except SlotTaken as exc:
-        context.update(start=start, alternatives=exc.alternatives)
+        context.update(start=wanted.start, alternatives=exc.alternatives)
         return await render(request, "book_taken.html", context, status=409)
     return redirect(f"/booking/{booked.token}?new=1")  # a form sent twice lands here too
 

@@ -1,0 +1,173 @@
+"""What the booking engine reads and answers: stored records, parsed requests, typed results.
+
+Kept apart from the engine (services.bookings) so that adapters (the web form, the JSON API, the
+staff desk, the demo) and the notification wiring can use them without the engine itself.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import asdict, dataclass
+from datetime import UTC, date, datetime
+from typing import Any
+
+from parlour.domain.booking import Booking, Status
+from parlour.domain.events import Actor, BookingEvent
+from parlour.domain.text import HIDDEN, hidden_characters
+from parlour.errors import InvalidInput
+from parlour.services.accounts import check_email
+from parlour.services.outbox_records import Staged
+
+_PHONE = re.compile(r"[+()0-9 .-]{5,30}")
+
+Stage = Callable[[BookingEvent], Awaitable[Staged]]
+"""The engine's hook: what a change adds to its own ``transact`` (its messages), given the event
+the change makes. Awaited once per attempt, so a retried change stages afresh."""
+
+
+def booking_to_json(booking: Booking) -> dict[str, Any]:
+    data = asdict(booking)
+    data["start"] = booking.start.isoformat()
+    data["created_at"] = booking.created_at.isoformat()
+    data["updated_at"] = booking.updated_at and booking.updated_at.isoformat()
+    data["status"] = booking.status.value
+    return data
+
+
+def booking_from_json(data: Mapping[str, Any]) -> Booking:
+    return Booking(
+        **{
+            **data,
+            "start": datetime.fromisoformat(data["start"]),
+            "created_at": datetime.fromisoformat(data["created_at"]),
+            "updated_at": data.get("updated_at") and datetime.fromisoformat(data["updated_at"]),
+            "status": Status(data["status"]),
+        }
+    )
+
+
+FIRST_DAY = date(1900, 1, 1)
+LAST_DAY = date(2999, 12, 31)
+"""The dates any page or command reads: far beyond any salon's calendar, and far enough from
+the ends of Python's calendar that a day, a week or a time zone on either side never overflows."""
+OUT_OF_RANGE = f"Choose a date between {FIRST_DAY.year} and {LAST_DAY.year}."
+
+
+def in_range(day: date) -> bool:
+    return FIRST_DAY <= day <= LAST_DAY
+
+
+def utc_instant(instant: datetime, field: str = "start") -> datetime:
+    """An aware instant in UTC, refused (``InvalidInput``) outside the years the calendar
+    reads: checked before any arithmetic, so none overflows."""
+    if instant.tzinfo is None:
+        raise InvalidInput({field: "Give the time with its offset, like +00:00."})
+    if not FIRST_DAY <= instant.date() <= LAST_DAY:  # its own date: no conversion yet
+        raise InvalidInput({field: OUT_OF_RANGE})
+    return instant.astimezone(UTC)
+
+
+def parse_start(text: str) -> datetime:
+    """An ISO 8601 instant with its offset (``2026-12-01T10:00:00Z``); naive times are refused,
+    since a time without a zone is ambiguous twice a year."""
+    try:
+        start = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError as exc:
+        raise InvalidInput({"start": "Give the time like 2026-12-01T10:00:00+00:00."}) from exc
+    return utc_instant(start)
+
+
+@dataclass(frozen=True, slots=True)
+class Booked:
+    """What a booking command answers."""
+
+    booking: Booking
+    token: str
+    """The manage link's token. Only its hash is stored; a repeat recovers it with its key."""
+    created: bool
+    """False for a repeat of an earlier request with the same idempotency key."""
+    event: BookingEvent
+    """The ``BOOKED`` event; for a repeat, the one the first request committed (nothing was
+    staged again)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Changed:
+    """What a change of an existing booking (cancel, move, status) answers."""
+
+    booking: Booking
+    """The booking as the change leaves it."""
+    event: BookingEvent | None
+    """What was committed; ``None`` when there was nothing to change (already so)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Client:
+    name: str
+    email: str
+    phone: str
+
+    @classmethod
+    def from_fields(cls, fields: Mapping[str, str], *, by: Actor = Actor.CLIENT) -> Client:
+        """The client a form names, or every problem at once. The public gives a name, an
+        e-mail address and a phone number; staff booking by phone need no e-mail address."""
+        problems: dict[str, str] = {}
+        name = " ".join(fields.get("name", "").split())
+        if not name:
+            problems["name"] = "Enter your name."
+        elif len(name) > 100:
+            problems["name"] = "Keep the name under 100 characters."
+        elif hidden_characters(fields.get("name", "")):  # before split() turns CR into a space
+            problems["name"] = HIDDEN
+        email = ""
+        if by is Actor.CLIENT or fields.get("email", "").strip():
+            try:
+                email = check_email(fields.get("email", ""))
+            except InvalidInput:
+                problems["email"] = "Enter an e-mail address like name@example.com."
+        phone = fields.get("phone", "").strip()
+        if not _PHONE.fullmatch(phone) or sum(c.isdigit() for c in phone) < 5:
+            problems["phone"] = "Enter a phone number, like 07700 900123."
+        if problems:
+            raise InvalidInput(problems)
+        return cls(name, email, phone)
+
+
+@dataclass(frozen=True, slots=True)
+class BookRequest:
+    """A booking to make, parsed once by its adapter (web form, API, staff desk, demo)."""
+
+    treatment_id: str
+    start: datetime
+    """Aware; the engine reads it in UTC."""
+    client: Client
+    resource: str | None = None
+    """A therapist or room, or ``None`` for anyone able."""
+    idempotency_key: str = ""
+    by: Actor = Actor.CLIENT
+
+    @classmethod
+    def from_fields(
+        cls, fields: Mapping[str, str], *, idempotency_key: str = "", by: Actor = Actor.CLIENT
+    ) -> BookRequest:
+        """A form's fields (treatment, start, name, email, phone, resource), or every problem
+        with them at once (``InvalidInput``)."""
+        problems: dict[str, str] = {}
+        client, start = None, None
+        try:
+            client = Client.from_fields(fields, by=by)
+        except InvalidInput as exc:
+            problems.update(exc.fields)
+        try:
+            start = parse_start(fields.get("start", ""))
+        except InvalidInput as exc:
+            problems.update(exc.fields)
+        if len(idempotency_key) > 200:
+            problems["idempotency_key"] = "Keep the idempotency key under 200 characters."
+        if problems or client is None or start is None:
+            raise InvalidInput(problems)
+        resource = fields.get("resource", "").strip()
+        return cls(
+            fields.get("treatment", ""), start, client, resource or None, idempotency_key, by
+        )
