@@ -35,6 +35,7 @@ from parlour.domain.catalogue import BookingRules, Resource, Treatment
 from parlour.domain.events import Actor, BookingEvent, Change
 from parlour.domain.slots import Slot, available_slots
 from parlour.errors import Conflict, InvalidInput, NotFound, SlotTaken
+from parlour.services.availability_cache import DayCache, DayList
 from parlour.services.booking_index import day_key, ids_of, index_change
 from parlour.services.booking_records import (
     Booked,
@@ -83,11 +84,14 @@ class BookingService:
         *,
         clock: Callable[[], datetime] = now_utc,
         stage: Stage | None = None,
+        days: DayCache | None = None,
     ) -> None:
         self._store = store
         self._catalogue = catalogue
         self._clock = clock
         self._stage = stage
+        self._days = days
+        """This process's copy of day lists (services.availability_cache); ``None``: none."""
 
     async def _commit(
         self, event: BookingEvent, change: Staged, *, ttl: Mapping[str, float] | None = None
@@ -97,9 +101,12 @@ class BookingService:
         stages afresh."""
         if self._stage is not None:
             change = change + await self._stage(event)
-        return await self._store.transact(
+        done = await self._store.transact(
             change.writes, expect=change.expect, ttl=ttl, merge=change.merge or None
         )
+        if done and self._days is not None:  # read what this process wrote, before its event
+            self._days.forget([*change.writes, *change.merge])
+        return done
 
     # -- availability ----------------------------------------------------------------------
 
@@ -296,7 +303,23 @@ class BookingService:
 
     async def _bookings_near(self, day: date, resource_ids: Sequence[str]) -> list[Booking]:
         days = (day - timedelta(days=1), day, day + timedelta(days=1))
-        return await self._bookings_of([day_key(d, r) for d in days for r in resource_ids])
+        lists = [day_key(d, r) for d in days for r in resource_ids]
+        if self._days is None:
+            return await self._bookings_of(lists)
+        kept = await self._days.days(lists, self._day_lists)
+        return list({b.id: b for entry in kept.values() for b in entry.bookings}.values())
+
+    async def _day_lists(self, lists: Sequence[str]) -> dict[str, DayList]:
+        index = await self._store.get_many(lists)
+        records = await self._store.get_many(
+            list({f"b:{i}": None for day in index.values() for i in ids_of(day)})
+        )
+        return {
+            key: DayList.of(
+                booking_from_json(records[f"b:{i}"]) for i in ids_of(day) if f"b:{i}" in records
+            )
+            for key, day in index.items()
+        }
 
     async def _bookings_of(self, lists: Sequence[str]) -> list[Booking]:
         index = await self._store.get_many(lists)

@@ -52,7 +52,7 @@ async def follow(
         await asyncio.sleep(RETRY)
 
 
-class _Follower:
+class Follower:
     """Start and stop one task that follows some stores."""
 
     _task: asyncio.Task[None] | None = None
@@ -70,7 +70,7 @@ class _Follower:
                 await self._task
 
 
-class NamespaceCache(_Follower):
+class NamespaceCache(Follower):
     def __init__(self, stores: Sequence[KVStore]) -> None:
         self._stores = list(stores)
         self._entries: dict[tuple[str, str], Any] = {}
@@ -141,7 +141,7 @@ class NoCache(NamespaceCache):
         super().__init__([])
 
 
-class ItemCache(_Follower, Generic[V]):
+class ItemCache(Follower, Generic[V]):
     """The ``size`` most recently read items of one namespace, each dropped when any process
     changes it. ``size`` 0 keeps nothing (every read goes to the store)."""
 

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from parlour.services.accounts import AccountService
 from parlour.services.audit import AuditService
+from parlour.services.availability_cache import DayCache
 from parlour.services.bookings import BookingService
 from parlour.services.cache import NamespaceCache
 from parlour.services.catalogue import CatalogueService
@@ -33,6 +34,8 @@ class Core:
     gallery: GalleryService
     accounts: AccountService
     cache: NamespaceCache
+    days: DayCache
+    """Availability's day lists, kept per process (services.availability_cache)."""
     outboxes: Outboxes
     audit: AuditService
     twofactor: TwoFactorService
@@ -40,17 +43,20 @@ class Core:
     @classmethod
     def assemble(cls, kv: Callable[[str], KVStore]) -> Core:
         """The services over ``kv`` (``Storage.kv``). Nothing connects or starts here: the
-        owner starts :attr:`cache` once its storage is open."""
+        owner starts :attr:`cache` and :attr:`days` once its storage is open (unstarted, they
+        keep nothing and every read goes to the store)."""
         cache = NamespaceCache([kv(namespace) for namespace in CACHED])
         catalogue = CatalogueService(kv("business"), kv("treatments"), kv("resources"), cache=cache)
         accounts = AccountService(kv("users"), cache=cache)
+        days = DayCache(kv("bookings"))
         return cls(
             catalogue=catalogue,
-            bookings=BookingService(kv("bookings"), catalogue),
+            bookings=BookingService(kv("bookings"), catalogue, days=days),
             reviews=ReviewService(kv("reviews")),
             gallery=GalleryService(kv("gallery"), cache=cache),
             accounts=accounts,
             cache=cache,
+            days=days,
             outboxes=Outboxes(kv),
             audit=AuditService(kv("audit")),
             twofactor=TwoFactorService(accounts),

@@ -94,6 +94,7 @@ def create_app(settings: Settings, *, storage: Storage | None = None) -> Starlet
                     log.warning("%s is not answering yet: %s", status.description, status.error)
             cache.start()
             session_cache.start()
+            core.days.start()
             await durability.start()
             delivery.start()
             try:
@@ -101,6 +102,7 @@ def create_app(settings: Settings, *, storage: Storage | None = None) -> Starlet
             finally:
                 await delivery.stop()
                 await durability.stop()
+                await core.days.stop()
                 await session_cache.stop()
                 await cache.stop()
 
