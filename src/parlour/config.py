@@ -271,8 +271,9 @@ class Settings(BaseSettings):
         0.5,
         gt=0,
         le=30,
-        description="Seconds to wait for PostgreSQL to connect or answer; no operation, waiting "
-        "for a pooled connection included, takes longer than twice this before a 503",
+        description="Seconds to wait for PostgreSQL to connect or answer; no statement runs longer "
+        "than twice this before a 503, and a wait for a pooled connection lasts while the "
+        "queue moves (some call answered in each such interval)",
     )
     database_pool_size: int = Field(
         10, ge=1, le=1000, description="Most PostgreSQL connections one process opens"

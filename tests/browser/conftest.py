@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import io
 import os
+import time
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
 from pathlib import Path
@@ -15,16 +16,17 @@ from PIL import Image
 from playwright.async_api import async_playwright
 
 from parlour.config import load_settings
-from parlour.domain.booking import Status
+from parlour.mail.messages import ProbeMessage, to_json
 from parlour.services.accounts import AccountService
 from parlour.services.bookings import BookingService
 from parlour.services.gallery import GalleryService
+from parlour.services.outbox import Outbox, new_message
 from parlour.services.reviews import ReviewService
 from parlour.storage import Storage
 
 from support.browser import PASSWORD, SECRET, STAFF, Chromium, Site, chromium_path
 from support.processes import served
-from support.salon import FACIAL, MASSAGE, ask, at, client, furnish, upcoming_weekday
+from support.salon import FACIAL, ask, at, client, furnish, past_visit, upcoming_weekday
 
 
 @pytest.fixture
@@ -38,10 +40,7 @@ async def site(redis_url: str, tmp_path: Path) -> AsyncIterator[Site]:
         catalogue = await furnish(storage.kv, phone="01225 555 0100", address="1 Mill Lane")
         await AccountService(storage.kv("users")).create_user(STAFF, "admin", PASSWORD)
         bookings = BookingService(storage.kv("bookings"), catalogue)
-        visit = await bookings.book(
-            ask({"treatment": MASSAGE.id, "start": at(9, day=day), **client(7)}, staff=True)
-        )
-        done = (await bookings.set_status(visit.booking, Status.COMPLETED)).booking
+        done, reviewed_token = await past_visit(storage.kv, catalogue)
         await ReviewService(storage.kv("reviews")).submit(done, "5", "Calm, unhurried, lovely.")
         booked = await bookings.book(
             ask(
@@ -51,6 +50,9 @@ async def site(redis_url: str, tmp_path: Path) -> AsyncIterator[Site]:
         picture = io.BytesIO()
         Image.new("RGB", (640, 480), (196, 140, 120)).save(picture, "PNG")
         photo = await GalleryService(storage.kv("gallery")).upload(picture.getvalue(), "The room")
+        probe = to_json(ProbeMessage(await catalogue.business(), "a message held for staff"))
+        held = new_message("test", [STAFF], probe, now=time.time())
+        await Outbox(storage.kv("bookings")).enqueue(held)
     env = {
         "REDIS_URL": redis_url,
         "PARLOUR_DATA_BACKEND": "redis",
@@ -67,8 +69,8 @@ async def site(redis_url: str, tmp_path: Path) -> AsyncIterator[Site]:
             two,
             shots,
             day,
-            reviewed_booking=visit.booking.id,
-            reviewed_token=visit.token,
+            reviewed_booking=done.id,
+            reviewed_token=reviewed_token,
             booking=booked.booking.id,
             token=booked.token,
             photo=photo.id,

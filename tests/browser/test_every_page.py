@@ -96,6 +96,12 @@ async def new_booking_from_the_grid(page: Page, site: Site) -> None:
     await expect(page.get_by_label("Time")).to_have_value(at(15, day=site.day))
 
 
+async def a_message(page: Page, site: Site) -> None:
+    await page.goto(site.one + "/admin/outbox")
+    await page.locator('a[href^="/admin/outbox/bookings/"]').first.click()
+    await expect(page.get_by_role("heading", level=1)).to_be_visible()
+
+
 async def staff_menu_open(page: Page, site: Site) -> None:
     await page.goto(site.one + "/admin")
     await page.get_by_text("More", exact=True).click()
@@ -147,6 +153,8 @@ STAFF_PAGES = [
     Stop("account", go("/admin/account")),
     Stop("account: two-factor", go("/admin/account/two-factor")),
     Stop("audit log", go("/admin/audit")),
+    Stop("outbox", go("/admin/outbox")),
+    Stop("outbox: a message", a_message),
     Stop("staff accounts", go("/admin/users")),
     Stop("rate limits", go("/admin/ratelimits")),
     Stop("rate limits: a look-up", go(f"/admin/ratelimits?email={STAFF}")),
@@ -155,6 +163,7 @@ STAFF_PAGES = [
 LAST = [Stop("429: too many logins", too_many_logins)]  # it blocks logins from here on
 
 
+@pytest.mark.timeout(400)  # one test walks nearly 50 pages, each audited by axe-core
 @pytest.mark.parametrize(
     ("size", "audit"),
     [(NARROW, False), (PHONE, True), (DESKTOP, True)],
@@ -200,11 +209,13 @@ COVERED = {
     "/admin/treatments", "/admin/treatments/new", "/admin/treatments/{treatment_id}",
     "/admin/resources", "/admin/resources/new", "/admin/resources/{resource_id}",
     "/admin/business", "/admin/reviews", "/admin/gallery", "/admin/account", "/admin/users",
-    "/admin/ratelimits", "/admin/account/two-factor", "/admin/audit",
+    "/admin/ratelimits", "/admin/account/two-factor", "/admin/audit", "/admin/outbox",
+    "/admin/outbox/{namespace}/{message_id}",
 }  # fmt: skip
 NOT_PAGES = {
     "/healthz", "/readyz", "/metrics", "/favicon.ico", "/admin/events",
     "/gallery/{photo_id}.webp", "/gallery/{photo_id}/thumb.webp", "/booking/{token}/calendar.ics",
+    "/admin/outbox/{namespace}/{message_id}/html",  # the framed preview of "outbox: a message"
 }  # fmt: skip
 
 

@@ -146,7 +146,7 @@ async def test_staff_confirm_each_change_and_book_from_a_free_cell(
     assert await day_picker.get_attribute("min") == await page.evaluate(
         "new Date().toLocaleDateString('en-CA', {timeZone: 'Europe/London'})"
     )
-    await page.get_by_label("Status").select_option("no-show")
+    await page.get_by_label("Status").select_option("cancelled")
     page.once("dialog", lambda dialog: dialog.dismiss())
     await page.get_by_role("button", name="Set status").click()
     await expect(page.locator("dd.status")).to_have_text("confirmed")

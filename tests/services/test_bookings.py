@@ -14,6 +14,7 @@ from parlour.domain.events import Actor, BookingEvent, Change
 from parlour.errors import Conflict, InvalidInput, NotFound, SlotTaken
 from parlour.services.bookings import BookingService
 from parlour.services.outbox_records import Staged
+from parlour.services.reviews import ReviewService
 from parlour.storage import Backend, KVStore
 from parlour.storage.base import ABSENT
 from parlour.storage.memory import MemoryBackend
@@ -231,10 +232,16 @@ async def test_rescheduling_moves_the_claim(service: BookingService) -> None:
     assert (await service.get(other.booking.id)).start.isoformat() == at(9)
 
 
-async def test_staff_statuses_and_reinstating(service: BookingService) -> None:
+async def test_staff_statuses_and_reinstating(service: BookingService, clock: Clock) -> None:
     booked = await service.book(ask({"treatment": MASSAGE.id, "start": at(11), **client()}))
+    for early in (Status.COMPLETED, Status.NO_SHOW):  # issue 10, defect 6: days before the visit
+        with pytest.raises(Conflict, match="once the visit has started"):
+            await service.set_status(booked.booking, early)
+    clock.now = booked.booking.start
     done = (await service.set_status(booked.booking, Status.COMPLETED)).booking
-    assert done.reviewable
+    assert not done.reviewable(clock.now)  # the visit is still going on
+    assert done.reviewable(booked.booking.end)
+    clock.now = NOW  # back before it, for a booking of the same time to be possible again
     cancelled = (await service.set_status(done, Status.CANCELLED)).booking
     await service.book(ask({"treatment": MASSAGE.id, "start": at(11), **client(2)}))
     with pytest.raises(SlotTaken):
@@ -352,6 +359,7 @@ async def test_every_command_stages_its_event_into_its_own_step(
     moved = await service.reschedule(booked.booking, instant(at(11)), by_client=True)
     assert moved.event is not None
     assert moved.event.before == booked.booking
+    clock.now = moved.booking.start
     done = await service.set_status(moved.booking, Status.COMPLETED)
     cancelled = await service.cancel(done.booking, by_client=False)
     assert (await service.cancel(cancelled.booking, by_client=False)).event is None
@@ -388,3 +396,28 @@ async def test_a_staged_message_that_cannot_commit_takes_the_change_with_it(
     assert await service.day(DAY, ["r_ann"]) == []
     _, slots = await service.availability(MASSAGE.id, DAY)
     assert at(10) in starts(slots)
+
+
+async def test_a_visit_is_reviewed_only_once_it_has_ended_and_was_marked_done(
+    service: BookingService, backend: Backend, clock: Clock
+) -> None:
+    booked = await service.book(ask({"treatment": MASSAGE.id, "start": at(10), **client()}))
+    clock.now = booked.booking.start + timedelta(minutes=10)
+    done = (await service.set_status(booked.booking, Status.COMPLETED)).booking
+    reviews = ReviewService(KVStore(backend, "reviews"), clock=clock)
+    with pytest.raises(Conflict, match="once your visit has taken place"):
+        await reviews.submit(done, "5", "Lovely so far")  # still on the couch
+    clock.now = booked.booking.end
+    assert (await reviews.submit(done, "5", "Lovely")).stars == 5
+
+
+async def test_a_lost_slot_is_never_among_its_alternatives(service: BookingService) -> None:
+    first = ask({"treatment": MASSAGE.id, "start": at(10), **client(1)})
+    second = ask({"treatment": MASSAGE.id, "start": at(10), **client(2)})
+    outcomes = await asyncio.gather(
+        service.book(first), service.book(second), return_exceptions=True
+    )
+    lost = [o for o in outcomes if isinstance(o, SlotTaken)]
+    assert len(lost) == 1
+    assert at(10) not in starts(lost[0].alternatives)
+    assert lost[0].alternatives  # other times that day, read after the loss

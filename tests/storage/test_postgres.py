@@ -218,3 +218,30 @@ async def test_a_busy_pool_makes_callers_wait_not_fail(postgres_url: str) -> Non
         await holding
     finally:
         await backend.close()
+
+
+async def test_a_burst_far_beyond_the_pool_queues_while_the_server_answers(
+    postgres_url: str,
+) -> None:
+    """200 callers on a pool of 2 with the default 0.5 s timeout: the queue takes far longer
+    than the deadline to drain, but it moves, so nobody fails (a wait bounded by the clock
+    alone failed most of them, and 64 callers on a pool of 10 under load in CI)."""
+    backend = PostgresBackend(postgres_url, timeout=0.5, pool_size=2)
+    await backend.open()
+    try:
+        kv = KVStore(backend, "alpha")
+
+        async def write_then_read(n: int) -> object:
+            await kv.transact({f"k{n}": n}, merge={"index": {f"k{n}": "1"}})
+            return await kv.get_item(f"k{n}")
+
+        outcomes = await asyncio.gather(
+            *(write_then_read(n) for n in range(200)), return_exceptions=True
+        )
+        assert [o for o in outcomes if isinstance(o, BaseException)] == []
+        assert outcomes == list(range(200))
+        index = await kv.get_item("index")
+        assert isinstance(index, dict)
+        assert len(index) == 200
+    finally:
+        await backend.close()

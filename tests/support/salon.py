@@ -6,6 +6,7 @@ from collections.abc import Callable, Mapping
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from parlour.domain.booking import Booking, Status
 from parlour.domain.catalogue import BookingRules, Resource, Treatment
 from parlour.domain.events import Actor
 from parlour.domain.schedule import Hours, Schedule, to_utc
@@ -104,3 +105,26 @@ def ask(
     """A booking command from form-like fields, as the web form's adapter parses it."""
     by = Actor.STAFF if staff else Actor.CLIENT
     return BookRequest.from_fields(fields, idempotency_key=idempotency_key, by=by)
+
+
+async def past_visit(
+    kv: Callable[[str], KVStore], catalogue: CatalogueService, n: int = 7, *, done: bool = True
+) -> tuple[Booking, str]:
+    """A massage a week ago, marked done after it, and its manage link's token: booked and
+    closed through the engine with its clock set at those times (the rules allow a visit to
+    be marked done only once it has started, and reviewed only once it has ended)."""
+    from parlour.services.bookings import BookingService  # the engine, not what it uses
+
+    day = datetime.now(LONDON).date() - timedelta(days=7)
+    while day.weekday() >= 5:
+        day -= timedelta(days=1)
+    start = datetime.fromisoformat(at(10, day=day))
+    booker = BookingService(kv("bookings"), catalogue, clock=lambda: start - timedelta(days=1))
+    booked = await booker.book(
+        ask({"treatment": MASSAGE.id, "start": at(10, day=day), **client(n)})
+    )
+    if not done:  # still confirmed: for a test that marks it done itself
+        return booked.booking, booked.token
+    closer = BookingService(kv("bookings"), catalogue, clock=lambda: booked.booking.end)
+    completed = await closer.set_status(booked.booking, Status.COMPLETED)
+    return completed.booking, booked.token

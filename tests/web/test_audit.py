@@ -36,7 +36,7 @@ from parlour.storage.memory import MemoryBackend
 from parlour.web.app import create_app
 from parlour.web.parts import core, parts
 
-from support.salon import FACIAL, MASSAGE, ask, at, client, furnish, upcoming_weekday
+from support.salon import FACIAL, ask, at, client, furnish, past_visit, upcoming_weekday
 from support.web import form_token, log_in, post_form, running
 
 ADMIN, STAFF, PASSWORD = "admin@example.com", "staff@example.com", "correct horse battery"
@@ -57,14 +57,13 @@ class Walk:
 async def walk(tmp_path: Path) -> AsyncIterator[Walk]:
     app = create_app(load_settings(env_file=None, data_dir=tmp_path / "data"))
     async with running(app) as admin:
-        await furnish(parts(app).storage.kv)
+        catalogue = await furnish(parts(app).storage.kv)
         await core(app).accounts.create_user(ADMIN, "admin", PASSWORD)
         await core(app).accounts.create_user(STAFF, "staff", PASSWORD)
         await log_in(admin, ADMIN, PASSWORD)
-        booked = await core(app).bookings.book(
-            ask({"treatment": MASSAGE.id, "start": at(10, day=upcoming_weekday()), **client()})
-        )
-        yield Walk(app, admin, booked.booking.id, tmp_path)
+        # Last week's visit, still confirmed: staff may mark it done, and its client review it.
+        visit, _ = await past_visit(parts(app).storage.kv, catalogue, done=False)
+        yield Walk(app, admin, visit.id, tmp_path)
 
 
 def jpeg() -> bytes:

@@ -15,10 +15,11 @@ from starlette.applications import Starlette
 
 from parlour.config import load_settings
 from parlour.domain.booking import Status
+from parlour.errors import Conflict
 from parlour.web.app import create_app
 from parlour.web.parts import core, parts
 
-from support.salon import FACIAL, MASSAGE, at, furnish, upcoming_weekday
+from support.salon import FACIAL, MASSAGE, at, furnish, past_visit, upcoming_weekday
 from support.web import form_token, running
 
 PASSWORD = "correct horse battery"
@@ -225,7 +226,11 @@ async def test_a_review_after_the_visit_appears_once_approved(site: Site) -> Non
         f"{path}/review", data={"csrf_token": form_token(page.text), "stars": "5", "text": "Great"}
     )
     assert early.status_code == 409
-    await core(site.app).bookings.set_status(booking, Status.COMPLETED)
+    # Marked done once it starts (issue 10, defect 6: not before), reviewed once it has ended.
+    with pytest.raises(Conflict, match="once the visit has started"):
+        await core(site.app).bookings.set_status(booking, Status.COMPLETED)
+    booking, token = await past_visit(parts(site.app).storage.kv, core(site.app).catalogue)
+    path = f"/booking/{token}"
     page = await site.client.get(path)
     empty = await site.client.post(
         f"{path}/review", data={"csrf_token": form_token(page.text), "stars": "9", "text": ""}
@@ -242,3 +247,24 @@ async def test_a_review_after_the_visit_appears_once_approved(site: Site) -> Non
     reviews = (await site.client.get("/reviews")).text
     assert "Wonderful massage" in reviews
     assert "5.0 out of 5 from 1 review" in reviews
+
+
+async def test_an_invalid_booking_form_does_not_count_against_the_limit(site: Site) -> None:
+    # Issue 10, defect 6: the form counted before it validated, so bad posts naming someone's
+    # address locked them out. The limit here is 20 in 15 minutes.
+    start = at(10, day=site.day)
+    details = await site.client.get(f"/book/{MASSAGE.id}/details", params={"start": start})
+    for _ in range(25):
+        bad = await site.client.post(
+            f"/book/{MASSAGE.id}/details",
+            data={
+                "csrf_token": form_token(details.text),
+                "start": start,
+                "name": "Victim",
+                "email": "client0@example.com",
+                "phone": "no",
+            },
+        )
+        assert bad.status_code == 422
+    booked = await book_through_pages(site.browser(), site, start)
+    assert booked.status_code == 303

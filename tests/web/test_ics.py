@@ -131,6 +131,10 @@ class CalendarOfOneBooking(RuleBasedStateMachine):
 
     @rule(status=st.sampled_from(Status))
     def staff_set_its_status(self, status: Status) -> None:
+        if status is not self.status and self.booking().refuses(status, self.now):
+            with pytest.raises(Conflict):  # done or a no-show before the visit has started
+                self.runner.run(self.service.set_status(self.booking(), status))
+            return
         self.runner.run(self.service.set_status(self.booking(), status))
         if status is not self.status:
             self.sequence, self.stamp, self.status = self.sequence + 1, self.now, status

@@ -42,6 +42,18 @@ async def test_with_no_smtp_a_message_is_kept_and_readable(settings: Settings) -
         assert "A test message from Willow" in shown.text
         assert "01225 000111" in html.unescape(shown.text)
         assert (await client.get("/admin/outbox/bookings/m_nonesuch")).status_code == 404
+        # The HTML version is framed from a route of its own: its inline styles under a policy
+        # of its own (sandboxed, nothing fetched), not the pages' (which refuses them).
+        assert f'src="/admin/outbox/bookings/{message.id}/html"' in shown.text
+        framed = await client.get(f"/admin/outbox/bookings/{message.id}/html")
+        assert framed.status_code == 200
+        assert "Willow" in framed.text
+        policy = framed.headers["content-security-policy"]
+        assert "sandbox" in policy
+        assert "frame-ancestors 'self'" in policy
+        assert "script-src" not in policy
+        assert framed.headers["x-frame-options"] == "SAMEORIGIN"
+        assert (await client.get("/admin/outbox/bookings/m_nonesuch/html")).status_code == 404
         await until(lambda: parts(app).delivery.stats.due == 1, what="the worker counting it")
         text = (await client.get("/metrics")).text
         assert sample(text, "parlour_outbox_due") == 1

@@ -21,7 +21,7 @@ from parlour.web.app import create_app
 from parlour.web.parts import core, parts
 
 from support.redis_server import RedisServer
-from support.salon import FACIAL, MASSAGE, ask, at, client, furnish, upcoming_weekday
+from support.salon import FACIAL, MASSAGE, ask, at, client, furnish, past_visit, upcoming_weekday
 from support.web import form_token, log_in, post_form, running
 
 PASSWORD = "correct horse battery"
@@ -220,15 +220,22 @@ async def test_cancel_done_and_no_show_ask_first_without_javascript(salon: Salon
         ask({"treatment": MASSAGE.id, "start": at(10, day=salon.day), **client(3)})
     )
     page = f"/admin/bookings/{booked.booking.id}"
-    for status in ("cancelled", "completed", "no-show"):
+    visit, _ = await past_visit(
+        parts(salon.app).storage.kv, core(salon.app).catalogue, 3, done=False
+    )
+    for status, path in (
+        ("cancelled", page),
+        ("completed", f"/admin/bookings/{visit.id}"),  # done and no-show: once it has started
+        ("no-show", f"/admin/bookings/{visit.id}"),
+    ):
         asked = await post_form(
-            salon.staff, "/admin", f"{page}/status", status=status, next="/admin"
+            salon.staff, "/admin", f"{path}/status", status=status, next="/admin"
         )
         assert asked.status_code == 200, status
         assert "Client 3" in asked.text
         assert 'name="confirmed" value="yes"' in asked.text
         assert 'href="/admin"' in asked.text  # "No, go back" returns where it came from
-        still = await core(salon.app).bookings.get(booked.booking.id)
+        still = await core(salon.app).bookings.get(path.rsplit("/", 1)[1])
         assert still.status.value == "confirmed", status
     done = await post_form(
         salon.staff, "/admin", f"{page}/status", status="cancelled", confirmed="yes", next="/admin"

@@ -19,7 +19,7 @@ from parlour.domain.booking import Booking, Status
 from parlour.web.app import create_app
 from parlour.web.parts import core, parts
 
-from support.salon import FACIAL, MASSAGE, ask, at, client, furnish, upcoming_weekday
+from support.salon import FACIAL, MASSAGE, ask, at, client, furnish, past_visit, upcoming_weekday
 from support.web import form_token, log_in, post_form, running
 
 PASSWORD = "correct horse battery"
@@ -97,9 +97,18 @@ async def test_the_calendar_shows_the_days_bookings_with_filters(desk: Desk) -> 
 
 async def test_staff_mark_a_booking_done_and_move_another(desk: Desk) -> None:
     page = f"/admin/bookings/{desk.booking.id}"
+    html = (await desk.staff.get(page)).text
+    assert '<option value="completed"' not in html  # issue 10, defect 6: not before the visit
+    assert "can be set once the visit has started" in html
+    early = await post_form(desk.staff, page, f"{page}/status", status="no-show", confirmed="yes")
+    assert early.status_code == 303
+    assert "only once the visit has started" in (await desk.staff.get(page)).text
+    assert (await core(desk.app).bookings.get(desk.booking.id)).status is Status.CONFIRMED
+    visit, _ = await past_visit(parts(desk.app).storage.kv, core(desk.app).catalogue, done=False)
+    page = f"/admin/bookings/{visit.id}"
     done = await post_form(desk.staff, page, f"{page}/status", status="completed", confirmed="yes")
     assert done.status_code == 303
-    assert (await core(desk.app).bookings.get(desk.booking.id)).status is Status.COMPLETED
+    assert (await core(desk.app).bookings.get(visit.id)).status is Status.COMPLETED
     refused = await post_form(desk.staff, page, f"{page}/status", status="exploded")
     assert refused.status_code == 303
     assert "Choose confirmed, completed" in (await desk.staff.get(page)).text

@@ -18,6 +18,10 @@ class Status(enum.StrEnum):
     NO_SHOW = "no-show"
 
 
+AFTER_THE_START = frozenset({Status.COMPLETED, Status.NO_SHOW})
+"""What a visit can only become once it has started."""
+
+
 @dataclass(frozen=True, slots=True)
 class Booking:
     id: str
@@ -73,6 +77,20 @@ class Booking:
         cut-off."""
         return self.status is Status.CONFIRMED and now < self.start - timedelta(hours=cutoff_hours)
 
-    @property
-    def reviewable(self) -> bool:
-        return self.status is Status.COMPLETED
+    def has_started(self, now: datetime) -> bool:
+        """Whether the visit has begun: only then can it be marked done or a no-show."""
+        return now >= self.start
+
+    def refuses(self, status: Status, now: datetime) -> str:
+        """Why this booking cannot become ``status`` now; empty if it can (as far as time
+        goes: a cancelled booking's time may also have been taken since)."""
+        if status in AFTER_THE_START and not self.has_started(now):
+            return (
+                f"A booking can be marked {status.value} only once the visit has started; "
+                "this one has not started yet."
+            )
+        return ""
+
+    def reviewable(self, now: datetime) -> bool:
+        """A review only for a visit that has ended and was marked done."""
+        return self.status is Status.COMPLETED and now >= self.end

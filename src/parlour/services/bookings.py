@@ -184,6 +184,7 @@ class BookingService:
                 [] if slot is None else [r for r in slot.resource_ids if not wanted or r == wanted]
             )
             if not candidates:
+                self._check_offered(business, treatment, resources, day, staff, start, wanted)
                 raise SlotTaken(
                     "This time was just taken. Here are other times that day.",
                     _nearest(slots, start, wanted),
@@ -197,6 +198,26 @@ class BookingService:
                 if repeat is not None:
                     return repeat
         raise Conflict("Bookings for that day are changing too fast; please try again.")
+
+    def _check_offered(
+        self,
+        business: Business,
+        treatment: Treatment,
+        resources: Sequence[Resource],
+        day: date,
+        staff: bool,
+        start: datetime,
+        wanted: str,
+    ) -> None:
+        """``InvalidInput`` for a time that is not offered even on an empty day (closed, out of
+        hours, not on the slot grid): "taken" is said only of a time a booking holds."""
+        empty = available_slots(
+            treatment, resources, day, _rules_for(business, staff), {}, self._clock()
+        )
+        if not any(s.start == start and (not wanted or wanted in s.resource_ids) for s in empty):
+            raise InvalidInput(
+                {"start": "That time is not offered for this treatment. Choose a listed time."}
+            )
 
     async def _claim(
         self,
@@ -348,6 +369,9 @@ class BookingService:
             if by_client:
                 await self._check_client_may_change(stored)
             now = self._clock()
+            refusal = stored.refuses(status, now)
+            if refusal:
+                raise Conflict(refusal)
             changed = stored.revised(now, status=status)
             writes: dict[str, Any] = {f"b:{stored.id}": booking_to_json(changed)}
             expect: dict[str, Any] = {f"b:{stored.id}": current}
@@ -389,6 +413,9 @@ class BookingService:
             )
             slot = next((s for s in slots if s.start == new_start), None)
             if slot is None:
+                self._check_offered(
+                    business, treatment, resources, new_day, not by_client, new_start, ""
+                )
                 raise SlotTaken(
                     "That time is not free. Here are other times that day.",
                     _nearest(slots, new_start, ""),

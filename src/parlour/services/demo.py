@@ -193,11 +193,13 @@ async def _bookings(
     """A week behind (done, a no-show, a cancellation, reviews) and a week ahead, busy near
     today and thinning out, with gaps between appointments as a real book has."""
     chooser = random.Random(7)  # noqa: S311 - demo data, not secrets
-    reviews = ReviewService(kv("reviews"))
+    reviews = ReviewService(kv("reviews"), clock=_fixed(now))
     zone = (await catalogue.business()).rules.zone
     today = now.astimezone(zone).date()
     made = 0
     untold = {name: list(texts) for name, texts in REVIEWS.items()}
+    # What happened afterwards is recorded now: a visit is marked done once it has started.
+    settler = BookingService(kv("bookings"), catalogue, clock=_fixed(now))
     for offset in range(-7, 8):
         day = today + timedelta(days=offset)
         booked_at = to_utc(day, time(0), zone) - timedelta(days=3)  # booked three days ahead
@@ -227,7 +229,7 @@ async def _bookings(
                 )
                 made += 1
                 cursor = booked.booking.end + timedelta(minutes=treatment.buffer_after)
-                await _settle(service, reviews, booked.booking, resource, now, made, untold)
+                await _settle(settler, reviews, booked.booking, resource, now, made, untold)
 
 
 async def _settle(
@@ -250,7 +252,7 @@ async def _settle(
         return
     done = (await service.set_status(booking, Status.COMPLETED)).booking
     unwritten = untold.get(booking.treatment_name, [])
-    if made % 3 == 0 and unwritten:  # each review once: a real page does not repeat itself
+    if made % 3 == 0 and unwritten and done.reviewable(now):  # each review once
         stars, text = unwritten.pop(0)
         await reviews.submit(done, str(stars), text.format(therapist=resource.name))
         if made % 4:

@@ -49,7 +49,7 @@ class ReviewService:
 
     async def submit(self, booking: Booking, stars_text: str, text: str) -> Review:
         """Into the moderation queue. Only for a completed booking, and only once."""
-        if not booking.reviewable:
+        if not booking.reviewable(self._clock()):
             raise Conflict("Reviews open once your visit has taken place.")
         problems = {}
         try:

@@ -122,7 +122,8 @@ async def booking_page(request: Request) -> Response:
     await staff(request)
     booking = await core(request).bookings.get(request.path_params["booking_id"])
     business = await core(request).catalogue.business()
-    today = datetime.now(business.rules.zone).date()
+    now = datetime.now(UTC)
+    today = now.astimezone(business.rules.zone).date()
     day, problem = requested_day(request, booking.start.astimezone(business.rules.zone).date())
     if day < today:  # a move never goes back in time (the date picker says so too)
         day, problem = today, "A booking cannot move to a day that has passed; here is today."
@@ -142,7 +143,8 @@ async def booking_page(request: Request) -> Response:
             "today": today,
             "problem": problem,
             "names": resources,
-            "statuses": [s.value for s in Status],
+            "statuses": [s.value for s in Status if not booking.refuses(s, now)],
+            "started": booking.has_started(now),
         },
     )
 
@@ -152,6 +154,11 @@ async def set_status(request: Request) -> Response:
     form = await submitted(request)
     service = core(request).bookings
     booking = await service.get(request.path_params["booking_id"])
+    wanted = next((s for s in Status if s.value == form.text("status", 20)), None)
+    refusal = wanted and booking.refuses(wanted, datetime.now(UTC))
+    if refusal:  # before asking "are you sure?": the answer would be no anyway
+        session_of(request).flash(refusal)
+        return redirect(local_path(form.text("next", 300), f"/admin/bookings/{booking.id}"))
     if form.text("status", 20) in ASK_FIRST and form.text("confirmed", 3) != "yes":
         return await _confirm_status(request, booking, form.text("status", 20), form)
     try:

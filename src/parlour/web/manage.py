@@ -47,6 +47,7 @@ async def _page(
             datetime.now(rules.zone), rules.cancel_cutoff_hours
         ),
         "cutoff": rules.cancel_cutoff_hours,
+        "reviewable": booking.reviewable(datetime.now(rules.zone)),
         "review": await core(request).reviews.for_booking(booking.id),
         "notice": request.query_params.get("done", ""),
         "errors": {},

@@ -4,7 +4,7 @@ retry button for those that need a person. Admins only: messages carry clients' 
 from __future__ import annotations
 
 from starlette.requests import Request
-from starlette.responses import Response
+from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
 from parlour.errors import NotFound
@@ -42,6 +42,26 @@ async def message(request: Request) -> Response:
     return await render(request, "admin/outbox_message.html", context)
 
 
+PREVIEW_POLICY = (
+    "default-src 'none'; style-src 'unsafe-inline'; img-src data:; frame-ancestors 'self'; sandbox"
+)
+"""The HTML of a message, framed by its own page: a message's styles are inline (mail clients
+need them), which the pages' policy refuses, so the preview gets a policy of its own: no
+script, nothing fetched, sandboxed, and framed only by Parlour's own page."""
+
+
+async def message_html(request: Request) -> Response:
+    await admin(request)
+    found = await core(request).outboxes.find(
+        request.path_params["namespace"], request.path_params["message_id"]
+    )
+    html = parts(request).delivery.renderer.render(found).html
+    return HTMLResponse(
+        html,
+        headers={"content-security-policy": PREVIEW_POLICY, "x-frame-options": "SAMEORIGIN"},
+    )
+
+
 async def retry(request: Request) -> Response:
     await admin(request)
     form = await submitted(request)
@@ -65,4 +85,5 @@ routes = [
     Route("/admin/outbox", outbox),
     Route("/admin/outbox/retry", retry, methods=["POST"]),
     Route("/admin/outbox/{namespace}/{message_id}", message),
+    Route("/admin/outbox/{namespace}/{message_id}/html", message_html),
 ]
