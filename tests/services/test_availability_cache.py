@@ -5,17 +5,20 @@ an unchanged day is answered from memory, and every change on either instance is
 from __future__ import annotations
 
 import asyncio
+import itertools
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
 import pytest
+from hypothesis.stateful import run_state_machine_as_test
 
 from parlour.errors import SlotTaken
 from parlour.services.availability_cache import DayCache
 from parlour.services.bookings import BookingService
 from parlour.storage import KVStore
+from services.test_booking_model import NORMAL, BookingMachine
 from services.test_bookings import Clock
 
 from support.backends import make_backend, params
@@ -117,3 +120,48 @@ async def test_one_slot_wanted_on_both_instances_is_booked_once(pair: list[Insta
         return True
 
     assert sum(await asyncio.gather(*(attempt(n) for n in range(20)))) == 1
+
+
+class CachedBookingMachine(BookingMachine):
+    """The engine's state machine with availability read through a started day cache."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.days = DayCache(self.store)
+        self.service = BookingService(self.store, self.catalogue, clock=self.clock, days=self.days)
+
+        async def start() -> None:
+            self.days.start()
+            await until(lambda: self.days.live, what="the bookings feed live")
+
+        self.run(start())
+
+    def teardown(self) -> None:
+        self.run(self.days.stop())
+
+
+@pytest.mark.timeout(3600)
+@pytest.mark.parametrize("kind", params(["memory", "sqlite", "redis"]))
+def test_the_booking_model_holds_with_the_day_cache_on(
+    kind: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    steps, taken = [0], [0]
+    with asyncio.Runner() as runner:
+        backend = make_backend(kind, tmp_path, request)
+        runner.run(backend.open())
+        try:
+            machine = type(
+                "Machine",
+                (CachedBookingMachine,),
+                {
+                    "runner": runner,
+                    "backend": backend,
+                    "namespaces": itertools.count(),
+                    "steps": steps,
+                    "taken": taken,
+                },
+            )
+            run_state_machine_as_test(machine, settings=NORMAL)
+        finally:
+            runner.run(backend.close())
+    assert steps[0] > 0
