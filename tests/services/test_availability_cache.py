@@ -17,6 +17,8 @@ from hypothesis.stateful import run_state_machine_as_test
 from parlour.errors import SlotTaken
 from parlour.services.availability_cache import DayCache
 from parlour.services.bookings import BookingService
+from parlour.services.cache import NamespaceCache
+from parlour.services.catalogue import CatalogueService
 from parlour.storage import KVStore
 from services.test_booking_model import NORMAL, BookingMachine
 from services.test_bookings import Clock
@@ -123,14 +125,25 @@ async def test_one_slot_wanted_on_both_instances_is_booked_once(pair: list[Insta
 
 
 class CachedBookingMachine(BookingMachine):
-    """The engine's state machine with availability read through a started day cache."""
+    """The engine's state machine with every cache of a running app on: the catalogue read
+    through a started namespace cache (so its objects stay the same until changed, and the
+    day's computed slots are reused) and availability through a started day cache."""
 
     def __init__(self) -> None:
         super().__init__()
+        suffix = self.store.namespace.removeprefix("bookings")
+
+        def kv(namespace: str) -> KVStore:
+            return KVStore(self.backend, f"{namespace}{suffix}")
+
+        names = ("business", "treatments", "resources")
+        self.cache = NamespaceCache([kv(name) for name in names])
+        self.catalogue = CatalogueService(*(kv(name) for name in names), cache=self.cache)
         self.days = DayCache(self.store)
         self.service = BookingService(self.store, self.catalogue, clock=self.clock, days=self.days)
 
         async def start() -> None:
+            self.cache.start()
             self.days.start()
             await until(lambda: self.days.live, what="the bookings feed live")
 
@@ -138,6 +151,7 @@ class CachedBookingMachine(BookingMachine):
 
     def teardown(self) -> None:
         self.run(self.days.stop())
+        self.run(self.cache.stop())
 
 
 @pytest.mark.timeout(3600)

@@ -18,8 +18,9 @@ a read from the store an instant earlier would.
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TypeVar, cast
 
 from parlour.domain.booking import Booking
 from parlour.services.cache import Follower, follow
@@ -28,19 +29,27 @@ from parlour.storage.events import ChangeEvent, ChangeKind, Subscription
 
 DAYS = 20_000
 """Day lists kept (one resource's local day each): a year of 50 resources."""
+MEMO = 1_000
+"""Computed results kept (:meth:`DayCache.memo`): a day's slots of each treatment."""
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
 class DayList:
-    """One resource's bookings of one local day (cancelled too), and the units they hold."""
+    """One resource's bookings of one local day (cancelled too), and the units those that hold
+    time keep busy, by resource."""
 
     bookings: tuple[Booking, ...]
-    busy: frozenset[int] = field(default=frozenset())
+    busy: Mapping[str, frozenset[int]] = field(default_factory=dict)
 
     @classmethod
     def of(cls, bookings: Iterable[Booking]) -> DayList:
         held = tuple(bookings)
-        return cls(held, frozenset(u for b in held if b.holds_time for u in b.units))
+        busy: dict[str, set[int]] = {}
+        for booking in held:
+            if booking.holds_time:
+                busy.setdefault(booking.resource_id, set()).update(booking.units)
+        return cls(held, {resource: frozenset(units) for resource, units in busy.items()})
 
 
 Load = Callable[[Sequence[str]], Awaitable[dict[str, DayList]]]
@@ -59,6 +68,7 @@ class DayCache(Follower):
         self._epoch = 0
         self.hits = 0
         """Day lists answered from memory."""
+        self._memo: OrderedDict[Hashable, tuple[tuple[object, ...], object]] = OrderedDict()
 
     @property
     def live(self) -> bool:
@@ -99,6 +109,25 @@ class DayCache(Follower):
                 self._keep(key, entry)
         return found
 
+    def memo(self, key: Hashable, inputs: Sequence[object], compute: Callable[[], T]) -> T:
+        """``compute()``, again for as long as ``inputs`` are the very objects it was computed
+        from: a kept day list, a cached treatment or catalogue is replaced, never changed, when
+        it changes, so identity says "unchanged" without comparing contents."""
+        found = self._memo.get(key)
+        if (
+            found is not None
+            and len(found[0]) == len(inputs)
+            and all(a is b for a, b in zip(found[0], inputs, strict=True))
+        ):
+            self._memo.move_to_end(key)
+            return cast(T, found[1])
+        value = compute()
+        self._memo[key] = (tuple(inputs), value)
+        self._memo.move_to_end(key)
+        while len(self._memo) > MEMO:
+            self._memo.popitem(last=False)
+        return value
+
     def _keep(self, key: str, entry: DayList) -> None:
         self._drop(key)
         self._entries[key] = entry
@@ -125,6 +154,7 @@ class DayCache(Follower):
             self._changed(key)
 
     def clear(self) -> None:
+        self._memo.clear()
         self._entries.clear()
         self._holding.clear()
         for named in self._flights.values():

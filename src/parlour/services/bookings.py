@@ -33,6 +33,7 @@ from typing import Any
 from parlour.domain.booking import Booking, Status
 from parlour.domain.catalogue import BookingRules, Resource, Treatment
 from parlour.domain.events import Actor, BookingEvent, Change
+from parlour.domain.schedule import local_day_bounds
 from parlour.domain.slots import Slot, available_slots
 from parlour.errors import Conflict, InvalidInput, NotFound, SlotTaken
 from parlour.services.availability_cache import DayCache, DayList
@@ -139,6 +140,8 @@ class BookingService:
         if not today - timedelta(days=1) <= day <= today + timedelta(days=rules.horizon_days + 1):
             return []  # nothing to offer, and nothing to read (year 9999 has no day after it)
         capable = [r.id for r in resources if r.id in treatment.resource_ids]
+        if self._days is not None and ignoring is None:
+            return await self._kept_slots(business, treatment, resources, day, staff, capable)
         occupied: dict[str, set[int]] = {resource: set() for resource in capable}
         # The day's lists and records, written in the same step as the unit claims, say the
         # same as the claims in far fewer keys (a busy day: 30 lists and a record per booking,
@@ -329,6 +332,43 @@ class BookingService:
             return await self._bookings_of(lists)
         kept = await self._days.days(lists, self._day_lists)
         return list({b.id: b for entry in kept.values() for b in entry.bookings}.values())
+
+    async def _kept_slots(
+        self,
+        business: Business,
+        treatment: Treatment,
+        resources: Sequence[Resource],
+        day: date,
+        staff: bool,
+        capable: Sequence[str],
+    ) -> list[Slot]:
+        """:meth:`_slots` from the day cache: the day's slots are worked out once for the
+        catalogue and day lists they come from (ignoring notice and horizon), and each request
+        keeps those its own clock allows."""
+        assert self._days is not None
+        rules = _rules_for(business, staff)
+        days = (day - timedelta(days=1), day, day + timedelta(days=1))
+        lists = [day_key(d, r) for d in days for r in capable]
+        kept = await self._days.days(lists, self._day_lists)
+
+        def compute() -> list[Slot]:
+            occupied: dict[str, set[int]] = {resource: set() for resource in capable}
+            for entry in kept.values():
+                for resource, units in entry.busy.items():
+                    if resource in occupied:
+                        occupied[resource] |= units
+            # With no notice and a ten-year horizon from two days before, every start of the
+            # day passes the window; the real window is applied below, per request.
+            before = local_day_bounds(day, rules.zone)[0] - timedelta(days=2)
+            wide = replace(rules, min_notice=0, horizon_days=3650)
+            return available_slots(treatment, resources, day, wide, occupied, before)
+
+        inputs = (business, treatment, resources, *kept.values())
+        every = self._days.memo((treatment.id, day, staff), inputs, compute)
+        now = self._clock()
+        earliest = now + timedelta(minutes=rules.min_notice)
+        latest = now + timedelta(days=rules.horizon_days)
+        return [slot for slot in every if earliest <= slot.start <= latest]
 
     async def _day_lists(self, lists: Sequence[str]) -> dict[str, DayList]:
         index = await self._store.get_many(lists)
