@@ -6,11 +6,11 @@ almost every page and changed rarely (business, treatments, resources, the galle
 recently read items of one busy namespace (sessions), bounded in number: an event drops only
 the item it names.
 
-Both are used only while their change feed is live: a RESYNC (events may be lost) or a lost
-feed drops everything, and while the feed is down nothing is kept and every read goes to the
-store. The feed's epoch (``Subscription.epoch``) is compared on every read, so a loss is acted on
-at once, not when this process's follower task next runs. A load that an event overtook is not
-kept, so a stale value is never cached after its change.
+Both drop everything on a RESYNC (events may have been lost) and keep nothing while their
+subscription is not open. :class:`ItemCache` is stricter, as sessions must be: it compares the
+feed's epoch (``Subscription.epoch``) on every read, so a lost feed is acted on at once, not
+when a queued RESYNC is read, and while the feed is down it keeps and uses nothing. A load that
+an event overtook is not kept, so a stale value is never cached after its change.
 """
 
 from __future__ import annotations
@@ -75,21 +75,13 @@ class NamespaceCache(Follower):
         self._stores = list(stores)
         self._entries: dict[tuple[str, str], Any] = {}
         self._versions: defaultdict[str, int] = defaultdict(int)
-        self._live: dict[str, tuple[Subscription, int]] = {}
-        """namespace -> its live feed and the feed's epoch the entries belong to."""
+        self._live: set[str] = set()
 
     def _current(self, namespace: str) -> bool:
-        feed = self._live.get(namespace)
-        if feed is None:
-            return False
-        events, epoch = feed
-        if events.flowing and events.epoch == epoch:
-            return True
-        self._forget(namespace)
-        if events.flowing:  # events were lost but flow again: start a new epoch
-            self._live[namespace] = (events, events.epoch)
-            return True
-        return False
+        # Unlike ItemCache, a copy here outlives a lost feed until its RESYNC: the catalogue
+        # keeps public pages up through a Redis outage (tests/faults), and what a late RESYNC
+        # can leave stale for a moment is a price or an opening hour, never a permission.
+        return namespace in self._live
 
     async def get(self, namespace: str, name: str, load: Callable[[], Awaitable[T]]) -> T:
         """``load()``'s value, from this process's memory while that is known to be current."""
@@ -111,9 +103,9 @@ class NamespaceCache(Follower):
         def live(events: Subscription | None) -> None:
             self._forget(namespace)  # whatever happened while the feed was not live
             if events is None:
-                self._live.pop(namespace, None)
+                self._live.discard(namespace)
             else:
-                self._live[namespace] = (events, events.epoch)
+                self._live.add(namespace)
 
         await follow(store, live, self._apply)
 
