@@ -1,14 +1,14 @@
-"""Booking throughput through the HTTP API, on the SQLite default, Redis and PostgreSQL.
+"""Booking and availability over HTTP on the SQLite default and on Redis, each beside the same
+server's GET /healthz in the same run.
 
-    python bench/booking.py [--seconds 5]
+    apt install wrk && python bench/booking.py [--seconds 5] [--rounds 3]
 
-1. Booking creations per second: POST /api/bookings with 32 concurrent clients, every request
-   for a distinct free slot (a 15-minute treatment, 10 therapists, 60 days of quarter hours).
-2. Availability look-ups per second: GET /api/availability for a day that holds 200 bookings.
-
-Each backend is served by one `parlour serve` process (uvicorn, one worker); the load comes
-from a Python client. On PostgreSQL, sessions and limits follow the data there (no Redis).
-No target yet: the issue asks for a report.
+Each backend is served by one `parlour serve` process (uvicorn, one worker). Load comes from wrk
+(one thread, 32 connections, ``--latency`` for the p99): GET /healthz (the stack's ceiling),
+GET /api/availability of a day holding 200 bookings and of an empty day, and POST /api/bookings
+through bench/booking.lua, every request for a distinct free slot (a 15-minute treatment, 10
+therapists, quarter hours on the days after today). Rounds alternate the four; the figures are
+medians of the rounds. wrk's own CPU is printed: under one core, it was not the bottleneck.
 """
 
 from __future__ import annotations
@@ -16,17 +16,18 @@ from __future__ import annotations
 import argparse
 import asyncio
 import itertools
+import json
+import statistics
 import sys
 import tempfile
-import time
-from collections import Counter
 from datetime import date, datetime, timedelta
 from datetime import time as clock_time
 from pathlib import Path
 
-import httpx
-
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from bench.loadgen import CONNECTIONS, Run, require_wrk, wrk
+
 from parlour.config import load_settings
 from parlour.domain.catalogue import BookingRules, Resource, Treatment
 from parlour.domain.schedule import Hours, Schedule, to_utc
@@ -34,12 +35,10 @@ from parlour.services.bookings import BookingService
 from parlour.services.catalogue import Business, CatalogueService
 from parlour.storage import Storage
 
-from support.postgres_server import PostgresServer, find_postgres_bin
 from support.processes import served
 from support.redis_server import RedisServer, find_redis_server
 from support.salon import ask
 
-CONCURRENCY = 32
 THERAPISTS = [f"r_{n}" for n in range(10)]
 QUICK = Treatment(
     id="t_quick", name="Quick", duration=15, price=1000, resource_ids=tuple(THERAPISTS)
@@ -74,57 +73,25 @@ def slots(first_day: date) -> itertools.chain[tuple[str, str]]:
     return itertools.chain.from_iterable(day(offset) for offset in range(1, 300))
 
 
-async def creations(base: str, seconds: float, first_day: date) -> tuple[float, Counter[int]]:
-    todo = slots(first_day)
-    statuses: Counter[int] = Counter()
-    stop = time.perf_counter() + seconds
-    async with httpx.AsyncClient(
-        base_url=base, timeout=30, limits=httpx.Limits(max_connections=CONCURRENCY)
-    ) as http:
-
-        async def client(me: int) -> None:
-            for n in itertools.count():
-                if time.perf_counter() >= stop:
-                    return
-                start, resource = next(todo)
-                response = await http.post(
-                    "/api/bookings",
-                    json={
-                        "treatment": QUICK.id,
-                        "start": start,
-                        "resource": resource,
-                        "name": "Bench",
-                        "email": f"c{me}-{n}@example.com",
-                        "phone": "07700 900000",
-                    },
-                )
-                statuses[response.status_code] += 1
-
-        began = time.perf_counter()
-        await asyncio.gather(*(client(me) for me in range(CONCURRENCY)))
-        elapsed = time.perf_counter() - began
-    return statuses[201] / elapsed, statuses
-
-
-async def lookups(base: str, seconds: float, day: date) -> float:
-    done = 0
-    stop = time.perf_counter() + seconds
-    async with httpx.AsyncClient(
-        base_url=base, timeout=30, limits=httpx.Limits(max_connections=CONCURRENCY)
-    ) as http:
-
-        async def client() -> None:
-            nonlocal done
-            while time.perf_counter() < stop:
-                response = await http.get(
-                    "/api/availability", params={"treatment": QUICK.id, "date": day.isoformat()}
-                )
-                assert response.status_code == 200, response.text
-                done += 1
-
-        began = time.perf_counter()
-        await asyncio.gather(*(client() for _ in range(CONCURRENCY)))
-        return done / (time.perf_counter() - began)
+def bodies(first_day: date, skip: set[date], count: int) -> str:
+    """``count`` JSON bookings, one a line, for distinct slots after ``first_day``."""
+    lines = []
+    zone = RULES.zone
+    for n, (start, resource) in enumerate(slots(first_day)):
+        if datetime.fromisoformat(start).astimezone(zone).date() in skip:
+            continue
+        body = {
+            "treatment": QUICK.id,
+            "start": start,
+            "resource": resource,
+            "name": "Bench",
+            "email": f"c{n}@example.com",
+            "phone": "07700 900000",
+        }
+        lines.append(json.dumps(body))
+        if len(lines) == count:
+            break
+    return "\n".join(lines) + "\n"
 
 
 async def fill_a_day(storage: Storage, catalogue: CatalogueService, day: date) -> None:
@@ -153,7 +120,18 @@ async def fill_a_day(storage: Storage, catalogue: CatalogueService, day: date) -
         )
 
 
-async def measure(name: str, scratch: Path, store: dict[str, str], seconds: float) -> None:
+KINDS = {
+    "healthz": "GET /healthz (the ceiling)",
+    "busy": "availability, a day of 200 bookings",
+    "empty": "availability, an empty day",
+    "book": "bookings created (distinct slots)",
+}
+TARGETS = {"busy": 0.2, "empty": 0.3, "book": 0.05}
+
+
+async def measure(
+    name: str, scratch: Path, store: dict[str, str], seconds: float, rounds: int
+) -> dict[str, list[Run]]:
     """``store``: the environment that puts durable data on the backend (empty: SQLite)."""
     env = {
         "PARLOUR_DATA_DIR": str(scratch / name),
@@ -165,48 +143,78 @@ async def measure(name: str, scratch: Path, store: dict[str, str], seconds: floa
         env_file=None,
         data_dir=scratch / name,
         redis_url=store.get("REDIS_URL"),
-        database_url=store.get("DATABASE_URL"),
         data_backend=store.get("PARLOUR_DATA_BACKEND", "sqlite"),
     )
-    busy_day = datetime.now(RULES.zone).date() + timedelta(days=200)
+    today = datetime.now(RULES.zone).date()
+    busy_day, empty_day = today + timedelta(days=200), today + timedelta(days=150)
     async with Storage.from_settings(settings) as storage:
         catalogue = await furnish(storage)
         await fill_a_day(storage, catalogue, busy_day)
+    lines = scratch / f"{name}-bodies.txt"
+    lines.write_text(bodies(today, {busy_day, empty_day}, 40_000))
+    runs: dict[str, list[Run]] = {kind: [] for kind in KINDS}
     async with served(scratch, env) as base:
-        created, statuses = await creations(base, seconds, datetime.now(RULES.zone).date())
-        looked = await lookups(base, seconds, busy_day)
-    print(
-        f"   {name:<8} {created:>8,.0f} bookings/s  {looked:>8,.0f} look-ups/s   "
-        f"(answers: {dict(statuses)})"
-    )
+        day = f"{base}/api/availability?treatment={QUICK.id}&date="
+        urls = {
+            "healthz": f"{base}/healthz",
+            "busy": day + busy_day.isoformat(),
+            "empty": day + empty_day.isoformat(),
+        }
+        for _ in range(rounds):
+            for kind in KINDS:
+                if kind == "book":
+                    # past every line an earlier run sent (answered or still in flight)
+                    start = sum(
+                        int((run.rate * seconds + run.errors) * 1.5) + 1000 for run in runs["book"]
+                    )
+                    run = wrk(f"{base}/api/bookings", seconds, script="booking.lua",
+                              env={"BODIES": str(lines), "START": str(start)})  # fmt: skip
+                else:
+                    run = wrk(urls[kind], seconds)
+                runs[kind].append(run)
+    return runs
+
+
+def report(name: str, runs: dict[str, list[Run]]) -> None:
+    ceiling = statistics.median(run.rate for run in runs["healthz"])
+    print(f"\n {name}")
+    for kind, label in KINDS.items():
+        rate = statistics.median(run.rate for run in runs[kind])
+        p99 = statistics.median(run.p99 for run in runs[kind]) * 1000
+        errors = sum(run.errors for run in runs[kind])
+        target = TARGETS.get(kind)
+        note = f" (target >= {target}x)" if target else ""
+        failed = f", {errors} answers not 2xx" if errors else ""
+        print(
+            f"   {label:<38} {rate:>8,.0f}/s  {rate / ceiling:.3f}x of /healthz{note}"
+            f"   p99 {p99:,.1f} ms{failed}"
+        )
+    cpu = max(run.cpu for kind_runs in runs.values() for run in kind_runs)
+    print(f"   wrk's own CPU: at most {cpu:.2f} of a core")
 
 
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
-    binary, postgres_bin = find_redis_server(), find_postgres_bin()
-    if binary is None or postgres_bin is None:
-        sys.exit("redis-server or PostgreSQL not found: apt install redis-server postgresql")
+    require_wrk()
+    binary = find_redis_server()
+    if binary is None:
+        sys.exit("redis-server not found: apt install redis-server")
     with tempfile.TemporaryDirectory() as scratch:
         server = RedisServer(binary, Path(scratch) / "redis").start()
-        postgres = PostgresServer(postgres_bin).start()  # fsync on, as in production
         try:
             print(
-                f"{CONCURRENCY} concurrent clients, {args.seconds:g} s each; "
-                "look-ups are of a day holding 200 bookings"
+                f"wrk, one thread, {CONNECTIONS} connections, {args.seconds:g} s a run, median of "
+                f"{args.rounds} rounds; p99 is wrk's latency at that concurrency"
             )
-            await measure("SQLite", Path(scratch), {}, args.seconds)
+            sqlite = await measure("SQLite", Path(scratch), {}, args.seconds, args.rounds)
+            report("SQLite", sqlite)
             redis = {"REDIS_URL": server.url, "PARLOUR_DATA_BACKEND": "redis"}
-            await measure("Redis", Path(scratch), redis, args.seconds)
-            alone = {"DATABASE_URL": postgres.fresh_database(), "PARLOUR_DATA_BACKEND": "postgres"}
-            # a connection per client, as Redis's pool of 50 gives; a loaded 2-core host needs
-            # more than the 1 s default deadline for a day's look-up behind 32 others
-            alone |= {"PARLOUR_DATABASE_POOL_SIZE": "32", "PARLOUR_DATABASE_TIMEOUT": "2"}
-            await measure("Postgres", Path(scratch), alone, args.seconds)
+            report("Redis", await measure("Redis", Path(scratch), redis, args.seconds, args.rounds))
         finally:
             server.stop()
-            postgres.destroy()
 
 
 if __name__ == "__main__":

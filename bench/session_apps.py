@@ -117,11 +117,16 @@ def starsessions_redis() -> Starlette:
         }
         return templates.TemplateResponse(request, "admin/index.html", context)
 
+    async def healthz(request: Request) -> Response:
+        """The peer's ceiling: a page that loads no session."""
+        return PlainTextResponse("ok")
+
     return Starlette(
         routes=[
             Route("/login", login),
             Route("/me", whoami),
             Route("/admin", landing),
+            Route("/healthz", healthz),
             Mount("/static", StaticFiles(directory=STATIC_DIRECTORY), name="static"),
         ],
         middleware=[

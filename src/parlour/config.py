@@ -297,6 +297,12 @@ class Settings(BaseSettings):
     session_absolute_timeout: Seconds = Field(
         43200, ge=60, description="Longest a session lives however active (12 hours by default)"
     )
+    session_cache_size: int = Field(
+        10000,
+        ge=0,
+        description="Sessions each instance keeps in memory, each dropped by its change event "
+        "from any instance (0: read every session from the store on every request)",
+    )
     booking_rate_limit: RateSetting = Field(
         Rate(3, 900), description="Bookings one e-mail address, and one client IP, may attempt"
     )

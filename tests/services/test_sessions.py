@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -77,6 +78,16 @@ async def test_ids_never_issued_are_not_adopted(service: SessionService, present
     assert await service.load(presented) is None
 
 
+async def use(service: SessionService, session_id: str) -> SessionRecord | None:
+    """A request with this session, as web/sessions.py makes it: load, and write "last seen"
+    (which slides the idle timeout in the store) once it is ``seen_resolution`` old."""
+    loaded = await service.load(session_id)
+    now = service.clock()
+    if loaded is not None and now - loaded.seen >= service.seen_resolution:
+        assert await service.save(session_id, replace(loaded, seen=now))
+    return loaded
+
+
 async def test_absolute_timeout_ends_even_an_active_session() -> None:
     clock = Clock()
     service = SessionService(
@@ -85,15 +96,19 @@ async def test_absolute_timeout_ends_even_an_active_session() -> None:
         absolute_timeout=ABSOLUTE,
         clock=clock,
     )
+    end = clock.now + ABSOLUTE
     session_id = await service.create(record(created=clock.now))
-    clock.now += ABSOLUTE - 1
-    assert await service.load(session_id) is not None
+    while clock.now + IDLE / 2 < end:  # in use all along
+        clock.now += IDLE / 2
+        assert await use(service, session_id) is not None
+    clock.now = end - 1
+    assert await use(service, session_id) is not None
     clock.now += 1
-    assert await service.load(session_id) is None
+    assert await use(service, session_id) is None
     assert await service.sessions_of("u1") == []
 
 
-async def test_idle_timeout_slides_on_every_read() -> None:
+async def test_idle_timeout_slides_with_use() -> None:
     clock = Clock()
     service = SessionService(
         KVStore(MemoryBackend(clock=clock), "sessions"),
@@ -104,9 +119,38 @@ async def test_idle_timeout_slides_on_every_read() -> None:
     session_id = await service.create(record(created=clock.now))
     for _ in range(5):
         clock.now += IDLE - 1  # always back just before the idle timeout
-        assert await service.load(session_id) is not None
+        assert await use(service, session_id) is not None
     clock.now += IDLE + 1
-    assert await service.load(session_id) is None
+    assert await use(service, session_id) is None
+
+
+async def test_timeouts_are_enforced_from_the_record_whatever_the_store_still_holds() -> None:
+    """A copy in memory (or an item whose TTL outlived it) is refused once its record says so:
+    the store's expiry is not what ends a session."""
+    clock = Clock()
+    store = KVStore(MemoryBackend(clock=clock), "sessions")
+    service = SessionService(store, idle_timeout=IDLE, absolute_timeout=ABSOLUTE, clock=clock)
+    idle_id, old_id = await service.create(record()), await service.create(record())
+    seen_long_ago = replace(record(created=clock.now - 10), seen=clock.now - IDLE)
+    await store.set_item(storage_key(idle_id), seen_long_ago.to_json(), ttl=ABSOLUTE)
+    made_long_ago = replace(record(created=clock.now - ABSOLUTE), seen=clock.now)
+    await store.set_item(storage_key(old_id), made_long_ago.to_json(), ttl=ABSOLUTE)
+    assert await service.load(idle_id) is None
+    assert await service.load(old_id) is None
+    assert await store.get_item(storage_key(idle_id)) is None  # ended, not just refused
+
+
+async def test_a_session_read_within_the_resolution_costs_no_write(store: KVStore) -> None:
+    clock = Clock()
+    service = SessionService(store, idle_timeout=IDLE, absolute_timeout=ABSOLUTE, clock=clock)
+    session_id = await service.create(record(created=clock.now))
+    before = await store.get_item(storage_key(session_id))
+    clock.now += service.seen_resolution - 1
+    assert await use(service, session_id) is not None
+    assert await store.get_item(storage_key(session_id)) == before
+    clock.now += 1
+    assert await use(service, session_id) is not None
+    assert (await store.get_item(storage_key(session_id)) or {})["seen"] == clock.now
 
 
 @pytest.mark.redis

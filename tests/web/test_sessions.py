@@ -124,23 +124,6 @@ async def test_an_unchanged_session_writes_nothing(site: Site) -> None:
     assert await site.sessions.get_all_items() == before
 
 
-@pytest.mark.redis
-async def test_on_redis_an_authenticated_page_costs_one_round_trip(
-    redis_server: RedisServer, tmp_path: Path, redis_url: str
-) -> None:
-    settings = load_settings(env_file=None, data_dir=tmp_path, redis_url=redis_url)
-    app = create_app(settings)
-    async with running(app) as client:
-        await core(app).accounts.create_user(STAFF, "staff", PASSWORD)
-        await log_in(client, STAFF, PASSWORD)
-        with redis_server.client() as raw:
-            raw.config_resetstat()
-            assert (await client.get("/admin")).status_code == 200
-            calls = {name: int(row["calls"]) for name, row in raw.info("commandstats").items()}
-    calls = {name: n for name, n in calls.items() if not name.startswith("cmdstat_config")}
-    assert calls == {"cmdstat_getex": 1}  # read and slide the expiry in one command; no write
-
-
 async def test_log_out_everywhere_and_end_others(site: Site) -> None:
     phone, laptop, tablet = site.browser(), site.browser(), site.client
     for browser in (phone, laptop, tablet):

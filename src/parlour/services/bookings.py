@@ -26,14 +26,17 @@ from __future__ import annotations
 import hashlib
 import secrets
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from parlour.domain.booking import Booking, Status
 from parlour.domain.catalogue import BookingRules, Resource, Treatment
 from parlour.domain.events import Actor, BookingEvent, Change
+from parlour.domain.schedule import local_day_bounds
 from parlour.domain.slots import Slot, available_slots
 from parlour.errors import Conflict, NotFound, SlotTaken
+from parlour.services.availability_cache import DayCache, DayList
 from parlour.services.booking_index import day_key, ids_of, index_change
 from parlour.services.booking_records import (
     Booked,
@@ -83,11 +86,14 @@ class BookingService:
         *,
         clock: Callable[[], datetime] = now_utc,
         stage: Stage | None = None,
+        days: DayCache | None = None,
     ) -> None:
         self._store = store
         self._catalogue = catalogue
         self._clock = clock
         self._stage = stage
+        self._days = days
+        """This process's copy of day lists (services.availability_cache); ``None``: none."""
 
     async def _commit(
         self, event: BookingEvent, change: Staged, *, ttl: Mapping[str, float] | None = None
@@ -97,9 +103,12 @@ class BookingService:
         stages afresh."""
         if self._stage is not None:
             change = change + await self._stage(event)
-        return await self._store.transact(
+        done = await self._store.transact(
             change.writes, expect=change.expect, ttl=ttl, merge=change.merge or None
         )
+        if done and self._days is not None:  # read what this process wrote, before its event
+            self._days.forget([*change.writes, *change.merge])
+        return done
 
     # -- availability ----------------------------------------------------------------------
 
@@ -132,6 +141,8 @@ class BookingService:
         if not today - timedelta(days=1) <= day <= today + timedelta(days=rules.horizon_days + 1):
             return []  # nothing to offer, and nothing to read (year 9999 has no day after it)
         capable = [r.id for r in resources if r.id in treatment.resource_ids]
+        if self._days is not None and ignoring is None:
+            return await self._kept_slots(business, treatment, resources, day, staff, capable)
         occupied: dict[str, set[int]] = {resource: set() for resource in capable}
         # The day's lists and records, written in the same step as the unit claims, say the
         # same as the claims in far fewer keys (a busy day: 30 lists and a record per booking,
@@ -306,7 +317,60 @@ class BookingService:
 
     async def _bookings_near(self, day: date, resource_ids: Sequence[str]) -> list[Booking]:
         days = (day - timedelta(days=1), day, day + timedelta(days=1))
-        return await self._bookings_of([day_key(d, r) for d in days for r in resource_ids])
+        lists = [day_key(d, r) for d in days for r in resource_ids]
+        if self._days is None:
+            return await self._bookings_of(lists)
+        kept = await self._days.days(lists, self._day_lists)
+        return list({b.id: b for entry in kept.values() for b in entry.bookings}.values())
+
+    async def _kept_slots(
+        self,
+        business: Business,
+        treatment: Treatment,
+        resources: Sequence[Resource],
+        day: date,
+        staff: bool,
+        capable: Sequence[str],
+    ) -> list[Slot]:
+        """:meth:`_slots` from the day cache: the day's slots are worked out once for the
+        catalogue and day lists they come from (ignoring notice and horizon), and each request
+        keeps those its own clock allows."""
+        assert self._days is not None
+        rules = rules_for(business, staff)
+        days = (day - timedelta(days=1), day, day + timedelta(days=1))
+        lists = [day_key(d, r) for d in days for r in capable]
+        kept = await self._days.days(lists, self._day_lists)
+
+        def compute() -> list[Slot]:
+            occupied: dict[str, set[int]] = {resource: set() for resource in capable}
+            for entry in kept.values():
+                for resource, units in entry.busy.items():
+                    if resource in occupied:
+                        occupied[resource] |= units
+            # With no notice and a ten-year horizon from two days before, every start of the
+            # day passes the window; the real window is applied below, per request.
+            before = local_day_bounds(day, rules.zone)[0] - timedelta(days=2)
+            wide = replace(rules, min_notice=0, horizon_days=3650)
+            return available_slots(treatment, resources, day, wide, occupied, before)
+
+        inputs = (business, treatment, resources, *kept.values())
+        every = self._days.memo((treatment.id, day, staff), inputs, compute)
+        now = self._clock()
+        earliest = now + timedelta(minutes=rules.min_notice)
+        latest = now + timedelta(days=rules.horizon_days)
+        return [slot for slot in every if earliest <= slot.start <= latest]
+
+    async def _day_lists(self, lists: Sequence[str]) -> dict[str, DayList]:
+        index = await self._store.get_many(lists)
+        records = await self._store.get_many(
+            list({f"b:{i}": None for day in index.values() for i in ids_of(day)})
+        )
+        return {
+            key: DayList.of(
+                booking_from_json(records[f"b:{i}"]) for i in ids_of(day) if f"b:{i}" in records
+            )
+            for key, day in index.items()
+        }
 
     async def _bookings_of(self, lists: Sequence[str]) -> list[Booking]:
         index = await self._store.get_many(lists)

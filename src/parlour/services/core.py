@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from parlour.services.accounts import AccountService
 from parlour.services.audit import AuditService
+from parlour.services.availability_cache import DayCache
 from parlour.services.bookings import BookingService
 from parlour.services.cache import NamespaceCache
 from parlour.services.calendar_days import CalendarDays
@@ -37,6 +38,8 @@ class Core:
     gallery: GalleryService
     accounts: AccountService
     cache: NamespaceCache
+    day_cache: DayCache
+    """Availability's day lists, kept per process (services.availability_cache)."""
     outboxes: Outboxes
     audit: AuditService
     twofactor: TwoFactorService
@@ -50,7 +53,8 @@ class Core:
     @classmethod
     def assemble(cls, kv: Callable[[str], KVStore], *, mail: MailSetup | None = None) -> Core:
         """The services over ``kv`` (``Storage.kv``). Nothing connects or starts here: the
-        owner starts :attr:`cache` once its storage is open. With ``mail``, every booking
+        owner starts :attr:`cache` and :attr:`day_cache` once its storage is open (unstarted,
+        they keep nothing and every read goes to the store). With ``mail``, every booking
         change stages its messages into its own transact."""
         cache = NamespaceCache([kv(namespace) for namespace in CACHED])
         catalogue = CatalogueService(kv("business"), kv("treatments"), kv("resources"), cache=cache)
@@ -62,8 +66,12 @@ class Core:
         accounts = AccountService(
             kv("users"), cache=cache, stage=None if notifier is None else notifier.stage_reset
         )
+        day_cache = DayCache(kv("bookings"))
         bookings = BookingService(
-            kv("bookings"), catalogue, stage=None if notifier is None else notifier.stage
+            kv("bookings"),
+            catalogue,
+            stage=None if notifier is None else notifier.stage,
+            days=day_cache,
         )
         records = ClientRecords(kv("bookings"), seal=None if mail is None else mail.sealer.seal)
         reviews = ReviewService(kv("reviews"))
@@ -74,6 +82,7 @@ class Core:
             gallery=GalleryService(kv("gallery"), cache=cache),
             accounts=accounts,
             cache=cache,
+            day_cache=day_cache,
             outboxes=Outboxes(kv),
             audit=AuditService(kv("audit")),
             twofactor=TwoFactorService(accounts),

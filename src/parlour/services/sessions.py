@@ -3,8 +3,15 @@
 - A session id is 256 bits from ``secrets``; it travels only in the cookie. The store keys a
   session by the SHA-256 of its id, so a leaked store or log cannot be replayed as a cookie, and
   logs name sessions by a prefix of that hash.
-- Idle timeout: every read slides the item's TTL (one round trip on Redis). Absolute timeout: the
-  record's creation time, checked on every read. Every record has a TTL: nothing lives forever.
+- Timeouts are enforced on every request from the record itself: idle from ``seen``, absolute
+  from ``created``. ``seen`` (and with it the item's TTL in the store) is written at most once
+  per :attr:`SessionService.seen_resolution`, so a session idles out between ``idle_timeout -
+  seen_resolution`` and ``idle_timeout`` after its last request. Every record has a TTL.
+- Recently used sessions are kept per process (:class:`~parlour.services.cache.ItemCache`),
+  each dropped by the change event of its key from any instance, all of them whenever the
+  feed is lost or resyncs, none used while it is down. A request for an unchanged session
+  costs no round trip; a session ended on one instance is refused by the others as soon as
+  its event arrives (``bench/revocation.py`` measures that delay).
 - Saving an existing session only replaces it (compare Django's update-only save): a session
   that a parallel request deleted, a logout, is never written back. Two parallel changes to one
   session: the later save wins whole; Parlour keeps nothing in a session that adds up.
@@ -30,6 +37,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from parlour.errors import Conflict, CorruptValue
+from parlour.services.cache import ItemCache
 from parlour.storage.base import KVStore
 from parlour.tokens import sha256_hex
 
@@ -37,6 +45,10 @@ log = logging.getLogger(__name__)
 
 ID_PATTERN = re.compile(r"[A-Za-z0-9_-]{43}")
 """What ``secrets.token_urlsafe(32)`` produces; anything else in a cookie is not looked up."""
+
+SEEN_RESOLUTION = 60.0
+""""Last seen", and the idle timeout in the store, are written at most once a minute, so an
+unchanged session costs no write."""
 
 
 class CredentialsChanged(Conflict):
@@ -97,36 +109,64 @@ class SessionService:
     credentials: Callable[[str, bool], Awaitable[int | None]] | None = None
     """``(email, fresh)`` -> the account's credentials version, ``None`` for no account
     (``AccountService.credentials_version``); ``None`` here checks nothing."""
+    cache: ItemCache[SessionRecord] | None = None
+    """This process's copy of recently used sessions (``None``: every load reads the store)."""
+
+    @property
+    def seen_resolution(self) -> float:
+        """How stale ``seen`` may get before a request writes it (and slides the TTL)."""
+        return min(SEEN_RESOLUTION, self.idle_timeout / 10)
 
     def _ttl(self, record: SessionRecord) -> float:
         left = record.created + self.absolute_timeout - self.clock()
         return max(1.0, min(self.idle_timeout, left))
 
     async def load(self, session_id: str) -> SessionRecord | None:
-        """The live session with this id, its idle timeout slid; ``None`` if there is none."""
+        """The live session with this id; ``None`` if there is none (or it timed out)."""
         if not ID_PATTERN.fullmatch(session_id):
             return None
         key = storage_key(session_id)
-        started = time.perf_counter()
         try:
-            raw = await self.store.get_and_touch(key, self.idle_timeout)
-            record = None if raw is None else SessionRecord(**raw)
+            if self.cache is None:
+                record = await self._read(key)
+            else:
+                record = await self.cache.get(key, lambda: self._read(key))
         except (CorruptValue, TypeError):
             log.warning("session %s: unreadable record, dropped", short(key))
             await self.store.remove_item(key)
             return None
-        finally:
-            self.observe("load", time.perf_counter() - started)
         if record is None:
             return None
-        if self.clock() >= record.created + self.absolute_timeout:
-            log.info("session %s: expired (absolute timeout) user=%s", short(key), record.user_id)
-            await self._drop(key, record.user_id)
+        expired = self._expired(record)
+        if expired:
+            await self._drop(key, record.user_id, f"expired ({expired} timeout)")
             return None
         if not await self._current(record, fresh=False):
             await self._drop(key, record.user_id, "ended: the account's credentials changed")
             return None
         return record
+
+    def _expired(self, record: SessionRecord) -> str:
+        """Which timeout ``record`` is past (``""``: none): checked on every load, a copy
+        kept in memory included."""
+        now = self.clock()
+        if now >= record.created + self.absolute_timeout:
+            return "absolute"
+        if now >= record.seen + self.idle_timeout:
+            return "idle"
+        return ""
+
+    async def _read(self, key: str) -> SessionRecord | None:
+        started = time.perf_counter()
+        try:
+            raw = await self.store.get_item(key)
+            return None if raw is None else SessionRecord(**raw)
+        finally:
+            self.observe("load", time.perf_counter() - started)
+
+    def _forget(self, key: str) -> None:
+        if self.cache is not None:
+            self.cache.forget(key)
 
     async def _current(self, record: SessionRecord, *, fresh: bool) -> bool:
         if self.credentials is None:
@@ -161,11 +201,11 @@ class SessionService:
     async def save(self, session_id: str, record: SessionRecord) -> bool:
         """Replace a live session; ``False`` if it was ended meanwhile (it stays ended)."""
         started = time.perf_counter()
+        key = storage_key(session_id)
         try:
-            return await self.store.replace_item(
-                storage_key(session_id), record.to_json(), ttl=self._ttl(record)
-            )
+            return await self.store.replace_item(key, record.to_json(), ttl=self._ttl(record))
         finally:
+            self._forget(key)
             self.observe("save", time.perf_counter() - started)
 
     async def rotate(self, old_id: str | None, record: SessionRecord) -> str:
@@ -199,9 +239,10 @@ class SessionService:
                 active.append(ActiveSession(key, record))
             else:
                 await self.store.remove_item(key)  # made before the account last changed
+                self._forget(key)
         gone = set(index) - {session.key for session in active}
         if gone:
-            await self._forget(user_id, gone)
+            await self._unindex(user_id, gone)
         return sorted(active, key=lambda session: session.record.created, reverse=True)
 
     async def end(self, user_id: str, key: str, reason: str = "revoked") -> bool:
@@ -224,12 +265,15 @@ class SessionService:
         return ended
 
     async def _drop(self, key: str, user_id: str, reason: str = "expired") -> None:
-        await self.store.remove_item(key)
+        try:
+            await self.store.remove_item(key)
+        finally:
+            self._forget(key)
         if user_id:
-            await self._forget(user_id, {key})
+            await self._unindex(user_id, {key})
         log.info("session %s: %s user=%s", short(key), reason, user_id or "-")
 
-    async def _forget(self, user_id: str, keys: set[str]) -> None:
+    async def _unindex(self, user_id: str, keys: set[str]) -> None:
         await self.store.update(
             _index(user_id),
             lambda index: {k: v for k, v in self._live_entries(index).items() if k not in keys},

@@ -39,6 +39,12 @@ class ChangeHub:
         self._queues: defaultdict[str, set[asyncio.Queue[ChangeEvent]]] = defaultdict(set)
         self.resyncs = 0
         """RESYNC events handed out: how often subscribers may have missed something."""
+        self.flowing = True
+        """Whether events from other processes are arriving now (``False`` from the moment the
+        backend notices its feed is lost until it is back)."""
+        self.epoch = 0
+        """Raised whenever events may have been lost: a copy made in an earlier epoch is stale.
+        Unlike a queued RESYNC it is seen at once, before a subscriber's task runs."""
 
     def register(self, namespace: str) -> asyncio.Queue[ChangeEvent]:
         queue: asyncio.Queue[ChangeEvent] = asyncio.Queue(self._queue_size)
@@ -59,8 +65,20 @@ class ChangeHub:
         for queue in tuple(self._queues.get(event.namespace, ())):
             self._offer(queue, event)
 
+    def lost(self) -> None:
+        """The backend's feed broke: events are not arriving until :meth:`restored` (which
+        queues the RESYNC; a copy that checks :attr:`flowing` stops trusting itself now)."""
+        self.flowing = False
+        self.epoch += 1
+
+    def restored(self) -> None:
+        """The feed is back; what happened meanwhile is unknown (a RESYNC says so)."""
+        self.flowing = True
+        self.resync_all()
+
     def resync_all(self) -> None:
         """Tell every subscriber it may have missed events."""
+        self.epoch += 1
         for namespace, queues in tuple(self._queues.items()):
             for queue in tuple(queues):
                 self._offer(queue, ChangeEvent(namespace, "", ChangeKind.RESYNC))
@@ -111,6 +129,16 @@ class Subscription:
         if self._queue is not None:
             self._hub.unregister(self._namespace, self._queue)
             self._queue = None
+
+    @property
+    def flowing(self) -> bool:
+        """Whether the backend is receiving events now (see :attr:`ChangeHub.flowing`)."""
+        return self._hub.flowing
+
+    @property
+    def epoch(self) -> int:
+        """See :attr:`ChangeHub.epoch`: a copy is current only while this has not moved."""
+        return self._hub.epoch
 
     def __aiter__(self) -> Subscription:
         return self

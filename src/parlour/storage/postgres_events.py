@@ -70,7 +70,7 @@ class NotifyListener:
                 if attempt:
                     self.reconnects += 1
                     log.warning("change events from %s are flowing again", self._database.where)
-                    self._changes.resync_all()
+                    self._changes.restored()
                 attempt = 0
                 self._listening.set()
                 while not lost.is_set():
@@ -85,15 +85,20 @@ class NotifyListener:
             except (StorageError, TimeoutError, OSError, asyncpg.PostgresError) as exc:
                 if self._listening.is_set() or attempt == 0:
                     log.warning("lost change events from %s: %s", self._database.where, exc)
-                self._listening.clear()
+                self._lost()
             except asyncpg.InterfaceError as exc:
                 log.warning("lost change events from %s: %s", self._database.where, exc)
-                self._listening.clear()
+                self._lost()
             finally:
                 if connection is not None:
                     connection.terminate()
             await asyncio.sleep(_RECONNECT_DELAYS[min(attempt, len(_RECONNECT_DELAYS) - 1)])
             attempt += 1
+
+    def _lost(self) -> None:
+        if self._listening.is_set():
+            self._changes.lost()
+        self._listening.clear()
 
     def _dispatch(self, connection: object, pid: int, channel: str, payload: object) -> None:
         try:

@@ -674,7 +674,7 @@ class RedisBackend(Backend):
                     if attempt:
                         self.reconnects += 1
                         log.warning("change events from %s are flowing again", self.where)
-                        self.changes.resync_all()
+                        self.changes.restored()
                     attempt = 0
                     self._listening.set()
                     while True:
@@ -684,6 +684,8 @@ class RedisBackend(Backend):
             except (StorageError, TimeoutError) as exc:
                 if self._listening.is_set() or attempt == 0:
                     log.warning("lost change events from %s: %s", self.where, exc)
+                if self._listening.is_set():
+                    self.changes.lost()
                 self._listening.clear()
             finally:
                 # A fresh PubSub each time: redis-py would otherwise resubscribe silently, and

@@ -397,9 +397,13 @@ class SQLiteBackend(Backend):
             try:
                 rows = await self._run(functools.partial(self._changes_after, last))
             except StorageError:
+                if self.changes.flowing:
+                    self.changes.lost()  # no copy may trust the feed until a poll succeeds
                 self._polling.set()
                 await asyncio.sleep(POLL_INTERVAL * 10)
                 continue
+            if not self.changes.flowing:
+                self.changes.restored()
             self._polling.set()
             if rows and rows[0][0] != last + 1:
                 self.changes.resync_all()

@@ -20,8 +20,9 @@ from starlette.routing import Mount, Route
 from parlour.config import Settings, load_secret_key, load_settings
 from parlour.links import Links, allowed_hosts
 from parlour.mail.delivery import delivery_from_settings, mail_setup
+from parlour.services.cache import ItemCache
 from parlour.services.core import Core
-from parlour.services.sessions import SessionService
+from parlour.services.sessions import SessionRecord, SessionService
 from parlour.storage import Storage
 from parlour.storage.durability import Durability
 from parlour.web import (
@@ -75,12 +76,16 @@ def create_app(settings: Settings, *, storage: Storage | None = None) -> Starlet
     async def credentials(email: str, fresh: bool) -> int | None:
         return await core.accounts.credentials_version(email, fresh=fresh)
 
+    session_cache: ItemCache[SessionRecord] = ItemCache(
+        planned.kv("sessions"), settings.session_cache_size
+    )
     sessions = SessionService(
         planned.kv("sessions"),
         idle_timeout=settings.session_idle_timeout,
         absolute_timeout=settings.session_absolute_timeout,
         observe=metrics.observe_session,
         credentials=credentials,
+        cache=session_cache,
     )
 
     @asynccontextmanager
@@ -90,6 +95,8 @@ def create_app(settings: Settings, *, storage: Storage | None = None) -> Starlet
                 if status.error:
                     log.warning("%s is not answering yet: %s", status.description, status.error)
             cache.start()
+            session_cache.start()
+            core.day_cache.start()
             await durability.start()
             delivery.start()
             try:
@@ -97,6 +104,8 @@ def create_app(settings: Settings, *, storage: Storage | None = None) -> Starlet
             finally:
                 await delivery.stop()
                 await durability.stop()
+                await core.day_cache.stop()
+                await session_cache.stop()
                 await cache.stop()
 
     delivery = delivery_from_settings(settings, core.outboxes.all, limiter, secret)

@@ -32,9 +32,6 @@ from parlour.web.clientip import client_ip
 
 log = logging.getLogger(__name__)
 
-SEEN_RESOLUTION = 60.0
-""""Last seen" is written at most once a minute, so an unchanged session costs no write."""
-
 CookieAction = Literal["set", "clear"] | None
 
 
@@ -62,7 +59,7 @@ class Session:
             record = await self.service.load(self.id) if self.id else None
             self._loaded = True
             now = time.time()
-            if record is not None and now - record.seen >= SEEN_RESOLUTION:
+            if record is not None and now - record.seen >= self.service.seen_resolution:
                 record = replace(record, seen=now, ip=self.ip, agent=self.agent)
                 self._modified = True
             self._record = record
