@@ -120,20 +120,22 @@ async def end_listed(two: Instance, victim: httpx.AsyncClient) -> None:
     other = two.browser()
     await log_in(other, STAFF, PASSWORD)
     key = storage_key(victim.cookies["parlour_session"])
-    await post_form(other, "/admin/account", "/admin/account/sessions/end", session_key=key)
+    await post_form(
+        other, "/admin/account", "/admin/account/sessions/end", session_key=key, confirmed="yes"
+    )
 
 
 async def end_others(two: Instance, victim: httpx.AsyncClient) -> None:
     other = two.browser()
     await log_in(other, STAFF, PASSWORD)
-    await post_form(other, "/admin/account", "/admin/account/sessions/end-others")
+    await post_form(other, "/admin/account", "/admin/account/sessions/end-others", confirmed="yes")
     assert (await other.get("/admin")).status_code == 200
 
 
 async def end_all(two: Instance, victim: httpx.AsyncClient) -> None:
     other = two.browser()
     await log_in(other, STAFF, PASSWORD)
-    await post_form(other, "/admin/account", "/admin/account/sessions/end-all")
+    await post_form(other, "/admin/account", "/admin/account/sessions/end-all", confirmed="yes")
 
 
 async def change_password(two: Instance, victim: httpx.AsyncClient) -> None:
@@ -159,7 +161,9 @@ async def change_role(two: Instance, victim: httpx.AsyncClient) -> None:
 async def admin_ends_sessions(two: Instance, victim: httpx.AsyncClient) -> None:
     admin = two.browser()
     await log_in(admin, ADMIN, PASSWORD)
-    await post_form(admin, "/admin/users", "/admin/users/end-sessions", email=STAFF)
+    await post_form(
+        admin, "/admin/users", "/admin/users/end-sessions", email=STAFF, confirmed="yes"
+    )
 
 
 @pytest.mark.parametrize(

@@ -23,9 +23,8 @@ from dataclasses import dataclass, field
 from typing import TypeVar, cast
 
 from parlour.domain.booking import Booking
-from parlour.services.cache import Follower, follow
+from parlour.services.cache import FeedCache
 from parlour.storage.base import KVStore
-from parlour.storage.events import ChangeEvent, ChangeKind, Subscription
 
 DAYS = 20_000
 """Day lists kept (one resource's local day each): a year of 50 resources."""
@@ -55,28 +54,18 @@ class DayList:
 Load = Callable[[Sequence[str]], Awaitable[dict[str, DayList]]]
 
 
-class DayCache(Follower):
+class DayCache(FeedCache):
     def __init__(self, store: KVStore, size: int = DAYS) -> None:
-        self._store = store
+        super().__init__(store)
         self._size = size
         self._entries: OrderedDict[str, DayList] = OrderedDict()
         self._holding: dict[str, set[str]] = {}
         """booking id -> the kept day lists that hold it."""
         self._flights: dict[object, set[str]] = {}
         """For each load in flight (by a token of its own), the keys events named meanwhile."""
-        self._feed: Subscription | None = None
-        self._epoch = 0
         self.hits = 0
         """Day lists answered from memory."""
         self._memo: OrderedDict[Hashable, tuple[tuple[object, ...], object]] = OrderedDict()
-
-    @property
-    def live(self) -> bool:
-        feed = self._feed
-        if feed is not None and feed.epoch != self._epoch:
-            self.clear()
-            self._epoch = feed.epoch
-        return feed is not None and feed.flowing
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -151,7 +140,7 @@ class DayCache(Follower):
         """Drop what the keys ``keys`` (day lists or booking records) touch: this process just
         wrote them."""
         for key in keys:
-            self._changed(key)
+            self.changed(key)
 
     def clear(self) -> None:
         self._memo.clear()
@@ -160,7 +149,7 @@ class DayCache(Follower):
         for named in self._flights.values():
             named.add("*")  # nothing loaded before now may be kept
 
-    def _changed(self, key: str) -> None:
+    def changed(self, key: str) -> None:
         for named in self._flights.values():
             named.add(key)
         if key.startswith("d:"):
@@ -168,18 +157,3 @@ class DayCache(Follower):
         elif key.startswith("b:"):
             for day in list(self._holding.get(key[2:], ())):
                 self._drop(day)
-
-    async def _follow_all(self) -> None:
-        def live(events: Subscription | None) -> None:
-            self.clear()
-            self._feed = events
-            if events is not None:
-                self._epoch = events.epoch
-
-        await follow(self._store, live, self._apply)
-
-    def _apply(self, event: ChangeEvent) -> None:
-        if event.kind is ChangeKind.RESYNC:
-            self.clear()
-        else:
-            self._changed(event.key)

@@ -133,26 +133,14 @@ class NoCache(NamespaceCache):
         super().__init__([])
 
 
-class ItemCache(Follower, Generic[V]):
-    """The ``size`` most recently read items of one namespace, each dropped when any process
-    changes it. ``size`` 0 keeps nothing (every read goes to the store)."""
+class FeedCache(Follower):
+    """Copies from one namespace, kept only while its change feed flows: every change event
+    goes to :meth:`changed`, and the whole copy is dropped when the feed is lost or resyncs."""
 
-    def __init__(self, store: KVStore, size: int) -> None:
+    def __init__(self, store: KVStore) -> None:
         self._store = store
-        self._size = size
-        self._entries: OrderedDict[str, V] = OrderedDict()
-        self._loading: dict[str, object] = {}
-        """key -> a token for the load in flight; an event for the key takes it away."""
         self._feed: Subscription | None = None
         self._epoch = 0
-        self.hits = 0
-        self.misses = 0
-
-    def __contains__(self, key: str) -> bool:
-        return key in self._entries
-
-    def __len__(self) -> int:
-        return len(self._entries)
 
     @property
     def live(self) -> bool:
@@ -162,6 +150,48 @@ class ItemCache(Follower, Generic[V]):
             self.clear()  # events were lost: nothing kept from before is trusted
             self._epoch = feed.epoch
         return feed is not None and feed.flowing
+
+    def clear(self) -> None:
+        raise NotImplementedError
+
+    def changed(self, key: str) -> None:
+        """Some process changed or removed ``key``."""
+        raise NotImplementedError
+
+    async def _follow_all(self) -> None:
+        def live(events: Subscription | None) -> None:
+            self.clear()
+            self._feed = events
+            if events is not None:
+                self._epoch = events.epoch
+
+        await follow(self._store, live, self._apply)
+
+    def _apply(self, event: ChangeEvent) -> None:
+        if event.kind is ChangeKind.RESYNC:
+            self.clear()
+        else:
+            self.changed(event.key)
+
+
+class ItemCache(FeedCache, Generic[V]):
+    """The ``size`` most recently read items of one namespace, each dropped when any process
+    changes it. ``size`` 0 keeps nothing (every read goes to the store)."""
+
+    def __init__(self, store: KVStore, size: int) -> None:
+        super().__init__(store)
+        self._size = size
+        self._entries: OrderedDict[str, V] = OrderedDict()
+        self._loading: dict[str, object] = {}
+        """key -> a token for the load in flight; an event for the key takes it away."""
+        self.hits = 0
+        self.misses = 0
+
+    def __contains__(self, key: str) -> bool:
+        return key in self._entries
+
+    def __len__(self) -> int:
+        return len(self._entries)
 
     async def get(self, key: str, load: Callable[[], Awaitable[V | None]]) -> V | None:
         """The item, from memory while that is known to be current, else ``load()``'s."""
@@ -196,17 +226,5 @@ class ItemCache(Follower, Generic[V]):
         self._entries.clear()
         self._loading.clear()
 
-    async def _follow_all(self) -> None:
-        def live(events: Subscription | None) -> None:
-            self.clear()
-            self._feed = events
-            if events is not None:
-                self._epoch = events.epoch
-
-        await follow(self._store, live, self._apply)
-
-    def _apply(self, event: ChangeEvent) -> None:
-        if event.kind is ChangeKind.RESYNC:
-            self.clear()
-        else:
-            self.forget(event.key)
+    def changed(self, key: str) -> None:
+        self.forget(key)
