@@ -80,7 +80,7 @@ async def test_fifty_requests_across_two_processes_make_one_booking(
     assert start not in {slot["start"].replace("Z", "+00:00") for slot in found}
 
 
-@pytest.mark.parametrize("backend", ["sqlite", *redis_params()])
+@pytest.mark.parametrize("backend", ["sqlite", *redis_params(), *params(["postgres"])])
 async def test_forty_different_slots_across_two_processes_all_book(
     backend: str, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
