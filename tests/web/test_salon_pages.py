@@ -280,7 +280,7 @@ async def test_a_move_marks_the_current_time_and_never_goes_back_a_day(salon: Sa
     assert "cannot move to a day that has passed" in today
     assert re.search(r'type="date" name="date" value="(\d{4}-\d\d-\d\d)" min="\1"', today)
     past = await post_form(
-        salon.staff, page, f"{page}/reschedule", start="2020-01-01T10:00:00+00:00"
+        salon.staff, page, f"{page}/reschedule", start="2020-01-01T10:00:00+00:00", confirmed="yes"
     )
     assert past.status_code == 303
     assert (await core(salon.app).bookings.get(booked.booking.id)).start == booked.booking.start

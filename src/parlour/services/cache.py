@@ -120,6 +120,11 @@ class NamespaceCache(Follower):
         """Drop a namespace now: this process just wrote to it."""
         self._forget(namespace)
 
+    def clear(self) -> None:
+        """Drop everything: the store was replaced or emptied (no event says so)."""
+        for store in self._stores:
+            self._forget(store.namespace)
+
     def _forget(self, namespace: str) -> None:
         self._versions[namespace] += 1
         for key in [k for k in self._entries if k[0] == namespace]:

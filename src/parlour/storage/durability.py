@@ -48,6 +48,7 @@ import contextlib
 import logging
 import os
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -76,7 +77,12 @@ class Verdict:
 class Durability:
     """Judges the Redis backend of this process; :attr:`verdict` is the latest judgement."""
 
-    def __init__(self, storage: Storage, data_dir: Path) -> None:
+    def __init__(
+        self, storage: Storage, data_dir: Path, *, on_change: Callable[[], None] | None = None
+    ) -> None:
+        self._on_change = on_change
+        """Called when the verdict changes: what this process copied from the store (its
+        caches) is no longer what the store holds. A FLUSHALL sends no change event."""
         self._record = data_dir / RECORD
         self._redis = next(
             (b for b in storage.backends.values() if isinstance(b, RedisBackend)), None
@@ -134,6 +140,8 @@ class Durability:
                 log.warning("%s", verdict.warning)
             elif self.verdict.problem:
                 log.warning("serving again: %s", "Redis holds the data this instance served")
+            if self._on_change is not None and (verdict.problem or self.verdict.problem):
+                self._on_change()
             self.verdict = verdict
         return verdict
 

@@ -66,7 +66,6 @@ def create_app(settings: Settings, *, storage: Storage | None = None) -> Starlet
     by the app).
     """
     planned = storage if storage is not None else Storage.from_settings(settings)
-    durability = Durability(planned, settings.data_dir)
     secret = load_secret_key(settings)
     limiter = Limiter(planned.ratelimits, policies_from(settings), secret)
     metrics = Metrics(planned, limiter)
@@ -87,6 +86,13 @@ def create_app(settings: Settings, *, storage: Storage | None = None) -> Starlet
         credentials=credentials,
         cache=session_cache,
     )
+
+    def forget_copies() -> None:  # the store was emptied or replaced under us
+        cache.clear()
+        session_cache.clear()
+        core.day_cache.clear()
+
+    durability = Durability(planned, settings.data_dir, on_change=forget_copies)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
