@@ -4,6 +4,10 @@ A copy never overwrites: each item is written only if the destination has nothin
 (set-if-absent), with the time it has left to live. So a copy can be repeated or resumed, and a
 value written at the destination since (by dual-write, or by the app) always wins over the copy.
 Verification compares counts and a SHA-256 of every item's stored text, key by key.
+
+Neither counts dual-write's tombstones (``storage.dual``): a tombstone is the new store's note
+that a key was deleted during the migration, which reads as nothing, so it is nothing to copy
+or compare (a cancelled booking's freed units, its reminder taken back).
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from parlour.storage.base import Backend, Condition
+from parlour.storage.dual import TOMBSTONE
 
 BATCH = 500
 
@@ -40,8 +45,10 @@ async def copy(
         async for batch in source.entries(namespace, BATCH):
             there = await target.get_many(namespace, [key for key, _, _ in batch])
             for key, raw, ttl in batch:
+                if raw == TOMBSTONE:
+                    continue
                 counts.seen += 1
-                if key in there:
+                if key in there:  # a value, or a tombstone: a delete since wins too
                     counts.present += 1
                 elif ttl is not None and ttl <= 0.001:
                     counts.expired += 1
@@ -73,7 +80,8 @@ async def _checksums(backend: Backend, namespace: str) -> dict[str, str]:
     sums = {}
     async for batch in backend.scan(namespace, BATCH):
         for key, raw in batch:
-            sums[key] = hashlib.sha256(raw.encode()).hexdigest()
+            if raw != TOMBSTONE:
+                sums[key] = hashlib.sha256(raw.encode()).hexdigest()
     return sums
 
 
