@@ -5,14 +5,12 @@ an unchanged day is answered from memory, and every change on either instance is
 from __future__ import annotations
 
 import asyncio
-import itertools
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
 import pytest
-from hypothesis.stateful import run_state_machine_as_test
 
 from parlour.errors import SlotTaken
 from parlour.services.availability_cache import DayCache
@@ -20,7 +18,7 @@ from parlour.services.bookings import BookingService
 from parlour.services.cache import NamespaceCache
 from parlour.services.catalogue import CatalogueService
 from parlour.storage import KVStore
-from services.test_booking_model import NORMAL, BookingMachine
+from services.test_booking_model import NORMAL, BookingMachine, run_model
 from services.test_bookings import Clock
 
 from support.backends import make_backend, params
@@ -159,23 +157,5 @@ class CachedBookingMachine(BookingMachine):
 def test_the_booking_model_holds_with_the_day_cache_on(
     kind: str, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
-    steps, taken = [0], [0]
-    with asyncio.Runner() as runner:
-        backend = make_backend(kind, tmp_path, request)
-        runner.run(backend.open())
-        try:
-            machine = type(
-                "Machine",
-                (CachedBookingMachine,),
-                {
-                    "runner": runner,
-                    "backend": backend,
-                    "namespaces": itertools.count(),
-                    "steps": steps,
-                    "taken": taken,
-                },
-            )
-            run_state_machine_as_test(machine, settings=NORMAL)
-        finally:
-            runner.run(backend.close())
+    steps, _ = run_model(CachedBookingMachine, kind, tmp_path, request, NORMAL)
     assert steps[0] > 0

@@ -335,12 +335,14 @@ class BookingMachine(RuleBasedStateMachine):
 MODEL_BACKENDS = params(["memory", "sqlite", "redis"])
 
 
-@pytest.mark.timeout(3600)
-@pytest.mark.parametrize("kind", MODEL_BACKENDS)
-def test_every_sequence_of_booking_commands_keeps_the_calendar_right(
-    kind: str, tmp_path: Path, request: pytest.FixtureRequest
-) -> None:
-    deep = request.config.getoption("hypothesis_profile", None) == "deep"
+def run_model(
+    machine_class: type[BookingMachine],
+    kind: str,
+    tmp_path: Path,
+    request: pytest.FixtureRequest,
+    budget: object,
+) -> tuple[list[int], list[int]]:
+    """Run ``machine_class`` on a fresh backend of ``kind``; (steps, refusals checked)."""
     steps, taken = [0], [0]
     with asyncio.Runner() as runner:
         backend = make_backend(kind, tmp_path, request)
@@ -348,7 +350,7 @@ def test_every_sequence_of_booking_commands_keeps_the_calendar_right(
         try:
             machine = type(
                 "Machine",
-                (BookingMachine,),
+                (machine_class,),
                 {
                     "runner": runner,
                     "backend": backend,
@@ -357,7 +359,17 @@ def test_every_sequence_of_booking_commands_keeps_the_calendar_right(
                     "taken": taken,
                 },
             )
-            run_state_machine_as_test(machine, settings=None if deep else NORMAL)
+            run_state_machine_as_test(machine, settings=budget)  # type: ignore[arg-type]
         finally:
             runner.run(backend.close())
+    return steps, taken
+
+
+@pytest.mark.timeout(3600)
+@pytest.mark.parametrize("kind", MODEL_BACKENDS)
+def test_every_sequence_of_booking_commands_keeps_the_calendar_right(
+    kind: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    deep = request.config.getoption("hypothesis_profile", None) == "deep"
+    steps, taken = run_model(BookingMachine, kind, tmp_path, request, None if deep else NORMAL)
     print(f"booking model on {kind}: {steps[0]} steps, {taken[0]} refusals as taken checked")
