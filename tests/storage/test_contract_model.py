@@ -234,14 +234,14 @@ class StorageMachine(RuleBasedStateMachine):
     def expected_transact(
         self, writes: dict[str, Any], expect: dict[str, Any], merge: dict[str, dict[str, Any]]
     ) -> bool | type[CorruptValue]:
-        """The contract's answer: operations in order, each expectation then its merge."""
-        for key in dict.fromkeys([*expect, *writes, *merge]):
+        """The contract's answer: every expectation first (any failing: False), then merges."""
+        for key, wanted in expect.items():
             current = self.model.text(key)
-            if key in expect:
-                wanted = expect[key]
-                if (current is not None) if wanted is ABSENT else current != encode(wanted):
-                    return False
-            if key in merge and current is not None:
+            if (current is not None) if wanted is ABSENT else current != encode(wanted):
+                return False
+        for key in merge:
+            current = self.model.text(key)
+            if current is not None:
                 document = decode(current)
                 if not isinstance(document, dict) or not all(
                     isinstance(v, str) for v in document.values()

@@ -75,6 +75,24 @@ async def test_merging_into_anything_else_refuses_and_changes_nothing(
     assert await kv.get_item("u1", "nothing") == "nothing"
 
 
+@pytest.mark.parametrize("merge_first", [True, False], ids=["merge-listed-first", "merge-last"])
+async def test_a_failed_expectation_says_false_before_any_merge_is_tried(
+    kv: KVStore, merge_first: bool
+) -> None:
+    """Expectations are decided first, on every backend and in any order of keys: a step that
+    would not apply says False, even when a key it merges into holds no mergeable object."""
+    await kv.set_item("day", [1])
+    await kv.set_item("u1", "someone")
+    merge = {"day": {"b": "x"}}
+    expect = {"u1": ABSENT}
+    if merge_first:
+        assert not await kv.transact({}, merge=merge, expect={"day": [1], **expect})
+    else:
+        assert not await kv.transact({"u1": "me"}, expect=expect, merge=merge)
+    assert await kv.get_item("day") == [1]
+    assert await kv.get_item("u1") == "someone"
+
+
 async def test_a_key_is_either_written_or_merged(kv: KVStore) -> None:
     with pytest.raises(InvalidValue):
         await kv.transact({"day": {}}, merge={"day": {"b": "x"}})

@@ -410,8 +410,10 @@ class KVStore:
         when it becomes ``{}``. Merges carry no expectation, so two transacts that merge into
         one key both succeed, in either order. ``ttl`` applies to written and merged keys.
 
-        ``True`` if it wrote. An expected value must be one as read from the store. Raises
-        ``CorruptValue`` (changing nothing) if a merged key holds anything but such an object.
+        ``True`` if it wrote. An expected value must be one as read from the store. Every
+        expectation is decided before any merge: when one fails the answer is ``False``, even
+        if a merge could not have applied. Otherwise raises ``CorruptValue`` (changing nothing)
+        if a merged key holds anything but such an object.
         """
         expect = expect or {}
         ttl = ttl or {}

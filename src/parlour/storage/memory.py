@@ -220,7 +220,9 @@ class MemoryBackend(Backend):
             current = currents[operation.key] = None if entry is None else entry.raw
             if not expectation_holds(operation, current):
                 return False
+        for operation in operations:  # every expectation holds: now the merges
             if operation.merge is not None:
+                current = currents[operation.key]
                 texts[operation.key] = merged(current, operation.merge, backend=self.name)
         for operation in operations:  # nothing awaited in between: atomic in this process
             kind = announcement(operation, currents[operation.key])

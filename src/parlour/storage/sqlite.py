@@ -311,7 +311,9 @@ class SQLiteBackend(Backend):
             current = currents[operation.key] = self._get(namespace, operation.key, connection)
             if not expectation_holds(operation, current):
                 return False
+        for operation in operations:  # every expectation holds: now the merges
             if operation.merge is not None:
+                current = currents[operation.key]
                 texts[operation.key] = merged(current, operation.merge, backend=self.name)
         for operation in operations:
             kind = announcement(operation, currents[operation.key])

@@ -7,8 +7,10 @@
 -- 'merge', 'removal': set, announced only if it replaced other text), new text (for 'merge':
 -- [[field, text or null], ...]), ttl in ms (0: none), change event
 local operations = #KEYS - 1
+local currents = {}
 local texts = {}
 local silent = {}
+-- Every expectation first: a step whose expectation fails says 0, whatever its merges hold.
 for i = 1, operations do
   local base = 1 + (i - 1) * 7
   local expectation, write = ARGV[base + 2], ARGV[base + 4]
@@ -20,14 +22,18 @@ for i = 1, operations do
     if expectation == 'equal' and current ~= ARGV[base + 3] then
       return 0
     end
-    if write == 'merge' then
-      local text, problem = merged(current, ARGV[base + 5])
-      if not text then
-        return redis.error_reply(problem)
-      end
-      texts[i] = text
-    end
+    currents[i] = current
     silent[i] = write == 'removal' and (not current or current == ARGV[base + 5])
+  end
+end
+for i = 1, operations do
+  local base = 1 + (i - 1) * 7
+  if ARGV[base + 4] == 'merge' then
+    local text, problem = merged(currents[i], ARGV[base + 5])
+    if not text then
+      return redis.error_reply(problem)
+    end
+    texts[i] = text
   end
 end
 local now = now_ms()
