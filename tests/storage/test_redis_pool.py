@@ -82,6 +82,66 @@ async def test_a_burst_on_a_pool_of_two_queues_for_connections_instead_of_failin
     assert opened <= (2 + 1) * nodes  # the pool and the listener's one (a Cluster: per node)
 
 
+class SlowToWelcome:
+    """A TCP proxy in front of Redis that takes on new clients one at a time, ``each`` seconds
+    apiece, as a busy server (or a loaded machine) does: a connection's first reply waits its
+    turn; after that, bytes pass straight through."""
+
+    def __init__(self, upstream_port: int, each: float) -> None:
+        self.upstream_port, self.each = upstream_port, each
+        self.turn = asyncio.Lock()
+        self.pumps: set[asyncio.Task[None]] = set()
+
+    async def __aenter__(self) -> str:
+        self.server = await asyncio.start_server(self.welcome, "127.0.0.1", 0)
+        port = self.server.sockets[0].getsockname()[1]
+        return f"redis://127.0.0.1:{port}/0"
+
+    async def __aexit__(self, *exc: object) -> None:
+        self.server.close()
+        for pump in self.pumps:
+            pump.cancel()
+        await asyncio.gather(*self.pumps, return_exceptions=True)
+
+    async def welcome(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.upstream_port)
+        async with self.turn:
+            await asyncio.sleep(self.each)  # the server's time for one new client
+        for source, sink in ((reader, up_writer), (up_reader, writer)):
+            task = asyncio.ensure_future(self.pump(source, sink))
+            self.pumps.add(task)
+
+    @staticmethod
+    async def pump(source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
+        try:
+            while chunk := await source.read(65536):
+                sink.write(chunk)
+                await sink.drain()
+        finally:
+            sink.close()
+
+
+async def test_fifty_commands_on_a_new_pool_do_not_time_out_connecting(
+    private_redis: RedisServer,
+) -> None:
+    """Fifty commands at once on a new process made fifty connections at once, and where Redis
+    takes on new clients one at a time (here 40 ms each), the later handshakes outlived the
+    0.5 s socket timeout: 503 "did not answer in time" with Redis healthy, for commands that
+    cannot be repeated. Connections are now made a few at a time, ahead of their command."""
+    async with SlowToWelcome(private_redis.port, each=0.04) as url:
+        backend = RedisBackend(url, timeout=0.5, pool_size=50)
+        await backend.open()
+        try:
+            kv = KVStore(backend, "alpha")
+            outcomes = await asyncio.gather(
+                *(kv.set_if_absent("slot", n) for n in range(50)), return_exceptions=True
+            )
+            assert [o for o in outcomes if isinstance(o, BaseException)] == []
+            assert outcomes.count(True) == 1
+        finally:
+            await backend.close()
+
+
 async def test_callers_queue_past_the_deadline_while_redis_answers(
     private_redis: RedisServer,
 ) -> None:

@@ -55,6 +55,8 @@ log = logging.getLogger(__name__)
 _RECONNECT_DELAYS = (0.05, 0.1, 0.2, 0.5, 1.0, 2.0)
 _LISTENER_CONNECTIONS = 1
 """Connections the pool keeps beyond ``pool_size``: the pub/sub listener's, one per process."""
+_CONNECTS_AT_ONCE = 4
+"""New connections a process makes to one Redis at a time (:meth:`RedisBackend._connect_ahead`)."""
 _UNAVAILABLE = (
     rx.ConnectionError,  # also AuthenticationError, BusyLoadingError, MaxConnectionsError, ...
     rx.TimeoutError,
@@ -146,6 +148,8 @@ class RedisBackend(Backend):
         self._connection: Connection | None = None
         self._scripts: dict[str, str] = {}  # name -> SHA-1
         self._slots = asyncio.Semaphore(pool_size)
+        self._connecting = asyncio.Semaphore(_CONNECTS_AT_ONCE)
+        self._idle: list[object] | None = None  # the pool's idle connections, where it has one
         self._answered_at = 0.0  # time.monotonic() of the last command that had its answer
         self._failed_at = -1.0  # ... and of the last that could not reach Redis
         self._listener: asyncio.Task[None] | None = None
@@ -209,6 +213,11 @@ class RedisBackend(Backend):
         self._slots = asyncio.Semaphore(self._pool_size)
         self._connection = connect(self.topology, **options)
         self._discovering = isinstance(self._connection.client, RedisCluster)
+        # One pool (standalone, Sentinel): new connections are made a few at a time, ahead of
+        # the command (see _connect_ahead). A Cluster's pools are per node; it discovers below.
+        client = self._connection.client
+        pool = None if isinstance(client, RedisCluster) else client.connection_pool
+        self._idle = getattr(pool, "_available_connections", None)
         if self._discovering:
             with contextlib.suppress(StorageUnavailable):  # down now: the first command retries
                 await self._discover()
@@ -254,6 +263,8 @@ class RedisBackend(Backend):
         """
         await self._checkout()
         try:
+            if self._idle is not None and not self._idle:
+                await self._connect_ahead()
             try:
                 result = await operation()
             except rx.ConnectionError as exc:
@@ -305,6 +316,34 @@ class RedisBackend(Backend):
             f"its {self._pool_size} connections",
             backend=self.name,
         )
+
+    async def _connect_ahead(self) -> None:
+        """Give the pool one more connection before a command that would have to make one.
+
+        Fifty commands at once on a new pool made fifty connections at once, each with its
+        handshake bounded by the socket timeout, and on a loaded machine one of them could miss
+        it: a 503 ("did not answer in time") with Redis healthy, and for a command that cannot
+        be repeated. Made here, a few at a time, a connection that fails to come up has sent
+        nothing; a caller that waited finds one made meanwhile, or the news that Redis is down.
+        """
+        began = time.monotonic()
+        async with self._connecting:
+            if self._failing_since(began):
+                raise StorageUnavailable(
+                    f"Redis at {self.where} stopped answering while this request waited to connect",
+                    backend=self.name,
+                )
+            if self._idle:  # made by a caller ahead of this one
+                return
+            pool = cast(Redis, self.client).connection_pool
+            try:
+                await pool.release(await pool.get_connection())  # type: ignore[no-untyped-call]
+            except (rx.RedisError, OSError) as exc:
+                error = translate_redis_error(exc, self.where)
+                if isinstance(error, StorageUnavailable):
+                    self._failed_at = time.monotonic()
+                raise error from exc
+            self._answered_at = time.monotonic()
 
     def _failing_since(self, moment: float) -> bool:
         """Whether a command failed to reach Redis after ``moment``, and none answered since."""
