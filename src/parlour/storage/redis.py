@@ -32,7 +32,7 @@ from importlib.resources import files
 from typing import Any, TypeVar, cast
 
 import redis.exceptions as rx
-from redis.asyncio import Redis, RedisCluster
+from redis.asyncio import ConnectionPool, Redis, RedisCluster
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
@@ -149,7 +149,7 @@ class RedisBackend(Backend):
         self._scripts: dict[str, str] = {}  # name -> SHA-1
         self._slots = asyncio.Semaphore(pool_size)
         self._connecting = asyncio.Semaphore(_CONNECTS_AT_ONCE)
-        self._idle: list[object] | None = None  # the pool's idle connections, where it has one
+        self._pool: ConnectionPool | None = None  # the one pool, where there is one (not Cluster)
         self._answered_at = 0.0  # time.monotonic() of the last command that had its answer
         self._failed_at = -1.0  # ... and of the last that could not reach Redis
         self._listener: asyncio.Task[None] | None = None
@@ -211,13 +211,15 @@ class RedisBackend(Backend):
         # call(), so the semaphore is the one gate (a Cluster's per-node pools have no blocking
         # variant at all, so a gate of our own is needed there anyway).
         self._slots = asyncio.Semaphore(self._pool_size)
+        self._connecting = asyncio.Semaphore(_CONNECTS_AT_ONCE)
         self._connection = connect(self.topology, **options)
         self._discovering = isinstance(self._connection.client, RedisCluster)
         # One pool (standalone, Sentinel): new connections are made a few at a time, ahead of
         # the command (see _connect_ahead). A Cluster's pools are per node; it discovers below.
         client = self._connection.client
         pool = None if isinstance(client, RedisCluster) else client.connection_pool
-        self._idle = getattr(pool, "_available_connections", None)
+        # Its idle connections are read on each call (the pool may replace the list).
+        self._pool = pool if hasattr(pool, "_available_connections") else None
         if self._discovering:
             with contextlib.suppress(StorageUnavailable):  # down now: the first command retries
                 await self._discover()
@@ -263,7 +265,7 @@ class RedisBackend(Backend):
         """
         await self._checkout()
         try:
-            if self._idle is not None and not self._idle:
+            if self._pool is not None and not self._pool._available_connections:
                 await self._connect_ahead()
             try:
                 result = await operation()
@@ -333,11 +335,13 @@ class RedisBackend(Backend):
                     f"Redis at {self.where} stopped answering while this request waited to connect",
                     backend=self.name,
                 )
-            if self._idle:  # made by a caller ahead of this one
+            pool = self._pool
+            if pool is None or pool._available_connections:  # made by a caller ahead of this one
                 return
-            pool = cast(Redis, self.client).connection_pool
             try:
-                await pool.release(await pool.get_connection())  # type: ignore[no-untyped-call]
+                connection = await pool.get_connection()  # type: ignore[no-untyped-call]
+                # Shielded: a request cancelled here must not keep the connection checked out.
+                await asyncio.shield(pool.release(connection))
             except (rx.RedisError, OSError) as exc:
                 error = translate_redis_error(exc, self.where)
                 if isinstance(error, StorageUnavailable):
