@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,7 @@ from parlour.web.app import create_app
 from parlour.web.parts import core, parts
 
 from support.salon import FACIAL, MASSAGE, RETIRED, at, client, furnish, upcoming_weekday
+from support.waiting import eventually
 from support.web import form_token, log_in, running
 
 
@@ -222,3 +224,58 @@ async def test_the_limit_is_three_per_email_by_default(tmp_path: Path) -> None:
         assert statuses == [201, 201, 201, 429]
         assert response.json()["error"] == "rate_limited"
         assert response.headers["retry-after"] == "900"
+
+
+async def test_availability_answers_follow_every_change_and_are_kept_while_none_comes(
+    api: Api,
+) -> None:
+    """The encoded answer is kept per process: it must follow a booking, a cancellation, an
+    edited treatment and a change of time zone, and be reused, not rebuilt, in between."""
+    params = {"treatment": MASSAGE.id, "date": api.day.isoformat()}
+
+    async def starts() -> list[tuple[str, str, tuple[str, ...]]]:
+        found = await api.call(
+            "GET", "/availability", params=params, operation=("/availability", "get")
+        )
+        return [(s["start"], s["local_time"], tuple(s["resources"])) for s in found.json()["slots"]]
+
+    first = await starts()
+    memo = core(api.app).day_cache._memo
+
+    def answers() -> list[object]:
+        return [entry for key, entry in memo.items() if isinstance(key, tuple) and key[0] == "api"]
+
+    async def reused() -> bool:
+        (before,) = answers()
+        assert await starts() == first
+        (after,) = answers()
+        return after is before  # not encoded again
+
+    # Once the catalogue's own copies settle (a load that an event overtook is not kept).
+    await eventually(reused, what="the encoded answer reused")
+    ten = at(10, day=api.day).replace("+00:00", "Z")
+
+    made = await api.call("POST", "/bookings", json=body(api, 10), operation=("/bookings", "post"))
+    booked = await starts()
+    (before,) = [s for s in first if s[0] == ten]
+    (after,) = [s for s in booked if s[0] == ten] or [(ten, "", ())]
+    assert len(after[2]) == len(before[2]) - 1  # one therapist fewer at 10:00
+
+    token = made.json()["manage_token"]
+    cancel = f"/bookings/{token}/cancel"
+    assert (
+        await api.call("POST", cancel, operation=("/bookings/{token}/cancel", "post"))
+    ).status_code == 200
+    assert await starts() == first
+
+    catalogue = core(api.app).catalogue
+    await catalogue.put_treatment(replace(MASSAGE, duration=MASSAGE.duration * 4))
+    longer = await starts()
+    assert len(longer) < len(first)  # fewer starts fit before closing
+
+    business = await catalogue.business()
+    await catalogue.put_business(
+        replace(business, rules=replace(business.rules, timezone="Asia/Tokyo"))
+    )
+    # Opening hours are local: the same 09:00 is another instant in Tokyo.
+    assert [s[0] for s in await starts()] != [s[0] for s in longer]

@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Header, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import AwareDatetime, BaseModel, Field
 
 from parlour import __version__
@@ -171,16 +171,26 @@ async def availability(
     request: Request,
     treatment: Annotated[str, Query(max_length=64)],
     date: Annotated[Date, Query(description="A day in the business's time zone")],
-) -> Availability:
+) -> Response:
     catalogue, bookings = _services(request)
     business = await catalogue.business()
     found, slots = await bookings.availability(treatment, date)
-    return Availability(
-        treatment=found.id,
-        date=date,
-        timezone=business.rules.timezone,
-        slots=[_slot(s, business) for s in slots],
-    )
+
+    def encoded() -> bytes:
+        answer = Availability(
+            treatment=found.id,
+            date=date,
+            timezone=business.rules.timezone,
+            slots=[_slot(s, business) for s in slots],
+        )
+        return answer.model_dump_json().encode()
+
+    # Building and encoding the answer was most of a look-up's cost once the day was kept in
+    # memory (an empty day lists every free start). It is encoded again whenever the business,
+    # the treatment or any slot is not the very object it was encoded from: the day cache
+    # replaces those objects, never changes them, when a booking or the catalogue changes.
+    body = core(request).day_cache.memo(("api", found.id, date), (business, found, *slots), encoded)
+    return Response(body, media_type="application/json")
 
 
 @router.post(
