@@ -133,6 +133,24 @@ async def test_a_claim_of_a_free_unit_succeeds_while_deletes_rewrite_its_tombsto
         assert claimed, unit
 
 
+async def test_a_merge_succeeds_while_deletes_turn_its_key_into_a_tombstone(
+    dual: DualBackend,
+) -> None:
+    """A message merged into an outbox shard while the tidy deletes it (CI found it raising
+    CorruptValue on PostgreSQL): the merge read "no tombstone" before its atomic step and met
+    one there. It must start from nothing, as a merge into a deleted key does."""
+    kv = KVStore(dual, "outbox")
+    for round_ in range(20):
+        shard = f"shard{round_}"
+        await kv.transact({}, merge={shard: {"old": "sent"}})
+        merged, *_ = await asyncio.gather(
+            kv.transact({}, merge={shard: {"late": "due"}}),
+            *(kv.remove_item(shard) for _ in range(3)),
+        )
+        assert merged, shard
+        assert await kv.get_item(shard, {}) in ({}, {"late": "due"}), shard
+
+
 async def test_a_delete_announces_a_removal_once(dual: DualBackend) -> None:
     kv = KVStore(dual, "bookings")
     async with kv.subscribe() as events:

@@ -24,7 +24,7 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import replace
 
-from parlour.errors import StorageError
+from parlour.errors import CorruptValue, StorageError
 from parlour.storage.base import ABSENT, DELETE, Backend, Condition, Operation, merged
 from parlour.storage.events import ChangeKind
 
@@ -208,8 +208,15 @@ class DualBackend(Backend):
         for _ in range(_ATTEMPTS):
             deleted = await self._tombstones(namespace, buried)
             steps = [_over_tombstone(o) if o.key in deleted else o for o in buried]
-            if await self.new.transact(namespace, steps):
-                break
+            try:
+                if await self.new.transact(namespace, steps):
+                    break
+            except CorruptValue:
+                # A merge that met a tombstone written since it looked (a delete in between):
+                # tried again from nothing. Anything else not mergeable is really corrupt.
+                if await self._tombstones(namespace, buried) == deleted:
+                    raise
+                continue
             if await self._tombstones(namespace, buried) == deleted:
                 return False
         else:
