@@ -208,16 +208,17 @@ class DualBackend(Backend):
         for _ in range(_ATTEMPTS):
             deleted = await self._tombstones(namespace, buried)
             steps = [_over_tombstone(o) if o.key in deleted else o for o in buried]
+            # A merge that met a tombstone written since it looked (a delete in between) is
+            # refused as corrupt: like a failed expectation, it stands only if that did not change.
+            refused: CorruptValue | None = None
             try:
                 if await self.new.transact(namespace, steps):
                     break
-            except CorruptValue:
-                # A merge that met a tombstone written since it looked (a delete in between):
-                # tried again from nothing. Anything else not mergeable is really corrupt.
-                if await self._tombstones(namespace, buried) == deleted:
-                    raise
-                continue
+            except CorruptValue as exc:
+                refused = exc
             if await self._tombstones(namespace, buried) == deleted:
+                if refused is not None:
+                    raise refused
                 return False
         else:
             return False

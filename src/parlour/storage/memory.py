@@ -214,16 +214,16 @@ class MemoryBackend(Backend):
     async def transact(self, namespace: str, operations: Sequence[Operation]) -> bool:
         self._reclaim()
         currents: dict[str, str | None] = {}
-        texts: dict[str, str] = {}
         for operation in operations:
             entry = self._live(namespace, operation.key)
             current = currents[operation.key] = None if entry is None else entry.raw
             if not expectation_holds(operation, current):
                 return False
-        for operation in operations:  # every expectation holds: now the merges
-            if operation.merge is not None:
-                current = currents[operation.key]
-                texts[operation.key] = merged(current, operation.merge, backend=self.name)
+        texts = {  # every expectation holds: now the merges
+            op.key: merged(currents[op.key], op.merge, backend=self.name)
+            for op in operations
+            if op.merge is not None
+        }
         for operation in operations:  # nothing awaited in between: atomic in this process
             kind = announcement(operation, currents[operation.key])
             if operation.write is DELETE:

@@ -34,6 +34,7 @@ from parlour.storage.base import (
     Condition,
     Operation,
     Sample,
+    expectation_holds,
     merged,
 )
 from parlour.storage.events import ChangeKind
@@ -357,7 +358,8 @@ class PostgresBackend(Backend):
                 # Expectations first, as every backend does: a step whose expectation fails
                 # changes nothing and says False, even where its merge could not apply.
                 done = all(
-                    _holds(op, current.get(key)) for key, op in zip(keys, ordered, strict=True)
+                    expectation_holds(op, current.get(key))
+                    for key, op in zip(keys, ordered, strict=True)
                 ) and bool(await connection.fetchval(_TRANSACT, *arguments(current), placed))
             except BaseException:
                 await transaction.rollback()
@@ -434,12 +436,3 @@ class PostgresBackend(Backend):
 _POOL = "This process's PostgreSQL connections"
 _RECONNECTS = "Times the change-event connection came back"
 _UP = "1 when PostgreSQL answered the last scrape"
-
-
-def _holds(operation: Operation, stored: str | None) -> bool:
-    """Whether ``operation``'s expectation holds of the ``stored`` text (read under lock)."""
-    if operation.expect is None:
-        return True
-    if operation.expect is ABSENT:
-        return stored is None
-    return stored == str(operation.expect)

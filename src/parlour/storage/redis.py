@@ -338,16 +338,10 @@ class RedisBackend(Backend):
             pool = self._pool
             if pool is None or pool._available_connections:  # made by a caller ahead of this one
                 return
-            try:
-                connection = await pool.get_connection()  # type: ignore[no-untyped-call]
-                # Shielded: a request cancelled here must not keep the connection checked out.
-                await asyncio.shield(pool.release(connection))
-            except (rx.RedisError, OSError) as exc:
-                error = translate_redis_error(exc, self.where)
-                if isinstance(error, StorageUnavailable):
-                    self._failed_at = time.monotonic()
-                raise error from exc
-            self._answered_at = time.monotonic()
+            # A failure is translated (and recorded for the callers behind) by call().
+            connection = await pool.get_connection()  # type: ignore[no-untyped-call]
+            # Shielded: a request cancelled here must not keep the connection checked out.
+            await asyncio.shield(pool.release(connection))
 
     def _failing_since(self, moment: float) -> bool:
         """Whether a command failed to reach Redis after ``moment``, and none answered since."""

@@ -306,15 +306,15 @@ class SQLiteBackend(Backend):
     ) -> bool:
         # Inside the writer's transaction: no other process can write between check and apply.
         currents: dict[str, str | None] = {}
-        texts: dict[str, str] = {}
         for operation in operations:
             current = currents[operation.key] = self._get(namespace, operation.key, connection)
             if not expectation_holds(operation, current):
                 return False
-        for operation in operations:  # every expectation holds: now the merges
-            if operation.merge is not None:
-                current = currents[operation.key]
-                texts[operation.key] = merged(current, operation.merge, backend=self.name)
+        texts = {  # every expectation holds: now the merges
+            op.key: merged(currents[op.key], op.merge, backend=self.name)
+            for op in operations
+            if op.merge is not None
+        }
         for operation in operations:
             kind = announcement(operation, currents[operation.key])
             if operation.write is DELETE:
