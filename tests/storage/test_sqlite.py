@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import sqlite3
 from pathlib import Path
 
@@ -50,3 +52,28 @@ async def test_a_gap_in_the_change_log_reaches_subscribers_as_resync(tmp_path: P
     assert second is not None
     assert first.kind is ChangeKind.RESYNC
     assert (second.key, second.kind) == ("kept", ChangeKind.SET)
+
+
+async def test_subscribers_that_start_together_share_one_poller(tmp_path: Path) -> None:
+    """Eight caches subscribing at start-up made eight pollers, each publishing every change
+    to every subscriber: seven copies of each event (found profiling bookings)."""
+    backend = SQLiteBackend(tmp_path / "parlour.db")
+    await backend.open()
+    try:
+        async with contextlib.AsyncExitStack() as stack:
+            subscriptions = [KVStore(backend, "bookings").subscribe() for _ in range(8)]
+            streams = await asyncio.gather(*map(stack.enter_async_context, subscriptions))
+            pollers = [t for t in asyncio.all_tasks() if t.get_name() == "parlour-sqlite-changes"]
+            assert len(pollers) == 1
+            kv = KVStore(backend, "bookings")
+            await kv.set_item("once", 1)
+            await kv.set_item("after", 2)
+            for stream in streams:
+                seen = []
+                async for event in stream:
+                    seen.append(event.key)
+                    if event.key == "after":
+                        break
+                assert seen == ["once", "after"]
+    finally:
+        await backend.close()

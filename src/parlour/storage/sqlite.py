@@ -175,23 +175,29 @@ class SQLiteBackend(Backend):
             if statement.strip():
                 connection.execute(statement)
 
-    def _record(self, connection: sqlite3.Connection, namespace: str, key: str, kind: str) -> None:
+    def _record(
+        self, connection: sqlite3.Connection, namespace: str, changes: Sequence[tuple[str, str]]
+    ) -> None:
+        """Log ``changes`` (key, kind) for subscribers, and tidy a few old rows: once per write,
+        not once per key."""
         now = self._clock()
-        connection.execute(
+        connection.executemany(
             "INSERT INTO changes (namespace, key, kind, at) VALUES (?, ?, ?, ?)",
-            (namespace, key, kind, now),
+            [(namespace, key, kind, now) for key, kind in changes],
         )
-        # Bounded housekeeping on every write: a few expired items and old change rows.
+        # Bounded housekeeping on every write, a little more than it logs: a few expired items
+        # and old change rows.
+        limit = max(RECLAIM_PER_WRITE, 2 * len(changes))
         connection.execute(
             "DELETE FROM kv WHERE (namespace, key) IN (SELECT namespace, key FROM kv"
             " WHERE expires_at IS NOT NULL AND expires_at <= ? LIMIT ?)",
-            (now, RECLAIM_PER_WRITE),
+            (now, limit),
         )
         # The oldest rows come first in seq order, so this looks at a few rows, never the table.
         connection.execute(
             "DELETE FROM changes WHERE seq IN (SELECT seq FROM changes ORDER BY seq LIMIT ?)"
             " AND at < ?",
-            (RECLAIM_PER_WRITE, now - CHANGE_RETENTION),
+            (limit, now - CHANGE_RETENTION),
         )
 
     # -- the contract ---------------------------------------------------------------------------
@@ -236,7 +242,7 @@ class SQLiteBackend(Backend):
             if not condition_holds(condition, current, expected):
                 return False
         self._put(namespace, key, raw, ttl, connection)
-        self._record(connection, namespace, key, ChangeKind.SET)
+        self._record(connection, namespace, [(key, ChangeKind.SET)])
         return True
 
     def _put(
@@ -257,7 +263,7 @@ class SQLiteBackend(Backend):
         )
         if cursor.rowcount == 0:
             return False
-        self._record(connection, namespace, key, ChangeKind.REMOVED)
+        self._record(connection, namespace, [(key, ChangeKind.REMOVED)])
         return True
 
     async def get_many(self, namespace: str, keys: Sequence[str]) -> dict[str, str]:
@@ -315,6 +321,7 @@ class SQLiteBackend(Backend):
             for op in operations
             if op.merge is not None
         }
+        changes: list[tuple[str, str]] = []
         for operation in operations:
             kind = announcement(operation, currents[operation.key])
             if operation.write is DELETE:
@@ -330,7 +337,9 @@ class SQLiteBackend(Backend):
                 if text is not None:
                     self._put(namespace, operation.key, text, operation.ttl, connection)
             if kind is not None:
-                self._record(connection, namespace, operation.key, kind)
+                changes.append((operation.key, kind))
+        if changes:
+            self._record(connection, namespace, changes)
         return True
 
     async def touch(self, namespace: str, key: str, ttl: float) -> bool:
@@ -383,20 +392,18 @@ class SQLiteBackend(Backend):
     # -- change events across processes ---------------------------------------------------------
 
     async def start_events(self) -> None:
+        # The poller is made before the first await: subscribers that start together share it
+        # (each used to make its own, and every change reached every subscriber once per poller).
         if self._poller is None:
-            last = await self._run(
-                lambda connection: int(
-                    connection.execute(
-                        "SELECT coalesce(max(seq), 0) FROM sqlite_sequence WHERE name = 'changes'"
-                    ).fetchone()[0]
-                )
-            )
-            self._poller = asyncio.create_task(self._poll(last), name="parlour-sqlite-changes")
+            self._poller = asyncio.create_task(self._poll(), name="parlour-sqlite-changes")
         await self._polling.wait()
 
-    async def _poll(self, last: int) -> None:
+    async def _poll(self) -> None:
+        last: int | None = None  # the newest change when polling began: later ones are news
         while True:
             try:
+                if last is None:
+                    last = await self._run(self._newest_change)
                 rows = await self._run(functools.partial(self._changes_after, last))
             except StorageError:
                 if self.changes.flowing:
@@ -414,6 +421,14 @@ class SQLiteBackend(Backend):
                 last = seq
             if len(rows) < 1000:
                 await asyncio.sleep(POLL_INTERVAL)
+
+    @staticmethod
+    def _newest_change(connection: sqlite3.Connection) -> int:
+        return int(
+            connection.execute(
+                "SELECT coalesce(max(seq), 0) FROM sqlite_sequence WHERE name = 'changes'"
+            ).fetchone()[0]
+        )
 
     @staticmethod
     def _changes_after(
