@@ -43,6 +43,9 @@ MAX_IDLE = 60.0
 """The longest a worker sleeps without looking, should an event have been lost."""
 TIDY_EVERY = 600.0
 COALESCE = 0.01
+WATCH_COALESCE = 1.0
+"""With no SMTP server a worker only watches (the outbox's figures in /metrics): a burst of
+changes makes one pass a second at most, not one per booking."""
 MAX_PAUSE = 300.0
 
 
@@ -148,7 +151,7 @@ class DeliveryWorker:
                             await self._wake.wait()
                             # A burst of changes (200 bookings, or another worker marking
                             # what it sent) makes one pass, not one pass per change.
-                            await asyncio.sleep(COALESCE)
+                            await asyncio.sleep(COALESCE if self.transports else WATCH_COALESCE)
             finally:
                 for listener in listeners:
                     listener.cancel()
