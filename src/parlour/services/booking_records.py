@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -27,7 +27,7 @@ the change makes. Awaited once per attempt, so a retried change stages afresh.""
 
 
 def booking_to_json(booking: Booking) -> dict[str, Any]:
-    data = asdict(booking)
+    data = {f.name: getattr(booking, f.name) for f in fields(booking)}  # flat: no deep copy
     data["start"] = booking.start.isoformat()
     data["created_at"] = booking.created_at.isoformat()
     data["updated_at"] = booking.updated_at and booking.updated_at.isoformat()

@@ -7,7 +7,7 @@ import math
 import random
 import secrets
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from parlour.storage.base import JSON
@@ -58,7 +58,7 @@ class Message:
 
 
 def message_to_json(message: Message) -> dict[str, Any]:
-    data = asdict(message)
+    data = {f.name: getattr(message, f.name) for f in fields(message)}  # flat: no deep copy
     data["to"] = list(message.to)
     data["state"] = message.state.value
     data["data"] = dict(message.data)
@@ -107,9 +107,9 @@ class Staged:
     expect: dict[str, JSON] = field(default_factory=dict)
 
     def __add__(self, other: Staged) -> Staged:
-        merge = {key: dict(fields) for key, fields in self.merge.items()}
-        for key, fields in other.merge.items():
-            merge.setdefault(key, {}).update(fields)
+        merge = {key: dict(changes) for key, changes in self.merge.items()}
+        for key, changes in other.merge.items():
+            merge.setdefault(key, {}).update(changes)
         return Staged({**self.writes, **other.writes}, merge, {**self.expect, **other.expect})
 
 
