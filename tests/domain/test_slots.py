@@ -15,6 +15,7 @@ from parlour.domain.slots import (
     Slot,
     available_slots,
     occupied_span,
+    slot_at,
     unit_of,
     units_between,
 )
@@ -301,3 +302,40 @@ def test_unit_arithmetic_is_exact(zone: str, day: date) -> None:
     units = units_between(start, end)
     assert len(units) * 5 == (end - start).total_seconds() / 60
     assert unit_of(start) == units[0]
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.data(),
+    zones,
+    st.one_of(days, clock_change_days),
+    durations,
+    buffers,
+    schedules(),
+    st.integers(0, 600),
+    st.integers(-3 * 24 * 12, 4 * 24 * 12),
+)
+def test_the_slot_at_one_start_is_the_listed_slot_at_that_start(
+    data: st.DataObject,
+    zone: str,
+    day: date,
+    duration: int,
+    before: int,
+    schedule: Schedule,
+    notice: int,
+    offset: int,
+) -> None:
+    """What a booking checks (one start) and what a listing offers (the whole day) agree at
+    every start, on and off the grid, inside and outside the day, notice and horizon."""
+    rules = BookingRules(timezone=zone, slot_step=15, min_notice=notice, horizon_days=30)
+    occupied = {"ann": data.draw(bookings(day))}
+    offer = treatment(duration, before, 0)
+    now = datetime.combine(day, time(0), tzinfo=UTC) + timedelta(minutes=data.draw(
+        st.integers(-2 * 24 * 60, 24 * 60)))  # fmt: skip
+    listed = {
+        s.start: s for s in available_slots(offer, [ann(schedule)], day, rules, occupied, now)
+    }
+    start = datetime.combine(day, time(0), tzinfo=UTC) + timedelta(minutes=5 * offset)
+    for at in (start, *listed):
+        found = slot_at(offer, [ann(schedule)], day, rules, occupied, now, at)
+        assert found == listed.get(at)

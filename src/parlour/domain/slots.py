@@ -8,7 +8,7 @@ begin and end and which starts look round (09:00, 09:15, ...).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
@@ -65,12 +65,10 @@ def available_slots(
     """
     if not treatment.active:
         return []
-    zone = rules.zone
-    capable = [r for r in resources if r.active and r.id in treatment.resource_ids]
-    working = {r.id: r.schedule.intervals(day, zone) for r in capable}
+    free_at = _free_at(treatment, resources, day, rules, occupied)
     earliest = now + timedelta(minutes=rules.min_notice)
     latest = now + timedelta(days=rules.horizon_days)
-    day_start, day_end = local_day_bounds(day, zone)
+    day_start, day_end = local_day_bounds(day, rules.zone)
     step = timedelta(minutes=rules.slot_step)
     slots = []
     # Walking real time from local midnight in whole steps lands on round wall-clock times, and
@@ -79,15 +77,60 @@ def available_slots(
     start = day_start
     while start < day_end:
         if earliest <= start <= latest:
-            span_start, span_end = occupied_span(treatment, start)
-            units = units_between(span_start, span_end)
-            free = tuple(
-                resource.id
-                for resource in capable
-                if any(a <= span_start and span_end <= b for a, b in working[resource.id])
-                and occupied.get(resource.id, frozenset()).isdisjoint(units)
-            )
+            free = free_at(start)
             if free:
                 slots.append(Slot(start, free))
         start += step
     return slots
+
+
+def slot_at(
+    treatment: Treatment,
+    resources: Sequence[Resource],
+    day: date,
+    rules: BookingRules,
+    occupied: Mapping[str, set[int] | frozenset[int]],
+    now: datetime,
+    start: datetime,
+) -> Slot | None:
+    """The one slot of :func:`available_slots` that starts at ``start`` (UTC), or ``None``:
+    the same rules, without walking the whole day (what a booking needs to check)."""
+    if not treatment.active:
+        return None
+    day_start, day_end = local_day_bounds(day, rules.zone)
+    on_the_grid = (start - day_start) % timedelta(minutes=rules.slot_step) == timedelta(0)
+    if not (day_start <= start < day_end and on_the_grid):
+        return None
+    if (
+        not now + timedelta(minutes=rules.min_notice)
+        <= start
+        <= now + timedelta(days=rules.horizon_days)
+    ):
+        return None
+    free = _free_at(treatment, resources, day, rules, occupied)(start)
+    return Slot(start, free) if free else None
+
+
+def _free_at(
+    treatment: Treatment,
+    resources: Sequence[Resource],
+    day: date,
+    rules: BookingRules,
+    occupied: Mapping[str, set[int] | frozenset[int]],
+) -> Callable[[datetime], tuple[str, ...]]:
+    """For a start time of ``day``: the resources able and free to perform ``treatment``
+    then, in the business's order."""
+    capable = [r for r in resources if r.active and r.id in treatment.resource_ids]
+    working = {r.id: r.schedule.intervals(day, rules.zone) for r in capable}
+
+    def free_at(start: datetime) -> tuple[str, ...]:
+        span_start, span_end = occupied_span(treatment, start)
+        units = units_between(span_start, span_end)
+        return tuple(
+            resource.id
+            for resource in capable
+            if any(a <= span_start and span_end <= b for a, b in working[resource.id])
+            and occupied.get(resource.id, frozenset()).isdisjoint(units)
+        )
+
+    return free_at

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -34,7 +34,7 @@ from parlour.domain.booking import Booking, Status
 from parlour.domain.catalogue import BookingRules, Resource, Treatment
 from parlour.domain.events import Actor, BookingEvent, Change
 from parlour.domain.schedule import local_day_bounds
-from parlour.domain.slots import Slot, available_slots
+from parlour.domain.slots import Slot, available_slots, slot_at
 from parlour.errors import Conflict, NotFound, SlotTaken
 from parlour.services.availability_cache import DayCache, DayList
 from parlour.services.booking_index import day_key, ids_of, index_change
@@ -143,15 +143,33 @@ class BookingService:
         capable = [r.id for r in resources if r.id in treatment.resource_ids]
         if self._days is not None and ignoring is None:
             return await self._kept_slots(business, treatment, resources, day, staff, capable)
+        occupied = await self._occupied(day, capable, ignoring)
+        return available_slots(treatment, resources, day, rules, occupied, self._clock())
+
+    async def _occupied(
+        self, day: date, capable: Sequence[str], ignoring: Booking | None, *, fresh: bool = False
+    ) -> dict[str, set[int]]:
+        """The units each resource's bookings of ``day`` (and of the days either side: buffers
+        that cross midnight) keep busy, without ``ignoring``'s own; if ``fresh``, read from the
+        store, never from this process's copy.
+
+        The day's lists and records, written in the same step as the unit claims, say the same
+        as the claims in far fewer keys (a busy day: 30 lists and a record per booking, not
+        4,320 units). The claims stay the judge: a booking commits only if every unit it needs
+        is free."""
+        if self._days is not None and ignoring is None and not fresh:
+            kept = await self._days.days(self._lists_near(day, capable), self._day_lists)
+            return _busy(kept.values(), capable)
+        near = (
+            await self._bookings_of(self._lists_near(day, capable))
+            if fresh
+            else await self._bookings_near(day, capable)
+        )
         occupied: dict[str, set[int]] = {resource: set() for resource in capable}
-        # The day's lists and records, written in the same step as the unit claims, say the
-        # same as the claims in far fewer keys (a busy day: 30 lists and a record per booking,
-        # not 4,320 units). The neighbouring days' lists catch buffers that cross midnight.
-        # The claims stay the judge: a booking commits only if every unit it needs is free.
-        for booking in await self._bookings_near(day, capable):
+        for booking in near:
             if booking.holds_time and (ignoring is None or booking.id != ignoring.id):
                 occupied[booking.resource_id].update(booking.units)
-        return available_slots(treatment, resources, day, rules, occupied, self._clock())
+        return occupied
 
     # -- making a booking ------------------------------------------------------------------
 
@@ -179,11 +197,19 @@ class BookingService:
         check_window(start, rules_for(business, staff), self._clock())
         day = start.astimezone(business.rules.zone).date()
         wanted = request.resource or ""
-        for _ in range(ATTEMPTS):
-            # Read afresh on every attempt: after a loss, the times offered instead are those
-            # still free once the winner's claims are in.
-            slots = await self._slots(business, treatment, resources, day, None, staff)
-            slot = next((s for s in slots if s.start == start), None)
+        rules = rules_for(business, staff)
+        capable = [r.id for r in resources if r.id in treatment.resource_ids]
+        for attempt in range(ATTEMPTS):
+            # A named resource's claims are tried before its day is read at all: they decide
+            # anyway. Otherwise the first attempt reads the day from this process's copy; after
+            # a refused claim, from the store (a copy may not have heard of the winner yet), so
+            # the times offered instead are those still free once the winner's claims are in.
+            occupied = (
+                {}
+                if wanted and attempt == 0
+                else await self._occupied(day, capable, None, fresh=attempt > 0)
+            )
+            slot = slot_at(treatment, resources, day, rules, occupied, self._clock(), start)
             candidates = (
                 [] if slot is None else [r for r in slot.resource_ids if not wanted or r == wanted]
             )
@@ -198,6 +224,7 @@ class BookingService:
                     staff=staff,
                     now=self._clock(),
                 )
+                slots = available_slots(treatment, resources, day, rules, occupied, self._clock())
                 raise SlotTaken(
                     "This time was just taken. Here are other times that day.",
                     nearest(slots, start, wanted),
@@ -315,9 +342,13 @@ class BookingService:
         """Every booking of a local day on those resources, cancelled ones included, by start."""
         return await self._bookings_of([day_key(day, r) for r in resource_ids])
 
-    async def _bookings_near(self, day: date, resource_ids: Sequence[str]) -> list[Booking]:
+    @staticmethod
+    def _lists_near(day: date, resource_ids: Sequence[str]) -> list[str]:
         days = (day - timedelta(days=1), day, day + timedelta(days=1))
-        lists = [day_key(d, r) for d in days for r in resource_ids]
+        return [day_key(d, r) for d in days for r in resource_ids]
+
+    async def _bookings_near(self, day: date, resource_ids: Sequence[str]) -> list[Booking]:
+        lists = self._lists_near(day, resource_ids)
         if self._days is None:
             return await self._bookings_of(lists)
         kept = await self._days.days(lists, self._day_lists)
@@ -337,16 +368,10 @@ class BookingService:
         keeps those its own clock allows."""
         assert self._days is not None
         rules = rules_for(business, staff)
-        days = (day - timedelta(days=1), day, day + timedelta(days=1))
-        lists = [day_key(d, r) for d in days for r in capable]
-        kept = await self._days.days(lists, self._day_lists)
+        kept = await self._days.days(self._lists_near(day, capable), self._day_lists)
 
         def compute() -> list[Slot]:
-            occupied: dict[str, set[int]] = {resource: set() for resource in capable}
-            for entry in kept.values():
-                for resource, units in entry.busy.items():
-                    if resource in occupied:
-                        occupied[resource] |= units
+            occupied = _busy(kept.values(), capable)
             # With no notice and a ten-year horizon from two days before, every start of the
             # day passes the window; the real window is applied below, per request.
             before = local_day_bounds(day, rules.zone)[0] - timedelta(days=2)
@@ -504,6 +529,16 @@ class BookingService:
                 f"Bookings can be changed online until {rules.cancel_cutoff_hours} hours before "
                 "they start. Please call us instead."
             )
+
+
+def _busy(kept: Iterable[DayList], capable: Sequence[str]) -> dict[str, set[int]]:
+    """The units the kept day lists ``kept`` hold busy, by resource of ``capable``."""
+    occupied: dict[str, set[int]] = {resource: set() for resource in capable}
+    for entry in kept:
+        for resource, units in entry.busy.items():
+            if resource in occupied:
+                occupied[resource] |= units
+    return occupied
 
 
 def event_by(staff: bool) -> Actor:
