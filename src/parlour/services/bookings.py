@@ -229,7 +229,7 @@ class BookingService:
                     "This time was just taken. Here are other times that day.",
                     nearest(slots, start, wanted),
                 )
-            for resource in candidates:
+            for resource in _preferred_then_spread(candidates):
                 booked = await self._claim(treatment, resource, start, day, request)
                 if booked is not None:
                     return booked
@@ -529,6 +529,18 @@ class BookingService:
                 f"Bookings can be changed online until {rules.cancel_cutoff_hours} hours before "
                 "they start. Please call us instead."
             )
+
+
+def _preferred_then_spread(candidates: Sequence[str]) -> list[str]:
+    """The order "anyone free" tries: the business's first choice, then the rest shuffled, so
+    that requests racing for the same time do not all queue behind the same second choice
+    (each loss costs a commit)."""
+    rest = list(candidates[1:])
+    _SPREAD.shuffle(rest)
+    return [*candidates[:1], *rest]
+
+
+_SPREAD = secrets.SystemRandom()
 
 
 def _busy(kept: Iterable[DayList], capable: Sequence[str]) -> dict[str, set[int]]:
