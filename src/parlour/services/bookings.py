@@ -199,6 +199,7 @@ class BookingService:
         wanted = request.resource or ""
         rules = rules_for(business, staff)
         capable = [r.id for r in resources if r.id in treatment.resource_ids]
+        asked = [r for r in resources if r.id == wanted] if wanted else resources
         for attempt in range(ATTEMPTS):
             # A named resource's claims are tried before its day is read at all: they decide
             # anyway. Otherwise the first attempt reads the day from this process's copy; after
@@ -209,7 +210,7 @@ class BookingService:
                 if wanted and attempt == 0
                 else await self._occupied(day, capable, None, fresh=attempt > 0)
             )
-            slot = slot_at(treatment, resources, day, rules, occupied, self._clock(), start)
+            slot = slot_at(treatment, asked, day, rules, occupied, self._clock(), start)
             candidates = (
                 [] if slot is None else [r for r in slot.resource_ids if not wanted or r == wanted]
             )

@@ -137,6 +137,7 @@ class Notifier:
         else:
             token = await self._token(booking.id)
         link = self._links.manage(token) if token else ""
+        sealed = self._seal(link)  # once: the notice and the reminder carry the same link
         when = event.at.timestamp()
         client_kind = _CLIENT_NOTICE.get(change)
         if change is Change.CANCELLED and (before is None or before.status is not Status.CANCELLED):
@@ -156,7 +157,7 @@ class Notifier:
                 new_message(
                     client_kind.value,
                     [booking.email],
-                    to_json(notice(client_kind, self._seal(link))),
+                    to_json(notice(client_kind, sealed)),
                     now=when,
                     limited=event.by is Actor.CLIENT,
                 )
@@ -171,7 +172,7 @@ class Notifier:
             and _reminded(booking)
             and (before is None or not _reminded(before) or moved)
         ):
-            staged += self._reminder(notice(Kind.REMINDER, self._seal(link)), business, event.at)
+            staged += self._reminder(notice(Kind.REMINDER, sealed), business, event.at)
         alert = _STAFF_ALERT.get(change)
         if alert is not None and (change is not Change.CANCELLED or client_kind is not None):
             staff_link = self._seal(self._links.absolute(f"/admin/bookings/{booking.id}"))
