@@ -66,8 +66,7 @@ def available_slots(
     if not treatment.active:
         return []
     free_at = _free_at(treatment, resources, day, rules, occupied)
-    earliest = now + timedelta(minutes=rules.min_notice)
-    latest = now + timedelta(days=rules.horizon_days)
+    earliest, latest = booking_window(rules, now)
     day_start, day_end = local_day_bounds(day, rules.zone)
     step = timedelta(minutes=rules.slot_step)
     slots = []
@@ -101,14 +100,17 @@ def slot_at(
     on_the_grid = (start - day_start) % timedelta(minutes=rules.slot_step) == timedelta(0)
     if not (day_start <= start < day_end and on_the_grid):
         return None
-    if (
-        not now + timedelta(minutes=rules.min_notice)
-        <= start
-        <= now + timedelta(days=rules.horizon_days)
-    ):
+    earliest, latest = booking_window(rules, now)
+    if not earliest <= start <= latest:
         return None
     free = _free_at(treatment, resources, day, rules, occupied)(start)
     return Slot(start, free) if free else None
+
+
+def booking_window(rules: BookingRules, now: datetime) -> tuple[datetime, datetime]:
+    """The first and last start ``rules`` allow at ``now``: the minimum notice and the
+    horizon."""
+    return now + timedelta(minutes=rules.min_notice), now + timedelta(days=rules.horizon_days)
 
 
 def _free_at(

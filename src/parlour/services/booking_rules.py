@@ -8,7 +8,7 @@ from dataclasses import replace
 from datetime import date, datetime, timedelta
 
 from parlour.domain.catalogue import BookingRules, Resource, Treatment
-from parlour.domain.slots import Slot, available_slots
+from parlour.domain.slots import Slot, slot_at
 from parlour.errors import InvalidInput
 from parlour.services.catalogue import Business
 
@@ -26,8 +26,8 @@ def check_offered(
 ) -> None:
     """``InvalidInput`` for a time that is not offered even on an empty day (closed, out of
     hours, not on the slot grid): "taken" is said only of a time a booking holds."""
-    empty = available_slots(treatment, resources, day, rules_for(business, staff), {}, now)
-    if not any(s.start == start and (not wanted or wanted in s.resource_ids) for s in empty):
+    empty = slot_at(treatment, resources, day, rules_for(business, staff), {}, now, start)
+    if empty is None or (wanted and wanted not in empty.resource_ids):
         raise InvalidInput(
             {"start": "That time is not offered for this treatment. Choose a listed time."}
         )

@@ -34,7 +34,7 @@ from parlour.domain.booking import Booking, Status
 from parlour.domain.catalogue import BookingRules, Resource, Treatment
 from parlour.domain.events import Actor, BookingEvent, Change
 from parlour.domain.schedule import local_day_bounds
-from parlour.domain.slots import Slot, available_slots, slot_at
+from parlour.domain.slots import Slot, available_slots, booking_window, slot_at
 from parlour.errors import Conflict, NotFound, SlotTaken
 from parlour.services.availability_cache import DayCache, DayList
 from parlour.services.booking_index import day_key, ids_of, index_change
@@ -194,10 +194,10 @@ class BookingService:
                 return repeat
         business = await self._catalogue.business()
         resources = await self._catalogue.resources()
-        check_window(start, rules_for(business, staff), self._clock())
+        rules = rules_for(business, staff)
+        check_window(start, rules, self._clock())
         day = start.astimezone(business.rules.zone).date()
         wanted = request.resource or ""
-        rules = rules_for(business, staff)
         capable = [r.id for r in resources if r.id in treatment.resource_ids]
         asked = [r for r in resources if r.id == wanted] if wanted else resources
         for attempt in range(ATTEMPTS):
@@ -381,9 +381,7 @@ class BookingService:
 
         inputs = (business, treatment, resources, *kept.values())
         every = self._days.memo((treatment.id, day, staff), inputs, compute)
-        now = self._clock()
-        earliest = now + timedelta(minutes=rules.min_notice)
-        latest = now + timedelta(days=rules.horizon_days)
+        earliest, latest = booking_window(rules, self._clock())
         return [slot for slot in every if earliest <= slot.start <= latest]
 
     async def _day_lists(self, lists: Sequence[str]) -> dict[str, DayList]:
