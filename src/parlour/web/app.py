@@ -49,6 +49,7 @@ from parlour.web.metrics import Metrics, OutboxMetrics, RequestMetrics
 from parlour.web.metrics_access import guarded
 from parlour.web.parts import Parts
 from parlour.web.ratelimit import Limiter, RateLimitHeaders, policies_from
+from parlour.web.routing import IndexedRouter
 from parlour.web.security import SecurityHeaders
 from parlour.web.sessions import SessionMiddleware
 from parlour.web.templating import StaticAssets, build_templates
@@ -140,26 +141,26 @@ def create_app(settings: Settings, *, storage: Storage | None = None) -> Starlet
         if settings.metrics_bind
         else [Route("/metrics", guarded(metrics.endpoint, settings, loopback_only=True))]
     )
+    routes = [
+        *public.routes,
+        *manage.routes,
+        *health.routes,
+        *metrics_route,
+        *auth.routes,
+        *reset.routes,
+        *desk.routes,
+        *live.routes,
+        *studio.routes,
+        *admin.routes,
+        *clients.routes,
+        *outbox.routes,
+        *audit.routes,
+        *twofactor.routes,
+        Mount("/api", api),
+        Mount("/static", assets.files(), name="static"),
+        Route("/favicon.ico", assets.favicon),
+    ]
     app = Starlette(
-        routes=[
-            *public.routes,
-            *manage.routes,
-            *health.routes,
-            *metrics_route,
-            *auth.routes,
-            *reset.routes,
-            *desk.routes,
-            *live.routes,
-            *studio.routes,
-            *admin.routes,
-            *clients.routes,
-            *outbox.routes,
-            *audit.routes,
-            *twofactor.routes,
-            Mount("/api", api),
-            Mount("/static", assets.files(), name="static"),
-            Route("/favicon.ico", assets.favicon),
-        ],
         middleware=[
             Middleware(RequestMetrics, metrics=metrics, log_requests=settings.log_format == "json"),
             Middleware(SecurityHeaders, https=settings.secure_cookies),
@@ -172,9 +173,9 @@ def create_app(settings: Settings, *, storage: Storage | None = None) -> Starlet
             Middleware(RateLimitHeaders),
             Middleware(CloseForms),
         ],
-        lifespan=lifespan,
         max_body_size=MAX_BODY,
     )
+    app.router = IndexedRouter(routes, lifespan=lifespan)  # Starlette's, without trying every route
     app.state.parts = app_parts
     install_error_handlers(app)
     return app
