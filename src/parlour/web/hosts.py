@@ -19,6 +19,7 @@ from parlour.links import host_name
 
 log = logging.getLogger(__name__)
 
+_REMEMBERED = 64
 MACHINE_PATHS = frozenset({"/healthz", "/readyz", "/metrics"})
 _REFUSAL = (
     b"This site does not answer to that host name. If you run it, set PARLOUR_PUBLIC_ORIGIN to "
@@ -29,7 +30,15 @@ _REFUSAL = (
 def requested_host(scope: Scope) -> str | None:
     """The host name of the request's ``Host`` header, without its port; ``None`` if it has
     none or it is malformed."""
-    raw = next((value for name, value in scope["headers"] if name == b"host"), None)
+    return host_of(_host_header(scope))
+
+
+def _host_header(scope: Scope) -> bytes | None:
+    return next((value for name, value in scope["headers"] if name == b"host"), None)
+
+
+def host_of(raw: bytes | None) -> str | None:
+    """The host name of a ``Host`` header's value, as :func:`requested_host` reads it."""
     if raw is None:
         return None
     text = raw.decode("latin-1").strip()
@@ -51,14 +60,21 @@ class AllowedHosts:
     def __init__(self, app: ASGIApp, *, hosts: frozenset[str]) -> None:
         self.app = app
         self.hosts = hosts
+        self._allowed: set[bytes | None] = set()
+        """``Host`` headers already found allowed, as sent: parsing one costs more than the
+        rest of this check (a few, as browsers and proxies write the site's name)."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] in ("http", "websocket") and scope["path"] not in MACHINE_PATHS:
-            host = requested_host(scope)
-            if host not in self.hosts:
-                log.info("refused a request for host %r", host)
-                await _refuse(scope, send)
-                return
+            raw = _host_header(scope)
+            if raw not in self._allowed:
+                host = host_of(raw)
+                if host not in self.hosts:
+                    log.info("refused a request for host %r", host)
+                    await _refuse(scope, send)
+                    return
+                if len(self._allowed) < _REMEMBERED:
+                    self._allowed.add(raw)
         await self.app(scope, receive, send)
 
 

@@ -9,6 +9,7 @@ the client gets a 503 instead of a response that claims a change which did not h
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from dataclasses import replace
@@ -161,6 +162,7 @@ def cookie(name: str, value: str, *, max_age: int, secure: bool) -> str:
     return "; ".join(parts)
 
 
+@functools.lru_cache(maxsize=256)  # per request, and most requests come from a few browsers
 def describe_agent(agent: str) -> str:
     """ "Firefox on Linux": enough for a person to recognise their own devices."""
     browser = next(
