@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from starlette.routing import BaseRoute, Match, Route
+from starlette.routing import BaseRoute, Match, Mount, Route
 from starlette.types import Scope
 
 from parlour.config import load_settings
@@ -65,6 +65,34 @@ def test_a_generated_path_goes_where_starlette_would_send_it(
 ) -> None:
     scope = _scope(path, method)
     assert _first(router._candidates(scope), scope) is _first(router.routes, scope)
+
+
+async def _endpoint(request: object) -> None:
+    raise AssertionError("not called")
+
+
+MIXED = IndexedRouter(
+    [
+        Route("/admin", _endpoint),
+        Route("/{slug}", _endpoint, methods=["POST"]),
+        Route("/admin/{id}", _endpoint),
+        Mount("/files", routes=[Route("/{name}", _endpoint)]),
+        Route("/pre-{code}/x", _endpoint),
+        Mount("", routes=[Route("/late/{n}", _endpoint), Route("/", _endpoint)]),
+    ]
+)
+"""Routes no segment index may skip: a parameter as the first segment, inside it, a root mount."""
+
+
+@given(
+    path=st.lists(
+        st.sampled_from(["admin", "files", "pre-1", "x", "late", "3", ""]), max_size=3
+    ).map(lambda parts: "/" + "/".join(parts)),
+    method=st.sampled_from(["GET", "POST"]),
+)
+def test_routes_that_match_any_first_segment_are_always_tried(path: str, method: str) -> None:
+    scope = _scope(path, method)
+    assert _first(MIXED._candidates(scope), scope) is _first(MIXED.routes, scope)
 
 
 def test_every_route_of_the_site_is_found_as_before(router: IndexedRouter) -> None:
