@@ -33,7 +33,17 @@ async def backend(postgres_url: str) -> AsyncIterator[PostgresBackend]:
 async def private(private_postgres: PostgresServer) -> AsyncIterator[PostgresBackend]:
     opened = PostgresBackend(private_postgres.fresh_database(), timeout=TIMEOUT, pool_size=4)
     await opened.open()
-    await opened.ping()
+
+    async def answers() -> bool:
+        # A cluster that has just started can take longer than the test's short deadline to
+        # accept its first connection on a loaded machine; the tests are about what follows.
+        try:
+            await opened.ping()
+        except StorageUnavailable:
+            return False
+        return True
+
+    await eventually(answers, what="the new PostgreSQL cluster answering")
     yield opened
     await opened.close()
 
