@@ -313,6 +313,7 @@ async def test_a_day_stored_as_a_list_by_an_older_version_still_reads_and_is_upg
     assert at(10) not in starts(slots)
     second = await service.book(ask({"treatment": MASSAGE.id, "start": at(12), **client(2)}))
     assert await store.get_item(key) == {first.booking.id: "", second.booking.id: ""}
+    await store.set_item(key, [first.booking.id, second.booking.id])  # a move off an array too
     await service.reschedule(
         first.booking, instant(at(10, day=DAY + timedelta(days=1))), by_client=True
     )

@@ -9,13 +9,14 @@ own record (compared and set) decide. Reads of many bookings (a day's list, a ca
 availability of a day) go through the index instead of reading thousands of units.
 
 Older versions stored the day as a JSON array of ids; such a day still reads, and the first
-change that touches it rewrites it as a document, under an expectation of the array it read
-(once: afterwards it is merged like any other).
+change that touches it finds its merge refused (``CorruptValue``, nothing changed), rewrites it
+as a document under an expectation of the array it read, and is tried again (once: afterwards
+it is merged like any other). So no change reads its days before writing.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from datetime import date
 from typing import Any
 
@@ -36,35 +37,33 @@ def ids_of(value: JSON) -> list[str]:
     return []
 
 
-async def index_change(
-    store: KVStore, booking_id: str, *, add: Sequence[str] = (), remove: Sequence[str] = ()
-) -> Staged:
-    """What adds ``booking_id`` to the days ``add`` and takes it off the days ``remove``, to put
-    in the change's own transact. A merge, except for a legacy array, which is rewritten."""
-    fields: dict[str, dict[str, Any]] = {key: {booking_id: DELETE} for key in remove}
+def index_change(booking_id: str, *, add: Sequence[str] = (), remove: Sequence[str] = ()) -> Staged:
+    """The merges that add ``booking_id`` to the days ``add`` and take it off the days
+    ``remove``, to put in the change's own transact: nothing is read first. A day still stored
+    as a legacy array makes that transact raise ``CorruptValue``; :func:`upgrade_legacy_days`
+    then rewrites it, and the change is tried again."""
+    merge: dict[str, dict[str, Any]] = {key: {booking_id: DELETE} for key in remove}
     for key in add:
-        fields[key] = {booking_id: ""}
-    if not fields:
-        return Staged()
-    stored = await store.get_many(list(fields))
-    writes: dict[str, JSON] = {}
-    expect: dict[str, JSON] = {}
-    merge: dict[str, dict[str, Any]] = {}
-    for key, change in fields.items():
-        legacy = stored.get(key)
-        if isinstance(legacy, list):
-            writes[key] = _upgraded(legacy, change)
-            expect[key] = legacy
-        else:
-            merge[key] = change
-    return Staged(writes, merge, expect)
+        merge[key] = {booking_id: ""}
+    return Staged(merge=merge)
 
 
-def _upgraded(legacy: list[Any], change: Mapping[str, Any]) -> dict[str, str]:
-    document = dict.fromkeys((str(booking_id) for booking_id in legacy), "")
-    for booking_id, value in change.items():
-        if value is DELETE:
-            document.pop(booking_id, None)
-        else:
-            document[booking_id] = value
-    return document
+async def upgrade_legacy_days(store: KVStore, keys: Sequence[str]) -> bool:
+    """Rewrite those of the day ``keys`` stored as a legacy array as documents holding the same
+    ids, each under an expectation of the array it read, so nothing written meanwhile is lost.
+    ``True`` if any of them was an array (its change can be tried again); ``False`` if none
+    was, so what made a merge fail is something else."""
+    days = [key for key in keys if key.startswith("d:")]
+    found = False
+    for _ in range(8):
+        legacy = {
+            key: value
+            for key, value in (await store.get_many(days)).items()
+            if isinstance(value, list)
+        }
+        if not legacy:
+            return found
+        found = True
+        upgraded = {key: dict.fromkeys(ids_of(value), "") for key, value in legacy.items()}
+        await store.transact(upgraded, expect=legacy)  # lost to a writer: read again
+    return found

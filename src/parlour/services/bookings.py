@@ -35,9 +35,9 @@ from parlour.domain.catalogue import BookingRules, Resource, Treatment
 from parlour.domain.events import Actor, BookingEvent, Change
 from parlour.domain.schedule import local_day_bounds
 from parlour.domain.slots import Slot, available_slots, booking_window, slot_at
-from parlour.errors import Conflict, NotFound, SlotTaken
+from parlour.errors import Conflict, CorruptValue, NotFound, SlotTaken
 from parlour.services.availability_cache import DayCache, DayList
-from parlour.services.booking_index import day_key, ids_of, index_change
+from parlour.services.booking_index import day_key, ids_of, index_change, upgrade_legacy_days
 from parlour.services.booking_records import (
     Booked,
     BookRequest,
@@ -103,12 +103,20 @@ class BookingService:
         stages afresh."""
         if self._stage is not None:
             change = change + await self._stage(event)
-        done = await self._store.transact(
-            change.writes, expect=change.expect, ttl=ttl, merge=change.merge or None
-        )
+        try:
+            done = await self._transact(change, ttl)
+        except CorruptValue:  # a day an older version stored as an array: upgrade, try again
+            if not await upgrade_legacy_days(self._store, list(change.merge)):
+                raise
+            done = await self._transact(change, ttl)
         if done and self._days is not None:  # read what this process wrote, before its event
             self._days.forget([*change.writes, *change.merge])
         return done
+
+    async def _transact(self, change: Staged, ttl: Mapping[str, float] | None) -> bool:
+        return await self._store.transact(
+            change.writes, expect=change.expect, ttl=ttl, merge=change.merge or None
+        )
 
     # -- availability ----------------------------------------------------------------------
 
@@ -298,7 +306,7 @@ class BookingService:
             booking.created_at,
             token,
         )
-        index = await index_change(self._store, booking.id, add=[day_key(day, resource)])
+        index = index_change(booking.id, add=[day_key(day, resource)])
         if not await self._commit(event, Staged(writes, expect=expect) + index, ttl=ttl):
             return None
         return Booked(booking, token, True, event)
@@ -516,7 +524,7 @@ class BookingService:
         new_day = day_key(moved.start.astimezone(rules.zone).date(), moved.resource_id)
         index = Staged()
         if old_day != new_day:
-            index = await index_change(self._store, moved.id, add=[new_day], remove=[old_day])
+            index = index_change(moved.id, add=[new_day], remove=[old_day])
         return await self._commit(event, Staged(writes, expect=expect) + index)
 
     async def _check_client_may_change(self, booking: Booking) -> None:
