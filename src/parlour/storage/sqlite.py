@@ -70,6 +70,7 @@ CREATE TABLE IF NOT EXISTS changes (
 );
 """
 _LIVE = "(expires_at IS NULL OR expires_at > ?)"
+_PUT = "INSERT OR REPLACE INTO kv (namespace, key, value, expires_at) VALUES (?, ?, ?, ?)"
 
 
 def translate_sqlite_error(
@@ -249,8 +250,7 @@ class SQLiteBackend(Backend):
         self, namespace: str, key: str, raw: str, ttl: float | None, connection: sqlite3.Connection
     ) -> None:
         connection.execute(
-            "INSERT OR REPLACE INTO kv (namespace, key, value, expires_at) VALUES (?, ?, ?, ?)",
-            (namespace, key, raw, None if ttl is None else self._clock() + ttl),
+            _PUT, (namespace, key, raw, None if ttl is None else self._clock() + ttl)
         )
 
     async def remove(self, namespace: str, key: str) -> bool:
@@ -311,23 +311,26 @@ class SQLiteBackend(Backend):
         self, namespace: str, operations: Sequence[Operation], connection: sqlite3.Connection
     ) -> bool:
         # Inside the writer's transaction: no other process can write between check and apply.
-        currents: dict[str, str | None] = {}
-        for operation in operations:
-            current = currents[operation.key] = self._get(namespace, operation.key, connection)
-            if not expectation_holds(operation, current):
-                return False
+        # One statement reads every key and one writes them: a booking touches a dozen keys,
+        # and each statement is a trip through the sqlite3 module (and the GIL) of its own.
+        currents = self._get_many(
+            namespace, [operation.key for operation in operations], connection
+        )
+        if not all(expectation_holds(op, currents.get(op.key)) for op in operations):
+            return False
         texts = {  # every expectation holds: now the merges
-            op.key: merged(currents[op.key], op.merge, backend=self.name)
+            op.key: merged(currents.get(op.key), op.merge, backend=self.name)
             for op in operations
             if op.merge is not None
         }
+        now = self._clock()
         changes: list[tuple[str, str]] = []
+        removed: list[tuple[str, str]] = []
+        written: list[tuple[str, str, str, float | None]] = []
         for operation in operations:
-            kind = announcement(operation, currents[operation.key])
+            kind = announcement(operation, currents.get(operation.key))
             if operation.write is DELETE:
-                connection.execute(
-                    "DELETE FROM kv WHERE namespace = ? AND key = ?", (namespace, operation.key)
-                )
+                removed.append((namespace, operation.key))
             else:
                 text = (
                     operation.write
@@ -335,9 +338,14 @@ class SQLiteBackend(Backend):
                     else texts.get(operation.key)
                 )
                 if text is not None:
-                    self._put(namespace, operation.key, text, operation.ttl, connection)
+                    expires = None if operation.ttl is None else now + operation.ttl
+                    written.append((namespace, operation.key, text, expires))
             if kind is not None:
                 changes.append((operation.key, kind))
+        if removed:
+            connection.executemany("DELETE FROM kv WHERE namespace = ? AND key = ?", removed)
+        if written:
+            connection.executemany(_PUT, written)
         if changes:
             self._record(connection, namespace, changes)
         return True
