@@ -9,6 +9,7 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
+from parlour.domain.booking import Booking, Status
 from parlour.domain.catalogue import BookingRules, Resource, Treatment
 from parlour.domain.schedule import Hours, Schedule, local_day_bounds, to_utc
 from parlour.domain.slots import (
@@ -339,3 +340,40 @@ def test_the_slot_at_one_start_is_the_listed_slot_at_that_start(
     for at in (start, *listed):
         found = slot_at(offer, [ann(schedule)], day, rules, occupied, now, at)
         assert found == listed.get(at)
+
+
+@given(
+    start=st.datetimes(
+        min_value=datetime(1900, 1, 2),
+        max_value=datetime(2999, 12, 30),
+        timezones=st.just(UTC),
+    ),
+    duration=st.integers(min_value=1, max_value=600),
+    before=st.integers(min_value=0, max_value=120),
+    after=st.integers(min_value=0, max_value=120),
+)
+def test_a_bookings_units_are_those_its_time_and_buffers_touch(
+    start: datetime, duration: int, before: int, after: int
+) -> None:
+    # Booking.units takes a shortcut in whole seconds for a start on the second; it must give
+    # the units of the general rule, before 1970 (negative instants) and on every grid too.
+    for begins in (start, start.replace(microsecond=0), start.replace(second=0, microsecond=0)):
+        booking = Booking(
+            id="b_1",
+            treatment_id="t_1",
+            treatment_name="T",
+            resource_id="ann",
+            start=begins,
+            duration=duration,
+            buffer_before=before,
+            buffer_after=after,
+            price=0,
+            client_name="C",
+            email="c@example.com",
+            phone="07700 900123",
+            status=Status.CONFIRMED,
+            created_at=begins,
+            token_hash="",
+        )
+        span = (begins - timedelta(minutes=before), booking.end + timedelta(minutes=after))
+        assert booking.units == units_between(*span)

@@ -5,7 +5,7 @@ an unchanged day is answered from memory, and every change on either instance is
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from parlour.errors import SlotTaken
-from parlour.services.availability_cache import DayCache
+from parlour.services.availability_cache import DayCache, DayList
 from parlour.services.bookings import BookingService
 from parlour.services.cache import NamespaceCache
 from parlour.services.catalogue import CatalogueService
@@ -120,6 +120,52 @@ async def test_one_slot_wanted_on_both_instances_is_booked_once(pair: list[Insta
         return True
 
     assert sum(await asyncio.gather(*(attempt(n) for n in range(20)))) == 1
+
+
+async def test_a_reloaded_day_reuses_only_records_no_instance_changed(
+    pair: list[Instance],
+) -> None:
+    one, two = pair
+    first = await two.service.book(
+        ask({"treatment": FACIAL.id, "start": at(10), **client(1), "resource": "r_ann"})
+    )
+    assert not await one.ann_free_at(at(10))  # one keeps Ann's day and its booking's record
+    assert set(one.days.records([first.booking.id])) == {first.booking.id}
+    await two.service.book(
+        ask({"treatment": FACIAL.id, "start": at(14), **client(2), "resource": "r_ann"})
+    )
+
+    async def second_seen() -> bool:
+        return not await one.ann_free_at(at(14))
+
+    await eventually(second_seen, what="a second booking of Ann's day on two seen by one")
+    # The list changed, not the first booking: its record was kept for the reload.
+    assert set(one.days.records([first.booking.id])) == {first.booking.id}
+    await two.service.cancel(first.booking, by_client=False)  # changes the record alone
+
+    async def freed() -> bool:
+        return await one.ann_free_at(at(10))
+
+    await eventually(freed, what="a cancellation on two seen by one")
+    assert not await one.ann_free_at(at(14))
+
+
+async def test_a_record_changed_while_its_day_loads_is_not_kept(pair: list[Instance]) -> None:
+    one, two = pair
+    booked = await two.service.book(
+        ask({"treatment": FACIAL.id, "start": at(10), **client(1), "resource": "r_ann"})
+    )
+    key = f"d:{DAY.isoformat()}:r_ann"
+
+    async def overtaken(keys: Sequence[str]) -> dict[str, DayList]:
+        loaded = await one.service._day_lists(keys)  # the real loader
+        one.days.changed(f"b:{booked.booking.id}")  # its event arrives while the load is out
+        return loaded
+
+    kept = await one.days.days([key], overtaken)
+    assert [b.id for b in kept[key].bookings] == [booked.booking.id]  # answered, as read
+    assert one.days.records([booked.booking.id]) == {}  # but not kept
+    assert len(one.days) == 0  # nor is the list
 
 
 class CachedBookingMachine(BookingMachine):

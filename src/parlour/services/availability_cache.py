@@ -10,7 +10,9 @@ Invalidation follows the ``bookings`` change feed, as :class:`~parlour.services.
 does: an event for a day list drops that list; an event for a booking record (``b:<id>``: a
 cancellation, a status change, a move) drops every list holding that booking; a RESYNC or a lost
 feed drops everything, and while the feed is down nothing is kept. A load that an event for any
-key it read overtook is not kept. None of this decides a booking: the claims of its units do
+key it read overtook is not kept. The decoded records of kept lists are kept too, dropped only
+by an event for the record: a list that a booking joined is reloaded without decoding again
+every booking it already held. None of this decides a booking: the claims of its units do
 (``services/bookings.py``), so a copy can at worst offer a time that was just taken, exactly as
 a read from the store an instant earlier would.
 """
@@ -28,6 +30,8 @@ from parlour.storage.base import KVStore
 
 DAYS = 20_000
 """Day lists kept (one resource's local day each): a year of 50 resources."""
+RECORDS = 50_000
+"""Decoded booking records kept for reloading day lists (:meth:`DayCache.records`)."""
 MEMO = 1_000
 """Computed results kept (:meth:`DayCache.memo`): a day's slots of each treatment."""
 T = TypeVar("T")
@@ -66,6 +70,10 @@ class DayCache(FeedCache):
         self.hits = 0
         """Day lists answered from memory."""
         self._memo: OrderedDict[Hashable, tuple[tuple[object, ...], object]] = OrderedDict()
+        self._records: OrderedDict[str, Booking] = OrderedDict()
+        """booking id -> its record, decoded, as kept lists held it: a list dropped because a
+        booking joined or left it is reloaded without decoding again the bookings it still
+        holds. Only an event for the record itself (``b:<id>``) drops it."""
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -94,9 +102,20 @@ class DayCache(FeedCache):
         for key in missing:
             entry = loaded.get(key, DayList(()))
             found[key] = entry
-            if keep and key not in named and not any(f"b:{b.id}" in named for b in entry.bookings):
+            if not keep:
+                continue
+            fresh = [b for b in entry.bookings if f"b:{b.id}" not in named]
+            self._keep_records(fresh)  # even when the list itself changed meanwhile
+            if key not in named and len(fresh) == len(entry.bookings):
                 self._keep(key, entry)
         return found
+
+    def records(self, ids: Iterable[str]) -> dict[str, Booking]:
+        """The booking records of ``ids`` this process holds, decoded, unchanged since (by any
+        instance): a reload of a day list reads only the others."""
+        if not self.live:
+            return {}
+        return {i: booking for i in ids if (booking := self._records.get(i)) is not None}
 
     def memo(self, key: Hashable, inputs: Sequence[object], compute: Callable[[], T]) -> T:
         """``compute()``, again for as long as ``inputs`` are the very objects it was computed
@@ -125,6 +144,13 @@ class DayCache(FeedCache):
         while len(self._entries) > self._size:
             self._drop(next(iter(self._entries)))
 
+    def _keep_records(self, bookings: Iterable[Booking]) -> None:
+        for booking in bookings:
+            self._records[booking.id] = booking
+            self._records.move_to_end(booking.id)
+        while len(self._records) > RECORDS:
+            self._records.popitem(last=False)
+
     def _drop(self, key: str) -> None:
         entry = self._entries.pop(key, None)
         if entry is None:
@@ -146,6 +172,7 @@ class DayCache(FeedCache):
         self._memo.clear()
         self._entries.clear()
         self._holding.clear()
+        self._records.clear()
         for named in self._flights.values():
             named.add("*")  # nothing loaded before now may be kept
 
@@ -155,5 +182,6 @@ class DayCache(FeedCache):
         if key.startswith("d:"):
             self._drop(key)
         elif key.startswith("b:"):
+            self._records.pop(key[2:], None)
             for day in list(self._holding.get(key[2:], ())):
                 self._drop(day)

@@ -393,14 +393,14 @@ class BookingService:
         return [slot for slot in every if earliest <= slot.start <= latest]
 
     async def _day_lists(self, lists: Sequence[str]) -> dict[str, DayList]:
+        assert self._days is not None
         index = await self._store.get_many(lists)
-        records = await self._store.get_many(
-            list({f"b:{i}": None for day in index.values() for i in ids_of(day)})
-        )
+        ids = dict.fromkeys(i for day in index.values() for i in ids_of(day))
+        known = self._days.records(ids)
+        read = await self._store.get_many([f"b:{i}" for i in ids if i not in known])
+        bookings = {**known, **{key[2:]: booking_from_json(value) for key, value in read.items()}}
         return {
-            key: DayList.of(
-                booking_from_json(records[f"b:{i}"]) for i in ids_of(day) if f"b:{i}" in records
-            )
+            key: DayList.of(bookings[i] for i in ids_of(day) if i in bookings)
             for key, day in index.items()
         }
 
