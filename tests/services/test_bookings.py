@@ -111,6 +111,32 @@ async def test_a_second_therapist_takes_the_next_client(service: BookingService)
         await service.book(ask({"treatment": FACIAL.id, "start": at(12), **client(3)}))
 
 
+async def test_requests_racing_for_anyone_free_spread_over_the_therapists(
+    backend: Backend, clock: Clock
+) -> None:
+    def kv(namespace: str) -> KVStore:
+        return KVStore(backend, namespace)
+
+    staged: list[str] = []
+    both_in = asyncio.Event()
+
+    async def stage(event: BookingEvent) -> Staged:
+        # Both requests are committing at once: each waits in its commit for the other.
+        staged.append(event.booking.resource_id)
+        if len(staged) == 2:
+            both_in.set()
+        await asyncio.wait_for(both_in.wait(), timeout=10)
+        return Staged()
+
+    service = BookingService(kv("bookings"), await furnish(kv), clock=clock, stage=stage)
+    wanted = [ask({"treatment": FACIAL.id, "start": at(12), **client(n)}) for n in (1, 2)]
+    booked = await asyncio.gather(*(service.book(one) for one in wanted))
+    # The second did not queue behind the first's claim on Ann (a commit lost, then Bob's):
+    # it saw Ann being claimed in this process and went to Bob at once.
+    assert sorted(b.booking.resource_id for b in booked) == ["r_ann", "r_bob"]
+    assert sorted(staged) == ["r_ann", "r_bob"]
+
+
 async def test_a_double_submit_makes_one_booking_and_the_same_link(service: BookingService) -> None:
     request = {"treatment": MASSAGE.id, "start": at(15), **client()}
     first = await service.book(ask(request, idempotency_key="form-123"))

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
@@ -34,7 +35,14 @@ from parlour.domain.booking import Booking, Status
 from parlour.domain.catalogue import BookingRules, Resource, Treatment
 from parlour.domain.events import Actor, BookingEvent, Change
 from parlour.domain.schedule import local_day_bounds
-from parlour.domain.slots import Slot, available_slots, booking_window, slot_at
+from parlour.domain.slots import (
+    Slot,
+    available_slots,
+    booking_window,
+    occupied_span,
+    slot_at,
+    units_between,
+)
 from parlour.errors import Conflict, CorruptValue, NotFound, SlotTaken
 from parlour.services.availability_cache import DayCache, DayList
 from parlour.services.booking_index import day_key, ids_of, index_change, upgrade_legacy_days
@@ -94,6 +102,8 @@ class BookingService:
         self._stage = stage
         self._days = days
         """This process's copy of day lists (services.availability_cache); ``None``: none."""
+        self._claiming: Counter[str] = Counter()
+        """The unit claims this process's requests are committing right now, with how many."""
 
     async def _commit(
         self, event: BookingEvent, change: Staged, *, ttl: Mapping[str, float] | None = None
@@ -238,7 +248,10 @@ class BookingService:
                     "This time was just taken. Here are other times that day.",
                     nearest(slots, start, wanted),
                 )
-            for resource in _preferred_then_spread(candidates):
+            untried = _preferred_then_spread(candidates)
+            while untried:
+                resource = self._least_contended(untried, treatment, start)
+                untried.remove(resource)
                 booked = await self._claim(treatment, resource, start, day, request)
                 if booked is not None:
                     return booked
@@ -307,9 +320,29 @@ class BookingService:
             token,
         )
         index = index_change(booking.id, add=[day_key(day, resource)])
-        if not await self._commit(event, Staged(writes, expect=expect) + index, ttl=ttl):
-            return None
+        self._claiming.update(units)
+        try:
+            if not await self._commit(event, Staged(writes, expect=expect) + index, ttl=ttl):
+                return None
+        finally:
+            self._claiming.subtract(units)
+            for unit in units:
+                if self._claiming[unit] <= 0:
+                    del self._claiming[unit]
         return Booked(booking, token, True, event)
+
+    def _least_contended(
+        self, untried: Sequence[str], treatment: Treatment, start: datetime
+    ) -> str:
+        """The first of ``untried`` whose time no other request of this process is claiming
+        right now, else the first: requests racing for one time on "anyone free" spread over
+        the therapists able to do it, instead of queueing behind the same one (each loss costs
+        a commit). Only an order: the claims still decide."""
+        units = units_between(*occupied_span(treatment, start))
+        for resource in untried:
+            if not any(_unit(resource, unit) in self._claiming for unit in units):
+                return resource
+        return untried[0]
 
     async def _repeat(
         self, idempotency_key: str, treatment: Treatment, start: datetime, client: Client
