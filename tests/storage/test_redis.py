@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -11,9 +12,10 @@ import pytest
 
 from parlour.errors import StorageUnavailable
 from parlour.storage import ChangeKind, KVStore
+from parlour.storage.base import DELETE, canonical
 from parlour.storage.redis import RedisBackend
 
-from support.redis_server import RedisServer
+from support.redis_server import RedisServer, collating_locale
 from support.waiting import eventually
 
 pytestmark = pytest.mark.redis
@@ -245,3 +247,36 @@ async def test_a_slid_item_outlives_its_first_index_score_and_stays_listed(
         scores = dict(client.zrange("parlour:{sessions}:i", 0, -1, withscores=True))
     assert set(scores) == {"slid", "trigger"}  # the expired one is gone from the index
     assert scores["slid"] > time.time() * 1000 + 50_000  # re-scored from its real TTL
+
+
+async def test_merges_write_byte_order_whatever_the_servers_locale(
+    redis_binary: str, tmp_path: Path
+) -> None:
+    # The merge script sorts a document's fields with Lua's own comparison, which is strcoll:
+    # byte order in the C locale, checked pair by pair. A server started in a locale that
+    # collates otherwise must still write exactly the bytes Python writes (its fallback).
+    env = collating_locale(tmp_path / "locale")
+    if env is None:
+        message = "localedef cannot build en_US.UTF-8 here: install Debian's locales package"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(f"{message} (CI=true: a missing tool is a failure, not a skip)")
+        pytest.skip(message)
+    server = RedisServer(redis_binary, tmp_path / "redis", env=env).start()
+    try:
+        with server.client() as client:
+            assert client.eval("return 'a' < 'B'", 0) == 1  # this server collates by locale
+        opened = RedisBackend(server.url)
+        await opened.open()
+        try:
+            kv = KVStore(opened, "alpha")
+            fields = {name: name for name in ["B", "a", "é", "z", "Z", "_x", "ab", "A b", "😀"]}
+            await kv.transact({}, merge={"day": fields})
+            await kv.transact({}, merge={"day": {"b": "b", "a": DELETE}})
+            raw = await opened.get("alpha", "day")
+        finally:
+            await opened.close()
+    finally:
+        server.stop()
+    expected = {**fields, "b": "b"}
+    del expected["a"]
+    assert raw == canonical(expected)

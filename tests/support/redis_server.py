@@ -9,6 +9,7 @@ import signal
 import socket
 import subprocess
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Self
 
@@ -45,6 +46,25 @@ def server_version(binary: str) -> tuple[int, ...]:
     return tuple(int(part) for part in version.split("."))
 
 
+def collating_locale(directory: Path) -> dict[str, str] | None:
+    """The environment of a process whose locale collates text unlike byte order (en_US.UTF-8,
+    where "a" sorts before "B"), built into ``directory`` with localedef; ``None`` if this
+    machine cannot build it (Debian's ``locales`` package brings localedef and its sources)."""
+    localedef = shutil.which("localedef")
+    if localedef is None:
+        return None
+    directory.mkdir(parents=True, exist_ok=True)
+    made = subprocess.run(
+        [localedef, "-i", "en_US", "-f", "UTF-8", str(directory / "en_US.UTF-8")],
+        capture_output=True,
+        check=False,
+    )
+    if not (directory / "en_US.UTF-8").exists():
+        return None
+    del made  # localedef warns (and exits 1) over harmless details; the result decides
+    return {"LOCPATH": str(directory), "LC_ALL": "en_US.UTF-8"}
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -55,10 +75,13 @@ def free_port() -> int:
 class RedisServer:
     """One redis-server process, started on a free port in its own directory."""
 
-    def __init__(self, binary: str, directory: Path, *extra: str) -> None:
+    def __init__(
+        self, binary: str, directory: Path, *extra: str, env: Mapping[str, str] | None = None
+    ) -> None:
         self.binary = binary
         self.directory = directory
         self.extra = extra
+        self.env = {**os.environ, **(env or {})}
         self.port = free_port()
         self.process: subprocess.Popen[bytes] | None = None
 
@@ -71,6 +94,7 @@ class RedisServer:
         for attempt in range(3):
             self.process = subprocess.Popen(
                 [self.binary, *self._arguments()],
+                env=self.env,
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
             )

@@ -6,6 +6,7 @@ local ESCAPES = {['"'] = '\\"', ['\\'] = '\\\\', ['\b'] = '\\b', ['\f'] = '\\f',
                  ['\n'] = '\\n', ['\r'] = '\\r', ['\t'] = '\\t'}
 
 local function json_text(s)
+  if not string.find(s, '[%z\1-\31"\\]') then return '"' .. s .. '"' end
   return '"' .. string.gsub(s, '[%z\1-\31"\\]', function(c)
     return ESCAPES[c] or string.format('\\u%04x', string.byte(c))
   end) .. '"'
@@ -47,7 +48,15 @@ local function merged(current, fields_json)
   end
   local names = {}
   for name in pairs(document) do names[#names + 1] = name end
-  table.sort(names, byte_order)
+  -- Sorted natively first (strcoll: byte order in the C locale, fast), then checked pair by pair
+  -- in byte order; only if the server's locale collates differently, sorted again by bytes.
+  table.sort(names)
+  for i = 2, #names do
+    if not byte_order(names[i - 1], names[i]) then
+      table.sort(names, byte_order)
+      break
+    end
+  end
   local parts = {}
   for i, name in ipairs(names) do parts[i] = json_text(name) .. ':' .. json_text(document[name]) end
   local text = '{' .. table.concat(parts, ',') .. '}'
