@@ -175,8 +175,10 @@ class Notifier:
             staged += self._reminder(notice(Kind.REMINDER, sealed), business, event.at)
         alert = _STAFF_ALERT.get(change)
         if alert is not None and (change is not Change.CANCELLED or client_kind is not None):
-            staff_link = self._seal(self._links.absolute(f"/admin/bookings/{booking.id}"))
-            for address in self._alerted(therapist_email):
+            alerted = self._alerted(therapist_email)
+            link_for_staff = f"/admin/bookings/{booking.id}"
+            staff_link = self._seal(self._links.absolute(link_for_staff)) if alerted else ""
+            for address in alerted:
                 staged += Outbox.stage(
                     new_message(
                         alert.value, [address], to_json(notice(alert, staff_link)), now=when

@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Header, Query, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import Response
 from pydantic import AwareDatetime, BaseModel, Field
 
 from parlour import __version__
@@ -207,7 +207,7 @@ async def create_booking(
     request: Request,
     body: BookingIn,
     idempotency_key: Annotated[str, Header(max_length=200)] = "",
-) -> JSONResponse:
+) -> Response:
     """Book a time. Send an ``Idempotency-Key`` to make retries safe: a repeat answers 200 with
     the booking the first request made."""
     catalogue, bookings = _services(request)
@@ -226,7 +226,11 @@ async def create_booking(
         manage_token=booked.token,
         manage_url=parts(request).links.manage(booked.token),
     )
-    return JSONResponse(created.model_dump(mode="json"), status_code=201 if booked.created else 200)
+    return Response(
+        created.model_dump_json(),
+        status_code=201 if booked.created else 200,
+        media_type="application/json",
+    )
 
 
 @router.get("/bookings/{token}", response_model=BookingOut)
