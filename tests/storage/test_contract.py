@@ -263,6 +263,32 @@ async def test_subscribers_hear_every_write_of_their_namespace(backend: Backend)
     ]
 
 
+async def test_a_subscriber_that_names_prefixes_hears_only_those_keys_and_every_resync(
+    backend: Backend,
+) -> None:
+    alpha = KVStore(backend, "alpha")
+    async with alpha.subscribe(("d:", "b:")) as some, alpha.subscribe() as every:
+        await alpha.transact(
+            {"u:1": "b_1", "b:b_1": {}, "t:x": "b_1"}, merge={"d:day": {"b_1": ""}}
+        )
+        await alpha.set_item("q:shard", 1)
+        await alpha.set_item("d:other", 1)
+        seen = [await some.next(timeout=5) for _ in range(3)]
+        assert [(e.key, e.kind) for e in seen if e is not None] == [
+            ("b:b_1", ChangeKind.SET),
+            ("d:day", ChangeKind.SET),
+            ("d:other", ChangeKind.SET),
+        ]
+        everything = [await every.next(timeout=5) for _ in range(6)]
+        assert {e.key for e in everything if e is not None} == {
+            "u:1", "b:b_1", "t:x", "d:day", "q:shard", "d:other"
+        }  # fmt: skip
+        backend.changes.resync_all()  # events may have been lost: a RESYNC reaches everyone
+        resync = await some.next(timeout=5)
+        assert resync is not None
+        assert resync.kind is ChangeKind.RESYNC
+
+
 async def test_iterating_a_subscription_outside_its_context_is_an_error(kv: KVStore) -> None:
     with pytest.raises(RuntimeError, match="async with"):
         await anext(aiter(kv.subscribe()))

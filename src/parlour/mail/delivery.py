@@ -32,7 +32,15 @@ from parlour.links import Links
 from parlour.mail.render import Renderer
 from parlour.mail.transport import DeliveryFailed, SmtpTransport
 from parlour.services.notifications import MailSetup, NoticePolicy
-from parlour.services.outbox import TAKE_AT_ONCE, Due, Message, Outbox, State, backoff
+from parlour.services.outbox import (
+    QUEUE_KEYS,
+    TAKE_AT_ONCE,
+    Due,
+    Message,
+    Outbox,
+    State,
+    backoff,
+)
 from parlour.services.sealing import Sealer
 from parlour.storage.events import ChangeKind, Subscription
 from parlour.web.ratelimit import Identity, Limiter
@@ -159,7 +167,7 @@ class DeliveryWorker:
 
     async def _subscribe(self, stack: AsyncExitStack, outbox: Outbox) -> Subscription | None:
         try:
-            return await stack.enter_async_context(outbox.store.subscribe())
+            return await stack.enter_async_context(outbox.store.subscribe(QUEUE_KEYS))
         except StorageError as exc:  # the timer still finds what is due
             log.warning("delivery: no change events from %s yet: %s", outbox.namespace, exc)
             return None

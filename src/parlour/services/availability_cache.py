@@ -59,6 +59,8 @@ Load = Callable[[Sequence[str]], Awaitable[dict[str, DayList]]]
 
 
 class DayCache(FeedCache):
+    PREFIXES = ("d:", "b:")  # day lists and booking records: the rest of a booking is not read
+
     def __init__(self, store: KVStore, size: int = DAYS) -> None:
         super().__init__(store)
         self._size = size

@@ -24,7 +24,7 @@ from typing import Any, Generic, TypeVar
 
 from parlour.errors import StorageError
 from parlour.storage.base import KVStore
-from parlour.storage.events import ChangeEvent, ChangeKind, Subscription
+from parlour.storage.events import ChangeEvent, ChangeKind, Prefixes, Subscription
 
 T = TypeVar("T")
 V = TypeVar("V")
@@ -36,12 +36,14 @@ async def follow(
     store: KVStore,
     live: Callable[[Subscription | None], None],
     apply: Callable[[ChangeEvent], None],
+    prefixes: Prefixes = None,
 ) -> None:
-    """Feed ``store``'s change events to ``apply`` for ever; ``live(subscription)`` once they
-    flow, ``live(None)`` when they stopped (then a retry after :data:`RETRY`)."""
+    """Feed ``store``'s change events (of keys starting with ``prefixes``, if given) to
+    ``apply`` for ever; ``live(subscription)`` once they flow, ``live(None)`` when they stopped
+    (then a retry after :data:`RETRY`)."""
     while True:
         try:
-            async with store.subscribe() as events:
+            async with store.subscribe(prefixes) as events:
                 live(events)
                 async for event in events:
                     apply(event)
@@ -142,6 +144,10 @@ class FeedCache(Follower):
     """Copies from one namespace, kept only while its change feed flows: every change event
     goes to :meth:`changed`, and the whole copy is dropped when the feed is lost or resyncs."""
 
+    PREFIXES: Prefixes = None
+    """The keys whose changes :meth:`changed` acts on, by prefix (``None``: every key): the
+    others are never queued for it."""
+
     def __init__(self, store: KVStore) -> None:
         self._store = store
         self._feed: Subscription | None = None
@@ -170,7 +176,7 @@ class FeedCache(Follower):
             if events is not None:
                 self._epoch = events.epoch
 
-        await follow(self._store, live, self._apply)
+        await follow(self._store, live, self._apply, self.PREFIXES)
 
     def _apply(self, event: ChangeEvent) -> None:
         if event.kind is ChangeKind.RESYNC:

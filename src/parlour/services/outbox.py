@@ -62,6 +62,9 @@ TAKE_AT_ONCE = 200
 """The most due messages one pass of a worker considers; the rest wait for the next pass."""
 
 
+QUEUE_KEYS = ("q:",)
+"""The keys whose changes may make a message due: what a worker listens for."""
+
 BUCKETS = 16
 """Shards per hour. A merge rewrites its whole document (on Redis, in Lua, measured at about
 0.1 ms per field on this machine), so the messages due in one hour are spread over sixteen
@@ -127,7 +130,7 @@ class Outbox:
     @staticmethod
     def is_queue_change(key: str) -> bool:
         """Whether a change event's key means a message may have become due (a worker wakes)."""
-        return key.startswith("q:")
+        return key.startswith(QUEUE_KEYS)
 
     # -- writing messages, inside the change's own transact -----------------------------------
 

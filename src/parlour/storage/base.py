@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, TypeVar
 
 from parlour.errors import CorruptValue, InvalidKey, InvalidValue, StorageError
-from parlour.storage.events import ChangeHub, ChangeKind, Subscription
+from parlour.storage.events import ChangeHub, ChangeKind, Prefixes, Subscription
 
 JSON = Any
 """A JSON document: ``None``, ``bool``, ``int``, ``float``, ``str``, ``list`` or ``dict``."""
@@ -475,6 +475,9 @@ class KVStore:
             everything.update((key, decode(raw, backend=self.backend.name)) for key, raw in batch)
         return everything
 
-    def subscribe(self) -> Subscription:
-        """Change events for this namespace, from every process sharing the backend."""
-        return Subscription(self.backend.changes, self.namespace, self.backend.start_events)
+    def subscribe(self, prefixes: Prefixes = None) -> Subscription:
+        """Change events for this namespace, from every process sharing the backend; with
+        ``prefixes``, only those of keys starting with one of them (and every RESYNC)."""
+        return Subscription(
+            self.backend.changes, self.namespace, self.backend.start_events, prefixes
+        )

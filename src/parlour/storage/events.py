@@ -2,7 +2,9 @@
 
 Each backend owns one :class:`ChangeHub`. Whatever carries events between processes (nothing for
 memory, a change table for SQLite, pub/sub for Redis) feeds the hub; the hub hands every event to
-each local subscriber of that namespace through a bounded queue. A subscriber that falls behind,
+each local subscriber of that namespace through a bounded queue (only the keys it asked for, by
+prefix, when it named some: a busy namespace writes a dozen keys a booking and most subscribers
+read two of them). A subscriber that falls behind,
 or whose backend lost its event feed, receives :attr:`ChangeKind.RESYNC`: it may have missed
 events and should re-read what it cares about.
 """
@@ -31,12 +33,19 @@ class ChangeEvent:
     kind: ChangeKind
 
 
+Prefixes = tuple[str, ...] | None
+"""The keys a subscriber wants, by prefix; ``None``: every key. A RESYNC reaches everyone."""
+
+
 class ChangeHub:
     """Delivers events to the subscribers of one process, never blocking the publisher."""
 
     def __init__(self, queue_size: int = 1024) -> None:
         self._queue_size = queue_size
-        self._queues: defaultdict[str, set[asyncio.Queue[ChangeEvent]]] = defaultdict(set)
+        self._queues: defaultdict[str, dict[asyncio.Queue[ChangeEvent], Prefixes]] = defaultdict(
+            dict
+        )
+        """namespace -> each subscriber's queue and the key prefixes it wants (``None``: all)."""
         self.resyncs = 0
         """RESYNC events handed out: how often subscribers may have missed something."""
         self.flowing = True
@@ -46,15 +55,15 @@ class ChangeHub:
         """Raised whenever events may have been lost: a copy made in an earlier epoch is stale.
         Unlike a queued RESYNC it is seen at once, before a subscriber's task runs."""
 
-    def register(self, namespace: str) -> asyncio.Queue[ChangeEvent]:
+    def register(self, namespace: str, prefixes: Prefixes = None) -> asyncio.Queue[ChangeEvent]:
         queue: asyncio.Queue[ChangeEvent] = asyncio.Queue(self._queue_size)
-        self._queues[namespace].add(queue)
+        self._queues[namespace][queue] = prefixes
         return queue
 
     def unregister(self, namespace: str, queue: asyncio.Queue[ChangeEvent]) -> None:
         subscribers = self._queues.get(namespace)
         if subscribers is not None:
-            subscribers.discard(queue)
+            subscribers.pop(queue, None)
             if not subscribers:
                 del self._queues[namespace]
 
@@ -62,8 +71,12 @@ class ChangeHub:
         return bool(self._queues)
 
     def publish(self, event: ChangeEvent) -> None:
-        for queue in tuple(self._queues.get(event.namespace, ())):
-            self._offer(queue, event)
+        subscribers = self._queues.get(event.namespace)
+        if not subscribers:
+            return
+        for queue, prefixes in tuple(subscribers.items()):
+            if prefixes is None or event.key.startswith(prefixes):
+                self._offer(queue, event)
 
     def lost(self) -> None:
         """The backend's feed broke: events are not arriving until :meth:`restored` (which
@@ -104,15 +117,20 @@ class Subscription:
     """
 
     def __init__(
-        self, hub: ChangeHub, namespace: str, ready: Callable[[], Awaitable[None]]
+        self,
+        hub: ChangeHub,
+        namespace: str,
+        ready: Callable[[], Awaitable[None]],
+        prefixes: Prefixes = None,
     ) -> None:
         self._hub = hub
         self._namespace = namespace
         self._ready = ready
+        self._prefixes = prefixes
         self._queue: asyncio.Queue[ChangeEvent] | None = None
 
     async def __aenter__(self) -> Subscription:
-        self._queue = self._hub.register(self._namespace)
+        self._queue = self._hub.register(self._namespace, self._prefixes)
         try:
             await self._ready()
         except BaseException:

@@ -24,7 +24,7 @@ KEEPALIVE = 15.0
 
 async def events(request: Request) -> Response:
     await staff(request)
-    subscription = parts(request).storage.kv("bookings").subscribe()
+    subscription = parts(request).storage.kv("bookings").subscribe(("b:",))  # records only
     await subscription.__aenter__()  # the feed is live before the answer starts (or a 503)
     return StreamingResponse(
         _stream(subscription),
