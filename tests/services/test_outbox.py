@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import random
 from collections.abc import Coroutine
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import pytest
@@ -271,3 +272,11 @@ def test_a_message_made_now_is_due_now(now: float) -> None:
     message = new_message("t", ["a@x.org"], {}, now=now)
     assert message.due <= now
     assert message.created <= now
+
+
+@given(st.floats(min_value=-2_208_988_800, max_value=32_503_680_000, allow_nan=False))
+def test_a_shard_is_named_by_its_utc_hour_from_1900_to_3000(instant: float) -> None:
+    # shard_of writes the hour field by field (strftime was a measurable part of staging).
+    hour = datetime.fromtimestamp(instant, UTC).strftime("%Y%m%d%H")
+    assert shard_of(instant, "m_1").startswith(hour)
+    assert len(shard_of(instant, "m_1")) == len(hour) + 1

@@ -26,8 +26,11 @@ Stage = Callable[[BookingEvent], Awaitable[Staged]]
 the change makes. Awaited once per attempt, so a retried change stages afresh."""
 
 
+_BOOKING_FIELDS = tuple(f.name for f in fields(Booking))
+
+
 def booking_to_json(booking: Booking) -> dict[str, Any]:
-    data = {f.name: getattr(booking, f.name) for f in fields(booking)}  # flat: no deep copy
+    data = {name: getattr(booking, name) for name in _BOOKING_FIELDS}  # flat: no deep copy
     data["start"] = booking.start.isoformat()
     data["created_at"] = booking.created_at.isoformat()
     data["updated_at"] = booking.updated_at and booking.updated_at.isoformat()

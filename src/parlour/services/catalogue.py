@@ -73,11 +73,15 @@ def resource_from_json(data: dict[str, Any]) -> Resource:
     return Resource(**{**data, "schedule": schedule_from_json(data["schedule"])})
 
 
+_BUSINESS_FIELDS = tuple(f.name for f in fields(Business))
+_RULES_FIELDS = tuple(f.name for f in fields(BookingRules))
+
+
 def business_to_json(business: Business) -> dict[str, Any]:
     # Flat fields, as dataclasses.asdict gives them, without its deep copy: every message a
     # booking stages carries the business, and asdict was a quarter of staging one.
-    data = {f.name: getattr(business, f.name) for f in fields(business)}
-    data["rules"] = {f.name: getattr(business.rules, f.name) for f in fields(business.rules)}
+    data = {name: getattr(business, name) for name in _BUSINESS_FIELDS}
+    data["rules"] = {name: getattr(business.rules, name) for name in _RULES_FIELDS}
     return data
 
 

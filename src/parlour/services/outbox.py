@@ -72,7 +72,8 @@ documents by a hash of their id: a burst of 800 confirmations makes shards of ab
 
 
 def _hour(instant: float) -> str:
-    return datetime.fromtimestamp(instant, UTC).strftime("%Y%m%d%H")
+    at = datetime.fromtimestamp(instant, UTC)  # as strftime("%Y%m%d%H"), a few times faster
+    return f"{at.year:04d}{at.month:02d}{at.day:02d}{at.hour:02d}"
 
 
 def shard_of(due: float, message_id: str) -> str:
