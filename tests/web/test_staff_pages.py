@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
+from urllib.parse import quote
 
 import httpx
 import pytest
@@ -193,6 +194,29 @@ async def test_staff_book_a_phone_client_with_the_therapist_they_ask_for(desk: D
     assert response.status_code == 303
     booking = await core(desk.app).bookings.get(response.headers["location"].rsplit("/", 1)[1])
     assert (booking.resource_id, booking.email, booking.phone) == ("r_bob", "", "07700 900456")
+
+
+async def test_a_free_cell_the_treatment_does_not_fit_preselects_no_other_time(
+    desk: Desk,
+) -> None:
+    # Found clicking through: from a cell too late for the treatment, the time list silently
+    # selected its first time (10:15), and "Book" booked that instead of the cell's time.
+    late = at(16, 45, day=desk.day)  # Ann's day ends at 17:00: no room for an hour's facial
+    page = await desk.staff.get(
+        f"/admin/bookings/new?treatment={FACIAL.id}&date={desk.day.isoformat()}"
+        f"&start={quote(late)}&resource=r_ann"
+    )
+    assert "has no room for this treatment with Ann" in page.text
+    times = page.text.split('<select id="f-start"', 1)[1].split("</select>", 1)[0]
+    assert '<option value="" selected disabled>choose a time</option>' in times
+    assert times.count(" selected") == 1  # nothing else is chosen for the person booking
+    fitting = await desk.staff.get(
+        f"/admin/bookings/new?treatment={FACIAL.id}&date={desk.day.isoformat()}"
+        f"&start={quote(at(14, day=desk.day))}&resource=r_ann"
+    )
+    chosen = fitting.text.split('<select id="f-start"', 1)[1].split("</select>", 1)[0]
+    assert "choose a time" not in chosen
+    assert f'<option value="{at(14, day=desk.day)}" selected>' in chosen
 
 
 async def test_a_treatment_form_names_each_problem_then_saves(desk: Desk) -> None:
