@@ -218,6 +218,7 @@ class BookingService:
         wanted = request.resource or ""
         capable = [r.id for r in resources if r.id in treatment.resource_ids]
         asked = [r for r in resources if r.id == wanted] if wanted else resources
+        held = units_between(*occupied_span(treatment, start))  # on whichever resource
         for attempt in range(ATTEMPTS):
             # A named resource's claims are tried before its day is read at all: they decide
             # anyway. Otherwise the first attempt reads the day from this process's copy; after
@@ -250,7 +251,7 @@ class BookingService:
                 )
             untried = _preferred_then_spread(candidates)
             while untried:
-                resource = self._least_contended(untried, treatment, start)
+                resource = self._least_contended(untried, held)
                 untried.remove(resource)
                 booked = await self._claim(treatment, resource, start, day, request)
                 if booked is not None:
@@ -325,20 +326,14 @@ class BookingService:
             if not await self._commit(event, Staged(writes, expect=expect) + index, ttl=ttl):
                 return None
         finally:
-            self._claiming.subtract(units)
-            for unit in units:
-                if self._claiming[unit] <= 0:
-                    del self._claiming[unit]
+            self._claiming -= Counter(units)  # and drops those no request claims any more
         return Booked(booking, token, True, event)
 
-    def _least_contended(
-        self, untried: Sequence[str], treatment: Treatment, start: datetime
-    ) -> str:
+    def _least_contended(self, untried: Sequence[str], units: range) -> str:
         """The first of ``untried`` whose time no other request of this process is claiming
         right now, else the first: requests racing for one time on "anyone free" spread over
         the therapists able to do it, instead of queueing behind the same one (each loss costs
         a commit). Only an order: the claims still decide."""
-        units = units_between(*occupied_span(treatment, start))
         for resource in untried:
             if not any(_unit(resource, unit) in self._claiming for unit in units):
                 return resource

@@ -57,15 +57,15 @@ class Message:
         return self.lease_owner == owner and self.lease_until > now
 
 
+_MESSAGE_FIELDS = tuple(f.name for f in fields(Message))
+
+
 def message_to_json(message: Message) -> dict[str, Any]:
     data = {name: getattr(message, name) for name in _MESSAGE_FIELDS}  # flat: no deep copy
     data["to"] = list(message.to)
     data["state"] = message.state.value
     data["data"] = dict(message.data)
     return data
-
-
-_MESSAGE_FIELDS = tuple(f.name for f in fields(Message))
 
 
 def message_from_json(data: Mapping[str, Any]) -> Message:
