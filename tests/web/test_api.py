@@ -13,6 +13,7 @@ from jsonschema import Draft202012Validator
 from starlette.applications import Starlette
 
 from parlour.config import load_settings
+from parlour.domain.booking import Booking
 from parlour.web.app import create_app
 from parlour.web.parts import core, parts
 
@@ -279,3 +280,56 @@ async def test_availability_answers_follow_every_change_and_are_kept_while_none_
     )
     # Opening hours are local: the same 09:00 is another instant in Tokyo.
     assert [s[0] for s in await starts()] != [s[0] for s in longer]
+
+
+async def bookings_that_day(api: Api) -> list[Booking]:
+    ids = [r.id for r in await core(api.app).catalogue.resources()]
+    return await core(api.app).bookings.day(api.day, ids)
+
+
+# Issue 21.2: each counted as its own mailbox while the SMTP client mailed victim@example.com.
+HOSTILE_SPELLINGS = [
+    "victim@example.com(1)",
+    "(x)victim@example.com",
+    "victim@example.com>",
+    "a,victim@example.com",
+]
+
+
+@pytest.mark.parametrize("email", HOSTILE_SPELLINGS)
+async def test_a_spelling_that_mails_another_address_is_refused_naming_the_field(
+    api: Api, email: str
+) -> None:
+    answer = await api.call(
+        "POST",
+        "/bookings",
+        operation=("/bookings", "post"),
+        json={**body(api, 10), "email": email},
+    )
+    assert answer.status_code == 422
+    assert "name@example.com" in answer.json()["fields"]["email"]
+    assert await bookings_that_day(api) == []
+
+
+async def test_an_address_is_kept_and_shown_as_typed(api: Api) -> None:
+    # It was stored case-folded: straße@ became strasse@, another mailbox.
+    typed = "Zoë.Straße@Example.com"
+    made = await api.call(
+        "POST",
+        "/bookings",
+        operation=("/bookings", "post"),
+        json={**body(api, 10), "email": typed},
+    )
+    assert made.json()["booking"]["email"] == typed
+    [booking] = await bookings_that_day(api)
+    assert booking.email == typed
+
+
+async def test_the_document_states_the_rules_the_api_keeps(api: Api) -> None:
+    """Issue 21.7: it said names could be 200 characters (the API refuses 101) and nothing of
+    the e-mail or phone rules."""
+    fields = api.spec["components"]["schemas"]["BookingIn"]["properties"]
+    assert fields["name"]["maxLength"] == 100
+    assert {"pattern", "maxLength"} <= fields["email"].keys()
+    assert {"pattern", "maxLength"} <= fields["phone"].keys()
+    assert fields["phone"]["maxLength"] == 30

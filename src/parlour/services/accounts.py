@@ -13,7 +13,6 @@ check costs a dictionary lookup per request, and any write to ``users`` from any
 from __future__ import annotations
 
 import asyncio
-import re
 import secrets
 import time
 from collections.abc import Awaitable, Callable
@@ -23,7 +22,7 @@ from typing import Any, Literal
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from parlour.domain.text import hidden_characters
+from parlour.domain.addresses import parse_email
 from parlour.errors import InvalidInput
 from parlour.services.cache import NamespaceCache, NoCache
 from parlour.services.outbox_records import Staged
@@ -34,7 +33,6 @@ Role = Literal["admin", "staff"]
 ROLES: tuple[Role, ...] = ("admin", "staff")
 MIN_PASSWORD = 10
 MAX_PASSWORD = 1024
-_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 
 
 class AccountError(InvalidInput):
@@ -112,12 +110,12 @@ def normalise_email(email: str) -> str:
 
 
 def check_email(email: str) -> str:
-    if len(email.strip()) > 254 or hidden_characters(email):
-        raise AccountError("Enter an e-mail address like name@example.com.", field="email")
-    normalised = normalise_email(email)
-    if not _EMAIL.fullmatch(normalised):
-        raise AccountError("Enter an e-mail address like name@example.com.", field="email")
-    return normalised
+    """An account's address (strict syntax: ``domain.addresses``), case-folded: an account is
+    one login whatever case it is typed in."""
+    try:
+        return normalise_email(parse_email(email).typed)
+    except InvalidInput as exc:
+        raise AccountError(exc.fields["email"], field="email") from None
 
 
 def check_password(password: str, email: str) -> str:

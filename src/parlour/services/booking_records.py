@@ -12,14 +12,23 @@ from dataclasses import dataclass, fields
 from datetime import UTC, date, datetime
 from typing import Any
 
+from parlour.domain.addresses import parse_email
 from parlour.domain.booking import Booking, Status
 from parlour.domain.events import Actor, BookingEvent
 from parlour.domain.text import HIDDEN, hidden_characters
 from parlour.errors import InvalidInput
-from parlour.services.accounts import check_email
 from parlour.services.outbox_records import Staged
 
-_PHONE = re.compile(r"[+()0-9 .-]{5,30}")
+MAX_NAME = 100
+MAX_PHONE = 30
+_PHONE = re.compile(rf"[+()0-9 .-]{{5,{MAX_PHONE}}}")
+_HIDDEN = r"\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udfff"
+NAME_PATTERN = rf"^[^{_HIDDEN}]*[^\s{_HIDDEN}][^{_HIDDEN}]*$"
+"""A client's name as :meth:`Client.from_fields` accepts it, for the API's schema: something
+besides spaces, and no hidden characters (``domain.text``)."""
+PHONE_PATTERN = rf"^(?=(?:[^0-9]*[0-9]){{5}})[+()0-9 .-]{{5,{MAX_PHONE}}}$"
+"""A phone number as :meth:`Client.from_fields` accepts it: digits, spaces, ``+ ( ) . -``,
+at least five digits."""
 
 Stage = Callable[[BookingEvent], Awaitable[Staged]]
 """The engine's hook: what a change adds to its own ``transact`` (its messages), given the event
@@ -119,16 +128,16 @@ class Client:
         name = " ".join(fields.get("name", "").split())
         if not name:
             problems["name"] = "Enter your name."
-        elif len(name) > 100:
-            problems["name"] = "Keep the name under 100 characters."
+        elif len(name) > MAX_NAME:
+            problems["name"] = f"Keep the name under {MAX_NAME} characters."
         elif hidden_characters(fields.get("name", "")):  # before split() turns CR into a space
             problems["name"] = HIDDEN
         email = ""
         if by is Actor.CLIENT or fields.get("email", "").strip():
-            try:
-                email = check_email(fields.get("email", ""))
-            except InvalidInput:
-                problems["email"] = "Enter an e-mail address like name@example.com."
+            try:  # kept as typed: the envelope and the limits derive their own forms from it
+                email = parse_email(fields.get("email", "")).typed
+            except InvalidInput as exc:
+                problems.update(exc.fields)
         phone = fields.get("phone", "").strip()
         if not _PHONE.fullmatch(phone) or sum(c.isdigit() for c in phone) < 5:
             problems["phone"] = "Enter a phone number, like 07700 900123."

@@ -346,10 +346,11 @@ class BookingService:
         if record is None:
             return None
         booking = await self.get(str(record["booking"]))
-        if (booking.treatment_id, booking.start, booking.email) != (
+        # Case-folded: an older version stored the address folded, and a retry types it anew.
+        if (booking.treatment_id, booking.start, booking.email.casefold()) != (
             treatment.id,
             start,
-            client.email,
+            client.email.casefold(),
         ):
             raise Conflict("That idempotency key was already used for a different booking.")
         masked = b64decode(record["token"]) or b""  # written by _claim: always base64

@@ -15,8 +15,10 @@ from fastapi.responses import Response
 from pydantic import AwareDatetime, BaseModel, Field
 
 from parlour import __version__
+from parlour.domain.addresses import EMAIL_PATTERN, MAX_ADDRESS
 from parlour.domain.booking import Booking
 from parlour.domain.slots import Slot
+from parlour.services.booking_records import MAX_NAME, MAX_PHONE, NAME_PATTERN, PHONE_PATTERN
 from parlour.services.bookings import BookingService, BookRequest, Client, utc_instant
 from parlour.services.catalogue import Business, CatalogueService
 from parlour.services.money import money
@@ -70,11 +72,34 @@ class SlotTakenOut(Problem):
 
 
 class BookingIn(BaseModel):
+    """The schema states each rule the booking form's parser keeps (``Client.from_fields``);
+    the parser, not pydantic, checks the patterns, so a refusal says what to change."""
+
     treatment: str = Field(max_length=64)
     start: AwareDatetime = Field(description="With its offset, e.g. 2026-12-01T10:00:00Z")
-    name: str = Field(min_length=1, max_length=200)
-    email: str = Field(min_length=3, max_length=254)
-    phone: str = Field(min_length=5, max_length=40)
+    name: str = Field(
+        min_length=1,
+        max_length=MAX_NAME,
+        json_schema_extra={"pattern": NAME_PATTERN},
+        description="Letters, digits, spaces and punctuation; no control characters",
+    )
+    email: str = Field(
+        max_length=MAX_ADDRESS,
+        json_schema_extra={"pattern": EMAIL_PATTERN},
+        description=(
+            "One address, as RFC 5321's mailbox without comments, quotes or brackets; kept and "
+            "shown as sent. The API also accepts an internationalised domain, and a non-ASCII "
+            "part before the @ when the business's mail server can deliver to it"
+        ),
+        examples=["zoe@example.com"],
+    )
+    phone: str = Field(
+        min_length=5,
+        max_length=MAX_PHONE,
+        json_schema_extra={"pattern": PHONE_PATTERN},
+        description="Digits, spaces and + ( ) . -, at least five digits",
+        examples=["07700 900123"],
+    )
     resource: str = Field("", max_length=64, description="A therapist or room; any if empty")
 
 

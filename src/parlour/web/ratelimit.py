@@ -10,23 +10,20 @@ closed raises ``StorageUnavailable``; neither waits longer than the store's dead
 
 from __future__ import annotations
 
-import contextlib
-import functools
 import hashlib
 import hmac
 import ipaddress
 import logging
-import unicodedata
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-import idna
 from starlette.datastructures import MutableHeaders
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from parlour.config import Rate, Settings
+from parlour.domain.addresses import mailbox
 from parlour.errors import RateLimited, StorageUnavailable
 from parlour.storage.ratelimit import RateLimitStore, Verdict
 from parlour.web.clientip import client_ip
@@ -67,43 +64,6 @@ def policies_from(settings: Settings) -> dict[str, Policy]:
         "mail_recipient": Policy("mail_recipient", settings.mail_recipient_rate_limit, True),
         "mail_global": Policy("mail_global", settings.mail_global_rate_limit, True),
     }
-
-
-_DOTLESS_DOMAINS = {"gmail.com": "gmail.com", "googlemail.com": "gmail.com"}
-"""Providers that ignore dots in the local part, and their one name."""
-
-
-def _nfkc_fold(text: str) -> str:
-    # casefold() can leave text that NFKC would still change (and the reverse): both ways once.
-    return unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", text).casefold())
-
-
-@functools.lru_cache(maxsize=1024)
-def _ascii_domain(domain: str) -> str:
-    """A domain as IDNA (UTS 46) writes it; as written if it is not one mail can go to. Kept
-    for the domains seen last: most clients share a few, and IDNA cost a tenth of a booking."""
-    with contextlib.suppress(idna.IDNAError):
-        return idna.encode(domain.rstrip(".").rstrip("\u3002"), uts46=True).decode("ascii")
-    return domain
-
-
-def mailbox(address: str) -> str:
-    """The mailbox an address delivers to, as the booking limit counts it.
-
-    Everything that reaches one inbox is one identity: Unicode forms (NFKC: fullwidth letters,
-    NFD accents), case, an IDN domain and its punycode (IDNA, UTS 46), ``+tags`` (sub-addresses
-    deliver to the same mailbox at nearly every provider), and at Gmail dots in the local part
-    and googlemail.com. The booking itself keeps the address as the client typed it.
-    """
-    folded = _nfkc_fold(address.strip())
-    local, at, domain = folded.rpartition("@")
-    if not at:
-        return folded
-    domain = _ascii_domain(domain)
-    local = local.split("+", 1)[0] or local
-    if domain in _DOTLESS_DOMAINS:
-        local, domain = local.replace(".", ""), _DOTLESS_DOMAINS[domain]
-    return f"{local}@{domain}"
 
 
 @dataclass(frozen=True, slots=True)
