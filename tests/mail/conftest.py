@@ -4,9 +4,12 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from parlour.config import load_settings
 from parlour.services.outbox import Outbox
 from parlour.storage import KVStore
 from parlour.storage.memory import MemoryBackend
+from parlour.storage.ratelimit import MemoryRateLimits
+from parlour.web.ratelimit import Limiter, policies_from
 
 from support.backend_fixtures import data_backend
 from support.delivery import Clock
@@ -17,6 +20,17 @@ __all__ = ["data_backend"]
 @pytest.fixture
 def clock() -> Clock:
     return Clock()
+
+
+@pytest.fixture
+def limiter() -> Limiter:
+    """Mail limits small enough to reach: 3 an hour per address, 5 an hour in all."""
+    settings = load_settings(
+        env_file=None,
+        mail_recipient_rate_limit="3/1 hour",
+        mail_global_rate_limit="5/1 hour",
+    )
+    return Limiter(MemoryRateLimits(), policies_from(settings), b"l" * 48)
 
 
 @pytest.fixture

@@ -7,11 +7,9 @@ import asyncio
 
 import pytest
 
-from parlour.config import load_settings
 from parlour.services.outbox import Outbox, State
 from parlour.storage import Backend, KVStore
-from parlour.storage.ratelimit import MemoryRateLimits
-from parlour.web.ratelimit import Limiter, policies_from
+from parlour.web.ratelimit import Limiter
 
 from support.delivery import Clock, all_sent, ids, probe, state_is, worker, working
 from support.smtp_server import SmtpServer
@@ -199,16 +197,6 @@ async def test_with_no_smtp_messages_stay_in_the_outbox(outbox: Outbox, clock: C
     kept = await outbox.get(message.id)
     assert kept is not None
     assert kept.state is State.PENDING
-
-
-@pytest.fixture
-def limiter() -> Limiter:
-    settings = load_settings(
-        env_file=None,
-        mail_recipient_rate_limit="3/1 hour",
-        mail_global_rate_limit="5/1 hour",
-    )
-    return Limiter(MemoryRateLimits(), policies_from(settings), b"l" * 48)
 
 
 async def test_a_public_form_cannot_mail_bomb_one_address(

@@ -9,12 +9,8 @@ from __future__ import annotations
 
 import asyncio
 
-import pytest
-
-from parlour.config import load_settings
 from parlour.services.outbox import Outbox, State
-from parlour.storage.ratelimit import MemoryRateLimits
-from parlour.web.ratelimit import Identity, Limiter, policies_from
+from parlour.web.ratelimit import Identity, Limiter
 
 from support.delivery import Clock, probe, state_is, worker, working
 from support.smtp_server import SmtpServer
@@ -22,16 +18,6 @@ from support.waiting import eventually, until
 
 CLIENT = "client@example.com"
 EVERYONE = Identity("all", "mail")
-
-
-@pytest.fixture
-def limiter() -> Limiter:
-    settings = load_settings(
-        env_file=None,
-        mail_recipient_rate_limit="3/1 hour",
-        mail_global_rate_limit="5/1 hour",
-    )
-    return Limiter(MemoryRateLimits(), policies_from(settings), b"l" * 48)
 
 
 async def places_left(limiter: Limiter) -> tuple[int, int]:

@@ -165,10 +165,10 @@ class SmtpTransport:
             offered = True
             # Outside the deadline: the server may have the message from here on.
             await client.data(content, timeout=self.final_reply_wait)
+        except DeliveryFailed:
+            raise  # refused before any command: the connection is as good as it was
         except BaseException as exc:
             self._drop()
-            if isinstance(exc, DeliveryFailed):
-                raise
             if isinstance(exc, Exception):
                 raise self._judge(exc, offered=offered) from exc
             raise
