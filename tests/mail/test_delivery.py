@@ -91,7 +91,7 @@ async def test_a_server_down_for_a_while_loses_nothing(
     outbox: Outbox, smtp_server: SmtpServer, clock: Clock
 ) -> None:
     smtp_server.stop()
-    postman = worker(outbox, smtp_server, clock, attempts=100)
+    postman = worker(outbox, smtp_server, clock, attempts=100, timeout=5)
     async with working(postman):
         messages = [await outbox.enqueue(probe(clock, f"c{n}@example.com")) for n in range(20)]
         await until(lambda: postman.stats.retried >= 1, what="a failed attempt")

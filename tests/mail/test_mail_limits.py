@@ -73,7 +73,7 @@ async def test_a_message_the_server_may_have_keeps_its_place(
     """The server took the whole message and hung up before answering: it may be in the inbox
     already, so its place is kept (the limit errs towards sending less, never more)."""
     smtp_server.hang_up_after_data()
-    postman = worker(memory_outbox, smtp_server, clock, limiter=limiter, base=3600)
+    postman = worker(memory_outbox, smtp_server, clock, limiter=limiter, base=3600, timeout=5)
     async with working(postman):
         message = await memory_outbox.enqueue(probe(clock, CLIENT, limited=True))
         await until(lambda: postman.stats.retried == 1, what="the unanswered attempt")

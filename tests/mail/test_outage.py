@@ -21,9 +21,9 @@ async def test_after_a_long_outage_mail_resumes_within_seconds_of_the_servers_re
     memory_outbox: Outbox, smtp_server: SmtpServer, clock: Clock
 ) -> None:
     smtp_server.stop()
-    postman = worker(memory_outbox, smtp_server, clock, base=30.0, attempts=10)  # the defaults
+    postman = worker(memory_outbox, smtp_server, clock, base=30.0, attempts=10, timeout=5)
     async with working(postman):
-        message = await memory_outbox.enqueue(probe(clock))
+        message = await memory_outbox.enqueue(probe(clock))  # the default retry base: 30 s
         await until(lambda: postman.stats.retried >= 1, what="the first failure")
         for looks in range(postman.passes + 1, postman.passes + 31):
             clock.offset += 60  # thirty minutes down on the worker's clock, a look a minute

@@ -140,8 +140,8 @@ def test_the_final_reply_is_waited_for_as_long_as_rfc_5321_allows() -> None:
 
 
 async def test_a_late_final_reply_is_waited_for(smtp_server: SmtpServer) -> None:
-    smtp_server.reply_late(1.5)
-    sender = transport(smtp_server.url, timeout=0.5)
+    smtp_server.reply_late(3.0)
+    sender = transport(smtp_server.url, timeout=2.0)
     await sender.send(message(), ["client@example.com"])
     await sender.close()
     assert len(smtp_server.received) == 1
