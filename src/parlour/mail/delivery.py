@@ -11,8 +11,8 @@ take, or the last attempt, makes the message dead, listed at /admin/outbox with 
 When the server itself is in trouble (refused, hung, bad login) the worker offers no message
 until a probe finds it answering again (mail/outage.py), instead of failing each in turn.
 
-The mail limits count messages the server accepted: a place is reserved before the send (so
-that two workers cannot both take the last one) and given back when the send fails.
+The mail limits (mail/limits.py) count messages the server accepted: a place is reserved
+before the send and given back when it fails.
 """
 
 from __future__ import annotations
@@ -30,9 +30,10 @@ from contextlib import AsyncExitStack
 from dataclasses import dataclass
 
 from parlour.config import Settings
-from parlour.errors import RateLimited, StorageError
+from parlour.errors import StorageError
 from parlour.links import Links
 from parlour.mail.leases import LeaseKeeper
+from parlour.mail.limits import Admission, MailLimits
 from parlour.mail.outage import Outage
 from parlour.mail.render import Renderer
 from parlour.mail.transport import DeliveryFailed, SmtpTransport
@@ -49,7 +50,7 @@ from parlour.services.outbox import (
 from parlour.services.relay import RelayFeatures
 from parlour.services.sealing import Sealer
 from parlour.storage.events import ChangeKind, Subscription
-from parlour.web.ratelimit import Decision, Identity, Limiter
+from parlour.web.ratelimit import Limiter
 
 log = logging.getLogger(__name__)
 
@@ -105,7 +106,7 @@ class DeliveryWorker:
         self.transports = list(transports)
         """One per concurrent send; empty: no SMTP configured, messages stay in the outbox."""
         self.retries = retries
-        self.limiter = limiter
+        self.limits = MailLimits(limiter)
         self.clock = clock
         self.name = name or f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
         self.stats = DeliveryStats()
@@ -280,14 +281,15 @@ class DeliveryWorker:
         if not leased.leased_by(self.name, now):
             held = leased.state is State.PENDING and leased.lease_until > now
             return leased.lease_until if held else later
-        reserved = await self._reserve(outbox, leased) if leased.limited else []
-        if reserved is None:
+        admission = await self.limits.reserve(leased.to) if leased.limited else Admission()
+        if not admission.admitted:
+            await self._not_admitted(outbox, leased, admission)
             return later
         try:
             email = self.renderer.email(leased)
         except Exception as exc:  # a message that cannot render never will: say so, do not loop
             log.exception("delivery: message %s cannot be rendered", leased.id)
-            await self._refund(reserved)
+            await self.limits.give_back(admission.places)
             await outbox.set_aside(leased, State.DEAD, f"could not be rendered: {exc}")
             self.stats.dead += 1
             return later
@@ -297,7 +299,7 @@ class DeliveryWorker:
                 await transport.send(email, list(leased.to))
         except DeliveryFailed as failure:
             if not failure.maybe_accepted:  # it counts only once the server has it
-                await self._refund(reserved)
+                await self.limits.give_back(admission.places)
             await self._failed(outbox, lease.current, failure)
             return later
         # The window: the server has accepted the message; until this mark is written, a
@@ -341,45 +343,18 @@ class DeliveryWorker:
             self.stats.pauses += 1
             log.warning("delivery: paused until the SMTP server answers a probe")
 
-    async def _reserve(self, outbox: Outbox, leased: Message) -> list[Decision] | None:
-        """Places under the mail limits, for messages a public action made: per recipient (over
-        it, the message is held for staff: someone may be using our form against that
-        address), then the global hourly ceiling (over it, the message waits for the window).
-        ``None``: not admitted (held or deferred). Given back if the send fails."""
-        if self.limiter is None:
-            return []
-        recipients = [Identity.email(address) for address in leased.to]
-        try:
-            decision = await self.limiter.check("mail_recipient", *recipients)
-        except RateLimited:
+    async def _not_admitted(self, outbox: Outbox, leased: Message, admission: Admission) -> None:
+        if admission.held:
             why = "held: this address was sent its limit of messages this hour"
             await outbox.set_aside(leased, State.HELD, why)
             self.stats.held += 1
             log.warning("delivery: %s %s (rate limit mail_recipient)", leased.id, why)
-            return None
-        try:
-            ceiling = await self.limiter.check("mail_global", Identity("all", "mail"))
-        except RateLimited as limited:
-            await self._refund([decision])
-            due = self.clock() + limited.retry_after
-            await outbox.retry_later(leased, "waiting for the hourly ceiling", due, count=False)
-            self.stats.deferred += 1
-            log.warning(
-                "delivery: %s waits %.0f s for the global ceiling", leased.id, limited.retry_after
-            )
-            return None
-        return [decision, ceiling]
-
-    async def _refund(self, reserved: list[Decision]) -> None:
-        """Give back places a message did not use. Should the store fail, the place stays
-        taken: the limit errs towards sending less, never more."""
-        if self.limiter is None:
             return
-        for decision in reserved:
-            try:
-                await self.limiter.refund(decision)
-            except StorageError as exc:
-                log.warning("delivery: a mail limit's place was not given back: %s", exc)
+        wait = admission.wait or 0.0
+        due = self.clock() + wait
+        await outbox.retry_later(leased, "waiting for the hourly ceiling", due, count=False)
+        self.stats.deferred += 1
+        log.warning("delivery: %s waits %.0f s for the global ceiling", leased.id, wait)
 
 
 LANES = 2
