@@ -4,93 +4,21 @@ retried and 5xx dead, a server down or hung, a lease taken over, and the mail ra
 from __future__ import annotations
 
 import asyncio
-import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 
 import pytest
 
-from parlour.config import load_settings
-from parlour.mail.delivery import DeliveryWorker, Retries
-from parlour.mail.messages import ProbeMessage, to_json
-from parlour.mail.render import Renderer
-from parlour.mail.transport import SmtpAddress, SmtpTransport
-from parlour.services.catalogue import Business
-from parlour.services.outbox import Message, Outbox, State, new_message
-from parlour.services.sealing import Sealer
+from parlour.services.outbox import Outbox, State
 from parlour.storage import Backend, KVStore
-from parlour.storage.ratelimit import MemoryRateLimits
-from parlour.web.ratelimit import Limiter, policies_from
+from parlour.web.ratelimit import Limiter
 
+from support.delivery import Clock, all_sent, ids, probe, state_is, worker, working
 from support.smtp_server import SmtpServer
 from support.waiting import eventually, until
-
-SEALER = Sealer(b"s" * 48)
-
-
-class Clock:
-    """Wall-clock time that a test can move forward."""
-
-    def __init__(self) -> None:
-        self.offset = 0.0
-
-    def __call__(self) -> float:
-        return time.time() + self.offset
-
-
-@pytest.fixture
-def clock() -> Clock:
-    return Clock()
 
 
 @pytest.fixture
 def outbox(data_backend: Backend) -> Outbox:
     return Outbox(KVStore(data_backend, "bookings"))
-
-
-def transport(server: SmtpServer, timeout: float = 1.0) -> SmtpTransport:
-    return SmtpTransport(SmtpAddress.parse(server.url), "Salon <s@salon.example>", timeout=timeout)
-
-
-def worker(
-    outbox: Outbox,
-    server: SmtpServer | None,
-    clock: Clock,
-    *,
-    lanes: int = 1,
-    attempts: int = 5,
-    limiter: Limiter | None = None,
-    name: str | None = None,
-) -> DeliveryWorker:
-    return DeliveryWorker(
-        [outbox],
-        Renderer("Salon <s@salon.example>", SEALER.unseal),
-        [transport(server) for _ in range(lanes)] if server else [],
-        retries=Retries(max_attempts=attempts, base=0.05),
-        limiter=limiter,
-        clock=clock,
-        name=name,
-    )
-
-
-@asynccontextmanager
-async def working(*workers: DeliveryWorker) -> AsyncIterator[None]:
-    for each in workers:
-        each.start()
-    try:
-        yield
-    finally:
-        for each in workers:
-            await each.stop()
-
-
-def probe(clock: Clock, to: str = "client@example.com", **options: object) -> Message:
-    data = to_json(ProbeMessage(Business(name="Willow", phone="01225 000111"), "a test"))
-    return new_message("test", [to], data, now=clock(), **options)  # type: ignore[arg-type]
-
-
-def ids(server: SmtpServer) -> list[str]:
-    return [received.message_id for received in server.received]
 
 
 async def test_a_new_message_is_delivered_once_woken_by_its_event(
@@ -101,17 +29,12 @@ async def test_a_new_message_is_delivered_once_woken_by_its_event(
         await until(lambda: postman.passes >= 1, what="the first pass")
         message = await outbox.enqueue(probe(clock))
         await until(lambda: len(smtp_server.received) == 1, what="delivery")
-        await eventually(lambda: _state_is(outbox, message.id, State.SENT), what="marked sent")
+        await eventually(lambda: state_is(outbox, message.id, State.SENT), what="marked sent")
     (received,) = smtp_server.received
     assert received.message_id == postman.renderer.message_id(message)
     assert received.recipients == ("client@example.com",)
     assert postman.stats.sent == 1
     assert postman.passes < 10  # woken by events, not a polling loop
-
-
-async def _state_is(outbox: Outbox, message_id: str, state: State) -> bool:
-    message = await outbox.get(message_id)
-    return message is not None and message.state is state
 
 
 async def test_4xx_is_retried_until_it_is_accepted(
@@ -124,7 +47,7 @@ async def test_4xx_is_retried_until_it_is_accepted(
         await until(lambda: postman.stats.retried >= 2, what="two retries")
         smtp_server.answer(None)
         await until(lambda: len(smtp_server.received) == 1, what="delivery after the 4xx")
-        await eventually(lambda: _state_is(outbox, message.id, State.SENT), what="sent")
+        await eventually(lambda: state_is(outbox, message.id, State.SENT), what="sent")
     stored = await outbox.get(message.id)
     assert stored is not None
     assert stored.attempts >= 2
@@ -138,7 +61,7 @@ async def test_5xx_makes_the_message_dead_and_staff_can_retry_it(
     postman = worker(outbox, smtp_server, clock)
     async with working(postman):
         message = await outbox.enqueue(probe(clock))
-        await eventually(lambda: _state_is(outbox, message.id, State.DEAD), what="dead")
+        await eventually(lambda: state_is(outbox, message.id, State.DEAD), what="dead")
         dead = await outbox.get(message.id)
         assert dead is not None
         assert "550" in dead.error
@@ -152,11 +75,11 @@ async def test_5xx_makes_the_message_dead_and_staff_can_retry_it(
 async def test_the_last_attempt_makes_a_4xx_dead(
     outbox: Outbox, smtp_server: SmtpServer, clock: Clock
 ) -> None:
-    smtp_server.answer("421 4.7.0 Too busy")
+    smtp_server.answer("451 4.3.0 Too busy")
     postman = worker(outbox, smtp_server, clock, attempts=3)
     async with working(postman):
         message = await outbox.enqueue(probe(clock))
-        await eventually(lambda: _state_is(outbox, message.id, State.DEAD), what="dead")
+        await eventually(lambda: state_is(outbox, message.id, State.DEAD), what="dead")
     dead = await outbox.get(message.id)
     assert dead is not None
     assert dead.attempts == 3
@@ -168,15 +91,18 @@ async def test_a_server_down_for_a_while_loses_nothing(
     outbox: Outbox, smtp_server: SmtpServer, clock: Clock
 ) -> None:
     smtp_server.stop()
-    postman = worker(outbox, smtp_server, clock, attempts=100)
+    postman = worker(outbox, smtp_server, clock, attempts=100, timeout=5)
     async with working(postman):
         messages = [await outbox.enqueue(probe(clock, f"c{n}@example.com")) for n in range(20)]
-        await until(lambda: postman.stats.retried >= 2, what="failed attempts")
+        await until(lambda: postman.stats.retried >= 1, what="a failed attempt")
+        await until(lambda: postman.stats.probes >= 1, what="a probe of the server")
+        # Trouble with the server pauses the worker rather than failing all twenty in turn:
+        # while its probes go unanswered it offers none.
+        assert (postman.stats.retried, postman.stats.pauses) == (1, 1)
         smtp_server.start()
         await until(lambda: len(smtp_server.received) == 20, timeout=30, what="all twenty")
     assert sorted(ids(smtp_server)) == sorted(postman.renderer.message_id(m) for m in messages)
-    # Trouble with the server pauses the worker rather than failing all twenty in turn.
-    assert postman.stats.retried < 20 * 3
+    assert postman.stats.retried == 1
 
 
 async def test_a_server_that_never_answers_is_bounded_and_retried(
@@ -204,17 +130,10 @@ async def test_two_workers_send_each_message_exactly_once(
             *(outbox.enqueue(probe(clock, f"c{n}@example.com")) for n in range(60))
         )
         await until(lambda: len(smtp_server.received) >= 60, timeout=60, what="sixty")
-        await eventually(lambda: _all_sent(outbox, messages), timeout=30, what="all marked sent")
+        await eventually(lambda: all_sent(outbox, messages), timeout=30, what="all marked sent")
     assert len(smtp_server.received) == 60
     assert sorted(ids(smtp_server)) == sorted(first.renderer.message_id(m) for m in messages)
     assert first.stats.sent + second.stats.sent == 60
-
-
-async def _all_sent(outbox: Outbox, messages: list[Message]) -> bool:
-    for message in messages:
-        if not await _state_is(outbox, message.id, State.SENT):
-            return False
-    return True
 
 
 async def test_a_lease_left_by_a_dead_worker_is_taken_over(
@@ -231,6 +150,28 @@ async def test_a_lease_left_by_a_dead_worker_is_taken_over(
         postman.poke()
         await until(lambda: len(smtp_server.received) == 1, what="the take-over")
     assert ids(smtp_server) == [postman.renderer.message_id(message)]
+
+
+async def test_a_lease_is_renewed_only_over_the_record_its_worker_wrote(
+    outbox: Outbox, clock: Clock
+) -> None:
+    """What a send that waits long for its answer relies on (mail/leases.py): renewal extends
+    the holder's lease, and fails once the record changed under it (taken over, cancelled)."""
+    await outbox.enqueue(probe(clock))
+    (entry,) = (await outbox.scan(clock())).due
+    now = clock()
+    leased = await outbox.lease(entry, "first", now, 10)
+    assert leased is not None
+    renewed = await outbox.renew(leased, now + 5, 10)
+    assert renewed is not None
+    assert renewed.lease_until == now + 15
+    stored = await outbox.get(leased.id)
+    assert stored == renewed
+    assert await outbox.renew(leased, now + 6, 10) is None  # a stale copy: not ours to extend
+    taken = await outbox.lease(entry, "second", now + 16, 10)  # ran out: another takes it
+    assert taken is not None
+    assert taken.leased_by("second", now + 16)
+    assert await outbox.renew(renewed, now + 16, 10) is None
 
 
 async def test_a_message_due_later_waits_for_its_time(
@@ -256,16 +197,6 @@ async def test_with_no_smtp_messages_stay_in_the_outbox(outbox: Outbox, clock: C
     kept = await outbox.get(message.id)
     assert kept is not None
     assert kept.state is State.PENDING
-
-
-@pytest.fixture
-def limiter() -> Limiter:
-    settings = load_settings(
-        env_file=None,
-        mail_recipient_rate_limit="3/1 hour",
-        mail_global_rate_limit="5/1 hour",
-    )
-    return Limiter(MemoryRateLimits(), policies_from(settings), b"l" * 48)
 
 
 async def test_a_public_form_cannot_mail_bomb_one_address(

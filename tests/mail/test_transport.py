@@ -4,6 +4,7 @@ each kind of answer is judged. Nothing mocks the client."""
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from email.message import EmailMessage
 from pathlib import Path
 
@@ -130,3 +131,69 @@ def test_the_url_decides_tls_and_ports() -> None:
 
 def test_no_smtp_url_means_no_transport(tmp_path: Path) -> None:
     assert SmtpTransport.from_settings(load_settings(env_file=None, data_dir=tmp_path)) is None
+
+
+def test_the_final_reply_is_waited_for_as_long_as_rfc_5321_allows() -> None:
+    sender = transport("smtp://127.0.0.1:25")
+    assert sender.final_reply_wait >= 600  # 4.5.3.2.6: ten minutes for the final dot
+    assert sender.final_reply_wait > sender.deadline  # longer than any wait that retries
+
+
+async def test_a_late_final_reply_is_waited_for(smtp_server: SmtpServer) -> None:
+    smtp_server.reply_late(3.0)
+    sender = transport(smtp_server.url, timeout=2.0)
+    await sender.send(message(), ["client@example.com"])
+    await sender.close()
+    assert len(smtp_server.received) == 1
+
+
+@pytest.mark.parametrize(
+    ("misbehave", "said"),
+    [
+        pytest.param(lambda s: s.reply_late(2.0), "no answer within 0.5 s", id="too-late"),
+        pytest.param(lambda s: s.hang_up_after_data(), "connection dropped", id="hung-up"),
+    ],
+)
+async def test_no_answer_to_the_final_dot_says_the_server_may_have_it(
+    smtp_server: SmtpServer, misbehave: Callable[[SmtpServer], None], said: str
+) -> None:
+    misbehave(smtp_server)
+    sender = SmtpTransport(
+        SmtpAddress.parse(smtp_server.url), "s@salon.example", timeout=2.0, final_reply_wait=0.5
+    )
+    with pytest.raises(DeliveryFailed) as failed:
+        await sender.send(message(), ["client@example.com"])
+    assert failed.value.maybe_accepted
+    assert failed.value.server_trouble
+    assert not failed.value.permanent
+    assert said in failed.value.reason
+    assert "may have it" in failed.value.reason
+    assert len(smtp_server.received) == 1
+
+
+async def test_a_421_is_the_servers_trouble_not_the_messages(smtp_server: SmtpServer) -> None:
+    smtp_server.answer_recipients("421 4.3.2 Shutting down")
+    sender = transport(smtp_server.url)
+    with pytest.raises(DeliveryFailed) as failed:
+        await sender.send(message(), ["client@example.com"])
+    assert failed.value.server_trouble
+    assert not failed.value.permanent
+
+
+@pytest.mark.parametrize(
+    "address",
+    ["josé@example.com", "ida@-exämple.com", "ida@exä mple.com"],
+    ids=["no-smtputf8", "bad-idn-hyphen", "bad-idn-space"],
+)
+async def test_an_address_no_relay_here_can_take_is_the_messages_own_trouble(
+    smtp_server: SmtpServer, address: str
+) -> None:
+    sender = transport(smtp_server.url)
+    with pytest.raises(DeliveryFailed) as failed:
+        await sender.send(message(address), [address])
+    assert failed.value.permanent
+    assert not failed.value.server_trouble
+    assert address in failed.value.reason
+    await sender.send(message(), ["client@example.com"])  # the transport is none the worse
+    await sender.close()
+    assert [r.recipients for r in smtp_server.received] == [("client@example.com",)]

@@ -2,9 +2,12 @@
 it received. Nothing mocks the SMTP client: Parlour's aiosmtplib talks to this over TCP.
 
 It can answer every message with a chosen reply (``451`` to make the client retry, ``554`` to
-make it give up), hold its answer to DATA until released (a worker killed mid-send), accept
-connections and never say a word (a hung server), and be stopped and started again on the same
-port (a server that is down for a while).
+make it give up), or every recipient (``451`` or ``550`` to RCPT); hold its answer to DATA until
+released (a worker killed mid-send), give it late (a slow final reply), or hang up instead of
+giving it (the connection lost after the final dot); accept connections and never say a word (a
+hung server); be stopped and started again on the same port (a server that is down for a
+while, refusing connections meanwhile); and offer SMTPUTF8 or not (``smtputf8``; aiosmtpd's own
+default, and many real relays', is not to).
 """
 
 from __future__ import annotations
@@ -50,10 +53,30 @@ class _Recorder:
         self.received: list[Received] = []
         self.reply: str | None = None
         """Answer DATA with this instead of accepting (e.g. ``451 4.3.0 Try later``)."""
+        self.rcpt_reply: str | None = None
+        """Answer RCPT with this instead of accepting the recipient."""
+        self.late: float = 0.0
+        """Seconds to keep an accepted message's "250" back."""
+        self.hang_up = False
+        """Close the connection once the message is taken, never answering the final dot."""
         self.held: threading.Event | None = None
         self.holding = threading.Event()
         """Set while a DATA is being held."""
         self.lock = threading.Lock()
+
+    async def handle_RCPT(
+        self,
+        server: SMTP,
+        session: Session,
+        envelope: Envelope,
+        address: str,
+        rcpt_options: list[str],
+    ) -> str:
+        if self.rcpt_reply is not None:
+            return self.rcpt_reply
+        envelope.rcpt_tos.append(address)
+        envelope.rcpt_options.extend(rcpt_options)
+        return "250 OK"
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
         if self.reply is not None:
@@ -71,6 +94,10 @@ class _Recorder:
             self.holding.set()
             # On a thread: the server's loop must go on serving other clients meanwhile.
             await asyncio.to_thread(held.wait)
+        if self.hang_up and isinstance(server.transport, asyncio.Transport):
+            server.transport.abort()  # the message is taken; its "250" never leaves
+        # A slow server, as RFC 5321 (4.5.3.2.6) allows: up to ten minutes for this reply.
+        await asyncio.sleep(self.late)
         return "250 2.0.0 OK: queued"
 
 
@@ -84,8 +111,10 @@ class SmtpServer:
         credentials: tuple[str, str] | None = None,
         certificate: tuple[Path, Path] | None = None,
         implicit_tls: bool = False,
+        smtputf8: bool = False,
     ) -> None:
         self.port = port or free_port()
+        self.smtputf8 = smtputf8
         self.credentials = credentials
         self.certificate = certificate
         self.implicit_tls = implicit_tls
@@ -121,6 +150,18 @@ class SmtpServer:
         """Answer every DATA with ``reply`` (``None``: accept again)."""
         self._recorder.reply = reply
 
+    def answer_recipients(self, reply: str | None) -> None:
+        """Answer every RCPT with ``reply`` (``None``: accept again)."""
+        self._recorder.rcpt_reply = reply
+
+    def reply_late(self, seconds: float) -> None:
+        """Take every message, then answer its final dot ``seconds`` later (0: at once)."""
+        self._recorder.late = seconds
+
+    def hang_up_after_data(self, hang_up: bool = True) -> None:
+        """Take every message, then drop the connection instead of answering its final dot."""
+        self._recorder.hang_up = hang_up
+
     def hold(self) -> threading.Event:
         """Accept every message but hold the answer to DATA until the returned event is set."""
         release = threading.Event()
@@ -155,7 +196,13 @@ class SmtpServer:
             # Under implicit TLS aiosmtpd does not know the session is encrypted.
             kwargs["auth_require_tls"] = self.certificate is not None and not self.implicit_tls
         self._controller = Controller(
-            self._recorder, hostname="127.0.0.1", port=self.port, ready_timeout=10, **kwargs
+            self._recorder,
+            hostname="127.0.0.1",
+            port=self.port,
+            ready_timeout=10,
+            # Said on purpose: the Controller turns it on unless told, unlike aiosmtpd's SMTP.
+            enable_SMTPUTF8=self.smtputf8,
+            **kwargs,
         )
         self._controller.start()
         return self

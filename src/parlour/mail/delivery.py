@@ -2,14 +2,17 @@
 
 It wakes when a queue shard changes (a new message, from any instance: the storage layer's
 change events) and on a timer for the next message that falls due, never by polling in a loop.
-Each pass reads what is due, takes each message under a lease (one worker at a time), sends
-it, then marks it sent at once: the only window in which a crash sends a message twice is
-between the server's "250 accepted" and that mark (docs/notifications.md).
+Each pass reads what is due, takes each message under a lease (one worker at a time, renewed
+while its send runs: mail/leases.py), sends it, then marks it sent at once. The windows in
+which a message can still go twice are listed, each with its test, in docs/notifications.md.
 
-A 4xx is retried after a backoff that doubles with jitter; a 5xx, or the last attempt, makes
-the message dead, listed at /admin/outbox with a retry button. When the server itself is in
-trouble (refused, hung, bad login) the worker stops offering messages for a while instead of
-failing every one of them in turn.
+A 4xx is retried after a backoff that doubles with jitter; a 5xx, an address the relay cannot
+take, or the last attempt, makes the message dead, listed at /admin/outbox with a retry button.
+When the server itself is in trouble (refused, hung, bad login) the worker offers no message
+until a probe finds it answering again (mail/outage.py), instead of failing each in turn.
+
+The mail limits (mail/limits.py) count messages the server accepted: a place is reserved
+before the send and given back when it fails.
 """
 
 from __future__ import annotations
@@ -27,8 +30,11 @@ from contextlib import AsyncExitStack
 from dataclasses import dataclass
 
 from parlour.config import Settings
-from parlour.errors import RateLimited, StorageError
+from parlour.errors import StorageError
 from parlour.links import Links
+from parlour.mail.leases import LeaseKeeper
+from parlour.mail.limits import Admission, MailLimits
+from parlour.mail.outage import Outage
 from parlour.mail.render import Renderer
 from parlour.mail.transport import DeliveryFailed, SmtpTransport
 from parlour.services.notifications import MailSetup, NoticePolicy
@@ -41,9 +47,10 @@ from parlour.services.outbox import (
     State,
     backoff,
 )
+from parlour.services.relay import RelayFeatures
 from parlour.services.sealing import Sealer
 from parlour.storage.events import ChangeKind, Subscription
-from parlour.web.ratelimit import Identity, Limiter
+from parlour.web.ratelimit import Limiter
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +61,6 @@ COALESCE = 0.01
 WATCH_COALESCE = 1.0
 """With no SMTP server a worker only watches (the outbox's figures in /metrics): a burst of
 changes makes one pass a second at most, not one per booking."""
-MAX_PAUSE = 300.0
 
 
 @dataclass(slots=True)
@@ -67,6 +73,10 @@ class DeliveryStats:
     held: int = 0
     deferred: int = 0
     """Waited for the global hourly ceiling."""
+    pauses: int = 0
+    """Times the server's trouble paused the worker."""
+    probes: int = 0
+    """Probes of the server while paused (answered or not)."""
     due: int = 0
     """Messages due and not sent, at the last pass (every instance's queue, not just ours)."""
     oldest_due: float | None = None
@@ -96,24 +106,28 @@ class DeliveryWorker:
         self.transports = list(transports)
         """One per concurrent send; empty: no SMTP configured, messages stay in the outbox."""
         self.retries = retries
-        self.limiter = limiter
+        self.limits = MailLimits(limiter)
         self.clock = clock
         self.name = name or f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(3)}"
         self.stats = DeliveryStats()
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
-        self._pause_until = 0.0
-        self._pauses = 0
+        self.outage = Outage()
         self._tidied = 0.0
         self.passes = 0
         """Passes made: how often the worker looked (a test of no polling storms reads it)."""
 
     @property
     def lease_seconds(self) -> float:
-        """Longer than any send may take, so a live worker's lease never runs out mid-send."""
+        """Longer than a send takes up to its DATA; renewed while the send waits longer."""
         longest = max((t.deadline for t in self.transports), default=60.0)
         return longest * 1.5 + 2.0
+
+    @property
+    def relay(self) -> RelayFeatures | None:
+        """What the SMTP relay offers, as the transports last heard it (shared by them)."""
+        return self.transports[0].relay if self.transports else None
 
     # -- running --------------------------------------------------------------------------
 
@@ -144,6 +158,7 @@ class DeliveryWorker:
         self._wake.set()
 
     async def _run(self) -> None:
+        await self._probe_relay()
         async with AsyncExitStack() as stack:
             listeners = []
             for outbox in self.outboxes:
@@ -179,6 +194,27 @@ class DeliveryWorker:
             if event.kind is ChangeKind.RESYNC or outbox.is_queue_change(event.key):
                 self._wake.set()
 
+    async def _probe_relay(self) -> None:
+        """Ask the relay what it offers before the first booking needs to know (SMTPUTF8)."""
+        if not self.transports:
+            return
+        try:
+            await self.transports[0].check()
+        except DeliveryFailed as failure:  # the first send will find out and pause
+            log.warning("delivery: the SMTP server did not answer at start: %s", failure.reason)
+
+    async def _probe_server(self) -> None:
+        """While paused: has the server come back?"""
+        self.stats.probes += 1
+        try:
+            await self.transports[0].check()
+        except DeliveryFailed as failure:
+            self.outage.probed(False, self.clock())
+            log.debug("delivery: the SMTP server is still not answering: %s", failure.reason)
+        else:
+            log.info("delivery: the SMTP server answers again; sending resumes")
+            self.outage.probed(True, self.clock())
+
     async def _safe_pass(self) -> float:
         try:
             return await self.run_once()
@@ -209,8 +245,10 @@ class DeliveryWorker:
                 await outbox.tidy(now)
         if not self.transports or not work:
             return next_look
-        if now < self._pause_until:
-            return min(next_look, self._pause_until)
+        if self.outage.probe_due(now):
+            await self._probe_server()
+        if self.outage.paused:
+            return min(next_look, self.outage.next_probe)
         random.shuffle(work)  # instances sharing a queue start on different messages
         pending = asyncio.Queue[tuple[Outbox, Due]]()
         for item in work:
@@ -219,8 +257,8 @@ class DeliveryWorker:
             *(self._lane(transport, pending) for transport in self.transports)
         )
         next_look = min(next_look, *looks)
-        if self.clock() < self._pause_until:
-            return min(next_look, self._pause_until)
+        if self.outage.paused:
+            return min(next_look, self.outage.next_probe)
         return min(next_look, self.clock() + (1.0 if len(work) >= TAKE_AT_ONCE else MAX_IDLE))
 
     async def _lane(
@@ -229,7 +267,7 @@ class DeliveryWorker:
         """Send from ``pending`` until it is empty; the earliest time another worker's lease
         on one of them runs out (it may have died: look again then)."""
         look = self.clock() + MAX_IDLE
-        while not pending.empty() and not self._stopping and self.clock() >= self._pause_until:
+        while not pending.empty() and not self._stopping and not self.outage.paused:
             outbox, entry = pending.get_nowait()
             look = min(look, await self._deliver(transport, outbox, entry))
         return look
@@ -243,24 +281,30 @@ class DeliveryWorker:
         if not leased.leased_by(self.name, now):
             held = leased.state is State.PENDING and leased.lease_until > now
             return leased.lease_until if held else later
-        if leased.limited and not await self._admitted(outbox, leased):
+        admission = await self.limits.reserve(leased.to) if leased.limited else Admission()
+        if not admission.admitted:
+            await self._not_admitted(outbox, leased, admission)
             return later
         try:
             email = self.renderer.email(leased)
         except Exception as exc:  # a message that cannot render never will: say so, do not loop
             log.exception("delivery: message %s cannot be rendered", leased.id)
+            await self.limits.give_back(admission.places)
             await outbox.set_aside(leased, State.DEAD, f"could not be rendered: {exc}")
             self.stats.dead += 1
             return later
+        lease = LeaseKeeper(outbox, leased, self.lease_seconds, self.clock)
         try:
-            await transport.send(email, list(leased.to))
+            async with lease:
+                await transport.send(email, list(leased.to))
         except DeliveryFailed as failure:
-            await self._failed(outbox, leased, failure)
+            if not failure.maybe_accepted:  # it counts only once the server has it
+                await self.limits.give_back(admission.places)
+            await self._failed(outbox, lease.current, failure)
             return later
         # The window: the server has accepted the message; until this mark is written, a
         # crash would let another worker send it again once the lease runs out.
-        await self._mark_sent(outbox, leased)
-        self._pauses = 0
+        await self._mark_sent(outbox, lease.current)
         return later
 
     async def _mark_sent(self, outbox: Outbox, leased: Message) -> None:
@@ -292,38 +336,25 @@ class DeliveryWorker:
             await outbox.retry_later(leased, failure.reason, self.clock() + wait)
             self.stats.retried += 1
             log.warning("delivery: %s retried in %.0f s: %s", leased.id, wait, failure.reason)
-        if failure.server_trouble:
-            self._pauses += 1
-            pause = min(MAX_PAUSE, min(self.retries.base, 5.0) * 2 ** (self._pauses - 1))
-            self._pause_until = self.clock() + pause
+        if failure.maybe_accepted:
+            log.warning("delivery: %s may reach its recipient twice", leased.id)
+        if failure.server_trouble and not self.outage.paused:
+            self.outage.begin(self.clock())
+            self.stats.pauses += 1
+            log.warning("delivery: paused until the SMTP server answers a probe")
 
-    async def _admitted(self, outbox: Outbox, leased: Message) -> bool:
-        """The mail rate limits, for messages a public action made: per recipient (over it,
-        the message is held for staff: someone may be using our form against that address),
-        then the global hourly ceiling (over it, the message waits for the window)."""
-        if self.limiter is None:
-            return True
-        recipients = [Identity.email(address) for address in leased.to]
-        try:
-            decision = await self.limiter.check("mail_recipient", *recipients)
-        except RateLimited:
+    async def _not_admitted(self, outbox: Outbox, leased: Message, admission: Admission) -> None:
+        if admission.held:
             why = "held: this address was sent its limit of messages this hour"
             await outbox.set_aside(leased, State.HELD, why)
             self.stats.held += 1
             log.warning("delivery: %s %s (rate limit mail_recipient)", leased.id, why)
-            return False
-        try:
-            await self.limiter.check("mail_global", Identity("all", "mail"))
-        except RateLimited as limited:
-            await self.limiter.refund(decision)
-            due = self.clock() + limited.retry_after
-            await outbox.retry_later(leased, "waiting for the hourly ceiling", due, count=False)
-            self.stats.deferred += 1
-            log.warning(
-                "delivery: %s waits %.0f s for the global ceiling", leased.id, limited.retry_after
-            )
-            return False
-        return True
+            return
+        wait = admission.wait or 0.0
+        due = self.clock() + wait
+        await outbox.retry_later(leased, "waiting for the hourly ceiling", due, count=False)
+        self.stats.deferred += 1
+        log.warning("delivery: %s waits %.0f s for the global ceiling", leased.id, wait)
 
 
 LANES = 2
@@ -337,11 +368,14 @@ def delivery_from_settings(
     secret: bytes,
     *,
     clock: Callable[[], float] = time.time,
+    relay: RelayFeatures | None = None,
 ) -> DeliveryWorker:
-    """The worker a process runs, as the settings describe it (no SMTP: it only watches)."""
+    """The worker a process runs, as the settings describe it (no SMTP: it only watches).
+    ``relay``: the process's own, to hear what the relay offers (else the worker's own)."""
+    relay = relay if relay is not None else RelayFeatures()
     transports: list[SmtpTransport] = []
     for _ in range(LANES):
-        transport = SmtpTransport.from_settings(settings)
+        transport = SmtpTransport.from_settings(settings, relay)
         if transport is not None:
             transports.append(transport)
     return DeliveryWorker(

@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
+from parlour.mail.addresses import header_address
 from parlour.mail.messages import WITH_CALENDAR, BookingNotice, PasswordReset, from_json, kind_of
 from parlour.services.money import money
 from parlour.services.outbox import Message
@@ -131,7 +132,8 @@ class Renderer:
         name = from_json(message.data).business.name
         address = parseaddr(self.sender)[1]
         mail["From"] = Address(display_name=name, addr_spec=address)
-        mail["To"] = ", ".join(message.to)
+        # The domain as its A-label, as in the envelope: readable by every relay and client.
+        mail["To"] = ", ".join(header_address(address) for address in message.to)
         mail["Subject"] = rendered.subject
         mail["Date"] = format_datetime(datetime.fromtimestamp(message.created, UTC))
         mail["Message-ID"] = self.message_id(message)

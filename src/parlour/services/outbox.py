@@ -243,6 +243,17 @@ class Outbox:
             return leased
         return None  # another worker got in between: it holds it now
 
+    async def renew(self, leased: Message, now: float, seconds: float) -> Message | None:
+        """Hold ``leased`` for ``seconds`` more (its send is still under way), or ``None`` if
+        the record is no longer as this worker left it (cancelled, or taken over)."""
+        key = f"m:{leased.id}"
+        longer = replace(leased, lease_until=max(leased.lease_until, now + seconds))
+        if await self.store.transact(
+            {key: message_to_json(longer)}, expect={key: message_to_json(leased)}
+        ):
+            return longer
+        return None
+
     async def mark_sent(self, leased: Message, now: float) -> Message:
         """Record that the server accepted ``leased``: sent, off the queue, in the day's log."""
         log = f"msent:{_hour(now)}{_bucket(leased.id)}"
