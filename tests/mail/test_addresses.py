@@ -8,16 +8,23 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import httpx
 import pytest
 
 from parlour.config import load_settings
+from parlour.domain.addresses import parse_email
 from parlour.mail.delivery import delivery_from_settings
+from parlour.services.bookings import UNDELIVERABLE
 from parlour.services.outbox import Outbox, State
 from parlour.services.relay import RelayFeatures
+from parlour.web.app import create_app
+from parlour.web.parts import parts
 
 from support.delivery import Clock, all_sent, probe, state_is, worker, working
+from support.salon import MASSAGE, at, client, furnish, upcoming_weekday
 from support.smtp_server import SmtpServer
 from support.waiting import eventually, until
+from support.web import running
 
 SLACK = 5.0
 """Seconds each SMTP command may take: no timeout on a loaded machine may count as a retry."""
@@ -115,8 +122,8 @@ async def test_the_worker_asks_the_relay_what_it_offers_when_it_starts(
         async with working(postman):
             await until(lambda: postman.passes >= 1, what="the first pass")  # after the probe
             assert relay.smtputf8 is smtputf8
-            assert relay.can_deliver("josé@example.com") is smtputf8
-            assert relay.can_deliver("ida@exämple.com") is True
+            assert relay.can_deliver(parse_email("josé@example.com")) is smtputf8
+            assert relay.can_deliver(parse_email("ida@exämple.com")) is True
         assert server.received == []  # a probe sends nothing
     finally:
         server.stop()
@@ -130,8 +137,54 @@ async def test_the_process_shares_one_relay_with_its_worker(
     postman = delivery_from_settings(settings, [], None, b"k" * 48, relay=shared)
     assert postman.relay is shared
     assert all(transport.relay is shared for transport in postman.transports)
-    assert shared.can_deliver("josé@example.com") is None  # unknown until asked
+    assert shared.can_deliver(parse_email("josé@example.com")) is None  # unknown until asked
     await postman.transports[0].check()
     assert shared.smtputf8 is False
-    assert shared.can_deliver("josé@example.com") is False
-    assert shared.can_deliver("ida@exämple.com") is True
+    assert shared.can_deliver(parse_email("josé@example.com")) is False
+    assert shared.can_deliver(parse_email("ida@exämple.com")) is True
+
+
+@pytest.mark.parametrize(
+    "relay",
+    [None, False, True],
+    ids=["no-relay", "plain-relay", "smtputf8-relay"],
+)
+async def test_booking_takes_an_address_only_smtputf8_carries_only_where_the_relay_offers_it(
+    tmp_path: Path, relay: bool | None
+) -> None:
+    """It was accepted everywhere; a relay without SMTPUTF8 then refused every message to it."""
+    server = None if relay is None else SmtpServer(smtputf8=relay).start()
+    settings = load_settings(
+        env_file=None, data_dir=tmp_path, smtp_url=None if server is None else server.url
+    )
+    app = create_app(settings)
+    day = upcoming_weekday()
+    try:
+        async with running(app) as http:
+            await furnish(parts(app).storage.kv)
+            if server is not None:  # the worker asks the relay when it starts
+                await until(lambda: parts(app).delivery.passes >= 1, what="the first pass")
+
+            async def book(hour: int, email: str) -> httpx.Response:
+                body = {"treatment": MASSAGE.id, "start": at(hour, day=day), **client(hour)}
+                return await http.post("/api/bookings", json={**body, "email": email})
+
+            idn = await book(10, "ida@exämple.com")
+            utf8 = await book(11, "josé@example.com")
+            if relay:  # stored case-folded, it was mailed to strasse@, another mailbox
+                assert (await book(12, "straße@example.com")).status_code == 201
+                assert server is not None
+                mailed = server
+                await until(
+                    lambda: any(m.recipients == ("straße@example.com",) for m in mailed.received),
+                    what="the confirmation to straße@, as typed",
+                )
+    finally:
+        if server is not None:
+            server.stop()
+    assert idn.status_code == 201, idn.text  # a domain needs nothing of the relay
+    if relay:
+        assert utf8.status_code == 201, utf8.text
+    else:
+        assert utf8.status_code == 422
+        assert utf8.json()["fields"]["email"] == UNDELIVERABLE

@@ -61,9 +61,9 @@ def test_mail_test_sends_one_message(tmp_path: Path, smtp_server: SmtpServer) ->
     env = {"PARLOUR_SMTP_URL": smtp_server.url, "PARLOUR_MAIL_FROM": "Salon <s@salon.example>"}
     result = parlour("mail", "test", "--to", "Owner@Example.com", cwd=tmp_path, env=env)
     assert result.returncode == 0, result.stderr
-    assert "Sent a test message to owner@example.com" in result.stdout
+    assert "Sent a test message to Owner@Example.com" in result.stdout  # as typed
     (received,) = smtp_server.received
-    assert received.recipients == ("owner@example.com",)
+    assert received.recipients == ("Owner@example.com",)  # the domain in its ASCII form
     assert received.message["Subject"] == "A test message from Parlour"
     smtp_server.answer("554 5.7.1 Not from you")
     refused = parlour("mail", "test", "--to", "owner@example.com", cwd=tmp_path, env=env)

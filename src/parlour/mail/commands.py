@@ -10,11 +10,12 @@ import sys
 import time
 
 from parlour.config import Settings, load_secret_key
+from parlour.domain.addresses import parse_email
+from parlour.errors import InvalidInput
 from parlour.mail.delivery import delivery_from_settings
 from parlour.mail.messages import ProbeMessage, to_json
 from parlour.mail.render import Renderer
 from parlour.mail.transport import DeliveryFailed, SmtpTransport
-from parlour.services.accounts import AccountError, check_email
 from parlour.services.core import Core
 from parlour.services.outbox import new_message
 from parlour.services.sealing import Sealer
@@ -52,9 +53,9 @@ async def run_worker(settings: Settings) -> int:
 async def send_test(settings: Settings, transport: SmtpTransport, to: str) -> int:
     """One message straight through the server (not the outbox); the server's answer."""
     try:
-        address = check_email(to)
-    except AccountError as exc:
-        print(f"parlour: --to: {exc}", file=sys.stderr)
+        address = parse_email(to).typed
+    except InvalidInput as exc:
+        print(f"parlour: --to: {exc.fields['email']}", file=sys.stderr)
         return EXIT_CONFIGURATION
     async with Storage.from_settings(settings) as storage:
         business = await Core.assemble(storage.kv).catalogue.business()

@@ -37,9 +37,10 @@ import aiosmtplib
 from aiosmtplib.email import flatten_message
 
 from parlour.config import Settings, mask_url_password
+from parlour.domain.addresses import EmailAddress
 from parlour.errors import ConfigurationError, ParlourError
-from parlour.mail.addresses import Undeliverable, envelope_address
-from parlour.services.relay import RelayFeatures, needs_smtputf8
+from parlour.mail.addresses import Undeliverable, recipient
+from parlour.services.relay import RelayFeatures
 
 IDLE_REUSE = 5.0
 """Seconds a connection may sit unused and still be reused; servers drop idle ones, and a
@@ -174,21 +175,21 @@ class SmtpTransport:
             raise
         self._last_used = time.monotonic()
 
-    def _envelope(self, recipients: list[str]) -> list[str]:
+    def _envelope(self, recipients: list[str]) -> list[EmailAddress]:
         try:
-            return [envelope_address(recipient) for recipient in recipients]
+            return [recipient(address) for address in recipients]
         except Undeliverable as exc:
             raise DeliveryFailed(str(exc), permanent=True, server_trouble=False) from exc
 
     async def _envelope_sent(
-        self, client: aiosmtplib.SMTP, message: EmailMessage, envelope: list[str]
+        self, client: aiosmtplib.SMTP, message: EmailMessage, envelope: list[EmailAddress]
     ) -> bytes:
         """MAIL and RCPT, each bounded by ``timeout``; the message as DATA will send it.
 
         What ``send_message`` does, in steps, so that DATA alone gets the long wait."""
-        utf8 = any(needs_smtputf8(address) for address in envelope)
+        utf8 = any(address.needs_smtputf8 for address in envelope)
         if utf8 and not client.supports_extension("smtputf8"):
-            addresses = ", ".join(a for a in envelope if needs_smtputf8(a))
+            addresses = ", ".join(a.typed for a in envelope if a.needs_smtputf8)
             raise DeliveryFailed(
                 f"{addresses} has characters before the @ that only a server offering "
                 f"SMTPUTF8 can take, and {self.address.shown} does not offer it",
@@ -207,7 +208,7 @@ class SmtpTransport:
         refused: list[aiosmtplib.SMTPRecipientRefused] = []
         for address in envelope:
             try:
-                await client.rcpt(address, encoding=encoding)
+                await client.rcpt(address.envelope, encoding=encoding)
             except aiosmtplib.SMTPRecipientRefused as exc:
                 refused.append(exc)
         if len(refused) == len(envelope):

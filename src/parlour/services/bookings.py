@@ -31,6 +31,7 @@ from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+from parlour.domain.addresses import parse_email
 from parlour.domain.booking import Booking, Status
 from parlour.domain.catalogue import BookingRules, Resource, Treatment
 from parlour.domain.events import Actor, BookingEvent, Change
@@ -43,7 +44,7 @@ from parlour.domain.slots import (
     slot_at,
     units_between,
 )
-from parlour.errors import Conflict, CorruptValue, NotFound, SlotTaken
+from parlour.errors import Conflict, CorruptValue, InvalidInput, NotFound, SlotTaken
 from parlour.services.availability_cache import DayCache, DayList
 from parlour.services.booking_index import day_key, ids_of, index_change, upgrade_legacy_days
 from parlour.services.booking_records import (
@@ -61,6 +62,7 @@ from parlour.services.booking_records import (
 from parlour.services.booking_rules import check_offered, check_window, nearest, rules_for
 from parlour.services.catalogue import Business, CatalogueService
 from parlour.services.outbox_records import Staged
+from parlour.services.relay import RelayFeatures
 from parlour.storage.base import ABSENT, DELETE, KVStore
 from parlour.tokens import b64decode, b64encode, sha256_hex, xor
 
@@ -79,6 +81,10 @@ __all__ = [
 ]
 
 ATTEMPTS = 8
+UNDELIVERABLE = (
+    "We cannot send e-mail to an address with letters like é before the @. "
+    "Please give another address."
+)
 IDEMPOTENCY_TTL = 24 * 3600.0
 
 
@@ -95,6 +101,7 @@ class BookingService:
         clock: Callable[[], datetime] = now_utc,
         stage: Stage | None = None,
         days: DayCache | None = None,
+        relay: RelayFeatures | None = None,
     ) -> None:
         self._store = store
         self._catalogue = catalogue
@@ -104,6 +111,8 @@ class BookingService:
         """This process's copy of day lists (services.availability_cache); ``None``: none."""
         self._claiming: Counter[str] = Counter()
         """The unit claims this process's requests are committing right now, with how many."""
+        self._relay = relay or RelayFeatures()
+        """What this process's SMTP relay offers; with none, what needs SMTPUTF8 is refused."""
 
     async def _commit(
         self, event: BookingEvent, change: Staged, *, ttl: Mapping[str, float] | None = None
@@ -198,6 +207,8 @@ class BookingService:
         treatment), ``SlotTaken`` (with the other times of that day, read after the loss) or
         ``Conflict`` (an idempotency key reused for a different booking).
         """
+        if request.client.email and not self._relay.can_deliver(parse_email(request.client.email)):
+            raise InvalidInput({"email": UNDELIVERABLE})
         start, key, staff = (
             utc_instant(request.start),
             request.idempotency_key,

@@ -72,6 +72,7 @@ class Core:
             catalogue,
             stage=None if notifier is None else notifier.stage,
             days=day_cache,
+            relay=None if mail is None else mail.relay,
         )
         records = ClientRecords(kv("bookings"), seal=None if mail is None else mail.sealer.seal)
         reviews = ReviewService(kv("reviews"))

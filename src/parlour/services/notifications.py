@@ -28,7 +28,7 @@ moves. Only reminders still to come are cancelled; one already due has been (or 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 from urllib.parse import quote
@@ -40,6 +40,7 @@ from parlour.mail.messages import BookingNotice, Kind, PasswordReset, to_json
 from parlour.services.accounts import PasswordResetAsked
 from parlour.services.catalogue import Business, CatalogueService
 from parlour.services.outbox import Outbox, Staged, new_message
+from parlour.services.relay import RelayFeatures
 from parlour.services.sealing import Sealer
 from parlour.storage.base import KVStore
 
@@ -107,6 +108,9 @@ class MailSetup:
     sealer: Sealer
     links: SiteLinks
     policy: NoticePolicy
+    relay: RelayFeatures = field(default_factory=RelayFeatures)
+    """What the process's SMTP relay offers: the worker's transports write it, a booking reads
+    it (an address only SMTPUTF8 can carry is refused unless the relay offers it)."""
 
 
 class Notifier:

@@ -14,11 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-
-def needs_smtputf8(address: str) -> bool:
-    """Whether ``address`` can only be sent through a relay that offers SMTPUTF8."""
-    local, _, _ = address.rpartition("@")
-    return not local.isascii()
+from parlour.domain.addresses import EmailAddress
 
 
 @dataclass(slots=True)
@@ -26,9 +22,9 @@ class RelayFeatures:
     smtputf8: bool | None = None
     """Whether the relay offered SMTPUTF8 at its last EHLO; ``None`` until it has been asked."""
 
-    def can_deliver(self, address: str) -> bool | None:
+    def can_deliver(self, address: EmailAddress) -> bool | None:
         """Whether the relay can take ``address``: ``None`` when that depends on what the relay
         says and it has not been asked yet."""
-        if not needs_smtputf8(address):
+        if not address.needs_smtputf8:
             return True
         return self.smtputf8

@@ -70,7 +70,8 @@ def create_app(settings: Settings, *, storage: Storage | None = None) -> Starlet
     secret = load_secret_key(settings)
     limiter = Limiter(planned.ratelimits, policies_from(settings), secret)
     metrics = Metrics(planned, limiter)
-    core = Core.assemble(planned.kv, mail=mail_setup(settings, secret))
+    mail = mail_setup(settings, secret)
+    core = Core.assemble(planned.kv, mail=mail)
     cache = core.cache
 
     async def credentials(email: str, fresh: bool) -> int | None:
@@ -115,7 +116,9 @@ def create_app(settings: Settings, *, storage: Storage | None = None) -> Starlet
                 await session_cache.stop()
                 await cache.stop()
 
-    delivery = delivery_from_settings(settings, core.outboxes.all, limiter, secret)
+    delivery = delivery_from_settings(
+        settings, core.outboxes.all, limiter, secret, relay=mail.relay
+    )
     metrics.registry.register(OutboxMetrics(lambda: delivery.stats, delivery.clock))
     assets = StaticAssets.scan()
     app_parts = Parts(
