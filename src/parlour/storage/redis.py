@@ -729,7 +729,7 @@ class RedisBackend(Backend):
                 # subscribers would never hear that events were lost in between.
                 if pubsub is not None:
                     with contextlib.suppress(rx.RedisError, OSError):
-                        await pubsub.aclose()  # type: ignore[no-untyped-call]
+                        await pubsub.aclose()  # type: ignore[no-untyped-call,unused-ignore]
             await asyncio.sleep(_RECONNECT_DELAYS[min(attempt, len(_RECONNECT_DELAYS) - 1)])
             attempt += 1
 

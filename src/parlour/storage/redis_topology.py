@@ -125,7 +125,7 @@ def connect(topology: Topology, **options: Any) -> Connection:
         talk_to_sentinels = {  # TLS to the sentinels too, but the password is the master's
             key: value for key, value in merged.items() if key in shared or key.startswith("ssl_")
         }
-        sentinel = Sentinel(list(topology.addresses), sentinel_kwargs=talk_to_sentinels)  # type: ignore[no-untyped-call]
+        sentinel = Sentinel(list(topology.addresses), sentinel_kwargs=talk_to_sentinels)  # type: ignore[no-untyped-call,unused-ignore]
         master: Redis = sentinel.master_for(topology.master, **merged)
         return Connection(master, list(sentinel.sentinels))
     merged.pop("db", None)
