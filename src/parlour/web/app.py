@@ -41,7 +41,7 @@ from parlour.web import (
     twofactor,
 )
 from parlour.web.api import build_api
-from parlour.web.errors import HeaderLimit, install_error_handlers
+from parlour.web.errors import HangUps, HeaderLimit, install_error_handlers
 from parlour.web.forms import CloseForms
 from parlour.web.health import ServingGate
 from parlour.web.hosts import AllowedHosts
@@ -163,6 +163,7 @@ def create_app(settings: Settings, *, storage: Storage | None = None) -> Starlet
     app = Starlette(
         middleware=[
             Middleware(RequestMetrics, metrics=metrics, log_requests=settings.log_format == "json"),
+            Middleware(HangUps),  # inside the metrics, so a hang-up is counted as one
             Middleware(SecurityHeaders, https=settings.secure_cookies),
             # Pages, JSON and CSS; Starlette leaves event streams and images as they are.
             Middleware(GZipMiddleware, minimum_size=500),
