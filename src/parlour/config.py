@@ -354,6 +354,20 @@ class Settings(BaseSettings):
     )
     host: str = Field("127.0.0.1", description="Address `parlour serve` listens on")
     port: int = Field(8000, ge=1, le=65535, description="Port `parlour serve` listens on")
+    request_header_timeout: float = Field(
+        10.0,
+        gt=0,
+        le=3600,
+        description="Seconds `parlour serve` gives a request's headers to arrive, from its first "
+        "byte (or from the connection); a slower client is answered 408 and cut off",
+    )
+    request_body_timeout: float = Field(
+        60.0,
+        gt=0,
+        le=3600,
+        description="Seconds `parlour serve` gives a request's body to arrive after its "
+        "headers; a slower client is cut off",
+    )
     metrics_token: SecretStr | None = Field(
         None,
         min_length=16,
