@@ -331,6 +331,20 @@ class Settings(BaseSettings):
     review_rate_limit_outage: Outage = Field(
         "open", description="When Redis is down: open admits reviews (logged), closed refuses"
     )
+    password_hash_threads: int = Field(
+        1,
+        ge=1,
+        le=64,
+        description="Passwords hashed or checked at once, per process (each takes 64 MiB and, "
+        "for about 0.15 s, up to four cores); more wait in the queue",
+    )
+    password_hash_queue: int = Field(
+        16,
+        ge=0,
+        le=10000,
+        description="Logins that may wait for a hashing thread; beyond that a login is "
+        "answered 503 with Retry-After at once, its password unchecked and its attempt not counted",
+    )
     require_2fa: bool = Field(
         False,
         description="Admins must set up two-factor (TOTP) before they can use any other admin page",

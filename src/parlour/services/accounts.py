@@ -1,6 +1,7 @@
 """Staff accounts: who may log in, in which role, with an argon2id password hash.
 
-Hashing takes about 0.1 s of CPU by design, so it runs on a thread, never on the event loop.
+Hashing takes about 0.15 s of CPU and 64 MiB by design, so it runs in a bounded pool of threads
+(``services/hashing.py``), never on the event loop; a full pool refuses at once (``Busy``).
 A failed login costs the same whether or not the e-mail exists, and says the same.
 
 Every change to what a session stands for (the password, the role, two-factor, "end all
@@ -12,7 +13,6 @@ check costs a dictionary lookup per request, and any write to ``users`` from any
 
 from __future__ import annotations
 
-import asyncio
 import re
 import secrets
 import time
@@ -26,6 +26,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from parlour.domain.text import hidden_characters
 from parlour.errors import InvalidInput
 from parlour.services.cache import NamespaceCache, NoCache
+from parlour.services.hashing import HashingPool
 from parlour.services.outbox_records import Staged
 from parlour.storage.base import ABSENT, DELETE, KVStore
 from parlour.tokens import sha256_hex
@@ -141,6 +142,7 @@ class AccountService:
         clock: Callable[[], float] = time.time,
         cache: NamespaceCache | None = None,
         stage: Callable[[PasswordResetAsked], Awaitable[Staged]] | None = None,
+        hashing: HashingPool | None = None,
     ) -> None:
         self._users = users
         self.stage = stage
@@ -148,21 +150,26 @@ class AccountService:
         reset is refused, since it could not be told."""
         self.hasher = hasher or PasswordHasher()
         """Public so that a test can trade argon2's cost for speed."""
+        self.hashing = hashing or HashingPool()
+        """Where every hash and check runs (the app passes the one its settings size)."""
         self._clock = clock
         self._cache = cache or NoCache()
         self._dummy_hash: str | None = None
 
     async def _hash(self, password: str) -> str:
-        return await asyncio.to_thread(self.hasher.hash, password)
+        hasher = self.hasher
+        return await self.hashing.run(lambda: hasher.hash(password))
 
     async def _verify(self, password_hash: str, password: str) -> bool:
+        hasher = self.hasher
+
         def verify() -> bool:
             try:
-                return self.hasher.verify(password_hash, password)
+                return hasher.verify(password_hash, password)
             except (VerificationError, InvalidHashError):
                 return False
 
-        return await asyncio.to_thread(verify)
+        return await self.hashing.run(verify)
 
     async def get(self, email: str) -> User | None:
         record = await self._users.get_item(normalise_email(email))

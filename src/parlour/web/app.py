@@ -22,6 +22,7 @@ from parlour.links import Links, allowed_hosts
 from parlour.mail.delivery import delivery_from_settings, mail_setup
 from parlour.services.cache import ItemCache
 from parlour.services.core import Core
+from parlour.services.hashing import HashingPool
 from parlour.services.sessions import SessionRecord, SessionService
 from parlour.storage import Storage
 from parlour.storage.durability import Durability
@@ -45,7 +46,7 @@ from parlour.web.errors import HangUps, HeaderLimit, install_error_handlers
 from parlour.web.forms import CloseForms
 from parlour.web.health import ServingGate
 from parlour.web.hosts import AllowedHosts
-from parlour.web.metrics import Metrics, OutboxMetrics, RequestMetrics
+from parlour.web.metrics import HashingMetrics, Metrics, OutboxMetrics, RequestMetrics
 from parlour.web.metrics_access import guarded
 from parlour.web.parts import Parts
 from parlour.web.ratelimit import Limiter, RateLimitHeaders, policies_from
@@ -70,7 +71,9 @@ def create_app(settings: Settings, *, storage: Storage | None = None) -> Starlet
     secret = load_secret_key(settings)
     limiter = Limiter(planned.ratelimits, policies_from(settings), secret)
     metrics = Metrics(planned, limiter)
-    core = Core.assemble(planned.kv, mail=mail_setup(settings, secret))
+    hashing = HashingPool(settings.password_hash_threads, settings.password_hash_queue)
+    metrics.registry.register(HashingMetrics(hashing))
+    core = Core.assemble(planned.kv, mail=mail_setup(settings, secret), hashing=hashing)
     cache = core.cache
 
     async def credentials(email: str, fresh: bool) -> int | None:
@@ -114,6 +117,7 @@ def create_app(settings: Settings, *, storage: Storage | None = None) -> Starlet
                 await core.day_cache.stop()
                 await session_cache.stop()
                 await cache.stop()
+                hashing.close()
 
     delivery = delivery_from_settings(settings, core.outboxes.all, limiter, secret)
     metrics.registry.register(OutboxMetrics(lambda: delivery.stats, delivery.clock))

@@ -20,6 +20,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from parlour.domain.slots import Slot
 from parlour.errors import (
+    Busy,
     Conflict,
     CsrfRejected,
     Forbidden,
@@ -32,6 +33,7 @@ from parlour.errors import (
     TwoFactorRequired,
 )
 from parlour.web.contact import ERROR_PAGE_WAIT, business_for_page
+from parlour.web.login_throttle import unchecked
 from parlour.web.parts import core, parts
 from parlour.web.ratelimit import rate_limit_headers, whole_seconds
 from parlour.web.templating import duration
@@ -199,6 +201,18 @@ def install_error_handlers(app: Starlette) -> None:
             extra={"retry_after": whole_seconds(exc.retry_after)},
         )
 
+    async def busy(request: Request, exc: Busy) -> Response:
+        await unchecked(request)  # a password never checked is no failed guess
+        return await problem(
+            request,
+            503,
+            "busy",
+            str(exc),
+            headers={"Retry-After": str(exc.retry_after)},
+            action={"href": str(request.url), "label": "Try again"},
+            extra={"retry_after": exc.retry_after},
+        )
+
     async def unavailable(request: Request, exc: StorageUnavailable) -> Response:
         log.warning("503 for %s %s: %s", request.method, request.url.path, exc)
         return await problem(
@@ -299,6 +313,7 @@ def install_error_handlers(app: Starlette) -> None:
         (NotFound, not_found),
         (Conflict, conflict),
         (RateLimited, rate_limited),
+        (Busy, busy),
         (StorageUnavailable, unavailable),
         (LoginRequired, login_required),
         (Forbidden, forbidden),
