@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
 import subprocess
 import sys
@@ -219,3 +220,71 @@ def test_no_warning_for_one_worker_or_shared_stores() -> None:
     half = load_settings(env_file=None, sessions_backend="sqlite")
     assert workers_warning(half, 2) is not None
     assert "ratelimit live" in str(workers_warning(half, 2))
+
+
+async def _slow_client(port: int, first: bytes, drip: bytes) -> bytes:
+    """Connect, send ``first``, then ``drip`` a byte every 0.1 s (a slow client's pace) until
+    the server closes the connection; returns what the server answered."""
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(first)
+
+    async def dripping() -> None:
+        for byte in itertools.cycle(drip):
+            await asyncio.sleep(0.1)
+            writer.write(bytes([byte]))
+            await writer.drain()
+
+    dripper = asyncio.create_task(dripping()) if drip else None
+    answer = b""
+    try:
+        while chunk := await reader.read(4096):
+            answer += chunk
+    except ConnectionResetError:
+        pass
+    finally:
+        writer.close()  # first: a second cancellation must not leave the socket open
+        if dripper is not None:
+            dripper.cancel()
+            await asyncio.gather(dripper, return_exceptions=True)
+    return answer
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+async def test_serve_cuts_off_clients_whose_request_arrives_too_slowly(
+    tmp_path: Path, workers: str
+) -> None:
+    env = {"PARLOUR_REQUEST_HEADER_TIMEOUT": "1", "PARLOUR_REQUEST_BODY_TIMEOUT": "1"}
+    head = b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+    post = (
+        b"POST /login HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100000\r\n"
+        b"Content-Type: application/x-www-form-urlencoded\r\n\r\n"
+    )
+    async with served(tmp_path, env, "--workers", workers) as base, httpx.AsyncClient() as http:
+        port = int(base.rsplit(":", 1)[1])
+        slow = [
+            *(asyncio.create_task(_slow_client(port, b"", b"")) for _ in range(10)),
+            *(asyncio.create_task(_slow_client(port, head, b"X-Slow: 1\r\n")) for _ in range(10)),
+            *(asyncio.create_task(_slow_client(port, post, b"a")) for _ in range(10)),
+            # A second request on a kept-alive connection, whose head trickles.
+            *(
+                asyncio.create_task(_slow_client(port, head + b"\r\n" + head, b"X-Slow: 1\r\n"))
+                for _ in range(10)
+            ),
+        ]
+        try:
+            # Served while the slow ones hold their sockets, and after they are cut off.
+            assert (await http.get(f"{base}/healthz")).status_code == 200
+            async with asyncio.timeout(30):  # a generous bound: each deadline is 1 s
+                answers = await asyncio.gather(*slow)
+            assert (await http.get(f"{base}/healthz")).status_code == 200
+        finally:
+            for client in slow:
+                client.cancel()
+            await asyncio.gather(*slow, return_exceptions=True)
+    silent, heads, bodies, second = answers[:10], answers[10:20], answers[20:30], answers[30:]
+    assert silent == [b""] * 10  # never began a request: closed without an answer
+    assert all(answer.startswith(b"HTTP/1.1 408 ") for answer in heads), heads[0]
+    assert bodies == [b""] * 10  # closed; the app, reading the body, saw a hang-up
+    for answer in second:
+        assert answer.startswith(b"HTTP/1.1 200 "), answer
+        assert answer.count(b"HTTP/1.1 408 ") == 1, answer

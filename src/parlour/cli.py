@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import functools
 import getpass
 import json
 import os
@@ -297,6 +298,7 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
     import uvicorn  # noqa: PLC0415 - only `serve` needs the server
 
     from parlour.web.app import create_app  # noqa: PLC0415
+    from parlour.web.deadlines import ReadDeadlines  # noqa: PLC0415
 
     if args.workers < 1:
         print("parlour: --workers must be 1 or more", file=sys.stderr)
@@ -322,6 +324,12 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
         "log_level": settings.log_level,
         "proxy_headers": False,  # X-Forwarded-For is judged by PARLOUR_TRUSTED_PROXIES instead
         "access_log": settings.log_format != "json",  # in JSON, Parlour logs each request itself
+        # uvicorn's httptools protocol with deadlines for a request to arrive (web/deadlines.py)
+        "http": functools.partial(
+            ReadDeadlines,
+            header_timeout=settings.request_header_timeout,
+            body_timeout=settings.request_body_timeout,
+        ),
     }
     if settings.metrics_bind and args.workers > 1:
         print(

@@ -331,6 +331,20 @@ class Settings(BaseSettings):
     review_rate_limit_outage: Outage = Field(
         "open", description="When Redis is down: open admits reviews (logged), closed refuses"
     )
+    password_hash_threads: int = Field(
+        1,
+        ge=1,
+        le=64,
+        description="Passwords hashed or checked at once, per process (each takes 64 MiB and, "
+        "for about 0.15 s, up to four cores); more wait in the queue",
+    )
+    password_hash_queue: int = Field(
+        16,
+        ge=0,
+        le=10000,
+        description="Logins that may wait for a hashing thread; beyond that a login is "
+        "answered 503 with Retry-After at once, its password unchecked and its attempt not counted",
+    )
     require_2fa: bool = Field(
         False,
         description="Admins must set up two-factor (TOTP) before they can use any other admin page",
@@ -354,6 +368,20 @@ class Settings(BaseSettings):
     )
     host: str = Field("127.0.0.1", description="Address `parlour serve` listens on")
     port: int = Field(8000, ge=1, le=65535, description="Port `parlour serve` listens on")
+    request_header_timeout: float = Field(
+        10.0,
+        gt=0,
+        le=3600,
+        description="Seconds `parlour serve` gives a request's headers to arrive, from its first "
+        "byte (or from the connection); a slower client is answered 408 and cut off",
+    )
+    request_body_timeout: float = Field(
+        60.0,
+        gt=0,
+        le=3600,
+        description="Seconds `parlour serve` gives a request's body to arrive after its "
+        "headers; a slower client is cut off",
+    )
     metrics_token: SecretStr | None = Field(
         None,
         min_length=16,

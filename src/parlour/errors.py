@@ -3,6 +3,7 @@
     ParlourError
     ├── ConfigurationError         settings that cannot work; names the variable and the fix
     ├── RateLimited                too many attempts; says when to try again (HTTP 429)
+    ├── Busy                       too much of one kind of work at once; try again soon (HTTP 503)
     ├── LoginRequired              the page is for staff who are logged in (HTTP 303 to /login)
     ├── TwoFactorRequired          an admin must set up two-factor first (HTTP 303 to enrol)
     ├── Forbidden                  logged in, but this needs another role (HTTP 403)
@@ -44,6 +45,15 @@ class RateLimited(ParlourError):
         self.retry_after = retry_after
         self.limit = limit
         self.window = window
+
+
+class Busy(ParlourError):
+    """The server has as much of this work (password hashing) in hand as it takes; nothing was
+    done. The message says so for people; ``retry_after`` is in seconds."""
+
+    def __init__(self, message: str, *, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class LoginRequired(ParlourError):

@@ -22,7 +22,7 @@ from parlour.storage.memory import MemoryBackend
 from parlour.web.app import create_app
 from parlour.web.parts import core, parts
 
-from support.web import log_in, post_form, running
+from support.web import form_token, log_in, post_form, running
 
 STAFF, PASSWORD, NEW = "staff@example.com", "correct horse battery", "a brand new passphrase"
 
@@ -136,7 +136,7 @@ async def _no_message(_: object) -> Staged:
     return Staged()
 
 
-async def test_a_link_expires_after_30_minutes_and_with_a_newer_password() -> None:
+async def test_a_link_expires_after_30_minutes_and_only_the_newest_works() -> None:
     clock = Clock()
     backend = MemoryBackend()
     await backend.open()
@@ -149,13 +149,70 @@ async def test_a_link_expires_after_30_minutes_and_with_a_newer_password() -> No
     assert second is not None
     assert await accounts.ask_reset("nobody@example.com") is None
     clock.now += RESET_VALID - 1
-    await accounts.reset_password(first.token, NEW)
-    # Another link made before the change no longer works: the credentials moved on.
-    with pytest.raises(AccountError, match="expired or was already used"):
-        await accounts.reset_password(second.token, "yet another passphrase")
+    assert await accounts.reset_state(first.token) == "replaced"
+    with pytest.raises(AccountError, match="replaced by a newer one"):
+        await accounts.reset_password(first.token, "yet another passphrase")
+    assert await accounts.reset_state(second.token) == "valid"
+    await accounts.reset_password(second.token, NEW)
+    assert await accounts.reset_state(second.token) == "gone"  # used
+    assert await accounts.reset_state(first.token) == "replaced"
     clock.now += 2
-    assert not await accounts.reset_is_valid(late.token)
-    with pytest.raises(AccountError):
+    assert await accounts.reset_state(late.token) == "gone"  # expired
+    with pytest.raises(AccountError, match="expired or was already used"):
         await accounts.reset_password(late.token, "yet another passphrase")
     assert [u.email for u in await accounts.list_users()] == [STAFF]  # reset keys are not users
     await backend.close()
+
+
+async def test_a_link_older_than_a_password_change_says_so() -> None:
+    backend = MemoryBackend()
+    await backend.open()
+    accounts = AccountService(KVStore(backend, "users"), stage=_no_message)
+    await accounts.create_user(STAFF, "staff", PASSWORD)
+    asked = await accounts.ask_reset(STAFF)
+    assert asked is not None
+    await accounts.change_password(STAFF, PASSWORD, NEW)  # its owner remembered it after all
+    assert await accounts.reset_state(asked.token) == "changed"
+    with pytest.raises(AccountError, match="password was changed after it was sent"):
+        await accounts.reset_password(asked.token, "yet another passphrase")
+    await backend.close()
+
+
+async def test_a_link_replaced_by_a_newer_one_says_so_without_a_form(app: Starlette) -> None:
+    await ask(app, STAFF)
+    (first,) = await reset_messages(app)
+    await ask(app, STAFF)
+    (second,) = [m for m in await reset_messages(app) if m != first]
+    older, newer = link_in(app, first), link_in(app, second)
+    async with client(app) as browser:
+        page = await browser.get(older)
+        # Before: 200 with the form, whose password a POST then refused as "expired".
+        assert page.status_code == 410
+        assert "replaced by a newer one" in page.text
+        assert "most recent e-mail" in page.text
+        assert 'name="password"' not in page.text
+        assert 'href="/login/forgot"' in page.text
+        # The form, posted from a copy of the page, is refused the same way.
+        form_page = (await browser.get(newer)).text
+        refused = await browser.post(
+            older, data={"csrf_token": form_token(form_page), "password": "yet another passphrase"}
+        )
+        assert refused.status_code == 410
+        assert "replaced by a newer one" in refused.text
+        # The newest link works, and afterwards the older one still says it was replaced.
+        assert (await post_form(browser, newer, newer, password=NEW)).status_code == 303
+        assert "replaced by a newer one" in (await browser.get(older)).text
+    assert await core(app).accounts.authenticate(STAFF, NEW) is not None
+
+
+async def test_a_link_older_than_a_password_change_offers_to_log_in(app: Starlette) -> None:
+    await ask(app, STAFF)
+    (message,) = await reset_messages(app)
+    path = link_in(app, message)
+    await core(app).accounts.change_password(STAFF, PASSWORD, NEW)
+    async with client(app) as browser:
+        page = await browser.get(path)
+    assert page.status_code == 410
+    assert "the password was changed after it was sent" in page.text
+    assert 'name="password"' not in page.text
+    assert 'href="/login"' in page.text

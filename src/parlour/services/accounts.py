@@ -1,6 +1,7 @@
 """Staff accounts: who may log in, in which role, with an argon2id password hash.
 
-Hashing takes about 0.1 s of CPU by design, so it runs on a thread, never on the event loop.
+Hashing takes about 0.15 s of CPU and 64 MiB by design, so it runs in a bounded pool of threads
+(``services/hashing.py``), never on the event loop; a full pool refuses at once (``Busy``).
 A failed login costs the same whether or not the e-mail exists, and says the same.
 
 Every change to what a session stands for (the password, the role, two-factor, "end all
@@ -12,7 +13,6 @@ check costs a dictionary lookup per request, and any write to ``users`` from any
 
 from __future__ import annotations
 
-import asyncio
 import secrets
 import time
 from collections.abc import Awaitable, Callable
@@ -25,6 +25,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from parlour.domain.addresses import parse_email
 from parlour.errors import InvalidInput
 from parlour.services.cache import NamespaceCache, NoCache
+from parlour.services.hashing import HashingPool
 from parlour.services.outbox_records import Staged
 from parlour.storage.base import ABSENT, DELETE, KVStore
 from parlour.tokens import sha256_hex
@@ -94,6 +95,11 @@ class PasswordResetAsked:
 RESET_VALID = 30 * 60
 """Seconds a reset link works for."""
 
+ResetState = Literal["valid", "replaced", "changed", "gone"]
+"""What a reset link is now: it works; a newer link was asked for since (only the newest works);
+the password was set since (through another link, or by its owner); or it is unknown, used or
+expired."""
+
 KNOWN_ADDRESSES = 10
 """How many recent login addresses an account remembers (the login throttle trusts them)."""
 
@@ -139,6 +145,7 @@ class AccountService:
         clock: Callable[[], float] = time.time,
         cache: NamespaceCache | None = None,
         stage: Callable[[PasswordResetAsked], Awaitable[Staged]] | None = None,
+        hashing: HashingPool | None = None,
     ) -> None:
         self._users = users
         self.stage = stage
@@ -146,21 +153,26 @@ class AccountService:
         reset is refused, since it could not be told."""
         self.hasher = hasher or PasswordHasher()
         """Public so that a test can trade argon2's cost for speed."""
+        self.hashing = hashing or HashingPool()
+        """Where every hash and check runs (the app passes the one its settings size)."""
         self._clock = clock
         self._cache = cache or NoCache()
         self._dummy_hash: str | None = None
 
     async def _hash(self, password: str) -> str:
-        return await asyncio.to_thread(self.hasher.hash, password)
+        hasher = self.hasher
+        return await self.hashing.run(lambda: hasher.hash(password))
 
     async def _verify(self, password_hash: str, password: str) -> bool:
+        hasher = self.hasher
+
         def verify() -> bool:
             try:
-                return self.hasher.verify(password_hash, password)
+                return hasher.verify(password_hash, password)
             except (VerificationError, InvalidHashError):
                 return False
 
-        return await asyncio.to_thread(verify)
+        return await self.hashing.run(verify)
 
     async def get(self, email: str) -> User | None:
         record = await self._users.get_item(normalise_email(email))
@@ -294,17 +306,25 @@ class AccountService:
             "expires": asked.expires,
             "version": user.credentials_version,
         }
+        # The account's newest link, written with it: every older one is replaced (two asked
+        # at once: the later write wins, and the other link says it was replaced).
+        newest = _newest_link_key(user.email)
         ok = await self._users.transact(
-            {key: record, **staged.writes},
+            {key: record, newest: {"link": key}, **staged.writes},
             expect={key: ABSENT, **staged.expect},
             merge=staged.merge,
-            ttl={key: float(RESET_VALID)},
+            ttl={key: float(RESET_VALID), newest: float(RESET_VALID)},
         )
         return asked if ok else None
 
-    async def reset_is_valid(self, token: str) -> bool:
-        """Whether a reset link would still work (for its page; setting checks again)."""
-        return await self._reset_record(token) is not None
+    async def reset_state(self, token: str) -> ResetState:
+        """What a reset link is now (for its page; setting the password checks again)."""
+        record = await self._reset_record(token)
+        if record is None:
+            return "gone"
+        newest = await self._users.get_item(_newest_link_key(str(record["email"])))
+        current = await self._users.get_item(str(record["email"]))
+        return _state_of(token, record, newest, current)
 
     async def _reset_record(self, token: str) -> dict[str, Any] | None:
         if not 16 <= len(token) <= 100:
@@ -317,10 +337,9 @@ class AccountService:
     async def reset_password(self, token: str, password: str) -> User:
         """Set the password a reset link's holder chose and use the link up. The credentials
         version rises with it, so every session of the account ends. Raises ``AccountError``
-        for a link that is unknown, used, expired or older than a later change of credentials."""
-        gone = AccountError(
-            "This reset link has expired or was already used. Ask for a new one.", field="token"
-        )
+        (its message from :data:`RESET_GONE`) for a link that is unknown, used, expired,
+        replaced by a newer one or older than a later change of credentials."""
+        gone = AccountError(RESET_GONE["gone"], field="token")
         record = await self._reset_record(token)
         if record is None:
             raise gone
@@ -328,16 +347,25 @@ class AccountService:
         email = str(record["email"])
         check_password(password, email)
         password_hash = await self._hash(password)
+        newest_key = _newest_link_key(email)
         for _ in range(4):  # a login noting its address meanwhile changes the record
             current = await self._users.get_item(email)
-            if current is None or int(current.get("credentials_version", 0)) != record["version"]:
-                raise gone  # the credentials changed since (another link, or their owner)
+            newest = await self._users.get_item(newest_key)
+            state = _state_of(token, record, newest, current)
+            if state != "valid" or current is None:
+                raise AccountError(RESET_GONE[state], field="token")
             changed = bumped(
                 current, password_hash=password_hash, password_changed_at=self._clock()
             )
-            # One step: the link is used up exactly when the password is set, never twice.
+            # One step: the link is used up exactly when the password is set, never twice, and
+            # never once a newer link was asked for.
             if await self._users.transact(
-                {email: changed, key: DELETE}, expect={email: current, key: record}
+                {email: changed, key: DELETE},
+                expect={
+                    email: current,
+                    key: record,
+                    newest_key: ABSENT if newest is None else newest,
+                },
             ):
                 break
             if await self._users.get_item(key) != record:
@@ -346,3 +374,29 @@ class AccountService:
             raise gone
         self._cache.forget(self._users.namespace)
         return User(**changed)
+
+
+RESET_GONE: dict[ResetState, str] = {
+    "gone": "This reset link has expired or was already used. Ask for a new one.",
+    "replaced": "This reset link was replaced by a newer one: use the link in the most recent "
+    "e-mail, or ask for a new one.",
+    "changed": "This reset link no longer works: the password was changed after it was sent. "
+    "Log in with the new password, or ask for a new link.",
+}
+"""Why a link cannot set the password, for people (every state but ``valid``)."""
+
+
+def _newest_link_key(email: str) -> str:
+    # Hashed like the links, and without an "@": the namespace's accounts are the keys with one.
+    return f"rl:{sha256_hex(email)}"
+
+
+def _state_of(
+    token: str, record: dict[str, Any], newest: Any, current: dict[str, Any] | None
+) -> ResetState:
+    """A live link's state, given the account's newest link and the account itself."""
+    if isinstance(newest, dict) and newest.get("link") != f"r:{sha256_hex(token)}":
+        return "replaced"
+    if current is None or int(current.get("credentials_version", 0)) != record["version"]:
+        return "changed"
+    return "valid"

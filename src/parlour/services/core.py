@@ -19,6 +19,7 @@ from parlour.services.catalogue import CatalogueService
 from parlour.services.client_records import ClientRecords
 from parlour.services.clients import ClientService
 from parlour.services.gallery import GalleryService
+from parlour.services.hashing import HashingPool
 from parlour.services.notifications import MailSetup, Notifier
 from parlour.services.outboxes import Outboxes
 from parlour.services.reviews import ReviewService
@@ -51,11 +52,18 @@ class Core:
     clients: ClientService
 
     @classmethod
-    def assemble(cls, kv: Callable[[str], KVStore], *, mail: MailSetup | None = None) -> Core:
+    def assemble(
+        cls,
+        kv: Callable[[str], KVStore],
+        *,
+        mail: MailSetup | None = None,
+        hashing: HashingPool | None = None,
+    ) -> Core:
         """The services over ``kv`` (``Storage.kv``). Nothing connects or starts here: the
         owner starts :attr:`cache` and :attr:`day_cache` once its storage is open (unstarted,
         they keep nothing and every read goes to the store). With ``mail``, every booking
-        change stages its messages into its own transact."""
+        change stages its messages into its own transact. ``hashing`` is the pool password
+        hashes run in (a small default one without it)."""
         cache = NamespaceCache([kv(namespace) for namespace in CACHED])
         catalogue = CatalogueService(kv("business"), kv("treatments"), kv("resources"), cache=cache)
         notifier = (
@@ -64,7 +72,10 @@ class Core:
             else Notifier(kv("bookings"), catalogue, mail.sealer, mail.links, mail.policy)
         )
         accounts = AccountService(
-            kv("users"), cache=cache, stage=None if notifier is None else notifier.stage_reset
+            kv("users"),
+            cache=cache,
+            stage=None if notifier is None else notifier.stage_reset,
+            hashing=hashing,
         )
         day_cache = DayCache(kv("bookings"))
         bookings = BookingService(

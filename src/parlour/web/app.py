@@ -22,6 +22,7 @@ from parlour.links import Links, allowed_hosts
 from parlour.mail.delivery import delivery_from_settings, mail_setup
 from parlour.services.cache import ItemCache
 from parlour.services.core import Core
+from parlour.services.hashing import HashingPool
 from parlour.services.sessions import SessionRecord, SessionService
 from parlour.storage import Storage
 from parlour.storage.durability import Durability
@@ -41,11 +42,11 @@ from parlour.web import (
     twofactor,
 )
 from parlour.web.api import build_api
-from parlour.web.errors import HeaderLimit, install_error_handlers
+from parlour.web.errors import HangUps, HeaderLimit, install_error_handlers
 from parlour.web.forms import CloseForms
 from parlour.web.health import ServingGate
 from parlour.web.hosts import AllowedHosts
-from parlour.web.metrics import Metrics, OutboxMetrics, RequestMetrics
+from parlour.web.metrics import HashingMetrics, Metrics, OutboxMetrics, RequestMetrics
 from parlour.web.metrics_access import guarded
 from parlour.web.parts import Parts
 from parlour.web.ratelimit import Limiter, RateLimitHeaders, policies_from
@@ -70,8 +71,10 @@ def create_app(settings: Settings, *, storage: Storage | None = None) -> Starlet
     secret = load_secret_key(settings)
     limiter = Limiter(planned.ratelimits, policies_from(settings), secret)
     metrics = Metrics(planned, limiter)
+    hashing = HashingPool(settings.password_hash_threads, settings.password_hash_queue)
+    metrics.registry.register(HashingMetrics(hashing))
     mail = mail_setup(settings, secret)
-    core = Core.assemble(planned.kv, mail=mail)
+    core = Core.assemble(planned.kv, mail=mail, hashing=hashing)
     cache = core.cache
 
     async def credentials(email: str, fresh: bool) -> int | None:
@@ -115,6 +118,7 @@ def create_app(settings: Settings, *, storage: Storage | None = None) -> Starlet
                 await core.day_cache.stop()
                 await session_cache.stop()
                 await cache.stop()
+                hashing.close()
 
     delivery = delivery_from_settings(
         settings, core.outboxes.all, limiter, secret, relay=mail.relay
@@ -166,6 +170,7 @@ def create_app(settings: Settings, *, storage: Storage | None = None) -> Starlet
     app = Starlette(
         middleware=[
             Middleware(RequestMetrics, metrics=metrics, log_requests=settings.log_format == "json"),
+            Middleware(HangUps),  # inside the metrics, so a hang-up is counted as one
             Middleware(SecurityHeaders, https=settings.secure_cookies),
             # Pages, JSON and CSS; Starlette leaves event streams and images as they are.
             Middleware(GZipMiddleware, minimum_size=500),

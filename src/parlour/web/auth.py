@@ -38,9 +38,13 @@ async def login(request: Request) -> Response:
             },
             status=400,
         )
-    # Counted before the password is checked, so guessing is bounded; a success gives it back.
+    accounts = core(request).accounts
+    # A full hashing pool turns the login away before anything is counted or looked up; then
+    # the guess is counted before the password is checked, so guessing is bounded (a success
+    # gives it back), and an unknown account costs its dummy hash only after the throttle.
+    accounts.hashing.check()
     guess = await count_guess(request, email)
-    user = await core(request).accounts.authenticate(email, password)
+    user = await accounts.authenticate(email, password)
     if user is None:
         return await render(
             request, "login.html", {"error": WRONG, "email": email, "next": destination}, status=400

@@ -54,7 +54,9 @@ async def count_guess(request: Request, email: str) -> Guess:
         except RateLimited:
             await limiter.refund(local)
             raise
-    return Guess(tuple(decisions), address_key)
+    guess = Guess(tuple(decisions), address_key)
+    request.state.guess = guess  # for unchecked(), should the secret never be checked
+    return guess
 
 
 async def guessed_right(request: Request, guess: Guess, user: User | None = None) -> None:
@@ -64,6 +66,15 @@ async def guessed_right(request: Request, guess: Guess, user: User | None = None
         await parts(request).limiter.refund(decision)
     if user is not None:
         await core(request).accounts.remember_address(user, guess.address_key)
+
+
+async def unchecked(request: Request) -> None:
+    """The request's secret was never checked (the hashing pool turned it away): its guess, if
+    one was counted, counts nowhere."""
+    guess = getattr(request.state, "guess", None)
+    if isinstance(guess, Guess):
+        request.state.guess = None
+        await guessed_right(request, guess)
 
 
 @dataclass(frozen=True, slots=True)

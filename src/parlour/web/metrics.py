@@ -21,6 +21,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from parlour.logs import request_id
+from parlour.services.hashing import HashingPool
 from parlour.storage import Storage
 from parlour.storage.base import Sample
 from parlour.web.ratelimit import Limiter
@@ -99,6 +100,25 @@ class OutboxMetrics(Collector):
             ("deferred", "Messages that waited for the global hourly ceiling", stats.deferred),
         ):
             yield CounterMetricFamily(f"parlour_outbox_{name}", text, value)
+
+
+class HashingMetrics(Collector):
+    """The password-hashing pool: how full it is, and how many it turned away."""
+
+    def __init__(self, pool: HashingPool) -> None:
+        self._pool = pool
+
+    def collect(self) -> Iterable[Metric]:
+        yield GaugeMetricFamily(
+            "parlour_password_hashing_in_flight",
+            "Password hashes and checks running or waiting in this process",
+            self._pool.in_flight,
+        )
+        yield CounterMetricFamily(
+            "parlour_password_hashing_refused",
+            "Password checks refused (503) because the hashing pool and its queue were full",
+            self._pool.refused,
+        )
 
 
 class Metrics:

@@ -2,7 +2,8 @@
 
 Asking says the same whether or not the address has an account, and is limited per address
 and per client IP (``PARLOUR_PASSWORD_RESET_RATE_LIMIT``). The link works once, for 30
-minutes; setting the password through it ends every session of the account.
+minutes, and only while it is the account's newest; setting the password through it ends every
+session of the account. A link that no longer works says why, without a form.
 """
 
 from __future__ import annotations
@@ -11,7 +12,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from parlour.services.accounts import RESET_VALID, AccountError, normalise_email
+from parlour.services.accounts import (
+    RESET_GONE,
+    RESET_VALID,
+    AccountError,
+    ResetState,
+    normalise_email,
+)
 from parlour.web.audit import audit
 from parlour.web.forms import submitted
 from parlour.web.pages import redirect, render
@@ -47,8 +54,9 @@ async def forgot(request: Request) -> Response:
 
 async def reset_page(request: Request) -> Response:
     token = request.path_params["token"]
-    if not await core(request).accounts.reset_is_valid(token):
-        return await render(request, "login_reset.html", {"gone": True}, status=410)
+    state = await core(request).accounts.reset_state(token)
+    if state != "valid":  # no form: say why, and what to do instead
+        return await _gone(request, RESET_GONE[state], state)
     return await render(request, "login_reset.html", {"token": token})
 
 
@@ -59,11 +67,16 @@ async def reset(request: Request) -> Response:
         user = await core(request).accounts.reset_password(token, form.text("password", 1024))
     except AccountError as exc:
         if exc.field == "token":
-            return await render(request, "login_reset.html", {"gone": True}, status=410)
+            return await _gone(request, str(exc), await core(request).accounts.reset_state(token))
         context = {"token": token, "error": str(exc)}
         return await render(request, "login_reset.html", context, status=400)
     await audit(request, "account.password_reset", user.email)
     return redirect("/login?reset=1")
+
+
+async def _gone(request: Request, why: str, state: ResetState) -> Response:
+    context = {"gone": why, "may_log_in": state == "changed"}
+    return await render(request, "login_reset.html", context, status=410)
 
 
 routes = [
