@@ -11,8 +11,9 @@ Keys in the ``bookings`` namespace:
 
 Every command (a booking, public or staff; a cancellation; a client's reschedule; a staff move;
 a status change) is one ``transact``, built by :meth:`BookingService._commit`: the change, its
-day index merged in (no expectation), and whatever the ``stage`` hook adds for the command's
-:class:`~parlour.domain.events.BookingEvent` (its messages), so all commit or none does.
+day index merged in (no expectation), the client index's merges (services.client_index), and
+whatever the ``stage`` hook adds for the command's :class:`~parlour.domain.events.BookingEvent`
+(its messages), so all commit or none does.
 
 Only claims decide: a booking commits only if every unit its treatment and buffers occupy is
 free (expected absent), a change only if the booking's record is as read. Two requests for
@@ -61,6 +62,7 @@ from parlour.services.booking_records import (
 )
 from parlour.services.booking_rules import check_offered, check_window, nearest, rules_for
 from parlour.services.catalogue import Business, CatalogueService
+from parlour.services.client_index import index_change as client_change
 from parlour.services.outbox_records import Staged
 from parlour.services.relay import RelayFeatures
 from parlour.storage.base import ABSENT, DELETE, KVStore
@@ -118,10 +120,11 @@ class BookingService:
         self, event: BookingEvent, change: Staged, *, ttl: Mapping[str, float] | None = None
     ) -> bool:
         """One atomic step: the change and whatever the ``stage`` hook adds for ``event``
-        (its messages), so both commit or neither does. Called once per attempt: a retry
-        stages afresh."""
+        (its messages), so both commit or neither does, and the client index's merges. Called
+        once per attempt: a retry stages afresh."""
         if self._stage is not None:
             change = change + await self._stage(event)
+        change = change + client_change(event.before, event.booking)
         try:
             done = await self._transact(change, ttl)
         except CorruptValue:  # a day an older version stored as an array: upgrade, try again

@@ -9,19 +9,23 @@ old in one step, so the old link stops working the moment the new one does. The 
 messages read (``k:<id>``, ``services/notifications.py``) is replaced in the same step, so every
 message staged from then on (a move, a cancellation, the reminder of a moved booking) carries the
 new link; a reminder already queued keeps the old, dead one. Erasing a client removes it too.
+
+A rewrite keeps the client index (services.client_index) in the same step: erasing takes the
+booking out of its client's summaries.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import secrets
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
 from parlour.domain.booking import Booking
 from parlour.errors import Conflict, NotFound
 from parlour.services.bookings import ATTEMPTS, booking_from_json, booking_to_json, now_utc
+from parlour.services.client_index import index_change
 from parlour.storage.base import DELETE, KVStore
 from parlour.tokens import b64encode, sha256_hex
 
@@ -43,6 +47,16 @@ class ClientRecords:
         self._clock = clock
         self._seal = seal
         """Seals a token for the messages to read; ``None`` where no messages are made."""
+
+    @property
+    def store(self) -> KVStore:
+        """The bookings namespace."""
+        return self._store
+
+    async def bookings(self, booking_ids: Sequence[str]) -> list[Booking]:
+        """Those of the bookings that exist, in no particular order."""
+        found = await self._store.get_many([f"b:{booking_id}" for booking_id in booking_ids])
+        return [booking_from_json(value) for value in found.values()]
 
     async def every_booking(self) -> list[Booking]:
         """Every booking ever made, oldest first. Reads the whole namespace once, in batches
@@ -96,6 +110,7 @@ class ClientRecords:
             if not link or token:  # the messages' sealed copy follows the link, or goes with it
                 sealed = self._seal(token) if token and self._seal else None
                 writes[f"k:{stored.id}"] = sealed if sealed is not None else DELETE
-            if await self._store.transact(writes, expect={key: current}):
+            index = index_change(stored, changed).merge
+            if await self._store.transact(writes, expect={key: current}, merge=index or None):
                 return changed
         raise Conflict("The booking kept changing; please try again.")

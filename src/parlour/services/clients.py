@@ -1,11 +1,11 @@
 """Clients: who has booked, how often they came, did not come or cancelled, what they spent,
 and what staff noted about them; a client's data exported, or erased on request.
 
-Clients are not stored: they are derived from the bookings, each keyed by its normalised e-mail
-address (case-folded), or, for a booking with no e-mail, its phone number (digits, and a
-leading ``+``). A phone-only booking joins the one client with an e-mail who gave that phone
-number, if there is exactly one. A client's id is a hash of its key, so no address appears in
-a URL or a log. Listing or finding clients reads every booking once (``ClientRecords``).
+Clients are not stored apart from their bookings: each booking names its client by a key
+(services.client_keys says which, and how a phone-only booking joins an e-mail client), and the
+client index (services.client_index), kept in the same step as every booking change, holds each
+key's bookings. The list reads a page of it (services.client_directory); :func:`group` derives
+the same clients from every booking at once, the reference the index is tested against.
 
 Keys in the ``clients`` namespace:
 
@@ -24,30 +24,15 @@ from parlour.domain.booking import Booking, Status
 from parlour.domain.text import HIDDEN, hidden_characters
 from parlour.errors import Conflict, InvalidInput, NotFound
 from parlour.services.bookings import booking_to_json
+from parlour.services.client_directory import ClientDirectory, Page, Row
+from parlour.services.client_keys import client_id, client_key, phone_client_key, shown_under
 from parlour.services.client_records import ERASED_NAME, ClientRecords
+from parlour.services.client_search import matches, parse
 from parlour.services.reviews import ReviewService
 from parlour.storage.base import DELETE, JSON, KVStore
-from parlour.tokens import sha256_hex
 
 MAX_NOTE = 2000
 ERASED_REVIEWER = "Former client"
-
-
-def phone_key(phone: str) -> str:
-    digits = "".join(c for c in phone if c.isdigit())
-    return ("+" if phone.strip().startswith("+") else "") + digits
-
-
-def client_key(email: str, phone: str) -> str:
-    """``email:<address>`` or ``tel:<digits>``; empty for a booking with neither (erased)."""
-    if email.strip():
-        return f"email:{email.strip().casefold()}"
-    digits = phone_key(phone)
-    return f"tel:{digits}" if digits.strip("+") else ""
-
-
-def client_id(key: str) -> str:
-    return sha256_hex(key)[:24]
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,23 +80,33 @@ class Client:
     def last_seen(self) -> datetime:
         return max(b.start for b in self.bookings)
 
+    @property
+    def row(self) -> Row:
+        """Its line in the client list."""
+        return Row(
+            self.id,
+            self.name,
+            self.email,
+            self.phone,
+            self.visits,
+            self.no_shows,
+            self.cancellations,
+            self.spend,
+            self.last_seen,
+        )
+
     def upcoming(self, now: datetime) -> list[Booking]:
         return [b for b in self.bookings if b.status is Status.CONFIRMED and b.start > now]
 
     def matches(self, query: str) -> bool:
-        """A part of the name or e-mail address, or of the phone number's digits."""
-        wanted = query.strip().casefold()
-        digits = phone_key(query).lstrip("+")
-        return (
-            not wanted
-            or wanted in self.name.casefold()
-            or wanted in self.email.casefold()
-            or (len(digits) >= 3 and digits in phone_key(self.phone))
-        )
+        """Whether ``query`` finds this client (services.client_search has the rule)."""
+        return matches(parse(query), self.name, self.email, self.phone)
 
 
 def group(bookings: Iterable[Booking]) -> list[Client]:
-    """Clients from bookings (oldest first): the newest booking gives the name and details."""
+    """Clients from bookings (oldest made first): the newest booking of a client's own key
+    gives its name and details. Reads nothing: the reference the client index is tested
+    against."""
     by_key: dict[str, Client] = {}
     phone_only: list[tuple[str, Booking]] = []
     for booking in bookings:
@@ -122,14 +117,14 @@ def group(bookings: Iterable[Booking]) -> list[Client]:
             phone_only.append((key, booking))
             continue
         _add(by_key, key, booking)
-    with_phone: dict[str, list[str]] = {}
+    owners: dict[str, set[str]] = {}
     for key, client in by_key.items():
-        for phone in {phone_key(b.phone) for b in client.bookings}:
-            with_phone.setdefault(f"tel:{phone}", []).append(key)
+        for phone in {phone_client_key(b.phone) for b in client.bookings} - {""}:
+            owners.setdefault(phone, set()).add(key)
     for key, booking in phone_only:
-        owners = with_phone.get(key, [])
-        if len(owners) == 1:
-            owner = by_key[owners[0]]
+        shown = shown_under(key, owners.get(key, set()), phone_only=True)
+        if shown != key:
+            owner = by_key[shown]
             owner.bookings.insert(0, booking)  # kept in order below
             if key not in owner.keys:
                 owner.keys.append(key)
@@ -167,19 +162,31 @@ class ClientService:
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
     ) -> None:
         self._records = records
+        self._directory = ClientDirectory(records.store, clock=clock)
         self._notes = notes
         self._reviews = reviews
         self._review_store = review_store
         self._clock = clock
 
-    async def search(self, query: str = "") -> list[Client]:
-        return [c for c in group(await self._records.every_booking()) if c.matches(query)]
+    async def page(self, query: str = "", after: str = "") -> Page:
+        """A page of the clients ``query`` finds (everyone, for none), after the client
+        ``after`` (services.client_directory)."""
+        return await self._directory.page(query, after)
 
     async def get(self, wanted: str) -> Client:
-        for client in group(await self._records.every_booking()):
-            if client.id == wanted:
-                return client
-        raise NotFound("There is no such client. They may have been erased.")
+        shown = await self._directory.client(wanted)
+        if shown is None:
+            raise NotFound("There is no such client. They may have been erased.")
+        bookings = await self._records.bookings([visit.id for visit in shown.visits])
+        newest = shown.own[-1]
+        return Client(
+            shown.id,
+            list(shown.keys),
+            newest.name,
+            newest.email,
+            newest.phone,
+            sorted(bookings, key=lambda b: b.start, reverse=True),
+        )
 
     async def notes(self, client: Client) -> list[Note]:
         found = await self._notes.get_many([f"n:{client_id(k)}" for k in client.keys])
@@ -268,4 +275,14 @@ def _exported(booking: Booking) -> dict[str, Any]:
     return data
 
 
-__all__ = ["ERASED_NAME", "Client", "ClientService", "Erased", "Note", "client_key", "group"]
+__all__ = [
+    "ERASED_NAME",
+    "Client",
+    "ClientService",
+    "Erased",
+    "Note",
+    "Page",
+    "client_id",
+    "client_key",
+    "group",
+]

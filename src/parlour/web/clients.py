@@ -1,6 +1,7 @@
-"""Staff pages about clients: the list (searched by name, e-mail or phone), one client's
-bookings, figures and notes, their data exported or erased (admins; both audited), and a fresh
-manage link for a booking, to read out or send (services/booking_records.py says why fresh)."""
+"""Staff pages about clients: the list (a page at a time, searched by name, e-mail or phone),
+one client's bookings, figures and notes, their data exported or erased (admins; both audited),
+and a fresh manage link for a booking, to read out or send (services/booking_records.py says
+why fresh)."""
 
 from __future__ import annotations
 
@@ -23,8 +24,10 @@ from parlour.web.parts import core, parts
 async def client_list(request: Request) -> Response:
     await staff(request)
     query = request.query_params.get("q", "")[:100]
-    found = await core(request).clients.search(query)
-    return await render(request, "admin/clients.html", {"query": query, "clients": found})
+    after = request.query_params.get("after", "")[:64]
+    found = await core(request).clients.page(query, after)
+    context = {"query": query, "after": after, "clients": found.clients, "next": found.next}
+    return await render(request, "admin/clients.html", context)
 
 
 async def client_page(request: Request) -> Response:

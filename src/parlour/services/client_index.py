@@ -1,0 +1,143 @@
+"""The client index: what the client list reads instead of every key of the bookings namespace.
+
+Keys in the ``bookings`` namespace (``<id>`` is a client key's id, services.client_keys):
+
+    c:k:<id>          {booking id: summary} for every booking of that key (merged)
+    c:q:<nn>          {id: ""} for keys whose listing is not yet up to date, in 256 shards
+    c:l:<id>          the key's listing: its entries in the sorted index, and the phones it gave
+    c:p:<phone id>    {e-mail key id: ""}: the e-mail keys whose bookings gave that phone (merged)
+    c:s, c:s:<leaf>   the sorted index of listing entries (services.sorted_index)
+    c:built           the build marker: every booking made before the index existed is in it
+
+Every change of a booking adds :func:`index_change` to its own ``transact`` (the booking engine's
+``_commit`` and ``ClientRecords``' rewrite, which every path goes through: book, move, cancel,
+status changes, erase, a new link; the web, the API, the demo), so a crash cannot leave the
+booking and its summary apart. It only merges, reads nothing first and expects nothing, so it
+never makes a booking contend; and it touches one or two small keys: the key's own bookings and,
+when the booking is new or its client's name, e-mail or phone changed, a pending-shard field.
+
+Everything else (the listing, the sorted entries, the phones' owners) is brought up to date from
+``c:k`` by services.client_listing before any read, for the keys still pending: its work is
+proportional to what changed since, and never on a booking's path. A shared name or phone (a
+front desk's number on every booking) therefore never makes a booking rewrite a growing key.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from parlour.domain.booking import Booking, Status
+from parlour.services.client_keys import client_id, client_key
+from parlour.services.outbox_records import Staged
+from parlour.storage.base import DELETE, JSON
+
+SHARDS = 256
+"""Pending shards: a key waits in one until a read brings its listing up to date. A booking
+merges into one, which costs what the shard holds: where nobody opens the list for months, each
+holds a 256th of the new clients meanwhile (a read takes all 256 in one round trip)."""
+PENDING_KEYS = tuple(f"c:q:{n:02x}" for n in range(SHARDS))
+BUILT = "c:built"
+
+
+def bookings_key(key_id: str) -> str:
+    return f"c:k:{key_id}"
+
+
+def pending_key(key_id: str) -> str:
+    return PENDING_KEYS[int(key_id[:4], 16) % SHARDS]
+
+
+def listing_key(key_id: str) -> str:
+    return f"c:l:{key_id}"
+
+
+def owners_key(phone_id: str) -> str:
+    return f"c:p:{phone_id}"
+
+
+@dataclass(frozen=True, slots=True)
+class Visit:
+    """What the client list keeps of one booking."""
+
+    id: str
+    created_at: datetime
+    start: datetime
+    status: Status
+    price: int
+    name: str
+    email: str
+    phone: str
+
+    @property
+    def key(self) -> str:
+        return client_key(self.email, self.phone)
+
+
+def summary(booking: Booking) -> str:
+    return json.dumps(
+        [
+            booking.created_at.isoformat(),
+            booking.start.isoformat(),
+            booking.status.value,
+            booking.price,
+            booking.client_name,
+            booking.email,
+            booking.phone,
+        ],
+        ensure_ascii=False,
+        separators=(",", ":"),
+    )
+
+
+def visits_of(document: JSON) -> list[Visit]:
+    """The visits a ``c:k`` document holds, newest made last (ties by id)."""
+    if not isinstance(document, dict):
+        return []
+    found = []
+    for booking_id, text in document.items():
+        created, start, status, price, name, email, phone = json.loads(text)
+        found.append(
+            Visit(
+                booking_id,
+                datetime.fromisoformat(created),
+                datetime.fromisoformat(start),
+                Status(status),
+                int(price),
+                name,
+                email,
+                phone,
+            )
+        )
+    return sorted(found, key=lambda v: (v.created_at, v.id))
+
+
+def _named(booking: Booking) -> tuple[str, str, str, datetime]:
+    """What a key's listing depends on, of each of its bookings."""
+    return booking.client_name, booking.email, booking.phone, booking.created_at
+
+
+def index_change(before: Booking | None, after: Booking | None) -> Staged:
+    """The merges that keep the index true for a booking going from ``before`` to ``after``
+    (``None``: it did not exist), for the change's own ``transact``."""
+    old = client_key(before.email, before.phone) if before is not None else ""
+    new = client_key(after.email, after.phone) if after is not None else ""
+    merge: dict[str, dict[str, Any]] = {}
+
+    def add(key: str, fields: dict[str, Any]) -> None:
+        merge.setdefault(key, {}).update(fields)
+
+    if before is not None and old and old != new:
+        gone = client_id(old)
+        add(bookings_key(gone), {before.id: DELETE})
+        add(pending_key(gone), {gone: ""})
+    if after is not None and new:
+        kept = client_id(new)
+        text = summary(after)
+        if before is None or old != new or summary(before) != text:
+            add(bookings_key(kept), {after.id: text})
+        if before is None or old != new or _named(before) != _named(after):
+            add(pending_key(kept), {kept: ""})
+    return Staged(merge=merge)

@@ -1,0 +1,216 @@
+"""The client index brought up to date before it is read (services.client_index has the layout).
+
+A key waits in a pending shard from the change that needs it until a read: :meth:`ready` reads
+the 256 shards (one round trip, nothing in them most of the time), and for each key still pending
+works out its listing again from its bookings' summaries: its entries in the sorted index
+(services.client_search) and the phones its bookings gave (``c:p``, for the phone rule of
+services.client_keys). One ``transact`` per batch of keys writes the listings, the sorted index's
+leaves and the phones' owners, and takes the keys off their shards, expecting each key's
+summaries and listing as read: a booking that changed a key meanwhile fails it and it is worked
+out again; a change after it puts the key back. So the work is what changed since the last read,
+and it is never on a booking's path.
+
+The build (:meth:`build`) puts in what the index does not hold yet: on an existing deployment's
+first read, every booking made before the index existed. It reads the namespace once and
+merges each booking's summary under its key, expecting the booking's record as read, so a
+change made meanwhile (which indexes itself) is never overwritten by an older copy; summaries
+under a key the booking no longer has are taken out the same way. Two instances building at
+once do the same merges twice. Then every key's listing is worked out again, its entries put in
+whatever its old listing said (stray entries of no listing are never shown), and the marker says
+the build is done. :data:`VERSION` changes when the listing's rule does (issue 24): a changed
+version builds again, upgrading every listing in place.
+
+During a rolling upgrade, instances still on an older version change bookings without the index
+after the first build; so the first read an hour (:data:`SETTLE`) after a build builds once more
+(the marker says it settled), taking in whatever they changed: no step for the operator.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from parlour.errors import Conflict
+from parlour.services.booking_records import booking_from_json
+from parlour.services.client_index import (
+    BUILT,
+    PENDING_KEYS,
+    Visit,
+    bookings_key,
+    listing_key,
+    owners_key,
+    pending_key,
+    summary,
+    visits_of,
+)
+from parlour.services.client_keys import client_id, client_key, phone_client_key
+from parlour.services.client_search import entries
+from parlour.services.sorted_index import MAX_LEAF, SortedIndex
+from parlour.storage.base import ABSENT, DELETE, JSON, KVStore
+
+VERSION = 1
+SETTLE = timedelta(hours=1)
+"""How long after a build the next read builds once more (longer than a rolling upgrade)."""
+BATCH = 32
+"""Keys brought up to date in one ``transact``."""
+BUILD_BATCH = 200
+ATTEMPTS = 8
+
+
+@dataclass(frozen=True, slots=True)
+class Listing:
+    entries: tuple[str, ...]
+    phones: tuple[str, ...]
+    """For an e-mail key: the ids of the phone keys its bookings gave."""
+
+    def to_json(self) -> dict[str, Any]:
+        return {"entries": list(self.entries), "phones": list(self.phones)}
+
+    @classmethod
+    def from_json(cls, value: JSON) -> Listing | None:
+        if not isinstance(value, dict):
+            return None
+        return cls(tuple(value.get("entries", ())), tuple(value.get("phones", ())))
+
+
+def listing_for(key_id: str, visits: Sequence[Visit]) -> Listing | None:
+    """A key's listing from its visits (oldest made first): its newest booking's name, e-mail
+    and phone; for an e-mail key, every phone its bookings gave."""
+    if not visits:
+        return None
+    newest = visits[-1]
+    phones: set[str] = set()
+    if newest.email.strip():
+        phones = {client_id(k) for v in visits if (k := phone_client_key(v.phone))}
+    return Listing(
+        tuple(entries(key_id, newest.name, newest.email, newest.phone)), tuple(sorted(phones))
+    )
+
+
+class ClientListing:
+    def __init__(
+        self,
+        store: KVStore,
+        *,
+        leaf_size: int = MAX_LEAF,
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:
+        self._store = store
+        self._clock = clock
+        self.sorted = SortedIndex(store, "c:s", leaf_size=leaf_size)
+
+    async def ready(self) -> None:
+        """Build the index if it was never built (or by an older rule), or once more an hour
+        after, then bring every pending key up to date."""
+        found = await self._store.get_many([BUILT, *PENDING_KEYS])
+        if self._builds(found.get(BUILT)):
+            await self.build()
+            found = await self._store.get_many(PENDING_KEYS)
+        pending = sorted({key_id for key in PENDING_KEYS for key_id in found.get(key) or {}})
+        for start in range(0, len(pending), BATCH):
+            await self._bring_up_to_date(pending[start : start + BATCH])
+
+    def _builds(self, marker: JSON) -> bool:
+        """Whether the marker calls for a build: none, an older version's, or one that has
+        not settled and is an hour old."""
+        if not isinstance(marker, dict) or marker.get("version") != VERSION:
+            return True
+        if marker.get("settled"):
+            return False
+        at = marker.get("at")
+        return not isinstance(at, str) or self._clock() - datetime.fromisoformat(at) >= SETTLE
+
+    async def _bring_up_to_date(self, key_ids: Sequence[str], *, again: bool = False) -> None:
+        """Work out the keys' listings again, and change the sorted index by what changed in
+        them; ``again``: put every entry of the new listings in, whatever the old ones said
+        (the build: an index restored from a backup taken while serving may lack some)."""
+        for _ in range(ATTEMPTS):
+            read = await self._store.get_many(
+                [*map(bookings_key, key_ids), *map(listing_key, key_ids)]
+            )
+            writes: dict[str, JSON] = {}
+            expect: dict[str, JSON] = {}
+            merge: dict[str, dict[str, Any]] = {}
+            added: set[str] = set()
+            removed: set[str] = set()
+            for key_id in key_ids:
+                document, stored = read.get(bookings_key(key_id)), read.get(listing_key(key_id))
+                old = Listing.from_json(stored) or Listing((), ())
+                new = listing_for(key_id, visits_of(document))
+                expect[bookings_key(key_id)] = ABSENT if document is None else document
+                expect[listing_key(key_id)] = ABSENT if stored is None else stored
+                if document == {}:  # every booking it had was erased or moved away: tidy up
+                    writes[bookings_key(key_id)] = DELETE
+                if new != Listing.from_json(stored):
+                    writes[listing_key(key_id)] = DELETE if new is None else new.to_json()
+                new = new or Listing((), ())
+                added |= set(new.entries) - (set() if again else set(old.entries))
+                removed |= set(old.entries) - set(new.entries)
+                for phone in set(new.phones) ^ set(old.phones):
+                    owned = phone in new.phones
+                    merge.setdefault(owners_key(phone), {})[key_id] = "" if owned else DELETE
+                merge.setdefault(pending_key(key_id), {})[key_id] = DELETE
+            plan = await self.sorted.plan(added, removed)
+            if await self._store.transact(
+                {**writes, **plan.writes}, expect={**expect, **plan.expect}, merge=merge
+            ):
+                return
+        raise Conflict("The client list kept changing while it was read; please try again.")
+
+    async def build(self) -> None:
+        """Index every booking the namespace holds, and work out every key's listing again."""
+        marker = await self._store.get_item(BUILT)
+        first = None
+        """When this version was first built, if it was: this build settles it."""
+        if isinstance(marker, dict) and marker.get("version") == VERSION and "at" in marker:
+            first = str(marker["at"])
+        records: dict[str, JSON] = {}
+        indexed: dict[str, set[str]] = {}
+        """Booking id -> the keys whose summaries hold it."""
+        keys: set[str] = set()
+        async for key, value in self._store.items():
+            if key.startswith("b:") and isinstance(value, dict):
+                records[key[2:]] = value
+            elif key.startswith("c:k:") and isinstance(value, dict):
+                keys.add(key[4:])
+                for booking_id in value:
+                    indexed.setdefault(booking_id, set()).add(key[4:])
+            elif key.startswith("c:l:"):
+                keys.add(key[4:])
+        every = sorted(records.keys() | indexed.keys())
+        for start in range(0, len(every), BUILD_BATCH):
+            keys |= await self._put(every[start : start + BUILD_BATCH], records, indexed)
+        ordered = sorted(keys)
+        for start in range(0, len(ordered), BATCH):
+            await self._bring_up_to_date(ordered[start : start + BATCH], again=True)
+        at, settled = (first, True) if first else (self._clock().isoformat(), False)
+        await self._store.set_item(BUILT, {"version": VERSION, "at": at, "settled": settled})
+
+    async def _put(
+        self, booking_ids: Sequence[str], records: dict[str, JSON], indexed: dict[str, set[str]]
+    ) -> set[str]:
+        """Each booking's summary under its key and no other, expecting its record as read;
+        the keys touched."""
+        current = {booking_id: records.get(booking_id) for booking_id in booking_ids}
+        for _ in range(ATTEMPTS):
+            expect: dict[str, JSON] = {}
+            merge: dict[str, dict[str, Any]] = {}
+            for booking_id, record in current.items():
+                expect[f"b:{booking_id}"] = ABSENT if record is None else record
+                owner = ""
+                if record is not None:
+                    booking = booking_from_json(record)
+                    owner = (
+                        client_id(key) if (key := client_key(booking.email, booking.phone)) else ""
+                    )
+                    if owner:
+                        merge.setdefault(bookings_key(owner), {})[booking_id] = summary(booking)
+                for stale in indexed.get(booking_id, set()) - {owner}:
+                    merge.setdefault(bookings_key(stale), {})[booking_id] = DELETE
+            if await self._store.transact({}, expect=expect, merge=merge):
+                return {key[4:] for key in merge}
+            read = await self._store.get_many([f"b:{booking_id}" for booking_id in current])
+            current = {booking_id: read.get(f"b:{booking_id}") for booking_id in current}
+        raise Conflict("Bookings kept changing while the client list was built; please try again.")
