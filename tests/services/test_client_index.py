@@ -250,6 +250,7 @@ async def test_what_an_older_version_changes_during_a_rolling_upgrade_is_taken_i
     # An instance still on the older version erases client 2: the record alone changes.
     erased = {"client_name": "Erased client", "email": "", "phone": "", "token_hash": ""}
     record = await store.get_item(f"b:{two.booking.id}")
+    assert isinstance(record, dict)
     await store.set_item(f"b:{two.booking.id}", {**record, **erased})
     clock.now += SETTLE - timedelta(seconds=1)
     assert len(await everyone(directory)) == 2  # not yet: the upgrade may still be rolling
@@ -257,6 +258,7 @@ async def test_what_an_older_version_changes_during_a_rolling_upgrade_is_taken_i
     assert await everyone(directory) == rows(await reference(store))
     assert [r.name for r in await everyone(directory)] == ["Client 1"]
     marker = await store.get_item(BUILT)
+    assert isinstance(marker, dict)
     assert marker["settled"]
     clock.now += 10 * SETTLE  # settled: no more builds
     await store.set_item(f"b:{two.booking.id}", record)
