@@ -22,13 +22,14 @@ from parlour.services.outbox_records import Staged
 MAX_NAME = 100
 MAX_PHONE = 30
 _PHONE = re.compile(rf"[+()0-9 .-]{{5,{MAX_PHONE}}}")
-_HIDDEN = r"\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069\ud800-\udfff"
+_HIDDEN = r"\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069"
 NAME_PATTERN = rf"^[^{_HIDDEN}]*[^\s{_HIDDEN}][^{_HIDDEN}]*$"
 """A client's name as :meth:`Client.from_fields` accepts it, for the API's schema: something
-besides spaces, and no hidden characters (``domain.text``)."""
-PHONE_PATTERN = rf"^(?=(?:[^0-9]*[0-9]){{5}})[+()0-9 .-]{{5,{MAX_PHONE}}}$"
+besides spaces, and no control characters or direction overrides (``domain.text``; lone
+surrogates are not text a JSON document can carry)."""
+PHONE_PATTERN = r"^[+() .-]*(?:[0-9][+() .-]*){5,}$"
 """A phone number as :meth:`Client.from_fields` accepts it: digits, spaces, ``+ ( ) . -``,
-at least five digits."""
+at least five digits (and, in the schema, at most ``MAX_PHONE`` characters in all)."""
 
 Stage = Callable[[BookingEvent], Awaitable[Staged]]
 """The engine's hook: what a change adds to its own ``transact`` (its messages), given the event
