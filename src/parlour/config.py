@@ -339,7 +339,7 @@ class Settings(BaseSettings):
         "for about 0.15 s, up to four cores); more wait in the queue",
     )
     password_hash_queue: int = Field(
-        16,
+        64,
         ge=0,
         le=10000,
         description="Logins that may wait for a hashing thread; beyond that a login is "
