@@ -2,15 +2,76 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
 
+import parlour.config
 from parlour.config import NAMESPACES, Rate, Settings, display, env_name, load_settings
 from parlour.errors import ConfigurationError
 
 ROOT = Path(__file__).resolve().parent.parent
+
+VARIABLES = (
+    "REDIS_URL=",
+    "REDIS_TLS_ENABLED=false",
+    "REDIS_CLUSTER=false",
+    "REDIS_PASSWORD=",
+    "PARLOUR_REDIS_PREFIX=parlour",
+    "PARLOUR_REDIS_TIMEOUT=0.5",
+    "PARLOUR_REDIS_REPLICA_ACK=auto",
+    "PARLOUR_REDIS_POOL_SIZE=50",
+    "PARLOUR_DATA_DIR=data",
+    "PARLOUR_SECRET_KEY=",
+    "PARLOUR_SESSIONS_BACKEND=auto",
+    "PARLOUR_RATELIMIT_BACKEND=auto",
+    "PARLOUR_DATA_BACKEND=sqlite",
+    "DATABASE_URL=",
+    "PARLOUR_DATABASE_TIMEOUT=0.5",
+    "PARLOUR_DATABASE_POOL_SIZE=10",
+    "PARLOUR_PUBLIC_ORIGIN=",
+    "PARLOUR_ALLOWED_HOSTS=",
+    "PARLOUR_SESSION_IDLE_TIMEOUT=7200",
+    "PARLOUR_SESSION_ABSOLUTE_TIMEOUT=43200",
+    "PARLOUR_SESSION_CACHE_SIZE=10000",
+    "PARLOUR_BOOKING_RATE_LIMIT=3/15 minutes",
+    "PARLOUR_LOGIN_RATE_LIMIT=10/15 minutes",
+    "PARLOUR_LOGIN_ACCOUNT_RATE_LIMIT=100/1 day",
+    "PARLOUR_REVIEW_RATE_LIMIT=5/1 hour",
+    "PARLOUR_PASSWORD_RESET_RATE_LIMIT=3/1 hour",
+    "PARLOUR_BOOKING_RATE_LIMIT_OUTAGE=open",
+    "PARLOUR_LOGIN_RATE_LIMIT_OUTAGE=closed",
+    "PARLOUR_REVIEW_RATE_LIMIT_OUTAGE=open",
+    "PARLOUR_PASSWORD_HASH_THREADS=1",
+    "PARLOUR_PASSWORD_HASH_QUEUE=64",
+    "PARLOUR_REQUIRE_2FA=false",
+    "PARLOUR_TRUSTED_PROXIES=",
+    "PARLOUR_MIGRATION_MODE=off",
+    "PARLOUR_MIGRATION_FROM=",
+    "PARLOUR_MIGRATION_NAMESPACES=",
+    "PARLOUR_HOST=127.0.0.1",
+    "PARLOUR_PORT=8000",
+    "PARLOUR_REQUEST_HEADER_TIMEOUT=10.0",
+    "PARLOUR_REQUEST_BODY_TIMEOUT=60.0",
+    "PARLOUR_METRICS_TOKEN=",
+    "PARLOUR_METRICS_BIND=",
+    "PARLOUR_LOG_LEVEL=info",
+    "PARLOUR_LOG_FORMAT=text",
+    "PARLOUR_SMTP_URL=",
+    "PARLOUR_MAIL_FROM=Parlour <parlour@localhost>",
+    "PARLOUR_SMTP_TIMEOUT=10.0",
+    "PARLOUR_REMINDER_BEFORE=86400",
+    "PARLOUR_STAFF_ALERTS_TO=",
+    "PARLOUR_THERAPIST_ALERTS=true",
+    "PARLOUR_MAIL_MAX_ATTEMPTS=10",
+    "PARLOUR_MAIL_RETRY_BASE=30.0",
+    "PARLOUR_MAIL_RECIPIENT_RATE_LIMIT=5/1 hour",
+    "PARLOUR_MAIL_GLOBAL_RATE_LIMIT=500/1 hour",
+)
+"""Every variable with its default, in the order `parlour check` prints them: taken from the flat
+``config.py`` before it became a package of groups (issue 22), so the groups change none of it."""
 
 
 def test_defaults_are_the_single_instance_layout() -> None:
@@ -155,3 +216,70 @@ def test_trusted_proxies_are_networks(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PARLOUR_TRUSTED_PROXIES", "10.0.0.1,nginx")
     with pytest.raises(ConfigurationError, match=r"PARLOUR_TRUSTED_PROXIES=.* is not valid"):
         load_settings(env_file=None)
+
+
+def test_the_groups_keep_every_variable_its_default_and_its_place() -> None:
+    defaults = tuple(
+        f"{env_name(f)}={display(i.default)}" for f, i in Settings.model_fields.items()
+    )
+    assert defaults == VARIABLES
+    shown = [name for name, _ in load_settings(env_file=None).describe()]
+    assert shown == [variable.split("=", 1)[0] for variable in VARIABLES]
+
+
+@pytest.mark.parametrize(
+    "variable",
+    [
+        "REDIS_URL",
+        "REDIS_PASSWORD",
+        "DATABASE_URL",
+        "PARLOUR_SECRET_KEY",
+        "PARLOUR_PUBLIC_ORIGIN",
+        "PARLOUR_MIGRATION_FROM",
+        "PARLOUR_SMTP_URL",
+        "PARLOUR_METRICS_TOKEN",
+        "PARLOUR_METRICS_BIND",
+    ],
+)
+def test_an_empty_variable_leaves_its_setting_unset(
+    monkeypatch: pytest.MonkeyPatch, variable: str
+) -> None:
+    monkeypatch.setenv(variable, "")
+    field = next(f for f in Settings.model_fields if env_name(f) == variable)
+    assert getattr(load_settings(env_file=None), field) is None
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "message"),
+    [
+        ("PARLOUR_PUBLIC_ORIGIN", "ftp://x/y", "write scheme and host only"),
+        ("PARLOUR_SMTP_URL", "smtp://h:x", "the port must be a number"),
+        ("PARLOUR_MAIL_FROM", "nobody", "write an address, e.g. Salon Name"),
+        ("PARLOUR_STAFF_ALERTS_TO", "a b", "write one address"),
+        ("PARLOUR_METRICS_BIND", "x", "write HOST:PORT"),
+        ("PARLOUR_ALLOWED_HOSTS", "a b", "'a b' is not a host name"),
+        ("PARLOUR_MIGRATION_NAMESPACES", "ratelimit", "ratelimit: choose from sessions, users"),
+        ("PARLOUR_REMINDER_BEFORE", "fortnight", "write a duration like 30 minutes"),
+    ],
+    ids=lambda value: str(value)[:30],
+)
+def test_each_group_checks_its_own_variables(
+    monkeypatch: pytest.MonkeyPatch, variable: str, value: str, message: str
+) -> None:
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(ConfigurationError) as caught:
+        load_settings(env_file=None)
+    assert str(caught.value).startswith(f"{variable}={value!r} is not valid: {message}")
+
+
+def test_every_name_imported_from_the_package_is_there() -> None:
+    imports = re.compile(r"^\s*from parlour\.config import ([\w, ]+)$", re.MULTILINE)
+    imported = {
+        name.strip()
+        for folder in ("src", "tests", "bench")
+        for path in (ROOT / folder).rglob("*.py")
+        for names in imports.findall(path.read_text())
+        for name in names.split(",")
+    }
+    assert "Settings" in imported
+    assert sorted(name for name in imported if not hasattr(parlour.config, name)) == []
