@@ -12,28 +12,25 @@ Cluster slot. Each write, its index entry and its change event are one Lua scrip
 from __future__ import annotations
 
 import functools
-import json
-import math
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from typing import Any, cast
 
-import redis.exceptions as rx
-from redis.asyncio import Redis
-
 from parlour.config import Settings, mask_url_password
-from parlour.errors import ConfigurationError, CorruptValue, InvalidValue, StorageError
-from parlour.storage.base import ABSENT, DELETE, Backend, Condition, Operation, Sample
+from parlour.errors import ConfigurationError, StorageError
+from parlour.storage.base import Backend, Condition, Operation, Sample
 from parlour.storage.events import ChangeKind
 from parlour.storage.redis import metrics
-from parlour.storage.redis.durability import MetaKeys, durable_namespaces, evalsha_acknowledged
+from parlour.storage.redis.durability import MetaKeys, durable_namespaces
 from parlour.storage.redis.events import PubSubListener, encode_event
 from parlour.storage.redis.gate import Gate
-from parlour.storage.redis.scripts import load_script, script_sha
+from parlour.storage.redis.scripts import (
+    WRITE_MODES,
+    milliseconds,
+    refused,
+    run_script,
+    transact_step,
+)
 from parlour.storage.redis.topology import Client, parse
-
-
-def _milliseconds(ttl: float) -> int:
-    return max(1, math.ceil(ttl * 1000))
 
 
 class RedisBackend(Backend):
@@ -126,9 +123,6 @@ class RedisBackend(Backend):
     def index_key(self, namespace: str) -> str:
         return f"{self.prefix}:{{{namespace}}}:i"
 
-    def _event(self, namespace: str, key: str, kind: ChangeKind) -> str:
-        return encode_event(namespace, key, kind)
-
     async def eval_script(
         self,
         name: str,
@@ -138,26 +132,12 @@ class RedisBackend(Backend):
         idempotent: bool,
         durable: str | None = None,
     ) -> Any:
-        """Run ``lua/<name>.lua`` by SHA through :meth:`call`, loading it when Redis lacks it.
-
-        A NOSCRIPT reply means nothing ran, so sending the script again applies it once.
-        """
-        sha = script_sha(name)
-        evalsha: Callable[[], Awaitable[Any]]
-        evalsha = functools.partial(self.client.evalsha, sha, len(keys), *keys, *args)
-        if durable in self.replica_ack_namespaces and isinstance(self.client, Redis):
-            wait_ms = max(1, round(self.timeout * 500))  # well inside the socket timeout
-            evalsha = functools.partial(
-                evalsha_acknowledged, self.client, sha, keys, args, wait_ms, self.where
-            )
-        try:
-            return await self.call(evalsha, idempotent=idempotent)
-        except StorageError as exc:
-            if not isinstance(exc.__cause__, rx.NoScriptError):
-                raise
-        load = functools.partial(self.client.script_load, load_script(name))
-        await self.call(load, idempotent=True)
-        return await self.call(evalsha, idempotent=idempotent)
+        """Run ``lua/<name>.lua`` through :meth:`call` (:func:`.scripts.run_script`); a write to
+        ``durable`` waits for a replica when that is one of :attr:`replica_ack_namespaces`."""
+        acknowledged = durable in self.replica_ack_namespaces
+        return await run_script(
+            self.gate, name, keys, args, idempotent=idempotent, acknowledged=acknowledged
+        )
 
     # -- the contract ---------------------------------------------------------------------------
 
@@ -177,19 +157,13 @@ class RedisBackend(Backend):
         condition: Condition = Condition.ALWAYS,
         expected: str | None = None,
     ) -> bool:
-        mode = {
-            Condition.ALWAYS: "",
-            Condition.IF_ABSENT: "NX",
-            Condition.IF_PRESENT: "XX",
-            Condition.IF_VALUE: "CAS",
-        }
         args: list[str | int] = [
             raw,
-            0 if ttl is None else _milliseconds(ttl),
-            mode[condition],
+            0 if ttl is None else milliseconds(ttl),
+            WRITE_MODES[condition],
             key,
             self._channel,
-            self._event(namespace, key, ChangeKind.SET),
+            encode_event(namespace, key, ChangeKind.SET),
             "" if expected is None else expected,
             self.item_key(namespace, ""),
         ]
@@ -206,7 +180,7 @@ class RedisBackend(Backend):
         args: list[str | int] = [
             key,
             self._channel,
-            self._event(namespace, key, ChangeKind.REMOVED),
+            encode_event(namespace, key, ChangeKind.REMOVED),
         ]
         keys = self._keys(namespace, key)
         return bool(
@@ -218,13 +192,13 @@ class RedisBackend(Backend):
 
     async def touch(self, namespace: str, key: str, ttl: float) -> bool:
         pexpire = functools.partial(
-            self.client.pexpire, self.item_key(namespace, key), _milliseconds(ttl)
+            self.client.pexpire, self.item_key(namespace, key), milliseconds(ttl)
         )
         return bool(await self.call(pexpire, idempotent=True))
 
     async def get_and_touch(self, namespace: str, key: str, ttl: float) -> str | None:
         getex = functools.partial(
-            self.client.getex, self.item_key(namespace, key), px=_milliseconds(ttl)
+            self.client.getex, self.item_key(namespace, key), px=milliseconds(ttl)
         )
         return cast(str | None, await self.call(getex, idempotent=True))
 
@@ -260,39 +234,18 @@ class RedisBackend(Backend):
         args: list[str | int] = [self._channel]
         for operation in operations:
             keys.append(self.item_key(namespace, operation.key))
-            if operation.expect is None:
-                expectation, expected = "", ""
-            elif operation.expect is ABSENT:
-                expectation, expected = "absent", ""
-            else:
-                expectation, expected = "equal", str(operation.expect)
-            if operation.merge is not None:
-                fields = [[field, value] for field, value in operation.merge.items()]
-                text = json.dumps(fields, ensure_ascii=False, separators=(",", ":"))
-                write, kind = "merge", ChangeKind.SET
-            elif operation.write is None:
-                write, text, kind = "", "", ChangeKind.SET
-            elif operation.write is DELETE:
-                write, text, kind = "delete", "", ChangeKind.REMOVED
-            elif operation.announce is ChangeKind.REMOVED:
-                write, text, kind = "removal", str(operation.write), ChangeKind.REMOVED
-            else:
-                write, text, kind = "set", str(operation.write), ChangeKind.SET
-            ttl = 0 if operation.ttl is None else _milliseconds(operation.ttl)
-            event = self._event(namespace, operation.key, kind)
-            args += [operation.key, expectation, expected, write, text, ttl, event]
+            step, kind = transact_step(operation)
+            args += [*step, encode_event(namespace, operation.key, kind)]
         # Not idempotent: repeated after a lost reply, its own writes would fail its expectations.
         try:
             return bool(
                 await self.eval_script("transact", keys, args, idempotent=False, durable=namespace)
             )
         except StorageError as exc:
-            reply = str(exc.__cause__) if isinstance(exc.__cause__, rx.ResponseError) else ""
-            code, _, message = reply.partition(" ")
-            refusal = {"PARLOUR_CORRUPT": CorruptValue, "PARLOUR_TOOBIG": InvalidValue}.get(code)
+            refusal = refused(exc)
             if refusal is None:
                 raise
-            raise refusal(message, backend=self.name) from exc
+            raise refusal from exc
 
     def _keys(self, namespace: str, key: str) -> list[str]:
         return [self.item_key(namespace, key), self.index_key(namespace)]
