@@ -33,8 +33,7 @@ from redis.asyncio import Redis
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from parlour.storage.postgres import PostgresBackend
 from parlour.storage.postgres_ratelimit import PostgresRateLimits
-from parlour.storage.redis import RedisBackend
-from parlour.storage.redis_ratelimit import RedisRateLimits
+from parlour.storage.redis import RedisBackend, RedisRateLimits
 
 from support.postgres_server import PostgresServer, find_postgres_bin
 from support.redis_server import RedisServer, find_redis_server

@@ -11,8 +11,7 @@ from redis.crc import key_slot
 from parlour.storage.postgres import PostgresBackend
 from parlour.storage.postgres_ratelimit import PostgresRateLimits
 from parlour.storage.ratelimit import MemoryRateLimits, RateLimitStore
-from parlour.storage.redis import RedisBackend
-from parlour.storage.redis_ratelimit import RedisRateLimits
+from parlour.storage.redis import RedisBackend, RedisRateLimits
 
 from support.redis_server import RedisServer
 from support.redis_topologies import redis_params, url_for

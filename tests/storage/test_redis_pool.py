@@ -24,8 +24,7 @@ from parlour.config import load_settings
 from parlour.errors import StorageUnavailable
 from parlour.services.accounts import AccountService
 from parlour.storage import KVStore, Storage
-from parlour.storage.redis import RedisBackend
-from parlour.storage.redis_ratelimit import RedisRateLimits
+from parlour.storage.redis import RedisBackend, RedisRateLimits
 
 from support.processes import serving
 from support.redis_server import RedisServer

@@ -8,7 +8,7 @@ from parlour.config import load_settings
 from parlour.errors import ConfigurationError, StorageUnavailable
 from parlour.storage import KVStore
 from parlour.storage.redis import RedisBackend
-from parlour.storage.redis_topology import parse
+from parlour.storage.redis.topology import parse
 
 from support.redis_server import TlsRedisServer
 

@@ -11,8 +11,7 @@ from __future__ import annotations
 import asyncio
 import sys
 
-from parlour.storage.redis import RedisBackend
-from parlour.storage.redis_ratelimit import RedisRateLimits
+from parlour.storage.redis import RedisBackend, RedisRateLimits
 
 
 async def main(url: str, attempts: str) -> None:

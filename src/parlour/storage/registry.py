@@ -93,7 +93,7 @@ BACKENDS: Mapping[str, BackendEntry] = {
             "parlour.storage.redis:RedisBackend",
             Reach.NETWORK,
             events=True,
-            ratelimits="parlour.storage.redis_ratelimit:RedisRateLimits",
+            ratelimits="parlour.storage.redis:RedisRateLimits",
             schemes=REDIS_SCHEMES,
             url_setting="redis_url",
             url_example="redis://host:6379/0",

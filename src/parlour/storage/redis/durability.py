@@ -12,16 +12,23 @@ retries with its idempotency key gets the one booking, whichever way it went).
 does not (Redis says so). What it removes is the common loss, the master that dies with writes
 no replica received. Offered on one server and on Sentinel; not on Cluster, where redis-py's
 cluster pipeline cannot send a keyless ``WAIT`` on the connection that wrote.
+
+Also here: the meta keys and questions through which :mod:`parlour.storage.durability` judges
+whether Redis still holds what it was given (an epoch marker, a write probe, the eviction policy).
 """
 
 from __future__ import annotations
 
-from typing import Any
+import asyncio
+import functools
+from collections.abc import Sequence
+from typing import Any, cast
 
-from redis.asyncio import Redis
+from redis.asyncio import Redis, RedisCluster
 
 from parlour.config import NAMESPACES
 from parlour.errors import ConfigurationError, StorageUnavailable
+from parlour.storage.redis.gate import Gate
 
 REPLICAS = 1
 _EPHEMERAL = ("sessions", "ratelimit")  # lost in a failover, they cost a login or a window
@@ -56,3 +63,50 @@ async def evalsha_acknowledged(
             backend="redis",
         )
     return reply
+
+
+class MetaKeys:
+    """Keys of a namespace's own (in its hash slot) that are not items: never listed, exported or
+    counted as one."""
+
+    def __init__(self, gate: Gate, prefix: str) -> None:
+        self._gate = gate
+        self._prefix = prefix
+
+    def key(self, namespace: str, name: str) -> str:
+        return f"{self._prefix}:{{{namespace}}}:{name}"
+
+    async def probe_write(self, namespaces: Sequence[str]) -> None:
+        """Write a short-lived key in each namespace's slot (each master of a Cluster that holds
+        one): raises ``StorageUnavailable`` when Redis refuses writes (out of memory under
+        ``noeviction``, a read-only replica), which a ``PING`` does not show."""
+        gate = self._gate
+
+        async def probe(namespace: str) -> None:
+            write = functools.partial(gate.client.set, self.key(namespace, "probe"), "1", px=60_000)
+            await gate.call(write, idempotent=True)
+
+        await asyncio.gather(*(probe(namespace) for namespace in namespaces))
+
+    async def get(self, namespace: str, name: str) -> str | None:
+        read = functools.partial(self._gate.client.get, self.key(namespace, name))
+        return cast(str | None, await self._gate.call(read, idempotent=True))
+
+    async def set(self, namespace: str, name: str, value: str, *, if_absent: bool) -> bool:
+        """Set a meta key (no expiry); with ``if_absent``, only if there is none."""
+        write = functools.partial(
+            self._gate.client.set, self.key(namespace, name), value, nx=if_absent
+        )
+        return bool(await self._gate.call(write, idempotent=not if_absent))
+
+    async def memory_policies(self) -> frozenset[str]:
+        """``maxmemory-policy`` of the server (of every master of a Cluster), from ``INFO``,
+        which managed Redis services answer even where they disable ``CONFIG``."""
+        gate = self._gate
+        client = gate.client
+        if isinstance(client, RedisCluster):
+            each = functools.partial(client.info, "memory", target_nodes=RedisCluster.PRIMARIES)
+            per_node = await gate.call(each, idempotent=True)
+            return frozenset(str(i.get("maxmemory_policy", "")) for i in per_node.values())
+        info = await gate.call(functools.partial(client.info, "memory"), idempotent=True)
+        return frozenset({str(info.get("maxmemory_policy", ""))})

@@ -10,7 +10,7 @@ import functools
 from collections.abc import Callable, Sequence
 
 from parlour.storage.ratelimit import RateLimitStore, Verdict, hit_tokens
-from parlour.storage.redis import RedisBackend
+from parlour.storage.redis.backend import RedisBackend
 
 
 class RedisRateLimits(RateLimitStore):
