@@ -14,9 +14,10 @@ import pytest
 from parlour.config import load_settings
 from parlour.domain.addresses import parse_email
 from parlour.mail.delivery import delivery_from_settings
-from parlour.services.bookings import UNDELIVERABLE
-from parlour.services.outbox import Outbox, State
-from parlour.services.relay import RelayFeatures
+from parlour.services.bookings.engine import UNDELIVERABLE
+from parlour.services.outbox.records import State
+from parlour.services.outbox.relay import RelayFeatures
+from parlour.services.outbox.store import Outbox
 from parlour.web.app import create_app
 from parlour.web.parts import parts
 

@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from parlour.errors import SlotTaken
-from parlour.services.availability_cache import DayCache, DayList
-from parlour.services.bookings import BookingService
+from parlour.services.bookings.day_cache import DayCache, DayList
+from parlour.services.bookings.engine import BookingService
 from parlour.services.cache import NamespaceCache
 from parlour.services.catalogue import CatalogueService
 from parlour.storage import KVStore
@@ -158,7 +158,7 @@ async def test_a_record_changed_while_its_day_loads_is_not_kept(pair: list[Insta
     key = f"d:{DAY.isoformat()}:r_ann"
 
     async def overtaken(keys: Sequence[str]) -> dict[str, DayList]:
-        loaded = await one.service._day_lists(keys)  # the real loader
+        loaded = await one.service._reader.day_lists(keys)  # the real loader
         one.days.changed(f"b:{booked.booking.id}")  # its event arrives while the load is out
         return loaded
 

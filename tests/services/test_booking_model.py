@@ -44,7 +44,8 @@ from parlour.domain.events import Actor
 from parlour.domain.schedule import Hours, local_day_bounds
 from parlour.domain.slots import occupied_span, units_between
 from parlour.errors import Conflict, InvalidInput, SlotTaken
-from parlour.services.bookings import BookingService, BookRequest, Client
+from parlour.services.bookings.engine import BookingService
+from parlour.services.bookings.records import BookRequest, ClientDetails
 from parlour.services.catalogue import CatalogueService
 from parlour.storage import Backend, KVStore
 
@@ -127,7 +128,7 @@ class BookingMachine(RuleBasedStateMachine):
             return
         slot = slots[index % len(slots)]
         by = Actor.STAFF if staff else Actor.CLIENT
-        client = Client(
+        client = ClientDetails(
             f"Client {len(self.bookings)}", "" if staff else "c@example.com", "07700 900123"
         )
         booked = self.run(self.service.book(BookRequest(treatment, slot.start, client, by=by)))
@@ -146,7 +147,7 @@ class BookingMachine(RuleBasedStateMachine):
     ) -> None:
         midnight, _ = local_day_bounds(self.day(offset), LONDON)
         start = midnight + timedelta(minutes=15 * quarter)
-        client = Client("Anyone", "a@example.com", "07700 900123")
+        client = ClientDetails("Anyone", "a@example.com", "07700 900123")
         request = BookRequest(treatment, start, client, resource)
         try:
             booked = self.run(self.service.book(request))
@@ -171,7 +172,7 @@ class BookingMachine(RuleBasedStateMachine):
         live = self.live()
         held = live[index % len(live)]
         start = held.start + timedelta(minutes=15 * shift)
-        client = Client("Near", "n@example.com", "07700 900123")
+        client = ClientDetails("Near", "n@example.com", "07700 900123")
         by = Actor.STAFF if staff else Actor.CLIENT
         request = BookRequest(held.treatment_id, start, client, held.resource_id, by=by)
         try:

@@ -18,11 +18,13 @@ from parlour.domain.schedule import Schedule
 from parlour.errors import SlotTaken
 from parlour.links import Links
 from parlour.mail.render import Renderer
-from parlour.services.bookings import Booked, BookingService, BookRequest, Client
+from parlour.services.bookings.engine import BookingService
+from parlour.services.bookings.records import Booked, BookRequest, ClientDetails
 from parlour.services.catalogue import CatalogueService, resource_from_json, resource_to_json
-from parlour.services.client_records import ClientRecords
-from parlour.services.notifications import NoticePolicy, Notifier, reminder_id
-from parlour.services.outbox import Message, Outbox, State
+from parlour.services.clients.records import ClientRecords
+from parlour.services.notices.notifier import NoticePolicy, Notifier, reminder_id
+from parlour.services.outbox.records import Message, State
+from parlour.services.outbox.store import Outbox
 from parlour.services.sealing import Sealer
 from parlour.storage import Backend, KVStore
 
@@ -201,7 +203,9 @@ async def test_a_phone_client_without_an_e_mail_is_sent_nothing_and_staff_are_to
     salon: Salon,
 ) -> None:
     start = datetime.fromisoformat(at(11))
-    phoned = BookRequest(FACIAL.id, start, Client("Phone Client", "", "07700 900123"), "r_ann")
+    phoned = BookRequest(
+        FACIAL.id, start, ClientDetails("Phone Client", "", "07700 900123"), "r_ann"
+    )
     booked = await salon.bookings.book(replace(phoned, by=Actor.STAFF))
     kinds = await salon.kinds()
     assert set(kinds) == {"staff_new"}

@@ -12,9 +12,9 @@ import pytest
 from parlour.domain.booking import Status
 from parlour.domain.events import Actor, BookingEvent, Change
 from parlour.errors import Conflict, InvalidInput, NotFound, SlotTaken
-from parlour.services.bookings import BookingService
-from parlour.services.outbox_records import Staged
+from parlour.services.bookings.engine import BookingService
 from parlour.services.reviews import ReviewService
+from parlour.services.staged import Staged
 from parlour.storage import Backend, KVStore
 from parlour.storage.base import ABSENT
 from parlour.storage.memory import MemoryBackend

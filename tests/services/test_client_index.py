@@ -18,13 +18,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from parlour.domain.booking import Status
-from parlour.services.bookings import BookingService
-from parlour.services.client_directory import ClientDirectory, Row
-from parlour.services.client_index import BUILT, bookings_key, summary
-from parlour.services.client_keys import client_id, client_key
-from parlour.services.client_listing import SETTLE
-from parlour.services.client_records import ClientRecords
-from parlour.services.clients import Client, group
+from parlour.services.bookings.client_index import summary
+from parlour.services.bookings.client_keys import client_id, client_key
+from parlour.services.bookings.engine import BookingService
+from parlour.services.bookings.keys import CLIENT_INDEX_BUILT, client_summaries_key
+from parlour.services.clients.directory import ClientDirectory, Row
+from parlour.services.clients.listing import SETTLE
+from parlour.services.clients.records import ClientRecords
+from parlour.services.clients.service import ClientHistory, group
 from parlour.services.sorted_index import SortedIndex
 from parlour.services.transfer import compare, copy
 from parlour.storage import Backend, KVStore
@@ -62,7 +63,7 @@ class Interleaving(MemoryBackend):
         return await super().transact(namespace, operations)
 
 
-def rows(clients: Sequence[Client]) -> list[Row]:
+def rows(clients: Sequence[ClientHistory]) -> list[Row]:
     return [client.row for client in clients]
 
 
@@ -76,7 +77,7 @@ async def everyone(directory: ClientDirectory, query: str = "", size: int = 2) -
         after = page.next
 
 
-async def reference(store: KVStore) -> list[Client]:
+async def reference(store: KVStore) -> list[ClientHistory]:
     every = await ClientRecords(store).every_booking()
     return group(sorted(every, key=lambda b: (b.created_at, b.id)))
 
@@ -226,16 +227,16 @@ async def test_building_again_sets_right_an_index_out_of_step_with_its_bookings(
     assert len(await everyone(directory)) == 1
     stray = client_id(client_key("someone@example.com", ""))
     await store.transact(
-        {}, merge={bookings_key(stray): {booked.booking.id: summary(booked.booking)}}
+        {}, merge={client_summaries_key(stray): {booked.booking.id: summary(booked.booking)}}
     )
     sorted_index = directory.listing.sorted
     names = [s async for s in sorted_index.strings_from("n") if s.startswith("n")]
     torn = await sorted_index.plan((), names)
     await store.transact(torn.writes, expect=torn.expect)  # as in a backup taken mid-change
     assert await everyone(directory) == []
-    await store.set_item(BUILT, {"version": 0})  # built by an older rule: build again
+    await store.set_item(CLIENT_INDEX_BUILT, {"version": 0})  # built by an older rule: build again
     assert await everyone(directory) == rows(await reference(store))
-    assert await store.get_item(bookings_key(stray)) is None
+    assert await store.get_item(client_summaries_key(stray)) is None
 
 
 async def test_what_an_older_version_changes_during_a_rolling_upgrade_is_taken_in_later() -> None:
@@ -257,13 +258,13 @@ async def test_what_an_older_version_changes_during_a_rolling_upgrade_is_taken_i
     clock.now += timedelta(seconds=1)
     assert await everyone(directory) == rows(await reference(store))
     assert [r.name for r in await everyone(directory)] == ["Client 1"]
-    marker = await store.get_item(BUILT)
+    marker = await store.get_item(CLIENT_INDEX_BUILT)
     assert isinstance(marker, dict)
     assert marker["settled"]
     clock.now += 10 * SETTLE  # settled: no more builds
     await store.set_item(f"b:{two.booking.id}", record)
     assert [r.name for r in await everyone(directory)] == ["Client 1"]
-    assert await store.get_item(BUILT) == marker
+    assert await store.get_item(CLIENT_INDEX_BUILT) == marker
 
 
 # -- every backend ---------------------------------------------------------------------------------
@@ -359,7 +360,7 @@ async def test_a_copy_brings_the_index_along_and_one_from_before_it_is_built(
                 c.same for c in (await compare({"bookings": source}, {"bookings": target})).values()
             )
             copied = KVStore(target, "bookings")
-            assert (await copied.get_item(BUILT) is not None) is index_kept
+            assert (await copied.get_item(CLIENT_INDEX_BUILT) is not None) is index_kept
             assert await everyone(ClientDirectory(copied)) == expected
         finally:
             await target.close()

@@ -14,7 +14,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
-from parlour.services.outbox import Outbox, State, backoff, new_message, shard_of
+from parlour.services.outbox.records import State, backoff, new_message
+from parlour.services.outbox.store import Outbox, shard_of
 from parlour.storage import Backend, KVStore
 from parlour.storage.base import ABSENT
 

@@ -26,7 +26,7 @@ from parlour.domain.addresses import parse_email
 from parlour.errors import InvalidInput
 from parlour.services.cache import NamespaceCache, NoCache
 from parlour.services.hashing import HashingPool
-from parlour.services.outbox_records import Staged
+from parlour.services.staged import Staged
 from parlour.storage.base import ABSENT, DELETE, KVStore
 from parlour.tokens import sha256_hex
 

@@ -3,15 +3,7 @@
 A message lives in the namespace of the change that made it (a confirmation beside its booking,
 a password reset beside its account), so a booking's ``transact`` can write both at once, on
 every backend: no booking without its confirmation, no confirmation for a booking that did not
-happen. Keys, inside that namespace:
-
-    m:<id>              the message: who to, what (typed data, rendered when sent), its state
-    q:<YYYYMMDDHH><b>   a queue shard: one hour (UTC) of due times, bucket b of 16 by a hash of
-                        the message id: message id -> due time
-    qdays               the days that have shards: YYYYMMDD -> "" (what a worker reads first)
-    qh:<YYYYMMDD>       that day's hours that have shards: HH -> ""
-    mdead               messages that need a person: dead or held, id -> when made
-    msent:<hour><b>     what was sent in that hour (bucket b): id -> when (kept 31 days)
+happen. Its keys inside that namespace are laid out in :mod:`services.outbox.keys`.
 
 The shards and indexes are merged (``transact(merge=...)``): a booking adds its field without
 reading the shard first, so bookings never conflict with each other or with the worker over the
@@ -31,39 +23,25 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from parlour.services.outbox_records import (
-    Message,
-    Staged,
-    State,
-    backoff,
-    message_from_json,
-    message_to_json,
-    new_message,
+from parlour.services.outbox.keys import (
+    ATTENTION,
+    QUEUE_DAYS,
+    day_of_hours_key,
+    hours_key,
+    is_queue,
+    message_key,
+    queue_key,
+    sent_key,
+    shard_of_key,
 )
+from parlour.services.outbox.records import Message, State, message_from_json, message_to_json
+from parlour.services.staged import Staged
 from parlour.storage.base import ABSENT, DELETE, JSON, KVStore
-
-__all__ = [
-    "Due",
-    "Message",
-    "Outbox",
-    "Scan",
-    "Staged",
-    "State",
-    "backoff",
-    "message_from_json",
-    "message_to_json",
-    "new_message",
-    "shard_of",
-]
 
 SENT_KEPT = 31 * 24 * 3600.0
 """How long a sent message and its day's log are kept, for people to look back on."""
 TAKE_AT_ONCE = 200
 """The most due messages one pass of a worker considers; the rest wait for the next pass."""
-
-
-QUEUE_KEYS = ("q:",)
-"""The keys whose changes may make a message due: what a worker listens for."""
 
 BUCKETS = 16
 """Shards per hour. A merge rewrites its whole document (on Redis, in Lua, measured at about
@@ -82,20 +60,16 @@ def shard_of(due: float, message_id: str) -> str:
 
 
 def _shards_of_hour(hour: str) -> list[str]:
-    return [f"q:{hour}{bucket:x}" for bucket in range(BUCKETS)]
+    return [queue_key(f"{hour}{bucket:x}") for bucket in range(BUCKETS)]
 
 
 def _indexed(shard: str) -> dict[str, dict[str, Any]]:
     """The directory merges that let a worker find ``shard``: its day, and its hour that day."""
-    return {"qdays": {shard[:8]: ""}, f"qh:{shard[:8]}": {shard[8:10]: ""}}
+    return {QUEUE_DAYS: {shard[:8]: ""}, hours_key(shard[:8]): {shard[8:10]: ""}}
 
 
 def _bucket(message_id: str) -> str:
     return f"{zlib.crc32(message_id.encode()) % BUCKETS:x}"
-
-
-def _shard_key(shard: str) -> str:
-    return f"q:{shard}"
 
 
 def _stamp(instant: float) -> str:
@@ -131,7 +105,7 @@ class Outbox:
     @staticmethod
     def is_queue_change(key: str) -> bool:
         """Whether a change event's key means a message may have become due (a worker wakes)."""
-        return key.startswith(QUEUE_KEYS)
+        return is_queue(key)
 
     # -- writing messages, inside the change's own transact -----------------------------------
 
@@ -142,9 +116,9 @@ class Outbox:
         shard = shard_of(message.due, message.id)
         record = replace(message, shard=shard, state=State.PENDING)
         return Staged(
-            writes={f"m:{message.id}": message_to_json(record)},
-            merge={_shard_key(shard): {message.id: _stamp(message.due)}, **_indexed(shard)},
-            expect={f"m:{message.id}": ABSENT},
+            writes={message_key(message.id): message_to_json(record)},
+            merge={queue_key(shard): {message.id: _stamp(message.due)}, **_indexed(shard)},
+            expect={message_key(message.id): ABSENT},
         )
 
     @staticmethod
@@ -152,8 +126,8 @@ class Outbox:
         """Take a message that may exist, due at ``due``, off the queue for good (a cancelled
         booking's reminder). A worker sending it at this very moment may still send it."""
         return Staged(
-            writes={f"m:{message_id}": DELETE},
-            merge={_shard_key(shard_of(due, message_id)): {message_id: DELETE}},
+            writes={message_key(message_id): DELETE},
+            merge={queue_key(shard_of(due, message_id)): {message_id: DELETE}},
         )
 
     async def enqueue(self, message: Message) -> Message:
@@ -165,7 +139,7 @@ class Outbox:
     # -- reading ------------------------------------------------------------------------------
 
     async def get(self, message_id: str) -> Message | None:
-        record = await self.store.get_item(f"m:{message_id[:80]}")
+        record = await self.store.get_item(message_key(message_id[:80]))
         return None if record is None else message_from_json(record)
 
     async def scan(self, now: float) -> Scan:
@@ -181,7 +155,7 @@ class Outbox:
             for message_id, stamp in shard.items():
                 when = float(stamp)
                 if when <= now:
-                    due.append(Due(message_id, when, key.removeprefix("q:")))
+                    due.append(Due(message_id, when, shard_of_key(key)))
                 else:
                     next_due = min(next_due, when)
         due.sort(key=lambda d: d.due)
@@ -189,9 +163,9 @@ class Outbox:
 
     async def _hours(self, up_to: str) -> list[str]:
         """The hours (``YYYYMMDDHH``) up to ``up_to`` that have shards, from the directory."""
-        days = [day for day in sorted(await self.store.get_item("qdays") or {}) if day <= up_to]
-        listed = await self.store.get_many([f"qh:{day}" for day in days])
-        hours = [f"{key[3:]}{hour}" for key, doc in listed.items() for hour in doc]
+        days = [day for day in sorted(await self.store.get_item(QUEUE_DAYS) or {}) if day <= up_to]
+        listed = await self.store.get_many([hours_key(day) for day in days])
+        hours = [f"{day_of_hours_key(key)}{hour}" for key, doc in listed.items() for hour in doc]
         return sorted(hour for hour in hours if hour <= up_to)
 
     async def listing(self, now: float, limit: int = 100) -> dict[State, list[Message]]:
@@ -203,15 +177,15 @@ class Outbox:
             ((float(t), i) for shard in (await self.store.get_many(keys)).values()
              for i, t in shard.items()),
         )[:limit]  # fmt: skip
-        attention = list(await self.store.get_item("mdead") or {})[:limit]
+        attention = list(await self.store.get_item(ATTENTION) or {})[:limit]
         logs = [
-            f"msent:{_hour(now - hours * 3600)}{bucket:x}"
+            sent_key(f"{_hour(now - hours * 3600)}{bucket:x}")
             for hours in range(24)
             for bucket in range(BUCKETS)
         ]
         sent_ids = [i for log in (await self.store.get_many(logs)).values() for i in log]
         wanted = [i for _, i in pending] + attention + sent_ids[-limit:]
-        records = await self.store.get_many([f"m:{i}" for i in dict.fromkeys(wanted)])
+        records = await self.store.get_many([message_key(i) for i in dict.fromkeys(wanted)])
         messages = [message_from_json(record) for record in records.values()]
         listed: dict[State, list[Message]] = {state: [] for state in State}
         for message in messages:
@@ -228,11 +202,11 @@ class Outbox:
         Returns the message as leased by ``owner`` (check with :meth:`Message.leased_by`), or
         as it is when it cannot be taken (another worker's lease, not due, finished), or
         ``None`` when it is gone."""
-        key = f"m:{entry.message_id}"
+        key = message_key(entry.message_id)
         current = await self.store.get_item(key)
         if current is None:  # cancelled: its entry in the shard is a stray
             await self.store.transact(
-                {}, merge={_shard_key(entry.shard): {entry.message_id: DELETE}}
+                {}, merge={queue_key(entry.shard): {entry.message_id: DELETE}}
             )
             return None
         message = message_from_json(current)
@@ -246,7 +220,7 @@ class Outbox:
     async def renew(self, leased: Message, now: float, seconds: float) -> Message | None:
         """Hold ``leased`` for ``seconds`` more (its send is still under way), or ``None`` if
         the record is no longer as this worker left it (cancelled, or taken over)."""
-        key = f"m:{leased.id}"
+        key = message_key(leased.id)
         longer = replace(leased, lease_until=max(leased.lease_until, now + seconds))
         if await self.store.transact(
             {key: message_to_json(longer)}, expect={key: message_to_json(leased)}
@@ -256,13 +230,13 @@ class Outbox:
 
     async def mark_sent(self, leased: Message, now: float) -> Message:
         """Record that the server accepted ``leased``: sent, off the queue, in the day's log."""
-        log = f"msent:{_hour(now)}{_bucket(leased.id)}"
+        log = sent_key(f"{_hour(now)}{_bucket(leased.id)}")
         sent = replace(leased, state=State.SENT, sent=now, lease_owner="", lease_until=0.0)
         merge: dict[str, dict[str, Any]] = {
-            _shard_key(leased.shard): {leased.id: DELETE},
+            queue_key(leased.shard): {leased.id: DELETE},
             log: {leased.id: _stamp(now)},
         }
-        ttl = {f"m:{leased.id}": SENT_KEPT, log: SENT_KEPT}
+        ttl = {message_key(leased.id): SENT_KEPT, log: SENT_KEPT}
         return await self._finish(leased, sent, merge, ttl)
 
     async def retry_later(
@@ -279,8 +253,8 @@ class Outbox:
             lease_owner="",
             lease_until=0.0,
         )
-        merge: dict[str, dict[str, Any]] = {_shard_key(leased.shard): {leased.id: DELETE}}
-        merge.setdefault(_shard_key(shard), {})[leased.id] = _stamp(due)
+        merge: dict[str, dict[str, Any]] = {queue_key(leased.shard): {leased.id: DELETE}}
+        merge.setdefault(queue_key(shard), {})[leased.id] = _stamp(due)
         merge |= _indexed(shard)
         return await self._finish(leased, again, merge, {})
 
@@ -295,8 +269,8 @@ class Outbox:
             lease_until=0.0,
         )
         merge: dict[str, dict[str, Any]] = {
-            _shard_key(leased.shard): {leased.id: DELETE},
-            "mdead": {leased.id: _stamp(leased.created)},
+            queue_key(leased.shard): {leased.id: DELETE},
+            ATTENTION: {leased.id: _stamp(leased.created)},
         }
         return await self._finish(leased, aside, merge, {})
 
@@ -311,7 +285,7 @@ class Outbox:
         (the lease ran out and another worker took it over, or staff cancelled it), what this
         worker did still happened: a send is recorded over a pending record, but never over
         one that is already finished."""
-        key = f"m:{leased.id}"
+        key = message_key(leased.id)
         expected: Any = message_to_json(leased)
         for _ in range(8):
             if await self.store.transact(
@@ -329,7 +303,7 @@ class Outbox:
     async def retry(self, message_id: str, now: float) -> Message | None:
         """Send a dead or held message again, from its first attempt (held: past the limit,
         since a person chose to). ``None`` if it is not dead or held."""
-        key = f"m:{message_id[:80]}"
+        key = message_key(message_id[:80])
         current = await self.store.get_item(key)
         if current is None:
             return None
@@ -347,9 +321,9 @@ class Outbox:
             error=f"retried by staff after: {message.error}",
         )
         merge: dict[str, dict[str, Any]] = {
-            _shard_key(shard): {message.id: _stamp(now)},
+            queue_key(shard): {message.id: _stamp(now)},
             **_indexed(shard),
-            "mdead": {message.id: DELETE},
+            ATTENTION: {message.id: DELETE},
         }
         ok = await self.store.transact(
             {key: message_to_json(again)}, expect={key: current}, merge=merge
@@ -373,17 +347,17 @@ class Outbox:
             await self.store.transact(
                 dict.fromkeys(shards, DELETE),
                 expect=expect,
-                merge={f"qh:{hour[:8]}": {hour[8:]: DELETE}},
+                merge={hours_key(hour[:8]): {hour[8:]: DELETE}},
             )
-        days = await self.store.get_item("qdays") or {}
+        days = await self.store.get_item(QUEUE_DAYS) or {}
         for day in sorted(days):
             if day >= current[:8]:
                 break
-            key = f"qh:{day}"
+            key = hours_key(day)
             hours = await self.store.get_item(key)
             if not hours:
                 await self.store.transact(
                     {key: DELETE} if hours is not None else {},
                     expect={key: ABSENT if hours is None else {}},
-                    merge={"qdays": {day: DELETE}},
+                    merge={QUEUE_DAYS: {day: DELETE}},
                 )
