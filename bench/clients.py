@@ -46,9 +46,10 @@ from parlour.domain.booking import Booking
 from parlour.domain.events import Actor
 from parlour.domain.schedule import to_utc
 from parlour.services.accounts import AccountService
-from parlour.services.bookings import engine as booking_engine
+from parlour.services.bookings import commit as booking_commit
 from parlour.services.bookings.client_keys import phone_key
 from parlour.services.bookings.engine import BookingService
+from parlour.services.bookings.keys import is_client_index
 from parlour.services.bookings.records import BookRequest
 from parlour.services.clients.records import ClientRecords
 from parlour.services.clients.service import ClientHistory, ClientService, group
@@ -118,7 +119,7 @@ async def seed(storage: Storage, count: int, clients: int, *, accounts: bool = T
 
 
 async def forget_the_index(store: KVStore) -> int:
-    keys = [key for key, _ in (await store.get_all_items()).items() if key.startswith("c:")]
+    keys = [key for key, _ in (await store.get_all_items()).items() if is_client_index(key)]
     for start in range(0, len(keys), 500):
         await store.transact(dict.fromkeys(keys[start : start + 500], DELETE))
     return len(keys)
@@ -157,7 +158,7 @@ async def booking_cost(settings_for: Callable[[str], Settings], count: int, roun
     """Bookings/s through BookingService with the client index's merges and without them
     (the engine's hook replaced by one that adds nothing), alternating, each on a fresh store."""
     rates: dict[bool, list[float]] = {True: [], False: []}
-    engine = vars(booking_engine)  # the engine module's names: its hook is swapped for the run
+    engine = vars(booking_commit)  # the commit module's names: its hook is swapped for the run
     indexed_change = engine["client_change"]
     for n in range(rounds):
         for indexed in (True, False):

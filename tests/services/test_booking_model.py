@@ -45,6 +45,7 @@ from parlour.domain.schedule import Hours, local_day_bounds
 from parlour.domain.slots import occupied_span, units_between
 from parlour.errors import Conflict, InvalidInput, SlotTaken
 from parlour.services.bookings.engine import BookingService
+from parlour.services.bookings.keys import is_unit, unit_key
 from parlour.services.bookings.records import BookRequest, ClientDetails
 from parlour.services.catalogue import CatalogueService
 from parlour.storage import Backend, KVStore
@@ -322,8 +323,8 @@ class BookingMachine(RuleBasedStateMachine):
     @invariant()
     def the_claims_are_exactly_the_live_bookings_units(self) -> None:
         stored = self.run(self.store.get_all_items())
-        claims = {k: v for k, v in stored.items() if k.startswith("u:")}
-        expected = {f"u:{b.resource_id}:{u}": b.id for b in self.live() for u in b.units}
+        claims = {k: v for k, v in stored.items() if is_unit(k)}
+        expected = {unit_key(b.resource_id, u): b.id for b in self.live() for u in b.units}
         assert claims == expected
 
     @invariant()

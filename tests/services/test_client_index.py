@@ -21,7 +21,14 @@ from parlour.domain.booking import Status
 from parlour.services.bookings.client_index import summary
 from parlour.services.bookings.client_keys import client_id, client_key
 from parlour.services.bookings.engine import BookingService
-from parlour.services.bookings.keys import CLIENT_INDEX_BUILT, client_summaries_key
+from parlour.services.bookings.keys import (
+    CLIENT_INDEX_BUILT,
+    CLIENT_SORTED,
+    booking_key,
+    client_pending_key,
+    client_summaries_key,
+    is_client_index,
+)
 from parlour.services.clients.directory import ClientDirectory, Row
 from parlour.services.clients.listing import SETTLE
 from parlour.services.clients.records import ClientRecords
@@ -99,7 +106,7 @@ def test_the_sorted_index_reads_in_order_from_anywhere_through_splits(
     async def check() -> None:
         backend = MemoryBackend()
         store = KVStore(backend, "bookings")
-        index = SortedIndex(store, "c:s", leaf_size=3)
+        index = SortedIndex(store, CLIENT_SORTED, leaf_size=3)
         model: set[str] = set()
         for adding, strings in steps:
             chosen = set(strings) - model if adding else set(strings) & model
@@ -117,7 +124,7 @@ def test_the_sorted_index_reads_in_order_from_anywhere_through_splits(
 
 async def test_two_writers_of_one_leaf_cannot_both_commit() -> None:
     store = KVStore(MemoryBackend(), "bookings")
-    index = SortedIndex(store, "c:s", leaf_size=3)
+    index = SortedIndex(store, CLIENT_SORTED, leaf_size=3)
     seed = await index.plan(["a", "m", "z"], ())
     assert await store.transact(seed.writes, expect=seed.expect)
     one, two = await index.plan(["b"], ()), await index.plan(["c"], ())
@@ -141,16 +148,17 @@ async def test_a_booking_adds_two_small_keys_a_status_change_one_and_a_new_link_
     service = BookingService(kv("bookings"), await furnish(kv), clock=clock)
 
     def index_keys() -> list[str]:
-        return sorted(o.key for o in backend.transacts.pop() if o.key.startswith("c:"))
+        return sorted(o.key for o in backend.transacts.pop() if is_client_index(o.key))
 
     booked = await service.book(ask({"treatment": MASSAGE.id, "start": at(10), **client(1)}))
-    merged_only = all(o.expect is None for o in backend.transacts[-1] if o.key.startswith("c:"))
+    merged_only = all(o.expect is None for o in backend.transacts[-1] if is_client_index(o.key))
     key = client_id(client_key("client1@example.com", ""))
-    shard = f"c:q:{int(key[:4], 16) % 256:02x}"
-    assert index_keys() == [f"c:k:{key}", shard]  # its summary, and its key to bring up to date
+    shard = client_pending_key(int(key[:4], 16) % 256)
+    # its summary, and its key to bring up to date
+    assert index_keys() == [client_summaries_key(key), shard]
     assert merged_only  # nothing read first, nothing expected: it never makes a booking contend
     await service.cancel(booked.booking, by_client=False)
-    assert index_keys() == [f"c:k:{key}"]  # the figures changed, the listing did not
+    assert index_keys() == [client_summaries_key(key)]  # the figures changed, the listing did not
     await ClientRecords(kv("bookings"), clock=clock).new_link(booked.booking.id)
     assert index_keys() == []
 
@@ -210,7 +218,7 @@ async def test_a_booking_erased_while_the_index_is_built_stays_erased() -> None:
 
 
 async def forget_the_index(store: KVStore) -> None:
-    keys = [k for k in await store.get_all_items() if k.startswith("c:")]
+    keys = [k for k in await store.get_all_items() if is_client_index(k)]
     await store.transact(dict.fromkeys(keys, DELETE))
 
 
@@ -250,9 +258,9 @@ async def test_what_an_older_version_changes_during_a_rolling_upgrade_is_taken_i
     assert len(await everyone(directory)) == 2  # the first build
     # An instance still on the older version erases client 2: the record alone changes.
     erased = {"client_name": "Erased client", "email": "", "phone": "", "token_hash": ""}
-    record = await store.get_item(f"b:{two.booking.id}")
+    record = await store.get_item(booking_key(two.booking.id))
     assert isinstance(record, dict)
-    await store.set_item(f"b:{two.booking.id}", {**record, **erased})
+    await store.set_item(booking_key(two.booking.id), {**record, **erased})
     clock.now += SETTLE - timedelta(seconds=1)
     assert len(await everyone(directory)) == 2  # not yet: the upgrade may still be rolling
     clock.now += timedelta(seconds=1)
@@ -262,7 +270,7 @@ async def test_what_an_older_version_changes_during_a_rolling_upgrade_is_taken_i
     assert isinstance(marker, dict)
     assert marker["settled"]
     clock.now += 10 * SETTLE  # settled: no more builds
-    await store.set_item(f"b:{two.booking.id}", record)
+    await store.set_item(booking_key(two.booking.id), record)
     assert [r.name for r in await everyone(directory)] == ["Client 1"]
     assert await store.get_item(CLIENT_INDEX_BUILT) == marker
 

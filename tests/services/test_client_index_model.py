@@ -42,7 +42,7 @@ from parlour.domain.schedule import local_day_bounds
 from parlour.errors import Conflict, InvalidInput, SlotTaken
 from parlour.services.bookings.client_keys import client_id, client_key
 from parlour.services.bookings.engine import BookingService
-from parlour.services.bookings.keys import CLIENT_INDEX_BUILT
+from parlour.services.bookings.keys import CLIENT_INDEX_BUILT, is_client_index
 from parlour.services.bookings.records import BookRequest, ClientDetails
 from parlour.services.clients.directory import ClientDirectory, Row
 from parlour.services.clients.records import ClientRecords
@@ -244,7 +244,9 @@ class ClientIndexMachine(RuleBasedStateMachine):
     @rule()
     def forget_the_index(self) -> None:
         """As on a deployment from before the index: the next read builds it."""
-        keys = [key for key, _ in self.run(self.store.get_all_items()).items() if key[:2] == "c:"]
+        keys = [
+            key for key, _ in self.run(self.store.get_all_items()).items() if is_client_index(key)
+        ]
         self.run(self.store.transact(dict.fromkeys(keys, DELETE)))
 
     @rule()

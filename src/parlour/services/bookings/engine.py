@@ -1,13 +1,15 @@
 """Bookings: availability, booking without double-booking, the manage link, and staff changes.
 
-The namespace's keys are laid out in services.bookings.keys; what is read of a day, in
-services.bookings.availability; the unit claims that decide, in services.bookings.claims.
+:class:`BookingService` is the face the adapters call. The namespace's keys are laid out in
+services.bookings.keys; what is read of a day is services.bookings.availability; the unit claims
+that decide and the idempotency record, services.bookings.claims; the changes of an existing
+booking (cancel, status, move), services.bookings.changes.
 
 Every command (a booking, public or staff; a cancellation; a client's reschedule; a staff move;
-a status change) is one ``transact``, built by :meth:`BookingService._commit`: the change, its
-day index merged in (no expectation), the client index's merges
-(services.bookings.client_index), and whatever the ``stage`` hook adds for the command's
-:class:`~parlour.domain.events.BookingEvent` (its messages), so all commit or none does.
+a status change) is one ``transact`` (services.bookings.commit): the change, its day index
+merged in (no expectation), the client index's merges (services.bookings.client_index), and
+whatever the ``stage`` hook adds for the command's :class:`~parlour.domain.events.BookingEvent`
+(its messages), so all commit or none does.
 
 Only claims decide: a booking commits only if every unit its treatment and buffers occupy is
 free (expected absent), a change only if the booking's record is as read. Two requests for
@@ -18,30 +20,27 @@ different times never contend.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, date, datetime
-from typing import Any
 
 from parlour.domain.addresses import parse_email
 from parlour.domain.booking import Booking, Status
-from parlour.domain.catalogue import BookingRules, Treatment
+from parlour.domain.catalogue import Treatment
 from parlour.domain.events import Actor, BookingEvent, Change
 from parlour.domain.slots import Slot, available_slots, occupied_span, slot_at, units_between
-from parlour.errors import Conflict, CorruptValue, InvalidInput, NotFound, SlotTaken
+from parlour.errors import Conflict, InvalidInput, NotFound, SlotTaken
 from parlour.services.bookings.availability import DayReader
+from parlour.services.bookings.changes import BookingChanges
 from parlour.services.bookings.claims import (
     Contention,
     claim,
-    move_claims,
     new_booking,
     preferred_then_spread,
     repeated,
-    status_claims,
     units_of,
 )
-from parlour.services.bookings.client_index import index_change as client_change
+from parlour.services.bookings.commit import ATTEMPTS, Committer
 from parlour.services.bookings.day_cache import DayCache
-from parlour.services.bookings.day_index import upgrade_legacy_days
 from parlour.services.bookings.keys import booking_key, day_key, link_key, repeat_key
 from parlour.services.bookings.records import (
     Booked,
@@ -50,17 +49,15 @@ from parlour.services.bookings.records import (
     ClientDetails,
     Stage,
     booking_from_json,
-    booking_to_json,
+    event_by,
     utc_instant,
 )
 from parlour.services.bookings.rules import check_offered, check_window, nearest, rules_for
 from parlour.services.catalogue import CatalogueService
 from parlour.services.outbox.relay import RelayFeatures
-from parlour.services.staged import Staged
 from parlour.storage.base import KVStore
 from parlour.tokens import b64encode, sha256_hex
 
-ATTEMPTS = 8
 UNDELIVERABLE = (
     "We cannot send e-mail to an address with letters like é before the @. "
     "Please give another address."
@@ -85,37 +82,13 @@ class BookingService:
         self._store = store
         self._catalogue = catalogue
         self._clock = clock
-        self._stage = stage
-        self._days = days
-        """This process's copy of day lists (services.bookings.day_cache); ``None``: none."""
         self._reader = DayReader(store, clock, days)
+        """Reads a day, from this process's copy of day lists (``days``) if it has one."""
+        self._commit = Committer(store, stage, days)
+        self._changes = BookingChanges(store, catalogue, clock, self._reader, self._commit)
         self._contention = Contention()
         self._relay = relay or RelayFeatures()
         """What this process's SMTP relay offers; with none, what needs SMTPUTF8 is refused."""
-
-    async def _commit(
-        self, event: BookingEvent, change: Staged, *, ttl: Mapping[str, float] | None = None
-    ) -> bool:
-        """One atomic step: the change and whatever the ``stage`` hook adds for ``event``
-        (its messages), so both commit or neither does, and the client index's merges. Called
-        once per attempt: a retry stages afresh."""
-        if self._stage is not None:
-            change = change + await self._stage(event)
-        change = change + client_change(event.before, event.booking)
-        try:
-            done = await self._transact(change, ttl)
-        except CorruptValue:  # a day an older version stored as an array: upgrade, try again
-            if not await upgrade_legacy_days(self._store, list(change.merge)):
-                raise
-            done = await self._transact(change, ttl)
-        if done and self._days is not None:  # read what this process wrote, before its event
-            self._days.forget([*change.writes, *change.merge])
-        return done
-
-    async def _transact(self, change: Staged, ttl: Mapping[str, float] | None) -> bool:
-        return await self._store.transact(
-            change.writes, expect=change.expect, ttl=ttl, merge=change.merge or None
-        )
 
     # -- availability ----------------------------------------------------------------------
 
@@ -272,109 +245,14 @@ class BookingService:
 
     async def cancel(self, booking: Booking, *, by_client: bool) -> Changed:
         """Cancel and free its time. A client may only do so before the cut-off."""
-        return await self._change(booking, by_client=by_client, status=Status.CANCELLED)
+        return await self._changes.cancel(booking, by_client=by_client)
 
     async def set_status(self, booking: Booking, status: Status) -> Changed:
         """Staff: completed, no-show, cancelled, or back to confirmed."""
-        return await self._change(booking, by_client=False, status=status)
-
-    async def _change(self, booking: Booking, *, by_client: bool, status: Status) -> Changed:
-        for _ in range(ATTEMPTS):
-            current = await self._store.get_item(booking_key(booking.id))
-            if current is None:
-                raise NotFound("There is no such booking.")
-            stored = booking_from_json(current)
-            if stored.status is status:
-                return Changed(stored, None)
-            if by_client:
-                await self._check_client_may_change(stored)
-            now = self._clock()
-            refusal = stored.refuses(status, now)
-            if refusal:
-                raise Conflict(refusal)
-            changed = stored.revised(now, status=status)
-            key = booking_key(stored.id)
-            record = Staged({key: booking_to_json(changed)}, expect={key: current})
-            kind = Change.CANCELLED if status is Status.CANCELLED else Change.STATUS
-            event = BookingEvent(kind, changed, stored, event_by(not by_client), now)
-            if await self._commit(event, record + status_claims(stored, changed)):
-                return Changed(changed, event)
-            if changed.holds_time and not stored.holds_time:
-                raise SlotTaken("That time has been booked by someone else since.", [])
-        raise Conflict("The booking kept changing; please try again.")
+        return await self._changes.set_status(booking, status)
 
     async def reschedule(
         self, booking: Booking, new_start: datetime, *, by_client: bool
     ) -> Changed:
         """Move a booking to a new start (on any resource able to do it), atomically."""
-        new_start = utc_instant(new_start)
-        business = await self._catalogue.business()
-        resources = await self._catalogue.resources()
-        for _ in range(ATTEMPTS):
-            current = await self._store.get_item(booking_key(booking.id))
-            if current is None:
-                raise NotFound("There is no such booking.")
-            stored = booking_from_json(current)
-            if by_client:
-                await self._check_client_may_change(stored)
-            elif stored.status is not Status.CONFIRMED:
-                raise Conflict("Only a confirmed booking can be moved.")
-            treatment = await self._catalogue.treatment(stored.treatment_id)
-            new_day = new_start.astimezone(business.rules.zone).date()
-            slots = await self._reader.slots(
-                business, treatment, resources, new_day, stored, not by_client
-            )
-            slot = next((s for s in slots if s.start == new_start), None)
-            if slot is None:
-                check_offered(
-                    business,
-                    treatment,
-                    resources,
-                    new_day,
-                    new_start,
-                    staff=not by_client,
-                    now=self._clock(),
-                )
-                raise SlotTaken(
-                    "That time is not free. Here are other times that day.",
-                    nearest(slots, new_start, ""),
-                )
-            resource = (
-                stored.resource_id
-                if stored.resource_id in slot.resource_ids
-                else (slot.resource_ids[0])
-            )
-            now = self._clock()
-            moved = stored.revised(
-                now,
-                start=new_start,
-                resource_id=resource,
-                duration=treatment.duration,
-                buffer_before=treatment.buffer_before,
-                buffer_after=treatment.buffer_after,
-            )
-            event = BookingEvent(Change.MOVED, moved, stored, event_by(not by_client), now)
-            if await self._move(event, current, business.rules):
-                return Changed(moved, event)
-        raise Conflict("That day kept changing; please try again.")
-
-    async def _move(self, event: BookingEvent, current: Any, rules: BookingRules) -> bool:
-        stored, moved = event.before, event.booking
-        assert stored is not None  # a move has a before
-        key = booking_key(moved.id)
-        record = Staged({key: booking_to_json(moved)}, expect={key: current})
-        return await self._commit(event, record + move_claims(stored, moved, rules))
-
-    async def _check_client_may_change(self, booking: Booking) -> None:
-        rules = (await self._catalogue.business()).rules
-        if booking.status is not Status.CONFIRMED:
-            raise Conflict(f"This booking is {booking.status.value}, so it cannot be changed.")
-        if not booking.client_may_change(self._clock(), rules.cancel_cutoff_hours):
-            raise Conflict(
-                f"Bookings can be changed online until {rules.cancel_cutoff_hours} hours before "
-                "they start. Please call us instead."
-            )
-
-
-def event_by(staff: bool) -> Actor:
-    return Actor.STAFF if staff else Actor.CLIENT
+        return await self._changes.reschedule(booking, new_start, by_client=by_client)

@@ -35,18 +35,19 @@ _DAY = "d:"
 _LINK = "t:"
 _REPEAT = "i:"
 _SEALED_LINK = "k:"
-_CLIENT_SUMMARIES = "c:k:"
-_CLIENT_PENDING = "c:q:"
-_CLIENT_LISTING = "c:l:"
-_CLIENT_OWNERS = "c:p:"
+_CLIENT_INDEX = "c:"
+_CLIENT_SUMMARIES = f"{_CLIENT_INDEX}k:"
+_CLIENT_PENDING = f"{_CLIENT_INDEX}q:"
+_CLIENT_LISTING = f"{_CLIENT_INDEX}l:"
+_CLIENT_OWNERS = f"{_CLIENT_INDEX}p:"
 
 BOOKING_RECORDS = (_BOOKING,)
 """The prefixes a change feed is subscribed with to hear of booking records only."""
 DAY_LISTS = (_DAY,)
 """The prefixes of the day lists."""
-CLIENT_SORTED = "c:s"
+CLIENT_SORTED = f"{_CLIENT_INDEX}s"
 """The prefix of the client index's sorted entries (services.sorted_index adds ``:<leaf>``)."""
-CLIENT_INDEX_BUILT = "c:built"
+CLIENT_INDEX_BUILT = f"{_CLIENT_INDEX}built"
 
 
 def booking_key(booking_id: str) -> str:
@@ -138,4 +139,4 @@ def client_owners_key(phone_id: str) -> str:
 def is_client_index(key: str) -> bool:
     """Any key of the client index (summaries, pending shards, listings, owners, sorted
     entries, the build marker)."""
-    return key.startswith("c:")
+    return key.startswith(_CLIENT_INDEX)

@@ -187,3 +187,8 @@ class BookRequest:
         return cls(
             fields.get("treatment", ""), start, client, resource or None, idempotency_key, by
         )
+
+
+def event_by(staff: bool) -> Actor:
+    """Who a change is made by: staff, or the client."""
+    return Actor.STAFF if staff else Actor.CLIENT

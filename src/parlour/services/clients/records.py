@@ -25,7 +25,8 @@ from typing import Any
 from parlour.domain.booking import Booking
 from parlour.errors import Conflict, NotFound
 from parlour.services.bookings.client_index import index_change
-from parlour.services.bookings.engine import ATTEMPTS, now_utc
+from parlour.services.bookings.commit import ATTEMPTS
+from parlour.services.bookings.engine import now_utc
 from parlour.services.bookings.keys import booking_key, is_booking, link_key, sealed_link_key
 from parlour.services.bookings.records import booking_from_json, booking_to_json
 from parlour.storage.base import DELETE, KVStore
