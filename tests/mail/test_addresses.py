@@ -2,7 +2,7 @@
 such an address makes its message dead at once and never pauses the worker for everyone else;
 an IDN domain goes as its A-label through any relay; a local part that is not ASCII goes with
 SMTPUTF8 where the relay offers it; and what the relay offers is known from the worker's start
-(services/relay.py), for booking to refuse an address it could never deliver to."""
+(services/outbox/relay.py), for booking to refuse an address it could never deliver to."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Staff pages about clients: the list (a page at a time, searched by name, e-mail or phone),
 one client's bookings, figures and notes, their data exported or erased (admins; both audited),
-and a fresh manage link for a booking, to read out or send (services/booking_records.py says
+and a fresh manage link for a booking, to read out or send (services/clients/records.py says
 why fresh)."""
 
 from __future__ import annotations
