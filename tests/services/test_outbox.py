@@ -15,8 +15,9 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
 from parlour.services.outbox.keys import QUEUE_DAYS, is_queue, message_key, queue_key
+from parlour.services.outbox.queue import shard_of
 from parlour.services.outbox.records import State, backoff, new_message
-from parlour.services.outbox.store import Outbox, shard_of
+from parlour.services.outbox.store import Outbox
 from parlour.storage import Backend, KVStore
 from parlour.storage.base import ABSENT
 

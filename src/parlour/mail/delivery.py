@@ -39,9 +39,10 @@ from parlour.mail.render import Renderer
 from parlour.mail.transport import DeliveryFailed, SmtpTransport
 from parlour.services.notices.notifier import MailSetup, NoticePolicy
 from parlour.services.outbox.keys import QUEUE_PREFIXES
+from parlour.services.outbox.queue import Due
 from parlour.services.outbox.records import Message, State, backoff
 from parlour.services.outbox.relay import RelayFeatures
-from parlour.services.outbox.store import TAKE_AT_ONCE, Due, Outbox
+from parlour.services.outbox.store import TAKE_AT_ONCE, Outbox
 from parlour.services.sealing import Sealer
 from parlour.storage.events import ChangeKind, Subscription
 from parlour.web.ratelimit import Limiter

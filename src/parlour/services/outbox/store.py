@@ -18,8 +18,7 @@ expires (its worker died) is taken over by the next worker that looks.
 
 from __future__ import annotations
 
-import zlib
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -34,6 +33,17 @@ from parlour.services.outbox.keys import (
     sent_key,
     shard_of_key,
 )
+from parlour.services.outbox.queue import (
+    BUCKETS,
+    Due,
+    Scan,
+    bucket_of,
+    directory_merges,
+    due_stamp,
+    hour_of,
+    shard_of,
+    shards_of_hour,
+)
 from parlour.services.outbox.records import Message, State, message_from_json, message_to_json
 from parlour.services.staged import Staged
 from parlour.storage.base import ABSENT, DELETE, JSON, KVStore
@@ -42,54 +52,6 @@ SENT_KEPT = 31 * 24 * 3600.0
 """How long a sent message and its day's log are kept, for people to look back on."""
 TAKE_AT_ONCE = 200
 """The most due messages one pass of a worker considers; the rest wait for the next pass."""
-
-BUCKETS = 16
-"""Shards per hour. A merge rewrites its whole document (on Redis, in Lua, measured at about
-0.1 ms per field on this machine), so the messages due in one hour are spread over sixteen
-documents by a hash of their id: a burst of 800 confirmations makes shards of about 50."""
-
-
-def _hour(instant: float) -> str:
-    at = datetime.fromtimestamp(instant, UTC)  # as strftime("%Y%m%d%H"), a few times faster
-    return f"{at.year:04d}{at.month:02d}{at.day:02d}{at.hour:02d}"
-
-
-def shard_of(due: float, message_id: str) -> str:
-    """``YYYYMMDDHH`` and a bucket letter: the shard that holds a message while it waits."""
-    return f"{_hour(due)}{_bucket(message_id)}"
-
-
-def _shards_of_hour(hour: str) -> list[str]:
-    return [queue_key(f"{hour}{bucket:x}") for bucket in range(BUCKETS)]
-
-
-def _indexed(shard: str) -> dict[str, dict[str, Any]]:
-    """The directory merges that let a worker find ``shard``: its day, and its hour that day."""
-    return {QUEUE_DAYS: {shard[:8]: ""}, hours_key(shard[:8]): {shard[8:10]: ""}}
-
-
-def _bucket(message_id: str) -> str:
-    return f"{zlib.crc32(message_id.encode()) % BUCKETS:x}"
-
-
-def _stamp(instant: float) -> str:
-    return f"{instant:.3f}"
-
-
-@dataclass(frozen=True, slots=True)
-class Due:
-    message_id: str
-    due: float
-    shard: str
-
-
-@dataclass(frozen=True, slots=True)
-class Scan:
-    due: list[Due]
-    """Due now and not sent, oldest first."""
-    next_due: float
-    """The earliest later time a worker must look again (the next due message or the next
-    hour, whose shard it has not read)."""
 
 
 class Outbox:
@@ -117,7 +79,10 @@ class Outbox:
         record = replace(message, shard=shard, state=State.PENDING)
         return Staged(
             writes={message_key(message.id): message_to_json(record)},
-            merge={queue_key(shard): {message.id: _stamp(message.due)}, **_indexed(shard)},
+            merge={
+                queue_key(shard): {message.id: due_stamp(message.due)},
+                **directory_merges(shard),
+            },
             expect={message_key(message.id): ABSENT},
         )
 
@@ -144,8 +109,8 @@ class Outbox:
 
     async def scan(self, now: float) -> Scan:
         """What is due at ``now``. Reads the directory and the shards of hours up to now."""
-        current = _hour(now)
-        keys = [key for hour in await self._hours(up_to=current) for key in _shards_of_hour(hour)]
+        current = hour_of(now)
+        keys = [key for hour in await self._hours(up_to=current) for key in shards_of_hour(hour)]
         shards = await self.store.get_many(keys)
         due: list[Due] = []
         next_due = (
@@ -171,15 +136,15 @@ class Outbox:
     async def listing(self, now: float, limit: int = 100) -> dict[State, list[Message]]:
         """For /admin/outbox: pending (by due time, scheduled ones too), those that need a
         person (dead or held), and today's and yesterday's sent."""
-        soon = _hour(now + 7 * 86400)  # further ahead: scheduled, not listed
-        keys = [key for hour in await self._hours(up_to=soon) for key in _shards_of_hour(hour)]
+        soon = hour_of(now + 7 * 86400)  # further ahead: scheduled, not listed
+        keys = [key for hour in await self._hours(up_to=soon) for key in shards_of_hour(hour)]
         pending = sorted(
             ((float(t), i) for shard in (await self.store.get_many(keys)).values()
              for i, t in shard.items()),
         )[:limit]  # fmt: skip
         attention = list(await self.store.get_item(ATTENTION) or {})[:limit]
         logs = [
-            sent_key(f"{_hour(now - hours * 3600)}{bucket:x}")
+            sent_key(f"{hour_of(now - hours * 3600)}{bucket:x}")
             for hours in range(24)
             for bucket in range(BUCKETS)
         ]
@@ -230,11 +195,11 @@ class Outbox:
 
     async def mark_sent(self, leased: Message, now: float) -> Message:
         """Record that the server accepted ``leased``: sent, off the queue, in the day's log."""
-        log = sent_key(f"{_hour(now)}{_bucket(leased.id)}")
+        log = sent_key(f"{hour_of(now)}{bucket_of(leased.id)}")
         sent = replace(leased, state=State.SENT, sent=now, lease_owner="", lease_until=0.0)
         merge: dict[str, dict[str, Any]] = {
             queue_key(leased.shard): {leased.id: DELETE},
-            log: {leased.id: _stamp(now)},
+            log: {leased.id: due_stamp(now)},
         }
         ttl = {message_key(leased.id): SENT_KEPT, log: SENT_KEPT}
         return await self._finish(leased, sent, merge, ttl)
@@ -254,8 +219,8 @@ class Outbox:
             lease_until=0.0,
         )
         merge: dict[str, dict[str, Any]] = {queue_key(leased.shard): {leased.id: DELETE}}
-        merge.setdefault(queue_key(shard), {})[leased.id] = _stamp(due)
-        merge |= _indexed(shard)
+        merge.setdefault(queue_key(shard), {})[leased.id] = due_stamp(due)
+        merge |= directory_merges(shard)
         return await self._finish(leased, again, merge, {})
 
     async def set_aside(self, leased: Message, state: State, reason: str) -> Message:
@@ -270,7 +235,7 @@ class Outbox:
         )
         merge: dict[str, dict[str, Any]] = {
             queue_key(leased.shard): {leased.id: DELETE},
-            ATTENTION: {leased.id: _stamp(leased.created)},
+            ATTENTION: {leased.id: due_stamp(leased.created)},
         }
         return await self._finish(leased, aside, merge, {})
 
@@ -321,8 +286,8 @@ class Outbox:
             error=f"retried by staff after: {message.error}",
         )
         merge: dict[str, dict[str, Any]] = {
-            queue_key(shard): {message.id: _stamp(now)},
-            **_indexed(shard),
+            queue_key(shard): {message.id: due_stamp(now)},
+            **directory_merges(shard),
             ATTENTION: {message.id: DELETE},
         }
         ok = await self.store.transact(
@@ -335,11 +300,11 @@ class Outbox:
 
         Each removal expects what it removes still empty, so a message merged in meanwhile is
         never lost: the removal fails and is tried again another time."""
-        current = _hour(now)
+        current = hour_of(now)
         for hour in await self._hours(up_to=current):
             if hour >= current:
                 continue
-            keys = _shards_of_hour(hour)
+            keys = shards_of_hour(hour)
             shards = await self.store.get_many(keys)
             if any(shards.values()):
                 continue
