@@ -31,7 +31,7 @@ from bench.loadgen import CONNECTIONS, Run, require_wrk, wrk
 from parlour.config import load_settings
 from parlour.domain.catalogue import BookingRules, Resource, Treatment
 from parlour.domain.schedule import Hours, Schedule, to_utc
-from parlour.services.bookings import BookingService
+from parlour.services.bookings.engine import BookingService
 from parlour.services.catalogue import Business, CatalogueService
 from parlour.storage import Storage
 

@@ -45,14 +45,16 @@ from parlour.config import Settings, load_settings
 from parlour.domain.booking import Booking
 from parlour.domain.events import Actor
 from parlour.domain.schedule import to_utc
-from parlour.services import bookings
 from parlour.services.accounts import AccountService
-from parlour.services.bookings import BookingService, BookRequest
-from parlour.services.client_keys import phone_key
-from parlour.services.client_records import ClientRecords
-from parlour.services.clients import Client, ClientService, group
-from parlour.services.outbox_records import Staged
+from parlour.services.bookings import commit as booking_commit
+from parlour.services.bookings.client_keys import phone_key
+from parlour.services.bookings.engine import BookingService
+from parlour.services.bookings.keys import is_client_index
+from parlour.services.bookings.records import BookRequest
+from parlour.services.clients.records import ClientRecords
+from parlour.services.clients.service import ClientHistory, ClientService, group
 from parlour.services.reviews import ReviewService
+from parlour.services.staged import Staged
 from parlour.storage import KVStore, Storage
 from parlour.storage.base import DELETE
 
@@ -63,7 +65,7 @@ from support.web import log_in
 PASSWORD = "correct horse battery"
 
 
-def old_matches(client: Client, query: str) -> bool:
+def old_matches(client: ClientHistory, query: str) -> bool:
     """The search the old derivation did: a part of the name, the address or the digits."""
     wanted = query.strip().casefold()
     digits = phone_key(query).lstrip("+")
@@ -117,7 +119,7 @@ async def seed(storage: Storage, count: int, clients: int, *, accounts: bool = T
 
 
 async def forget_the_index(store: KVStore) -> int:
-    keys = [key for key, _ in (await store.get_all_items()).items() if key.startswith("c:")]
+    keys = [key for key, _ in (await store.get_all_items()).items() if is_client_index(key)]
     for start in range(0, len(keys), 500):
         await store.transact(dict.fromkeys(keys[start : start + 500], DELETE))
     return len(keys)
@@ -129,7 +131,7 @@ async def in_process(storage: Storage, rounds: int) -> list[tuple[str, list[floa
     service = ClientService(records, storage.kv("clients"), ReviewService(storage.kv("reviews")),
                             storage.kv("reviews"))  # fmt: skip
 
-    async def old(query: str) -> list[Client]:
+    async def old(query: str) -> list[ClientHistory]:
         return [c for c in group(await records.every_booking()) if old_matches(c, query)]
 
     everyone = await old("")
@@ -156,7 +158,7 @@ async def booking_cost(settings_for: Callable[[str], Settings], count: int, roun
     """Bookings/s through BookingService with the client index's merges and without them
     (the engine's hook replaced by one that adds nothing), alternating, each on a fresh store."""
     rates: dict[bool, list[float]] = {True: [], False: []}
-    engine = vars(bookings)  # the engine module's names: its hook is swapped for the run
+    engine = vars(booking_commit)  # the commit module's names: its hook is swapped for the run
     indexed_change = engine["client_change"]
     for n in range(rounds):
         for indexed in (True, False):

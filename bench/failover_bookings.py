@@ -36,7 +36,7 @@ from parlour.domain.booking import Booking, Status
 from parlour.domain.catalogue import BookingRules, Resource, Treatment
 from parlour.domain.schedule import Hours, Schedule, to_utc
 from parlour.errors import ParlourError
-from parlour.services.bookings import BookingService
+from parlour.services.bookings.engine import BookingService
 from parlour.services.catalogue import Business, CatalogueService
 from parlour.storage import Storage
 

@@ -42,11 +42,13 @@ from parlour.domain.catalogue import BookingRules, Resource, Treatment
 from parlour.domain.schedule import Hours, Schedule
 from parlour.links import Links
 from parlour.mail.delivery import delivery_from_settings
-from parlour.mail.messages import ProbeMessage, to_json
-from parlour.services.bookings import BookingService, BookRequest
+from parlour.services.bookings.engine import BookingService
+from parlour.services.bookings.records import BookRequest
 from parlour.services.catalogue import Business, CatalogueService
-from parlour.services.notifications import NoticePolicy, Notifier
-from parlour.services.outbox import Outbox, new_message
+from parlour.services.notices.messages import ProbeMessage, to_json
+from parlour.services.notices.notifier import NoticePolicy, Notifier
+from parlour.services.outbox.records import new_message
+from parlour.services.outbox.store import Outbox
 from parlour.services.sealing import Sealer
 from parlour.storage import Storage
 from parlour.storage.base import KVStore

@@ -74,7 +74,7 @@ async def seeded(settings_dir: Path) -> None:
     settings = load_settings(env_file=None, data_dir=settings_dir)
     async with Storage.from_settings(settings) as storage:
         catalogue = await furnish(storage.kv)
-        from parlour.services.bookings import BookingService
+        from parlour.services.bookings.engine import BookingService
 
         service = BookingService(storage.kv("bookings"), catalogue)
         for hour in (9, 11, 14):

@@ -16,11 +16,12 @@ from PIL import Image
 from playwright.async_api import async_playwright
 
 from parlour.config import load_settings
-from parlour.mail.messages import ProbeMessage, to_json
 from parlour.services.accounts import AccountService
-from parlour.services.bookings import BookingService
+from parlour.services.bookings.engine import BookingService
 from parlour.services.gallery import GalleryService
-from parlour.services.outbox import Outbox, new_message
+from parlour.services.notices.messages import ProbeMessage, to_json
+from parlour.services.outbox.records import new_message
+from parlour.services.outbox.store import Outbox
 from parlour.services.reviews import ReviewService
 from parlour.storage import Storage
 

@@ -11,7 +11,7 @@ from datetime import timedelta
 import pytest
 from playwright.async_api import Page, ViewportSize, expect
 
-from parlour.services.clients import client_id, client_key
+from parlour.services.bookings.client_keys import client_id, client_key
 
 from support.browser import DESKTOP, SIZES, Chromium, Site, log_in, new_page
 from support.salon import FACIAL

@@ -19,7 +19,7 @@ import pytest
 from axe_playwright_python.async_playwright import Axe
 from playwright.async_api import Page, ViewportSize, expect
 
-from parlour.services.clients import client_id, client_key
+from parlour.services.bookings.client_keys import client_id, client_key
 
 from support.browser import DESKTOP, NARROW, PHONE, STAFF, Chromium, Site, log_in, new_page
 from support.salon import FACIAL, MASSAGE, at, client

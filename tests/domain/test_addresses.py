@@ -13,12 +13,12 @@ from hypothesis import strategies as st
 from parlour.domain.addresses import EMAIL_PATTERN, MAX_ADDRESS, mailbox, parse_email
 from parlour.domain.events import Actor
 from parlour.errors import InvalidInput
-from parlour.services.booking_records import (
+from parlour.services.bookings.records import (
     MAX_NAME,
     MAX_PHONE,
     NAME_PATTERN,
     PHONE_PATTERN,
-    Client,
+    ClientDetails,
 )
 
 # Each of these once counted as its own mailbox for the booking and mail limits while the SMTP
@@ -125,5 +125,7 @@ def test_every_client_the_api_schema_describes_is_accepted(
     name: str, email: str, phone: str
 ) -> None:
     """Issue 21.7: a schema-driven client never meets a 422 the document did not predict."""
-    client = Client.from_fields({"name": name, "email": email, "phone": phone}, by=Actor.CLIENT)
+    client = ClientDetails.from_fields(
+        {"name": name, "email": email, "phone": phone}, by=Actor.CLIENT
+    )
     assert client.email == email.strip()

@@ -24,7 +24,7 @@ import pytest
 from parlour.config import load_settings
 from parlour.errors import StorageUnavailable
 from parlour.services.accounts import AccountService
-from parlour.services.bookings import BookingService
+from parlour.services.bookings.engine import BookingService
 from parlour.storage import KVStore, Storage
 from parlour.storage.redis import RedisBackend
 

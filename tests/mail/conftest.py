@@ -5,7 +5,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from parlour.config import load_settings
-from parlour.services.outbox import Outbox
+from parlour.services.outbox.store import Outbox
 from parlour.storage import KVStore
 from parlour.storage.memory import MemoryBackend
 from parlour.storage.ratelimit import MemoryRateLimits

@@ -2,7 +2,7 @@
 such an address makes its message dead at once and never pauses the worker for everyone else;
 an IDN domain goes as its A-label through any relay; a local part that is not ASCII goes with
 SMTPUTF8 where the relay offers it; and what the relay offers is known from the worker's start
-(services/relay.py), for booking to refuse an address it could never deliver to."""
+(services/outbox/relay.py), for booking to refuse an address it could never deliver to."""
 
 from __future__ import annotations
 
@@ -14,9 +14,10 @@ import pytest
 from parlour.config import load_settings
 from parlour.domain.addresses import parse_email
 from parlour.mail.delivery import delivery_from_settings
-from parlour.services.bookings import UNDELIVERABLE
-from parlour.services.outbox import Outbox, State
-from parlour.services.relay import RelayFeatures
+from parlour.services.bookings.engine import UNDELIVERABLE
+from parlour.services.outbox.records import State
+from parlour.services.outbox.relay import RelayFeatures
+from parlour.services.outbox.store import Outbox
 from parlour.web.app import create_app
 from parlour.web.parts import parts
 

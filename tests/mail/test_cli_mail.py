@@ -11,10 +11,10 @@ import time
 from pathlib import Path
 
 from parlour.config import load_settings
-from parlour.mail.messages import ProbeMessage, to_json
 from parlour.services.catalogue import Business
-from parlour.services.outbox import State, new_message
-from parlour.services.outboxes import Outboxes
+from parlour.services.notices.messages import ProbeMessage, to_json
+from parlour.services.outbox.outboxes import Outboxes
+from parlour.services.outbox.records import State, new_message
 from parlour.storage import Storage
 from test_cli import parlour
 

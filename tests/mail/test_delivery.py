@@ -7,7 +7,8 @@ import asyncio
 
 import pytest
 
-from parlour.services.outbox import Outbox, State
+from parlour.services.outbox.records import State
+from parlour.services.outbox.store import Outbox
 from parlour.storage import Backend, KVStore
 from parlour.web.ratelimit import Limiter
 

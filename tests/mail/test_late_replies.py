@@ -9,7 +9,8 @@ renews the message's lease meanwhile so that no other worker takes it over."""
 
 from __future__ import annotations
 
-from parlour.services.outbox import Outbox, State
+from parlour.services.outbox.records import State
+from parlour.services.outbox.store import Outbox
 
 from support.delivery import Clock, ids, probe, state_is, worker, working
 from support.smtp_server import SmtpServer

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import asyncio
 
-from parlour.services.outbox import Outbox, State
+from parlour.services.outbox.records import State
+from parlour.services.outbox.store import Outbox
 from parlour.web.ratelimit import Identity, Limiter
 
 from support.delivery import Clock, probe, state_is, worker, working

@@ -6,7 +6,8 @@ so an outage spends no message's attempts."""
 from __future__ import annotations
 
 from parlour.mail.outage import PROBE_EVERY, PROBE_FIRST, Outage
-from parlour.services.outbox import Outbox, State
+from parlour.services.outbox.records import State
+from parlour.services.outbox.store import Outbox
 
 from support.delivery import Clock, probe, state_is, worker, working
 from support.smtp_server import SmtpServer

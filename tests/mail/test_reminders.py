@@ -11,9 +11,10 @@ from parlour.links import Links
 from parlour.mail.delivery import DeliveryWorker, Retries
 from parlour.mail.render import Renderer
 from parlour.mail.transport import SmtpAddress, SmtpTransport
-from parlour.services.bookings import Booked, BookingService, BookRequest
-from parlour.services.notifications import NoticePolicy, Notifier
-from parlour.services.outbox import Outbox
+from parlour.services.bookings.engine import BookingService
+from parlour.services.bookings.records import Booked, BookRequest
+from parlour.services.notices.notifier import NoticePolicy, Notifier
+from parlour.services.outbox.store import Outbox
 from parlour.services.sealing import Sealer
 from parlour.storage import Backend, KVStore
 

@@ -10,7 +10,9 @@ import pytest
 
 from parlour.domain.booking import Booking, Status
 from parlour.domain.catalogue import BookingRules
-from parlour.mail.messages import (
+from parlour.mail.render import MISSING_LINK, Renderer
+from parlour.services.catalogue import Business
+from parlour.services.notices.messages import (
     BookingNotice,
     Kind,
     PasswordReset,
@@ -18,9 +20,7 @@ from parlour.mail.messages import (
     from_json,
     to_json,
 )
-from parlour.mail.render import MISSING_LINK, Renderer
-from parlour.services.catalogue import Business
-from parlour.services.outbox import Message, new_message
+from parlour.services.outbox.records import Message, new_message
 from parlour.services.sealing import Sealer
 
 SEALER = Sealer(b"k" * 48)

@@ -16,10 +16,11 @@ from pathlib import Path
 import pytest
 
 from parlour.config import load_settings
-from parlour.mail.messages import ProbeMessage, to_json
 from parlour.services.catalogue import Business
-from parlour.services.outbox import Message, Outbox, State, new_message
-from parlour.services.outboxes import Outboxes
+from parlour.services.notices.messages import ProbeMessage, to_json
+from parlour.services.outbox.outboxes import Outboxes
+from parlour.services.outbox.records import Message, State, new_message
+from parlour.services.outbox.store import Outbox
 from parlour.storage import Storage
 
 from support.smtp_server import SmtpServer

@@ -13,8 +13,9 @@ from pathlib import Path
 import pytest
 
 from parlour.errors import SlotTaken
-from parlour.services.availability_cache import DayCache, DayList
-from parlour.services.bookings import BookingService
+from parlour.services.bookings.day_cache import DayCache, DayList
+from parlour.services.bookings.engine import BookingService
+from parlour.services.bookings.keys import booking_key, day_key
 from parlour.services.cache import NamespaceCache
 from parlour.services.catalogue import CatalogueService
 from parlour.storage import KVStore
@@ -155,11 +156,11 @@ async def test_a_record_changed_while_its_day_loads_is_not_kept(pair: list[Insta
     booked = await two.service.book(
         ask({"treatment": FACIAL.id, "start": at(10), **client(1), "resource": "r_ann"})
     )
-    key = f"d:{DAY.isoformat()}:r_ann"
+    key = day_key(DAY, "r_ann")
 
     async def overtaken(keys: Sequence[str]) -> dict[str, DayList]:
-        loaded = await one.service._day_lists(keys)  # the real loader
-        one.days.changed(f"b:{booked.booking.id}")  # its event arrives while the load is out
+        loaded = await one.service._reader.day_lists(keys)  # the real loader
+        one.days.changed(booking_key(booked.booking.id))  # its event arrives while the load is out
         return loaded
 
     kept = await one.days.days([key], overtaken)

@@ -44,7 +44,9 @@ from parlour.domain.events import Actor
 from parlour.domain.schedule import Hours, local_day_bounds
 from parlour.domain.slots import occupied_span, units_between
 from parlour.errors import Conflict, InvalidInput, SlotTaken
-from parlour.services.bookings import BookingService, BookRequest, Client
+from parlour.services.bookings.engine import BookingService
+from parlour.services.bookings.keys import is_unit, unit_key
+from parlour.services.bookings.records import BookRequest, ClientDetails
 from parlour.services.catalogue import CatalogueService
 from parlour.storage import Backend, KVStore
 
@@ -127,7 +129,7 @@ class BookingMachine(RuleBasedStateMachine):
             return
         slot = slots[index % len(slots)]
         by = Actor.STAFF if staff else Actor.CLIENT
-        client = Client(
+        client = ClientDetails(
             f"Client {len(self.bookings)}", "" if staff else "c@example.com", "07700 900123"
         )
         booked = self.run(self.service.book(BookRequest(treatment, slot.start, client, by=by)))
@@ -146,7 +148,7 @@ class BookingMachine(RuleBasedStateMachine):
     ) -> None:
         midnight, _ = local_day_bounds(self.day(offset), LONDON)
         start = midnight + timedelta(minutes=15 * quarter)
-        client = Client("Anyone", "a@example.com", "07700 900123")
+        client = ClientDetails("Anyone", "a@example.com", "07700 900123")
         request = BookRequest(treatment, start, client, resource)
         try:
             booked = self.run(self.service.book(request))
@@ -171,7 +173,7 @@ class BookingMachine(RuleBasedStateMachine):
         live = self.live()
         held = live[index % len(live)]
         start = held.start + timedelta(minutes=15 * shift)
-        client = Client("Near", "n@example.com", "07700 900123")
+        client = ClientDetails("Near", "n@example.com", "07700 900123")
         by = Actor.STAFF if staff else Actor.CLIENT
         request = BookRequest(held.treatment_id, start, client, held.resource_id, by=by)
         try:
@@ -321,8 +323,8 @@ class BookingMachine(RuleBasedStateMachine):
     @invariant()
     def the_claims_are_exactly_the_live_bookings_units(self) -> None:
         stored = self.run(self.store.get_all_items())
-        claims = {k: v for k, v in stored.items() if k.startswith("u:")}
-        expected = {f"u:{b.resource_id}:{u}": b.id for b in self.live() for u in b.units}
+        claims = {k: v for k, v in stored.items() if is_unit(k)}
+        expected = {unit_key(b.resource_id, u): b.id for b in self.live() for u in b.units}
         assert claims == expected
 
     @invariant()

@@ -18,11 +18,15 @@ from parlour.domain.schedule import Schedule
 from parlour.errors import SlotTaken
 from parlour.links import Links
 from parlour.mail.render import Renderer
-from parlour.services.bookings import Booked, BookingService, BookRequest, Client
+from parlour.services.bookings.engine import BookingService
+from parlour.services.bookings.keys import sealed_link_key
+from parlour.services.bookings.records import Booked, BookRequest, ClientDetails
 from parlour.services.catalogue import CatalogueService, resource_from_json, resource_to_json
-from parlour.services.client_records import ClientRecords
-from parlour.services.notifications import NoticePolicy, Notifier, reminder_id
-from parlour.services.outbox import Message, Outbox, State
+from parlour.services.clients.records import ClientRecords
+from parlour.services.notices.notifier import NoticePolicy, Notifier, reminder_id
+from parlour.services.outbox.keys import is_message
+from parlour.services.outbox.records import Message, State
+from parlour.services.outbox.store import Outbox
 from parlour.services.sealing import Sealer
 from parlour.storage import Backend, KVStore
 
@@ -133,7 +137,7 @@ async def test_staff_alerts_go_to_the_business_and_the_therapist_each_switchable
     ]:
         salon.notifier.policy = switched
         staged = await salon.notifier.stage(booked.event)
-        kinds = [str(v["kind"]) for k, v in staged.writes.items() if k.startswith("m:")]
+        kinds = [str(v["kind"]) for k, v in staged.writes.items() if is_message(k)]
         assert sum(kind.startswith("staff") for kind in kinds) == expected
 
 
@@ -201,7 +205,9 @@ async def test_a_phone_client_without_an_e_mail_is_sent_nothing_and_staff_are_to
     salon: Salon,
 ) -> None:
     start = datetime.fromisoformat(at(11))
-    phoned = BookRequest(FACIAL.id, start, Client("Phone Client", "", "07700 900123"), "r_ann")
+    phoned = BookRequest(
+        FACIAL.id, start, ClientDetails("Phone Client", "", "07700 900123"), "r_ann"
+    )
     booked = await salon.bookings.book(replace(phoned, by=Actor.STAFF))
     kinds = await salon.kinds()
     assert set(kinds) == {"staff_new"}
@@ -229,4 +235,4 @@ async def test_a_new_link_from_staff_is_the_one_later_messages_carry_and_erasing
     assert LINKS.manage(token) in text  # the link the client holds now, not the dead one
     assert LINKS.manage(booked.token) not in text
     await records.erase_client(booked.booking.id)
-    assert await salon.store.get_item(f"k:{booked.booking.id}") is None
+    assert await salon.store.get_item(sealed_link_key(booked.booking.id)) is None

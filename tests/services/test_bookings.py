@@ -12,9 +12,10 @@ import pytest
 from parlour.domain.booking import Status
 from parlour.domain.events import Actor, BookingEvent, Change
 from parlour.errors import Conflict, InvalidInput, NotFound, SlotTaken
-from parlour.services.bookings import BookingService
-from parlour.services.outbox_records import Staged
+from parlour.services.bookings.engine import BookingService
+from parlour.services.bookings.keys import booking_key, day_key, is_booking, is_day
 from parlour.services.reviews import ReviewService
+from parlour.services.staged import Staged
 from parlour.storage import Backend, KVStore
 from parlour.storage.base import ABSENT
 from parlour.storage.memory import MemoryBackend
@@ -306,10 +307,10 @@ async def test_a_days_listing_reads_only_that_days_units(clock: Clock) -> None:
     backend.keys.clear()
     await service.availability(MASSAGE.id, DAY + timedelta(days=1))
     days = {(DAY + timedelta(days=d)).isoformat() for d in (0, 1, 2)}
-    lists = {key for key in backend.keys if key.startswith("d:")}
-    records = {key for key in backend.keys if key.startswith("b:")}
+    lists = {key for key in backend.keys if is_day(key)}
+    records = {key for key in backend.keys if is_booking(key)}
     assert {key.split(":")[1] for key in lists} == days  # the day and its neighbours only
-    assert records == {f"b:{ids[d]}" for d in (0, 1, 2)}  # not the booking six days away
+    assert records == {booking_key(ids[d]) for d in (0, 1, 2)}  # not the booking six days away
     assert set(backend.keys) == lists | records  # no unit claims read: far fewer keys
 
 
@@ -332,7 +333,7 @@ async def test_a_day_stored_as_a_list_by_an_older_version_still_reads_and_is_upg
 ) -> None:
     store = KVStore(backend, "bookings")
     first = await service.book(ask({"treatment": MASSAGE.id, "start": at(10), **client(1)}))
-    key = f"d:{DAY.isoformat()}:r_ann"
+    key = day_key(DAY, "r_ann")
     await store.set_item(key, [first.booking.id])  # as versions before the merged index wrote it
     assert [b.id for b in await service.day(DAY, ["r_ann"])] == [first.booking.id]
     _, slots = await service.availability(MASSAGE.id, DAY)

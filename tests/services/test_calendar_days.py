@@ -7,8 +7,8 @@ from datetime import date, datetime, timedelta
 
 import pytest
 
-from parlour.services.bookings import BookingService
-from parlour.services.calendar_days import CalendarDays, Why
+from parlour.services.bookings.calendar_days import CalendarDays, Why
+from parlour.services.bookings.engine import BookingService
 from parlour.services.catalogue import CatalogueService
 from parlour.storage import KVStore
 from parlour.storage.memory import MemoryBackend

@@ -18,13 +18,21 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from parlour.domain.booking import Status
-from parlour.services.bookings import BookingService
-from parlour.services.client_directory import ClientDirectory, Row
-from parlour.services.client_index import BUILT, bookings_key, summary
-from parlour.services.client_keys import client_id, client_key
-from parlour.services.client_listing import SETTLE
-from parlour.services.client_records import ClientRecords
-from parlour.services.clients import Client, group
+from parlour.services.bookings.client_index import summary
+from parlour.services.bookings.client_keys import client_id, client_key
+from parlour.services.bookings.engine import BookingService
+from parlour.services.bookings.keys import (
+    CLIENT_INDEX_BUILT,
+    CLIENT_SORTED,
+    booking_key,
+    client_pending_key,
+    client_summaries_key,
+    is_client_index,
+)
+from parlour.services.clients.directory import ClientDirectory, Row
+from parlour.services.clients.listing import SETTLE
+from parlour.services.clients.records import ClientRecords
+from parlour.services.clients.service import ClientHistory, group
 from parlour.services.sorted_index import SortedIndex
 from parlour.services.transfer import compare, copy
 from parlour.storage import Backend, KVStore
@@ -62,7 +70,7 @@ class Interleaving(MemoryBackend):
         return await super().transact(namespace, operations)
 
 
-def rows(clients: Sequence[Client]) -> list[Row]:
+def rows(clients: Sequence[ClientHistory]) -> list[Row]:
     return [client.row for client in clients]
 
 
@@ -76,7 +84,7 @@ async def everyone(directory: ClientDirectory, query: str = "", size: int = 2) -
         after = page.next
 
 
-async def reference(store: KVStore) -> list[Client]:
+async def reference(store: KVStore) -> list[ClientHistory]:
     every = await ClientRecords(store).every_booking()
     return group(sorted(every, key=lambda b: (b.created_at, b.id)))
 
@@ -98,7 +106,7 @@ def test_the_sorted_index_reads_in_order_from_anywhere_through_splits(
     async def check() -> None:
         backend = MemoryBackend()
         store = KVStore(backend, "bookings")
-        index = SortedIndex(store, "c:s", leaf_size=3)
+        index = SortedIndex(store, CLIENT_SORTED, leaf_size=3)
         model: set[str] = set()
         for adding, strings in steps:
             chosen = set(strings) - model if adding else set(strings) & model
@@ -116,7 +124,7 @@ def test_the_sorted_index_reads_in_order_from_anywhere_through_splits(
 
 async def test_two_writers_of_one_leaf_cannot_both_commit() -> None:
     store = KVStore(MemoryBackend(), "bookings")
-    index = SortedIndex(store, "c:s", leaf_size=3)
+    index = SortedIndex(store, CLIENT_SORTED, leaf_size=3)
     seed = await index.plan(["a", "m", "z"], ())
     assert await store.transact(seed.writes, expect=seed.expect)
     one, two = await index.plan(["b"], ()), await index.plan(["c"], ())
@@ -140,16 +148,17 @@ async def test_a_booking_adds_two_small_keys_a_status_change_one_and_a_new_link_
     service = BookingService(kv("bookings"), await furnish(kv), clock=clock)
 
     def index_keys() -> list[str]:
-        return sorted(o.key for o in backend.transacts.pop() if o.key.startswith("c:"))
+        return sorted(o.key for o in backend.transacts.pop() if is_client_index(o.key))
 
     booked = await service.book(ask({"treatment": MASSAGE.id, "start": at(10), **client(1)}))
-    merged_only = all(o.expect is None for o in backend.transacts[-1] if o.key.startswith("c:"))
+    merged_only = all(o.expect is None for o in backend.transacts[-1] if is_client_index(o.key))
     key = client_id(client_key("client1@example.com", ""))
-    shard = f"c:q:{int(key[:4], 16) % 256:02x}"
-    assert index_keys() == [f"c:k:{key}", shard]  # its summary, and its key to bring up to date
+    shard = client_pending_key(int(key[:4], 16) % 256)
+    # its summary, and its key to bring up to date
+    assert index_keys() == [client_summaries_key(key), shard]
     assert merged_only  # nothing read first, nothing expected: it never makes a booking contend
     await service.cancel(booked.booking, by_client=False)
-    assert index_keys() == [f"c:k:{key}"]  # the figures changed, the listing did not
+    assert index_keys() == [client_summaries_key(key)]  # the figures changed, the listing did not
     await ClientRecords(kv("bookings"), clock=clock).new_link(booked.booking.id)
     assert index_keys() == []
 
@@ -209,7 +218,7 @@ async def test_a_booking_erased_while_the_index_is_built_stays_erased() -> None:
 
 
 async def forget_the_index(store: KVStore) -> None:
-    keys = [k for k in await store.get_all_items() if k.startswith("c:")]
+    keys = [k for k in await store.get_all_items() if is_client_index(k)]
     await store.transact(dict.fromkeys(keys, DELETE))
 
 
@@ -226,16 +235,16 @@ async def test_building_again_sets_right_an_index_out_of_step_with_its_bookings(
     assert len(await everyone(directory)) == 1
     stray = client_id(client_key("someone@example.com", ""))
     await store.transact(
-        {}, merge={bookings_key(stray): {booked.booking.id: summary(booked.booking)}}
+        {}, merge={client_summaries_key(stray): {booked.booking.id: summary(booked.booking)}}
     )
     sorted_index = directory.listing.sorted
     names = [s async for s in sorted_index.strings_from("n") if s.startswith("n")]
     torn = await sorted_index.plan((), names)
     await store.transact(torn.writes, expect=torn.expect)  # as in a backup taken mid-change
     assert await everyone(directory) == []
-    await store.set_item(BUILT, {"version": 0})  # built by an older rule: build again
+    await store.set_item(CLIENT_INDEX_BUILT, {"version": 0})  # built by an older rule: build again
     assert await everyone(directory) == rows(await reference(store))
-    assert await store.get_item(bookings_key(stray)) is None
+    assert await store.get_item(client_summaries_key(stray)) is None
 
 
 async def test_what_an_older_version_changes_during_a_rolling_upgrade_is_taken_in_later() -> None:
@@ -249,21 +258,21 @@ async def test_what_an_older_version_changes_during_a_rolling_upgrade_is_taken_i
     assert len(await everyone(directory)) == 2  # the first build
     # An instance still on the older version erases client 2: the record alone changes.
     erased = {"client_name": "Erased client", "email": "", "phone": "", "token_hash": ""}
-    record = await store.get_item(f"b:{two.booking.id}")
+    record = await store.get_item(booking_key(two.booking.id))
     assert isinstance(record, dict)
-    await store.set_item(f"b:{two.booking.id}", {**record, **erased})
+    await store.set_item(booking_key(two.booking.id), {**record, **erased})
     clock.now += SETTLE - timedelta(seconds=1)
     assert len(await everyone(directory)) == 2  # not yet: the upgrade may still be rolling
     clock.now += timedelta(seconds=1)
     assert await everyone(directory) == rows(await reference(store))
     assert [r.name for r in await everyone(directory)] == ["Client 1"]
-    marker = await store.get_item(BUILT)
+    marker = await store.get_item(CLIENT_INDEX_BUILT)
     assert isinstance(marker, dict)
     assert marker["settled"]
     clock.now += 10 * SETTLE  # settled: no more builds
-    await store.set_item(f"b:{two.booking.id}", record)
+    await store.set_item(booking_key(two.booking.id), record)
     assert [r.name for r in await everyone(directory)] == ["Client 1"]
-    assert await store.get_item(BUILT) == marker
+    assert await store.get_item(CLIENT_INDEX_BUILT) == marker
 
 
 # -- every backend ---------------------------------------------------------------------------------
@@ -359,7 +368,7 @@ async def test_a_copy_brings_the_index_along_and_one_from_before_it_is_built(
                 c.same for c in (await compare({"bookings": source}, {"bookings": target})).values()
             )
             copied = KVStore(target, "bookings")
-            assert (await copied.get_item(BUILT) is not None) is index_kept
+            assert (await copied.get_item(CLIENT_INDEX_BUILT) is not None) is index_kept
             assert await everyone(ClientDirectory(copied)) == expected
         finally:
             await target.close()

@@ -9,7 +9,7 @@ hour after a build, the next read builds once more).
 After every step, read through the index a page of two at a time, the whole list equals
 ``clients.group`` of every booking (the old code, kept as the reference): the same clients in the
 same order with the same figures; every client opens with the same keys and bookings; a search
-finds exactly the clients ``Client.matches`` says, each once.
+finds exactly the clients ``ClientHistory.matches`` says, each once.
 
 Leaves of three strings, so the sorted index splits and empties leaves within a few steps.
 Budget: a few examples per backend in the normal run; ``pytest --hypothesis-profile=deep
@@ -40,11 +40,13 @@ from parlour.domain.booking import Booking, Status
 from parlour.domain.events import Actor
 from parlour.domain.schedule import local_day_bounds
 from parlour.errors import Conflict, InvalidInput, SlotTaken
-from parlour.services.bookings import BookingService, BookRequest, Client
-from parlour.services.client_directory import ClientDirectory, Row
-from parlour.services.client_index import BUILT
-from parlour.services.client_records import ClientRecords
-from parlour.services.clients import client_id, client_key, group
+from parlour.services.bookings.client_keys import client_id, client_key
+from parlour.services.bookings.engine import BookingService
+from parlour.services.bookings.keys import CLIENT_INDEX_BUILT, is_client_index
+from parlour.services.bookings.records import BookRequest, ClientDetails
+from parlour.services.clients.directory import ClientDirectory, Row
+from parlour.services.clients.records import ClientRecords
+from parlour.services.clients.service import group
 from parlour.storage import Backend, KVStore
 from parlour.storage.base import DELETE
 
@@ -149,7 +151,7 @@ class ClientIndexMachine(RuleBasedStateMachine):
             day += timedelta(days=1)
         start = local_day_bounds(day, LONDON)[0] + timedelta(minutes=15 * quarter)
         by = Actor.STAFF if not email else Actor.CLIENT
-        request = BookRequest(treatment, start, Client(name, email, phone), by=by)
+        request = BookRequest(treatment, start, ClientDetails(name, email, phone), by=by)
         try:
             booked = self.run(self.service.book(request))
         except (SlotTaken, InvalidInput, Conflict):
@@ -242,12 +244,14 @@ class ClientIndexMachine(RuleBasedStateMachine):
     @rule()
     def forget_the_index(self) -> None:
         """As on a deployment from before the index: the next read builds it."""
-        keys = [key for key, _ in self.run(self.store.get_all_items()).items() if key[:2] == "c:"]
+        keys = [
+            key for key, _ in self.run(self.store.get_all_items()).items() if is_client_index(key)
+        ]
         self.run(self.store.transact(dict.fromkeys(keys, DELETE)))
 
     @rule()
     def built_by_an_older_rule(self) -> None:
-        self.run(self.store.set_item(BUILT, {"version": 0}))
+        self.run(self.store.set_item(CLIENT_INDEX_BUILT, {"version": 0}))
 
     @rule(query=st.sampled_from(QUERIES))
     def search(self, query: str) -> None:

@@ -6,7 +6,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 from parlour.domain.booking import Booking, Status
-from parlour.services.clients import client_id, client_key, group
+from parlour.services.bookings.client_keys import client_id, client_key
+from parlour.services.clients.service import group
 
 START = datetime(2026, 12, 2, 10, tzinfo=UTC)
 

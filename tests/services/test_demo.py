@@ -10,13 +10,13 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from parlour.links import Links
-from parlour.services.bookings import BookingService
+from parlour.services.bookings.engine import BookingService
 from parlour.services.catalogue import CatalogueService
 from parlour.services.core import Core
 from parlour.services.demo import REVIEWS, seed
-from parlour.services.notifications import MailSetup, NoticePolicy
-from parlour.services.outbox import State
-from parlour.services.outboxes import Outboxes
+from parlour.services.notices.notifier import MailSetup, NoticePolicy
+from parlour.services.outbox.outboxes import Outboxes
+from parlour.services.outbox.records import State
 from parlour.services.reviews import ReviewService
 from parlour.services.sealing import Sealer
 from parlour.storage import KVStore

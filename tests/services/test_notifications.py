@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from parlour.services.notifications import reminder_due
+from parlour.services.notices.notifier import reminder_due
 
 LONDON = ZoneInfo("Europe/London")
 EARLY = datetime(2026, 1, 1, tzinfo=UTC)

@@ -14,7 +14,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
 
-from parlour.services.outbox import Outbox, State, backoff, new_message, shard_of
+from parlour.services.outbox.keys import QUEUE_DAYS, is_queue, message_key, queue_key
+from parlour.services.outbox.queue import shard_of
+from parlour.services.outbox.records import State, backoff, new_message
+from parlour.services.outbox.store import Outbox
 from parlour.storage import Backend, KVStore
 from parlour.storage.base import ABSENT
 
@@ -125,7 +128,8 @@ async def test_a_cancelled_message_is_never_offered(outbox: Outbox) -> None:
 
 async def test_a_stray_entry_is_dropped_when_met(outbox: Outbox) -> None:
     reminder = await outbox.enqueue(new_message("reminder", ["a@x.org"], {}, now=NOW))
-    await outbox.store.remove_item(f"m:{reminder.id}")  # as a cancel computed on another shard
+    # as a cancel computed on another shard
+    await outbox.store.remove_item(message_key(reminder.id))
     (entry,) = (await outbox.scan(NOW)).due
     assert await outbox.lease(entry, "w", NOW, 60) is None
     assert (await outbox.scan(NOW)).due == []
@@ -148,9 +152,9 @@ async def test_tidying_never_loses_a_message_merged_meanwhile(outbox: Outbox) ->
     assert leased is not None
     await outbox.mark_sent(leased, tomorrow)
     await outbox.tidy(tomorrow)
-    assert await outbox.store.get_item("qdays") == {}
-    assert await outbox.store.get_item(f"q:{shard_of(NOW, old.id)}") is None
-    assert await outbox.store.get_item(f"q:{shard_of(NOW, late.id)}") is None
+    assert await outbox.store.get_item(QUEUE_DAYS) == {}
+    assert await outbox.store.get_item(queue_key(shard_of(NOW, old.id))) is None
+    assert await outbox.store.get_item(queue_key(shard_of(NOW, late.id))) is None
 
 
 def test_backoff_doubles_with_jitter_up_to_an_hour() -> None:
@@ -260,7 +264,7 @@ async def test_a_burst_due_in_one_hour_spreads_over_small_shards(outbox: Outbox)
 
     await asyncio.gather(*(one(n) for n in range(200)))
     assert len((await outbox.scan(NOW)).due) == 200
-    shards = [v async for k, v in outbox.store.items() if k.startswith("q:")]
+    shards = [v async for k, v in outbox.store.items() if is_queue(k)]
     assert sum(len(shard) for shard in shards) == 200
     assert max(len(shard) for shard in shards) < 40
 

@@ -8,12 +8,13 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from parlour.mail.delivery import DeliveryWorker, Retries
-from parlour.mail.messages import ProbeMessage, to_json
 from parlour.mail.render import Renderer
 from parlour.mail.transport import FINAL_REPLY_WAIT, SmtpAddress, SmtpTransport
 from parlour.services.catalogue import Business
-from parlour.services.outbox import Message, Outbox, State, new_message
-from parlour.services.relay import RelayFeatures
+from parlour.services.notices.messages import ProbeMessage, to_json
+from parlour.services.outbox.records import Message, State, new_message
+from parlour.services.outbox.relay import RelayFeatures
+from parlour.services.outbox.store import Outbox
 from parlour.services.sealing import Sealer
 from parlour.web.ratelimit import Limiter
 

@@ -10,7 +10,7 @@ from parlour.domain.booking import Booking, Status
 from parlour.domain.catalogue import BookingRules, Resource, Treatment
 from parlour.domain.events import Actor
 from parlour.domain.schedule import Hours, Schedule, to_utc
-from parlour.services.booking_records import BookRequest
+from parlour.services.bookings.records import BookRequest
 from parlour.services.catalogue import Business, CatalogueService
 from parlour.storage.base import KVStore
 
@@ -113,7 +113,7 @@ async def past_visit(
     """A massage a week ago, marked done after it, and its manage link's token: booked and
     closed through the engine with its clock set at those times (the rules allow a visit to
     be marked done only once it has started, and reviewed only once it has ended)."""
-    from parlour.services.bookings import BookingService  # the engine, not what it uses
+    from parlour.services.bookings.engine import BookingService  # the engine, not what it uses
 
     day = datetime.now(LONDON).date() - timedelta(days=7)
     while day.weekday() >= 5:

@@ -26,12 +26,12 @@ from starlette.routing import Route
 
 from parlour.config import load_settings
 from parlour.domain.booking import Status
-from parlour.mail.messages import ProbeMessage, to_json
 from parlour.services.audit import Actor, AuditFilter, AuditService
+from parlour.services.bookings.client_keys import client_id, client_key
 from parlour.services.catalogue import Business
-from parlour.services.clients import client_id, client_key
-from parlour.services.outbox import State as OutboxState
-from parlour.services.outbox import new_message
+from parlour.services.notices.messages import ProbeMessage, to_json
+from parlour.services.outbox.records import State as OutboxState
+from parlour.services.outbox.records import new_message
 from parlour.storage import KVStore
 from parlour.storage.memory import MemoryBackend
 from parlour.web.app import create_app

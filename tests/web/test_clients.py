@@ -17,8 +17,8 @@ from starlette.applications import Starlette
 
 from parlour.config import NAMESPACES, load_settings
 from parlour.domain.booking import Status
-from parlour.services.bookings import BookingService
-from parlour.services.clients import client_id, client_key
+from parlour.services.bookings.client_keys import client_id, client_key
+from parlour.services.bookings.engine import BookingService
 from parlour.storage import Storage
 from parlour.storage.memory import MemoryBackend
 from parlour.storage.ratelimit import MemoryRateLimits

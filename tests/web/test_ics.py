@@ -22,7 +22,7 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 from parlour.config import load_settings
 from parlour.domain.booking import Booking, Status
 from parlour.errors import Conflict, InvalidInput
-from parlour.services.bookings import BookingService
+from parlour.services.bookings.engine import BookingService
 from parlour.services.catalogue import Business, CatalogueService
 from parlour.storage import Storage
 from parlour.web.app import create_app
@@ -251,7 +251,7 @@ def test_records_from_before_sequence_read_as_revision_zero() -> None:
         buffer_before=0, buffer_after=0, price=0, client_name="x", email="x@x.x", phone="0",
         status=Status.CONFIRMED, created_at=NOW, token_hash="h",
     )  # fmt: skip
-    from parlour.services.bookings import booking_from_json, booking_to_json
+    from parlour.services.bookings.records import booking_from_json, booking_to_json
 
     old = {k: v for k, v in booking_to_json(booking).items() if k not in ("sequence", "updated_at")}
     assert booking_from_json(old) == booking

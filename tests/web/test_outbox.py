@@ -7,9 +7,9 @@ import html
 from pathlib import Path
 
 from parlour.config import Settings, load_settings
-from parlour.mail.messages import ProbeMessage, to_json
 from parlour.services.catalogue import Business
-from parlour.services.outbox import State, new_message
+from parlour.services.notices.messages import ProbeMessage, to_json
+from parlour.services.outbox.records import State, new_message
 from parlour.web.app import create_app
 from parlour.web.parts import core, parts
 from web.test_metrics import sample

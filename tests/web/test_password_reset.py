@@ -15,8 +15,9 @@ from starlette.applications import Starlette
 from parlour.config import load_settings
 from parlour.mail.render import Renderer
 from parlour.services.accounts import RESET_VALID, AccountError, AccountService
-from parlour.services.outbox import Message, Staged, State
+from parlour.services.outbox.records import Message, State
 from parlour.services.sealing import Sealer
+from parlour.services.staged import Staged
 from parlour.storage import KVStore
 from parlour.storage.memory import MemoryBackend
 from parlour.web.app import create_app

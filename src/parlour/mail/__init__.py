@@ -1,7 +1,8 @@
-"""E-mail: the messages Parlour sends (typed data, their own templates), the SMTP transport,
-and the worker that delivers what the outbox holds.
+"""E-mail: the messages Parlour sends rendered (their templates), the SMTP transport, and the
+worker that delivers what the outbox holds. What a message says, as typed data, is
+services.notices.messages: services make it and mail renders it, so mail imports services and
+never the other way round.
 
-    messages.py   typed message data, stored in the outbox and rendered when it is sent
     render.py     data -> an e-mail (plain text and HTML, an .ics where it helps)
     addresses.py  an address as the envelope and the To header carry it (IDNA A-labels)
     transport.py  SMTP through aiosmtplib, configured by PARLOUR_SMTP_URL

@@ -13,11 +13,11 @@ from parlour.config import Settings, load_secret_key
 from parlour.domain.addresses import parse_email
 from parlour.errors import InvalidInput
 from parlour.mail.delivery import delivery_from_settings
-from parlour.mail.messages import ProbeMessage, to_json
 from parlour.mail.render import Renderer
 from parlour.mail.transport import DeliveryFailed, SmtpTransport
 from parlour.services.core import Core
-from parlour.services.outbox import new_message
+from parlour.services.notices.messages import ProbeMessage, to_json
+from parlour.services.outbox.records import new_message
 from parlour.services.sealing import Sealer
 from parlour.storage import Storage
 from parlour.web.ratelimit import Limiter, policies_from

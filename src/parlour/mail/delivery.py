@@ -37,17 +37,12 @@ from parlour.mail.limits import Admission, MailLimits
 from parlour.mail.outage import Outage
 from parlour.mail.render import Renderer
 from parlour.mail.transport import DeliveryFailed, SmtpTransport
-from parlour.services.notifications import MailSetup, NoticePolicy
-from parlour.services.outbox import (
-    QUEUE_KEYS,
-    TAKE_AT_ONCE,
-    Due,
-    Message,
-    Outbox,
-    State,
-    backoff,
-)
-from parlour.services.relay import RelayFeatures
+from parlour.services.notices.notifier import MailSetup, NoticePolicy
+from parlour.services.outbox.keys import QUEUE_PREFIXES
+from parlour.services.outbox.queue import Due
+from parlour.services.outbox.records import Message, State, backoff
+from parlour.services.outbox.relay import RelayFeatures
+from parlour.services.outbox.store import TAKE_AT_ONCE, Outbox
 from parlour.services.sealing import Sealer
 from parlour.storage.events import ChangeKind, Subscription
 from parlour.web.ratelimit import Limiter
@@ -182,7 +177,7 @@ class DeliveryWorker:
 
     async def _subscribe(self, stack: AsyncExitStack, outbox: Outbox) -> Subscription | None:
         try:
-            return await stack.enter_async_context(outbox.store.subscribe(QUEUE_KEYS))
+            return await stack.enter_async_context(outbox.store.subscribe(QUEUE_PREFIXES))
         except StorageError as exc:  # the timer still finds what is due
             log.warning("delivery: no change events from %s yet: %s", outbox.namespace, exc)
             return None

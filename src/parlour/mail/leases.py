@@ -15,7 +15,8 @@ from collections.abc import Callable
 from types import TracebackType
 
 from parlour.errors import StorageError
-from parlour.services.outbox import Message, Outbox
+from parlour.services.outbox.records import Message
+from parlour.services.outbox.store import Outbox
 
 log = logging.getLogger(__name__)
 

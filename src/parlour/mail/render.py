@@ -20,9 +20,15 @@ from zoneinfo import ZoneInfo
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
 from parlour.mail.addresses import header_address
-from parlour.mail.messages import WITH_CALENDAR, BookingNotice, PasswordReset, from_json, kind_of
 from parlour.services.money import money
-from parlour.services.outbox import Message
+from parlour.services.notices.messages import (
+    WITH_CALENDAR,
+    BookingNotice,
+    PasswordReset,
+    from_json,
+    kind_of,
+)
+from parlour.services.outbox.records import Message
 from parlour.web.ics import calendar_file
 
 MISSING_LINK = (

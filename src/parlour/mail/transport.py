@@ -40,7 +40,7 @@ from parlour.config import Settings, mask_url_password
 from parlour.domain.addresses import EmailAddress
 from parlour.errors import ConfigurationError, ParlourError
 from parlour.mail.addresses import Undeliverable, recipient
-from parlour.services.relay import RelayFeatures
+from parlour.services.outbox.relay import RelayFeatures
 
 IDLE_REUSE = 5.0
 """Seconds a connection may sit unused and still be reused; servers drop idle ones, and a

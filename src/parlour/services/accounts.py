@@ -26,7 +26,7 @@ from parlour.domain.addresses import parse_email
 from parlour.errors import InvalidInput
 from parlour.services.cache import NamespaceCache, NoCache
 from parlour.services.hashing import HashingPool
-from parlour.services.outbox_records import Staged
+from parlour.services.staged import Staged
 from parlour.storage.base import ABSENT, DELETE, KVStore
 from parlour.tokens import sha256_hex
 
@@ -149,7 +149,7 @@ class AccountService:
     ) -> None:
         self._users = users
         self.stage = stage
-        """Turns a reset request into its message (services.notifications); ``None``: a
+        """Turns a reset request into its message (services.notices.notifier); ``None``: a
         reset is refused, since it could not be told."""
         self.hasher = hasher or PasswordHasher()
         """Public so that a test can trade argon2's cost for speed."""
@@ -222,7 +222,7 @@ class AccountService:
 
     async def list_users(self) -> list[User]:
         # Accounts are keyed by their address; the namespace also holds the reset links'
-        # hashes and their outbox (services/outbox.py), whose keys have no "@".
+        # hashes and their outbox (services/outbox/keys.py), whose keys have no "@".
         return sorted(
             (User(**r) for key, r in (await self._users.get_all_items()).items() if "@" in key),
             key=lambda user: user.email,

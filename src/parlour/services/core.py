@@ -11,17 +11,17 @@ from dataclasses import dataclass
 
 from parlour.services.accounts import AccountService
 from parlour.services.audit import AuditService
-from parlour.services.availability_cache import DayCache
-from parlour.services.bookings import BookingService
+from parlour.services.bookings.calendar_days import CalendarDays
+from parlour.services.bookings.day_cache import DayCache
+from parlour.services.bookings.engine import BookingService
 from parlour.services.cache import NamespaceCache
-from parlour.services.calendar_days import CalendarDays
 from parlour.services.catalogue import CatalogueService
-from parlour.services.client_records import ClientRecords
-from parlour.services.clients import ClientService
+from parlour.services.clients.records import ClientRecords
+from parlour.services.clients.service import ClientService
 from parlour.services.gallery import GalleryService
 from parlour.services.hashing import HashingPool
-from parlour.services.notifications import MailSetup, Notifier
-from parlour.services.outboxes import Outboxes
+from parlour.services.notices.notifier import MailSetup, Notifier
+from parlour.services.outbox.outboxes import Outboxes
 from parlour.services.reviews import ReviewService
 from parlour.services.twofactor import TwoFactorService
 from parlour.storage.base import KVStore

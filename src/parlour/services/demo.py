@@ -18,7 +18,8 @@ from parlour.domain.booking import Booking, Status
 from parlour.domain.catalogue import BookingRules, Resource, Treatment
 from parlour.domain.schedule import Hours, Schedule, to_utc
 from parlour.services.accounts import AccountService
-from parlour.services.bookings import BookingService, BookRequest, Client, Stage
+from parlour.services.bookings.engine import BookingService
+from parlour.services.bookings.records import BookRequest, ClientDetails, Stage
 from parlour.services.catalogue import Business, CatalogueService
 from parlour.services.gallery import GalleryService
 from parlour.services.reviews import ReviewService
@@ -230,7 +231,7 @@ async def _bookings(
                     BookRequest(
                         treatment.id,
                         slot.start,
-                        Client(name, email, f"07700 900{made:03d}"),
+                        ClientDetails(name, email, f"07700 900{made:03d}"),
                         resource.id,
                     )
                 )
@@ -244,7 +245,7 @@ async def _just_booked(service: BookingService, treatments: list[Treatment], tod
     for offset in range(2, 9):
         _, slots = await service.availability(treatments[0].id, today + timedelta(days=offset))
         if slots:
-            client = Client("Fern Ashby", "fern@example.com", "07700 900777")
+            client = ClientDetails("Fern Ashby", "fern@example.com", "07700 900777")
             await service.book(BookRequest(treatments[0].id, slots[-1].start, client))
             return
 

@@ -1,5 +1,5 @@
 """An ordered set of strings kept in a key-value namespace and read in order from any point:
-what the client list pages through (services.client_listing). The storage contract has no
+what the client list pages through (services.clients.listing). The storage contract has no
 range reads, so the order is kept in the values, as a one-level B-tree:
 
     <prefix>            the root: [[lowest string, leaf id], ...] by lowest string; the first

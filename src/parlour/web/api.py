@@ -18,8 +18,16 @@ from parlour import __version__
 from parlour.domain.addresses import EMAIL_PATTERN, MAX_ADDRESS
 from parlour.domain.booking import Booking
 from parlour.domain.slots import Slot
-from parlour.services.booking_records import MAX_NAME, MAX_PHONE, NAME_PATTERN, PHONE_PATTERN
-from parlour.services.bookings import BookingService, BookRequest, Client, utc_instant
+from parlour.services.bookings.engine import BookingService
+from parlour.services.bookings.records import (
+    MAX_NAME,
+    MAX_PHONE,
+    NAME_PATTERN,
+    PHONE_PATTERN,
+    BookRequest,
+    ClientDetails,
+    utc_instant,
+)
 from parlour.services.catalogue import Business, CatalogueService
 from parlour.services.money import money
 from parlour.web.api_docs import install_docs
@@ -72,7 +80,7 @@ class SlotTakenOut(Problem):
 
 
 class BookingIn(BaseModel):
-    """The schema states each rule the booking form's parser keeps (``Client.from_fields``);
+    """The schema states each rule the booking form's parser keeps (``ClientDetails.from_fields``);
     the parser, not pydantic, checks the patterns, so a refusal says what to change."""
 
     treatment: str = Field(max_length=64)
@@ -239,7 +247,7 @@ async def create_booking(
     wanted = BookRequest(
         treatment_id=body.treatment,
         start=utc_instant(body.start),
-        client=Client.from_fields(body.model_dump(include={"name", "email", "phone"})),
+        client=ClientDetails.from_fields(body.model_dump(include={"name", "email", "phone"})),
         resource=body.resource.strip() or None,
         idempotency_key=idempotency_key,
     )

@@ -10,7 +10,7 @@ from typing import Any
 
 from starlette.requests import Request
 
-from parlour.services.calendar_days import DayTimes, Why, performers
+from parlour.services.bookings.calendar_days import DayTimes, Why, performers
 from parlour.web.parts import core
 
 

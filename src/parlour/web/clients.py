@@ -1,6 +1,6 @@
 """Staff pages about clients: the list (a page at a time, searched by name, e-mail or phone),
 one client's bookings, figures and notes, their data exported or erased (admins; both audited),
-and a fresh manage link for a booking, to read out or send (services/booking_records.py says
+and a fresh manage link for a booking, to read out or send (services/clients/records.py says
 why fresh)."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from parlour.errors import Conflict, InvalidInput
-from parlour.services.clients import Client
+from parlour.services.clients.service import ClientHistory
 from parlour.web.audit import audit
 from parlour.web.confirm import ask_first, confirmed
 from parlour.web.forms import submitted
@@ -37,7 +37,7 @@ async def client_page(request: Request) -> Response:
 
 async def _client_page(
     request: Request,
-    client: Client,
+    client: ClientHistory,
     errors: dict[str, str] | None = None,
     fields: dict[str, str] | None = None,
     status: int = 200,
@@ -56,7 +56,7 @@ async def _client_page(
     return await render(request, "admin/client.html", context, status=status)
 
 
-async def _client(request: Request) -> Client:
+async def _client(request: Request) -> ClientHistory:
     return await core(request).clients.get(request.path_params["client_id"][:64])
 
 
@@ -118,7 +118,7 @@ async def erase_page(request: Request) -> Response:
     return await _confirm_erase(request, client)
 
 
-async def _confirm_erase(request: Request, client: Client) -> Response:
+async def _confirm_erase(request: Request, client: ClientHistory) -> Response:
     count = len(client.bookings)
     return await ask_first(
         request,

@@ -14,7 +14,7 @@ from parlour.domain.catalogue import Resource
 from parlour.domain.events import Actor
 from parlour.domain.slots import Slot
 from parlour.errors import Conflict, InvalidInput, SlotTaken
-from parlour.services.bookings import BookRequest, parse_start
+from parlour.services.bookings.records import BookRequest, parse_start
 from parlour.services.catalogue import Business
 from parlour.web.audit import audit
 from parlour.web.confirm import ask_first, confirmed

@@ -15,6 +15,7 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
+from parlour.services.bookings.keys import BOOKING_RECORDS, booking_id_of, is_booking
 from parlour.storage import ChangeKind, Subscription
 from parlour.web.pages import staff
 from parlour.web.parts import parts
@@ -24,7 +25,7 @@ KEEPALIVE = 15.0
 
 async def events(request: Request) -> Response:
     await staff(request)
-    subscription = parts(request).storage.kv("bookings").subscribe(("b:",))  # records only
+    subscription = parts(request).storage.kv("bookings").subscribe(BOOKING_RECORDS)
     await subscription.__aenter__()  # the feed is live before the answer starts (or a 503)
     return StreamingResponse(
         _stream(subscription),
@@ -42,8 +43,8 @@ async def _stream(subscription: Subscription) -> AsyncIterator[str]:
                 yield ": keep-alive\n\n"
             elif event.kind is ChangeKind.RESYNC:
                 yield "event: resync\ndata: {}\n\n"
-            elif event.key.startswith("b:"):
-                yield f"event: booking\ndata: {json.dumps({'id': event.key[2:]})}\n\n"
+            elif is_booking(event.key):
+                yield f"event: booking\ndata: {json.dumps({'id': booking_id_of(event.key)})}\n\n"
     finally:
         await subscription.__aexit__(None, None, None)
 

@@ -17,7 +17,7 @@ from starlette.routing import Route
 
 from parlour.domain.booking import Booking
 from parlour.errors import Conflict, InvalidInput, SlotTaken
-from parlour.services.bookings import parse_start
+from parlour.services.bookings.records import parse_start
 from parlour.services.catalogue import Business
 from parlour.web.forms import submitted
 from parlour.web.ics import calendar_file

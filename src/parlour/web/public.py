@@ -11,8 +11,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from parlour.errors import InvalidInput, SlotTaken
-from parlour.services.booking_records import OUT_OF_RANGE, in_range
-from parlour.services.bookings import BookRequest, parse_start
+from parlour.services.bookings.records import OUT_OF_RANGE, BookRequest, in_range, parse_start
 from parlour.services.gallery import Size
 from parlour.web.booking_days import time_page
 from parlour.web.forms import submitted

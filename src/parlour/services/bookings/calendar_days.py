@@ -21,7 +21,7 @@ from datetime import date, datetime, timedelta
 from parlour.domain.catalogue import BookingRules, Resource, Treatment
 from parlour.domain.schedule import WEEKDAYS
 from parlour.domain.slots import Slot
-from parlour.services.bookings import BookingService, now_utc
+from parlour.services.bookings.engine import BookingService, now_utc
 from parlour.services.catalogue import CatalogueService
 
 WEEK = 7

@@ -1,5 +1,6 @@
 """Which client a booking belongs to: the one rule that the client list, its index
-(services.client_index) and the reference derivation (``clients.group``) share.
+(services.bookings.client_index) and the reference derivation (services.clients.service's
+``group``) share.
 
 A booking names its client by a key: its e-mail address, case-folded (``email:<address>``), or,
 with no e-mail, its phone number's digits with a leading ``+`` kept (``tel:<digits>``); an

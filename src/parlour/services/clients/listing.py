@@ -1,14 +1,15 @@
-"""The client index brought up to date before it is read (services.client_index has the layout).
+"""The client index brought up to date before it is read (services.bookings.client_index has
+the layout).
 
 A key waits in a pending shard from the change that needs it until a read: :meth:`ready` reads
 the 256 shards (one round trip, nothing in them most of the time), and for each key still pending
 works out its listing again from its bookings' summaries: its entries in the sorted index
-(services.client_search) and the phones its bookings gave (``c:p``, for the phone rule of
-services.client_keys). One ``transact`` per batch of keys writes the listings, the sorted index's
-leaves and the phones' owners, and takes the keys off their shards, expecting each key's
-summaries and listing as read: a booking that changed a key meanwhile fails it and it is worked
-out again; a change after it puts the key back. So the work is what changed since the last read,
-and it is never on a booking's path.
+(services.clients.search) and the phones its bookings gave (``c:p``, for the phone rule of
+services.bookings.client_keys). One ``transact`` per batch of keys writes the listings, the
+sorted index's leaves and the phones' owners, and takes the keys off their shards, expecting
+each key's summaries and listing as read: a booking that changed a key meanwhile fails it and it
+is worked out again; a change after it puts the key back. So the work is what changed since the
+last read, and it is never on a booking's path.
 
 The build (:meth:`build`) puts in what the index does not hold yet: on an existing deployment's
 first read, every booking made before the index existed. It reads the namespace once and
@@ -33,20 +34,29 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from parlour.errors import Conflict
-from parlour.services.booking_records import booking_from_json
-from parlour.services.client_index import (
-    BUILT,
+from parlour.services.bookings.client_index import (
     PENDING_KEYS,
     Visit,
-    bookings_key,
-    listing_key,
-    owners_key,
     pending_key,
     summary,
     visits_of,
 )
-from parlour.services.client_keys import client_id, client_key, phone_client_key
-from parlour.services.client_search import entries
+from parlour.services.bookings.client_keys import client_id, client_key, phone_client_key
+from parlour.services.bookings.keys import (
+    CLIENT_INDEX_BUILT,
+    CLIENT_SORTED,
+    booking_id_of,
+    booking_key,
+    client_key_id_of,
+    client_listing_key,
+    client_owners_key,
+    client_summaries_key,
+    is_booking,
+    is_client_listing,
+    is_client_summaries,
+)
+from parlour.services.bookings.records import booking_from_json
+from parlour.services.clients.search import entries
 from parlour.services.sorted_index import MAX_LEAF, SortedIndex
 from parlour.storage.base import ABSENT, DELETE, JSON, KVStore
 
@@ -99,13 +109,13 @@ class ClientListing:
     ) -> None:
         self._store = store
         self._clock = clock
-        self.sorted = SortedIndex(store, "c:s", leaf_size=leaf_size)
+        self.sorted = SortedIndex(store, CLIENT_SORTED, leaf_size=leaf_size)
 
     async def ready(self) -> None:
         """Build the index if it was never built (or by an older rule), or once more an hour
         after, then bring every pending key up to date."""
-        found = await self._store.get_many([BUILT, *PENDING_KEYS])
-        if self._builds(found.get(BUILT)):
+        found = await self._store.get_many([CLIENT_INDEX_BUILT, *PENDING_KEYS])
+        if self._builds(found.get(CLIENT_INDEX_BUILT)):
             await self.build()
             found = await self._store.get_many(PENDING_KEYS)
         pending = sorted({key_id for key in PENDING_KEYS for key_id in found.get(key) or {}})
@@ -128,7 +138,7 @@ class ClientListing:
         (the build: an index restored from a backup taken while serving may lack some)."""
         for _ in range(ATTEMPTS):
             read = await self._store.get_many(
-                [*map(bookings_key, key_ids), *map(listing_key, key_ids)]
+                [*map(client_summaries_key, key_ids), *map(client_listing_key, key_ids)]
             )
             writes: dict[str, JSON] = {}
             expect: dict[str, JSON] = {}
@@ -136,21 +146,24 @@ class ClientListing:
             added: set[str] = set()
             removed: set[str] = set()
             for key_id in key_ids:
-                document, stored = read.get(bookings_key(key_id)), read.get(listing_key(key_id))
+                document, stored = (
+                    read.get(client_summaries_key(key_id)),
+                    read.get(client_listing_key(key_id)),
+                )
                 old = Listing.from_json(stored) or Listing((), ())
                 new = listing_for(key_id, visits_of(document))
-                expect[bookings_key(key_id)] = ABSENT if document is None else document
-                expect[listing_key(key_id)] = ABSENT if stored is None else stored
+                expect[client_summaries_key(key_id)] = ABSENT if document is None else document
+                expect[client_listing_key(key_id)] = ABSENT if stored is None else stored
                 if document == {}:  # every booking it had was erased or moved away: tidy up
-                    writes[bookings_key(key_id)] = DELETE
+                    writes[client_summaries_key(key_id)] = DELETE
                 if new != Listing.from_json(stored):
-                    writes[listing_key(key_id)] = DELETE if new is None else new.to_json()
+                    writes[client_listing_key(key_id)] = DELETE if new is None else new.to_json()
                 new = new or Listing((), ())
                 added |= set(new.entries) - (set() if again else set(old.entries))
                 removed |= set(old.entries) - set(new.entries)
                 for phone in set(new.phones) ^ set(old.phones):
                     owned = phone in new.phones
-                    merge.setdefault(owners_key(phone), {})[key_id] = "" if owned else DELETE
+                    merge.setdefault(client_owners_key(phone), {})[key_id] = "" if owned else DELETE
                 merge.setdefault(pending_key(key_id), {})[key_id] = DELETE
             plan = await self.sorted.plan(added, removed)
             if await self._store.transact(
@@ -161,7 +174,7 @@ class ClientListing:
 
     async def build(self) -> None:
         """Index every booking the namespace holds, and work out every key's listing again."""
-        marker = await self._store.get_item(BUILT)
+        marker = await self._store.get_item(CLIENT_INDEX_BUILT)
         first = None
         """When this version was first built, if it was: this build settles it."""
         if isinstance(marker, dict) and marker.get("version") == VERSION and "at" in marker:
@@ -171,14 +184,14 @@ class ClientListing:
         """Booking id -> the keys whose summaries hold it."""
         keys: set[str] = set()
         async for key, value in self._store.items():
-            if key.startswith("b:") and isinstance(value, dict):
-                records[key[2:]] = value
-            elif key.startswith("c:k:") and isinstance(value, dict):
-                keys.add(key[4:])
+            if is_booking(key) and isinstance(value, dict):
+                records[booking_id_of(key)] = value
+            elif is_client_summaries(key) and isinstance(value, dict):
+                keys.add(client_key_id_of(key))
                 for booking_id in value:
-                    indexed.setdefault(booking_id, set()).add(key[4:])
-            elif key.startswith("c:l:"):
-                keys.add(key[4:])
+                    indexed.setdefault(booking_id, set()).add(client_key_id_of(key))
+            elif is_client_listing(key):
+                keys.add(client_key_id_of(key))
         every = sorted(records.keys() | indexed.keys())
         for start in range(0, len(every), BUILD_BATCH):
             keys |= await self._put(every[start : start + BUILD_BATCH], records, indexed)
@@ -186,7 +199,9 @@ class ClientListing:
         for start in range(0, len(ordered), BATCH):
             await self._bring_up_to_date(ordered[start : start + BATCH], again=True)
         at, settled = (first, True) if first else (self._clock().isoformat(), False)
-        await self._store.set_item(BUILT, {"version": VERSION, "at": at, "settled": settled})
+        await self._store.set_item(
+            CLIENT_INDEX_BUILT, {"version": VERSION, "at": at, "settled": settled}
+        )
 
     async def _put(
         self, booking_ids: Sequence[str], records: dict[str, JSON], indexed: dict[str, set[str]]
@@ -198,7 +213,7 @@ class ClientListing:
             expect: dict[str, JSON] = {}
             merge: dict[str, dict[str, Any]] = {}
             for booking_id, record in current.items():
-                expect[f"b:{booking_id}"] = ABSENT if record is None else record
+                expect[booking_key(booking_id)] = ABSENT if record is None else record
                 owner = ""
                 if record is not None:
                     booking = booking_from_json(record)
@@ -206,11 +221,13 @@ class ClientListing:
                         client_id(key) if (key := client_key(booking.email, booking.phone)) else ""
                     )
                     if owner:
-                        merge.setdefault(bookings_key(owner), {})[booking_id] = summary(booking)
+                        merge.setdefault(client_summaries_key(owner), {})[booking_id] = summary(
+                            booking
+                        )
                 for stale in indexed.get(booking_id, set()) - {owner}:
-                    merge.setdefault(bookings_key(stale), {})[booking_id] = DELETE
+                    merge.setdefault(client_summaries_key(stale), {})[booking_id] = DELETE
             if await self._store.transact({}, expect=expect, merge=merge):
-                return {key[4:] for key in merge}
-            read = await self._store.get_many([f"b:{booking_id}" for booking_id in current])
-            current = {booking_id: read.get(f"b:{booking_id}") for booking_id in current}
+                return {client_key_id_of(key) for key in merge}
+            read = await self._store.get_many([booking_key(booking_id) for booking_id in current])
+            current = {booking_id: read.get(booking_key(booking_id)) for booking_id in current}
         raise Conflict("Bookings kept changing while the client list was built; please try again.")

@@ -14,7 +14,7 @@ from datetime import datetime
 from typing import Any
 
 from parlour.domain.booking import Booking
-from parlour.services.bookings import booking_from_json, booking_to_json
+from parlour.services.bookings.records import booking_from_json, booking_to_json
 from parlour.services.catalogue import Business, business_from_json, business_to_json
 
 

@@ -1,17 +1,17 @@
 """Booking records as a whole: every booking (for the client list), a fresh manage link for a
 booking, and a booking's client details erased. They keep the ``bookings`` namespace's layout
-(``services/bookings.py``: ``b:<id>`` records, ``t:<sha256 of token>`` -> id) and change a
+(services.bookings.keys: ``b:<id>`` records, ``t:<sha256 of token>`` -> id) and change a
 record only in one ``transact`` that expects it as read, as the booking service does.
 
 A manage link's token is stored only as its hash, so staff cannot show a client the link they
 were sent. :meth:`ClientRecords.new_link` issues a new one instead: the new hash replaces the
 old in one step, so the old link stops working the moment the new one does. The sealed copy the
-messages read (``k:<id>``, ``services/notifications.py``) is replaced in the same step, so every
+messages read (``k:<id>``, services.notices.notifier) is replaced in the same step, so every
 message staged from then on (a move, a cancellation, the reminder of a moved booking) carries the
 new link; a reminder already queued keeps the old, dead one. Erasing a client removes it too.
 
-A rewrite keeps the client index (services.client_index) in the same step: erasing takes the
-booking out of its client's summaries.
+A rewrite keeps the client index (services.bookings.client_index) in the same step: erasing
+takes the booking out of its client's summaries.
 """
 
 from __future__ import annotations
@@ -24,8 +24,11 @@ from typing import Any
 
 from parlour.domain.booking import Booking
 from parlour.errors import Conflict, NotFound
-from parlour.services.bookings import ATTEMPTS, booking_from_json, booking_to_json, now_utc
-from parlour.services.client_index import index_change
+from parlour.services.bookings.client_index import index_change
+from parlour.services.bookings.commit import ATTEMPTS
+from parlour.services.bookings.engine import now_utc
+from parlour.services.bookings.keys import booking_key, is_booking, link_key, sealed_link_key
+from parlour.services.bookings.records import booking_from_json, booking_to_json
 from parlour.storage.base import DELETE, KVStore
 from parlour.tokens import b64encode, sha256_hex
 
@@ -55,7 +58,7 @@ class ClientRecords:
 
     async def bookings(self, booking_ids: Sequence[str]) -> list[Booking]:
         """Those of the bookings that exist, in no particular order."""
-        found = await self._store.get_many([f"b:{booking_id}" for booking_id in booking_ids])
+        found = await self._store.get_many([booking_key(booking_id) for booking_id in booking_ids])
         return [booking_from_json(value) for value in found.values()]
 
     async def every_booking(self) -> list[Booking]:
@@ -65,7 +68,7 @@ class ClientRecords:
         found = [
             booking_from_json(value)
             async for key, value in self._store.items()
-            if key.startswith("b:") and isinstance(value, dict)
+            if is_booking(key) and isinstance(value, dict)
         ]
         return sorted(found, key=lambda b: b.created_at)
 
@@ -92,7 +95,7 @@ class ClientRecords:
         link: bool = True,
         token: str = "",
     ) -> Booking:
-        key = f"b:{booking_id[:64]}"
+        key = booking_key(booking_id[:64])
         for _ in range(ATTEMPTS):
             current = await self._store.get_item(key)
             if current is None:
@@ -104,12 +107,12 @@ class ClientRecords:
             changed = dataclasses.replace(stored, **wanted, updated_at=self._clock())
             writes: dict[str, Any] = {key: booking_to_json(changed)}
             if stored.token_hash:
-                writes[f"t:{stored.token_hash}"] = DELETE
+                writes[link_key(stored.token_hash)] = DELETE
             if changed.token_hash:
-                writes[f"t:{changed.token_hash}"] = stored.id
+                writes[link_key(changed.token_hash)] = stored.id
             if not link or token:  # the messages' sealed copy follows the link, or goes with it
                 sealed = self._seal(token) if token and self._seal else None
-                writes[f"k:{stored.id}"] = sealed if sealed is not None else DELETE
+                writes[sealed_link_key(stored.id)] = sealed if sealed is not None else DELETE
             index = index_change(stored, changed).merge
             if await self._store.transact(writes, expect={key: current}, merge=index or None):
                 return changed

@@ -1,12 +1,13 @@
-"""The client list as staff read it, from the client index (services.client_index): a page of
-clients in order, or of those a query finds (services.client_search), and one client's visits.
+"""The client list as staff read it, from the client index (services.bookings.client_index): a
+page of clients in order, or of those a query finds (services.clients.search), and one client's
+visits.
 
-A page reads the pending shards (services.client_listing brings any key still pending up to
+A page reads the pending shards (services.clients.listing brings any key still pending up to
 date first), the stretch of the sorted index it shows, then for those keys their summaries and
 listings, their phones' owners and the phone keys shown with them: a handful of round trips of
 a size set by the page, whatever the size of the namespace. The phone rule is applied here, as
-the page is read (services.client_keys.shown_under): a phone key shown under an e-mail client
-is skipped, and that client's row counts its bookings.
+the page is read (services.bookings.client_keys.shown_under): a phone key shown under an e-mail
+client is skipped, and that client's row counts its bookings.
 """
 
 from __future__ import annotations
@@ -17,10 +18,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from parlour.domain.booking import Status
-from parlour.services.client_index import Visit, bookings_key, listing_key, owners_key, visits_of
-from parlour.services.client_keys import shown_under
-from parlour.services.client_listing import ClientListing, Listing
-from parlour.services.client_search import Kind, Query, key_of, parse
+from parlour.services.bookings.client_index import Visit, visits_of
+from parlour.services.bookings.client_keys import shown_under
+from parlour.services.bookings.keys import (
+    client_listing_key,
+    client_owners_key,
+    client_summaries_key,
+)
+from parlour.services.clients.listing import ClientListing, Listing
+from parlour.services.clients.search import Kind, Query, key_of, parse
 from parlour.services.sorted_index import MAX_LEAF
 from parlour.storage.base import KVStore
 
@@ -99,7 +105,7 @@ class ClientDirectory:
         query = await self._query(text, by)
         start, past = query.prefix, False
         if after:
-            listed = Listing.from_json(await self._store.get_item(listing_key(after[:64])))
+            listed = Listing.from_json(await self._store.get_item(client_listing_key(after[:64])))
             entry = query.entry_of(listed.entries) if listed else None
             if entry is not None:
                 start, past = entry, True
@@ -152,29 +158,34 @@ class ClientDirectory:
 
     async def _shown(self, key_ids: Sequence[str]) -> dict[str, _Found]:
         key_ids = list(dict.fromkeys(key_ids))
-        read = await self._store.get_many([*map(bookings_key, key_ids), *map(listing_key, key_ids)])
-        visits = {k: visits_of(read.get(bookings_key(k))) for k in key_ids}
+        read = await self._store.get_many(
+            [*map(client_summaries_key, key_ids), *map(client_listing_key, key_ids)]
+        )
+        visits = {k: visits_of(read.get(client_summaries_key(k))) for k in key_ids}
         listings = {
             k: listing
             for k in key_ids
-            if visits[k] and (listing := Listing.from_json(read.get(listing_key(k)))) is not None
+            if visits[k]
+            and (listing := Listing.from_json(read.get(client_listing_key(k)))) is not None
         }
         live = list(listings)
         phone_only = {k for k in live if not visits[k][-1].email.strip()}
         phones = {k: () if k in phone_only else listings[k].phones for k in live}
         asked = phone_only | {p for k in live for p in phones[k]}
-        found = await self._store.get_many([owners_key(p) for p in asked])
-        owners = {p: set(found.get(owners_key(p)) or ()) for p in asked}
+        found = await self._store.get_many([client_owners_key(p) for p in asked])
+        owners = {p: set(found.get(client_owners_key(p)) or ()) for p in asked}
         joined = {
             k: [p for p in phones[k] if shown_under(p, owners[p], phone_only=True) == k]
             for k in live
         }
-        extra = await self._store.get_many([bookings_key(p) for k in live for p in joined[k]])
+        extra = await self._store.get_many(
+            [client_summaries_key(p) for k in live for p in joined[k]]
+        )
         result = {}
         for k in live:
             if k in phone_only and shown_under(k, owners[k], phone_only=True) != k:
                 continue
-            theirs = [v for p in joined[k] if (v := visits_of(extra.get(bookings_key(p))))]
+            theirs = [v for p in joined[k] if (v := visits_of(extra.get(client_summaries_key(p))))]
             keys = (visits[k][-1].key, *(v[-1].key for v in theirs))
             every = (*visits[k], *(visit for v in theirs for visit in v))
             result[k] = _Found(Shown(k, keys, tuple(visits[k]), every), listings[k].entries)

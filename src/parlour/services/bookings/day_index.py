@@ -1,6 +1,7 @@
 """The day index of the bookings namespace: which bookings a local day of a resource holds.
 
     d:<date>:<resource>     {booking id: ""} for every booking of that local day (cancelled too)
+                            (spelled by services.bookings.keys.day_key)
 
 The index is a merged document (``transact(merge=...)``): a booking adds its field and a move
 takes it from one day to another without reading the day first and without an expectation, so
@@ -17,15 +18,11 @@ it is merged like any other). So no change reads its days before writing.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import date
 from typing import Any
 
-from parlour.services.outbox_records import Staged
+from parlour.services.bookings.keys import is_day
+from parlour.services.staged import Staged
 from parlour.storage.base import DELETE, JSON, KVStore
-
-
-def day_key(day: date, resource: str) -> str:
-    return f"d:{day.isoformat()}:{resource}"
 
 
 def ids_of(value: JSON) -> list[str]:
@@ -53,7 +50,7 @@ async def upgrade_legacy_days(store: KVStore, keys: Sequence[str]) -> bool:
     ids, each under an expectation of the array it read, so nothing written meanwhile is lost.
     ``True`` if any of them was an array (its change can be tried again); ``False`` if none
     was, so what made a merge fail is something else."""
-    days = [key for key in keys if key.startswith("d:")]
+    days = [key for key in keys if is_day(key)]
     found = False
     for _ in range(8):
         legacy = {

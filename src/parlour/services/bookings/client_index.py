@@ -1,6 +1,7 @@
 """The client index: what the client list reads instead of every key of the bookings namespace.
 
-Keys in the ``bookings`` namespace (``<id>`` is a client key's id, services.client_keys):
+Keys in the ``bookings`` namespace, spelled by services.bookings.keys (``<id>`` is a client
+key's id, services.bookings.client_keys):
 
     c:k:<id>          {booking id: summary} for every booking of that key (merged)
     c:q:<nn>          {id: ""} for keys whose listing is not yet up to date, in 256 shards
@@ -17,9 +18,12 @@ never makes a booking contend; and it touches one or two small keys: the key's o
 when the booking is new or its client's name, e-mail or phone changed, a pending-shard field.
 
 Everything else (the listing, the sorted entries, the phones' owners) is brought up to date from
-``c:k`` by services.client_listing before any read, for the keys still pending: its work is
+``c:k`` by services.clients.listing before any read, for the keys still pending: its work is
 proportional to what changed since, and never on a booking's path. A shared name or phone (a
 front desk's number on every booking) therefore never makes a booking rewrite a growing key.
+
+The index is written here, beside the engine that writes it in every change, and read by the
+services.clients package: clients depend on bookings, never the other way round.
 """
 
 from __future__ import annotations
@@ -30,32 +34,20 @@ from datetime import datetime
 from typing import Any
 
 from parlour.domain.booking import Booking, Status
-from parlour.services.client_keys import client_id, client_key
-from parlour.services.outbox_records import Staged
+from parlour.services.bookings.client_keys import client_id, client_key
+from parlour.services.bookings.keys import client_pending_key, client_summaries_key
+from parlour.services.staged import Staged
 from parlour.storage.base import DELETE, JSON
 
 SHARDS = 256
 """Pending shards: a key waits in one until a read brings its listing up to date. A booking
 merges into one, which costs what the shard holds: where nobody opens the list for months, each
 holds a 256th of the new clients meanwhile (a read takes all 256 in one round trip)."""
-PENDING_KEYS = tuple(f"c:q:{n:02x}" for n in range(SHARDS))
-BUILT = "c:built"
-
-
-def bookings_key(key_id: str) -> str:
-    return f"c:k:{key_id}"
+PENDING_KEYS = tuple(client_pending_key(n) for n in range(SHARDS))
 
 
 def pending_key(key_id: str) -> str:
     return PENDING_KEYS[int(key_id[:4], 16) % SHARDS]
-
-
-def listing_key(key_id: str) -> str:
-    return f"c:l:{key_id}"
-
-
-def owners_key(phone_id: str) -> str:
-    return f"c:p:{phone_id}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,13 +123,13 @@ def index_change(before: Booking | None, after: Booking | None) -> Staged:
 
     if before is not None and old and old != new:
         gone = client_id(old)
-        add(bookings_key(gone), {before.id: DELETE})
+        add(client_summaries_key(gone), {before.id: DELETE})
         add(pending_key(gone), {gone: ""})
     if after is not None and new:
         kept = client_id(new)
         text = summary(after)
         if before is None or old != new or summary(before) != text:
-            add(bookings_key(kept), {after.id: text})
+            add(client_summaries_key(kept), {after.id: text})
         if before is None or old != new or _named(before) != _named(after):
             add(pending_key(kept), {kept: ""})
     return Staged(merge=merge)

@@ -2,10 +2,11 @@
 and what staff noted about them; a client's data exported, or erased on request.
 
 Clients are not stored apart from their bookings: each booking names its client by a key
-(services.client_keys says which, and how a phone-only booking joins an e-mail client), and the
-client index (services.client_index), kept in the same step as every booking change, holds each
-key's bookings. The list reads a page of it (services.client_directory); :func:`group` derives
-the same clients from every booking at once, the reference the index is tested against.
+(services.bookings.client_keys says which, and how a phone-only booking joins an e-mail client),
+and the client index (services.bookings.client_index), kept in the same step as every booking
+change, holds each key's bookings. The list reads a page of it (services.clients.directory);
+:func:`group` derives the same clients from every booking at once, the reference the index is
+tested against.
 
 Keys in the ``clients`` namespace:
 
@@ -23,11 +24,16 @@ from typing import Any
 from parlour.domain.booking import Booking, Status
 from parlour.domain.text import HIDDEN, hidden_characters
 from parlour.errors import Conflict, InvalidInput, NotFound
-from parlour.services.bookings import booking_to_json
-from parlour.services.client_directory import ClientDirectory, Page, Row
-from parlour.services.client_keys import client_id, client_key, phone_client_key, shown_under
-from parlour.services.client_records import ERASED_NAME, ClientRecords
-from parlour.services.client_search import matches, parse
+from parlour.services.bookings.client_keys import (
+    client_id,
+    client_key,
+    phone_client_key,
+    shown_under,
+)
+from parlour.services.bookings.records import booking_to_json
+from parlour.services.clients.directory import ClientDirectory, Page, Row
+from parlour.services.clients.records import ClientRecords
+from parlour.services.clients.search import matches, parse
 from parlour.services.reviews import ReviewService
 from parlour.storage.base import DELETE, JSON, KVStore
 
@@ -49,7 +55,11 @@ class Note:
 
 
 @dataclass(slots=True)
-class Client:
+class ClientHistory:
+    """A client as staff see them: who they are (their newest booking's details) and every
+    booking they made, with what those add up to. Not the details a booking carries
+    (:class:`~parlour.services.bookings.records.ClientDetails`)."""
+
     id: str
     keys: list[str]
     """The key that names it first, then any phone-only key that joined it."""
@@ -99,15 +109,15 @@ class Client:
         return [b for b in self.bookings if b.status is Status.CONFIRMED and b.start > now]
 
     def matches(self, query: str) -> bool:
-        """Whether ``query`` finds this client (services.client_search has the rule)."""
+        """Whether ``query`` finds this client (services.clients.search has the rule)."""
         return matches(parse(query), self.name, self.email, self.phone)
 
 
-def group(bookings: Iterable[Booking]) -> list[Client]:
+def group(bookings: Iterable[Booking]) -> list[ClientHistory]:
     """Clients from bookings (oldest made first): the newest booking of a client's own key
     gives its name and details. Reads nothing: the reference the client index is tested
     against."""
-    by_key: dict[str, Client] = {}
+    by_key: dict[str, ClientHistory] = {}
     phone_only: list[tuple[str, Booking]] = []
     for booking in bookings:
         key = client_key(booking.email, booking.phone)
@@ -136,10 +146,10 @@ def group(bookings: Iterable[Booking]) -> list[Client]:
     return sorted(clients, key=lambda c: (c.name.casefold(), c.id))
 
 
-def _add(by_key: dict[str, Client], key: str, booking: Booking) -> None:
+def _add(by_key: dict[str, ClientHistory], key: str, booking: Booking) -> None:
     client = by_key.get(key)
     if client is None:
-        client = by_key[key] = Client(client_id(key), [key], "", "", "")
+        client = by_key[key] = ClientHistory(client_id(key), [key], "", "", "")
     client.name, client.email, client.phone = booking.client_name, booking.email, booking.phone
     client.bookings.append(booking)
 
@@ -170,16 +180,16 @@ class ClientService:
 
     async def page(self, query: str = "", after: str = "") -> Page:
         """A page of the clients ``query`` finds (everyone, for none), after the client
-        ``after`` (services.client_directory)."""
+        ``after`` (services.clients.directory)."""
         return await self._directory.page(query, after)
 
-    async def get(self, wanted: str) -> Client:
+    async def get(self, wanted: str) -> ClientHistory:
         shown = await self._directory.client(wanted)
         if shown is None:
             raise NotFound("There is no such client. They may have been erased.")
         bookings = await self._records.bookings([visit.id for visit in shown.visits])
         newest = shown.own[-1]
-        return Client(
+        return ClientHistory(
             shown.id,
             list(shown.keys),
             newest.name,
@@ -188,12 +198,12 @@ class ClientService:
             sorted(bookings, key=lambda b: b.start, reverse=True),
         )
 
-    async def notes(self, client: Client) -> list[Note]:
+    async def notes(self, client: ClientHistory) -> list[Note]:
         found = await self._notes.get_many([f"n:{client_id(k)}" for k in client.keys])
         notes = [Note(**n) for value in found.values() if isinstance(value, list) for n in value]
         return sorted(notes, key=lambda n: n.at)
 
-    async def add_note(self, client: Client, text: str, author: str) -> Note:
+    async def add_note(self, client: ClientHistory, text: str, author: str) -> Note:
         text = text.strip()
         if not text:
             raise InvalidInput({"note": "Write the note first."})
@@ -209,7 +219,7 @@ class ClientService:
         await self._notes.update(f"n:{client.id}", append)
         return note
 
-    async def remove_note(self, client: Client, note_id: str) -> bool:
+    async def remove_note(self, client: ClientHistory, note_id: str) -> bool:
         removed = False
         for key in client.keys:
 
@@ -228,7 +238,7 @@ class ClientService:
                 removed = True
         return removed
 
-    async def export(self, client: Client) -> dict[str, Any]:
+    async def export(self, client: ClientHistory) -> dict[str, Any]:
         """Everything kept about the client, as JSON: what a subject access request gets."""
         reviews = [await self._reviews.for_booking(b.id) for b in client.bookings]
         return {
@@ -245,7 +255,7 @@ class ClientService:
             "notes": [asdict(n) for n in await self.notes(client)],
         }
 
-    async def erase(self, client: Client) -> Erased:
+    async def erase(self, client: ClientHistory) -> Erased:
         """Erase the client's details: every booking kept for the books but anonymised, its
         manage link invalidated; their reviews' names replaced; the staff's notes removed.
         Refused while they have a confirmed booking still to come (cancel it first)."""
@@ -273,16 +283,3 @@ def _exported(booking: Booking) -> dict[str, Any]:
     data = booking_to_json(booking)
     del data["token_hash"]  # not the client's data, and it opens nothing without the token
     return data
-
-
-__all__ = [
-    "ERASED_NAME",
-    "Client",
-    "ClientService",
-    "Erased",
-    "Note",
-    "Page",
-    "client_id",
-    "client_key",
-    "group",
-]

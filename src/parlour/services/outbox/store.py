@@ -3,15 +3,7 @@
 A message lives in the namespace of the change that made it (a confirmation beside its booking,
 a password reset beside its account), so a booking's ``transact`` can write both at once, on
 every backend: no booking without its confirmation, no confirmation for a booking that did not
-happen. Keys, inside that namespace:
-
-    m:<id>              the message: who to, what (typed data, rendered when sent), its state
-    q:<YYYYMMDDHH><b>   a queue shard: one hour (UTC) of due times, bucket b of 16 by a hash of
-                        the message id: message id -> due time
-    qdays               the days that have shards: YYYYMMDD -> "" (what a worker reads first)
-    qh:<YYYYMMDD>       that day's hours that have shards: HH -> ""
-    mdead               messages that need a person: dead or held, id -> when made
-    msent:<hour><b>     what was sent in that hour (bucket b): id -> when (kept 31 days)
+happen. Its keys inside that namespace are laid out in :mod:`services.outbox.keys`.
 
 The shards and indexes are merged (``transact(merge=...)``): a booking adds its field without
 reading the shard first, so bookings never conflict with each other or with the worker over the
@@ -26,96 +18,40 @@ expires (its worker died) is taken over by the next worker that looks.
 
 from __future__ import annotations
 
-import zlib
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from parlour.services.outbox_records import (
-    Message,
-    Staged,
-    State,
-    backoff,
-    message_from_json,
-    message_to_json,
-    new_message,
+from parlour.services.outbox.keys import (
+    ATTENTION,
+    QUEUE_DAYS,
+    day_of_hours_key,
+    hours_key,
+    is_queue,
+    message_key,
+    queue_key,
+    sent_key,
+    shard_of_key,
 )
+from parlour.services.outbox.queue import (
+    BUCKETS,
+    Due,
+    Scan,
+    bucket_of,
+    directory_merges,
+    due_stamp,
+    hour_of,
+    shard_of,
+    shards_of_hour,
+)
+from parlour.services.outbox.records import Message, State, message_from_json, message_to_json
+from parlour.services.staged import Staged
 from parlour.storage.base import ABSENT, DELETE, JSON, KVStore
-
-__all__ = [
-    "Due",
-    "Message",
-    "Outbox",
-    "Scan",
-    "Staged",
-    "State",
-    "backoff",
-    "message_from_json",
-    "message_to_json",
-    "new_message",
-    "shard_of",
-]
 
 SENT_KEPT = 31 * 24 * 3600.0
 """How long a sent message and its day's log are kept, for people to look back on."""
 TAKE_AT_ONCE = 200
 """The most due messages one pass of a worker considers; the rest wait for the next pass."""
-
-
-QUEUE_KEYS = ("q:",)
-"""The keys whose changes may make a message due: what a worker listens for."""
-
-BUCKETS = 16
-"""Shards per hour. A merge rewrites its whole document (on Redis, in Lua, measured at about
-0.1 ms per field on this machine), so the messages due in one hour are spread over sixteen
-documents by a hash of their id: a burst of 800 confirmations makes shards of about 50."""
-
-
-def _hour(instant: float) -> str:
-    at = datetime.fromtimestamp(instant, UTC)  # as strftime("%Y%m%d%H"), a few times faster
-    return f"{at.year:04d}{at.month:02d}{at.day:02d}{at.hour:02d}"
-
-
-def shard_of(due: float, message_id: str) -> str:
-    """``YYYYMMDDHH`` and a bucket letter: the shard that holds a message while it waits."""
-    return f"{_hour(due)}{_bucket(message_id)}"
-
-
-def _shards_of_hour(hour: str) -> list[str]:
-    return [f"q:{hour}{bucket:x}" for bucket in range(BUCKETS)]
-
-
-def _indexed(shard: str) -> dict[str, dict[str, Any]]:
-    """The directory merges that let a worker find ``shard``: its day, and its hour that day."""
-    return {"qdays": {shard[:8]: ""}, f"qh:{shard[:8]}": {shard[8:10]: ""}}
-
-
-def _bucket(message_id: str) -> str:
-    return f"{zlib.crc32(message_id.encode()) % BUCKETS:x}"
-
-
-def _shard_key(shard: str) -> str:
-    return f"q:{shard}"
-
-
-def _stamp(instant: float) -> str:
-    return f"{instant:.3f}"
-
-
-@dataclass(frozen=True, slots=True)
-class Due:
-    message_id: str
-    due: float
-    shard: str
-
-
-@dataclass(frozen=True, slots=True)
-class Scan:
-    due: list[Due]
-    """Due now and not sent, oldest first."""
-    next_due: float
-    """The earliest later time a worker must look again (the next due message or the next
-    hour, whose shard it has not read)."""
 
 
 class Outbox:
@@ -131,7 +67,7 @@ class Outbox:
     @staticmethod
     def is_queue_change(key: str) -> bool:
         """Whether a change event's key means a message may have become due (a worker wakes)."""
-        return key.startswith(QUEUE_KEYS)
+        return is_queue(key)
 
     # -- writing messages, inside the change's own transact -----------------------------------
 
@@ -142,9 +78,12 @@ class Outbox:
         shard = shard_of(message.due, message.id)
         record = replace(message, shard=shard, state=State.PENDING)
         return Staged(
-            writes={f"m:{message.id}": message_to_json(record)},
-            merge={_shard_key(shard): {message.id: _stamp(message.due)}, **_indexed(shard)},
-            expect={f"m:{message.id}": ABSENT},
+            writes={message_key(message.id): message_to_json(record)},
+            merge={
+                queue_key(shard): {message.id: due_stamp(message.due)},
+                **directory_merges(shard),
+            },
+            expect={message_key(message.id): ABSENT},
         )
 
     @staticmethod
@@ -152,8 +91,8 @@ class Outbox:
         """Take a message that may exist, due at ``due``, off the queue for good (a cancelled
         booking's reminder). A worker sending it at this very moment may still send it."""
         return Staged(
-            writes={f"m:{message_id}": DELETE},
-            merge={_shard_key(shard_of(due, message_id)): {message_id: DELETE}},
+            writes={message_key(message_id): DELETE},
+            merge={queue_key(shard_of(due, message_id)): {message_id: DELETE}},
         )
 
     async def enqueue(self, message: Message) -> Message:
@@ -165,13 +104,13 @@ class Outbox:
     # -- reading ------------------------------------------------------------------------------
 
     async def get(self, message_id: str) -> Message | None:
-        record = await self.store.get_item(f"m:{message_id[:80]}")
+        record = await self.store.get_item(message_key(message_id[:80]))
         return None if record is None else message_from_json(record)
 
     async def scan(self, now: float) -> Scan:
         """What is due at ``now``. Reads the directory and the shards of hours up to now."""
-        current = _hour(now)
-        keys = [key for hour in await self._hours(up_to=current) for key in _shards_of_hour(hour)]
+        current = hour_of(now)
+        keys = [key for hour in await self._hours(up_to=current) for key in shards_of_hour(hour)]
         shards = await self.store.get_many(keys)
         due: list[Due] = []
         next_due = (
@@ -181,7 +120,7 @@ class Outbox:
             for message_id, stamp in shard.items():
                 when = float(stamp)
                 if when <= now:
-                    due.append(Due(message_id, when, key.removeprefix("q:")))
+                    due.append(Due(message_id, when, shard_of_key(key)))
                 else:
                     next_due = min(next_due, when)
         due.sort(key=lambda d: d.due)
@@ -189,29 +128,29 @@ class Outbox:
 
     async def _hours(self, up_to: str) -> list[str]:
         """The hours (``YYYYMMDDHH``) up to ``up_to`` that have shards, from the directory."""
-        days = [day for day in sorted(await self.store.get_item("qdays") or {}) if day <= up_to]
-        listed = await self.store.get_many([f"qh:{day}" for day in days])
-        hours = [f"{key[3:]}{hour}" for key, doc in listed.items() for hour in doc]
+        days = [day for day in sorted(await self.store.get_item(QUEUE_DAYS) or {}) if day <= up_to]
+        listed = await self.store.get_many([hours_key(day) for day in days])
+        hours = [f"{day_of_hours_key(key)}{hour}" for key, doc in listed.items() for hour in doc]
         return sorted(hour for hour in hours if hour <= up_to)
 
     async def listing(self, now: float, limit: int = 100) -> dict[State, list[Message]]:
         """For /admin/outbox: pending (by due time, scheduled ones too), those that need a
         person (dead or held), and today's and yesterday's sent."""
-        soon = _hour(now + 7 * 86400)  # further ahead: scheduled, not listed
-        keys = [key for hour in await self._hours(up_to=soon) for key in _shards_of_hour(hour)]
+        soon = hour_of(now + 7 * 86400)  # further ahead: scheduled, not listed
+        keys = [key for hour in await self._hours(up_to=soon) for key in shards_of_hour(hour)]
         pending = sorted(
             ((float(t), i) for shard in (await self.store.get_many(keys)).values()
              for i, t in shard.items()),
         )[:limit]  # fmt: skip
-        attention = list(await self.store.get_item("mdead") or {})[:limit]
+        attention = list(await self.store.get_item(ATTENTION) or {})[:limit]
         logs = [
-            f"msent:{_hour(now - hours * 3600)}{bucket:x}"
+            sent_key(f"{hour_of(now - hours * 3600)}{bucket:x}")
             for hours in range(24)
             for bucket in range(BUCKETS)
         ]
         sent_ids = [i for log in (await self.store.get_many(logs)).values() for i in log]
         wanted = [i for _, i in pending] + attention + sent_ids[-limit:]
-        records = await self.store.get_many([f"m:{i}" for i in dict.fromkeys(wanted)])
+        records = await self.store.get_many([message_key(i) for i in dict.fromkeys(wanted)])
         messages = [message_from_json(record) for record in records.values()]
         listed: dict[State, list[Message]] = {state: [] for state in State}
         for message in messages:
@@ -228,11 +167,11 @@ class Outbox:
         Returns the message as leased by ``owner`` (check with :meth:`Message.leased_by`), or
         as it is when it cannot be taken (another worker's lease, not due, finished), or
         ``None`` when it is gone."""
-        key = f"m:{entry.message_id}"
+        key = message_key(entry.message_id)
         current = await self.store.get_item(key)
         if current is None:  # cancelled: its entry in the shard is a stray
             await self.store.transact(
-                {}, merge={_shard_key(entry.shard): {entry.message_id: DELETE}}
+                {}, merge={queue_key(entry.shard): {entry.message_id: DELETE}}
             )
             return None
         message = message_from_json(current)
@@ -246,7 +185,7 @@ class Outbox:
     async def renew(self, leased: Message, now: float, seconds: float) -> Message | None:
         """Hold ``leased`` for ``seconds`` more (its send is still under way), or ``None`` if
         the record is no longer as this worker left it (cancelled, or taken over)."""
-        key = f"m:{leased.id}"
+        key = message_key(leased.id)
         longer = replace(leased, lease_until=max(leased.lease_until, now + seconds))
         if await self.store.transact(
             {key: message_to_json(longer)}, expect={key: message_to_json(leased)}
@@ -256,13 +195,13 @@ class Outbox:
 
     async def mark_sent(self, leased: Message, now: float) -> Message:
         """Record that the server accepted ``leased``: sent, off the queue, in the day's log."""
-        log = f"msent:{_hour(now)}{_bucket(leased.id)}"
+        log = sent_key(f"{hour_of(now)}{bucket_of(leased.id)}")
         sent = replace(leased, state=State.SENT, sent=now, lease_owner="", lease_until=0.0)
         merge: dict[str, dict[str, Any]] = {
-            _shard_key(leased.shard): {leased.id: DELETE},
-            log: {leased.id: _stamp(now)},
+            queue_key(leased.shard): {leased.id: DELETE},
+            log: {leased.id: due_stamp(now)},
         }
-        ttl = {f"m:{leased.id}": SENT_KEPT, log: SENT_KEPT}
+        ttl = {message_key(leased.id): SENT_KEPT, log: SENT_KEPT}
         return await self._finish(leased, sent, merge, ttl)
 
     async def retry_later(
@@ -279,9 +218,9 @@ class Outbox:
             lease_owner="",
             lease_until=0.0,
         )
-        merge: dict[str, dict[str, Any]] = {_shard_key(leased.shard): {leased.id: DELETE}}
-        merge.setdefault(_shard_key(shard), {})[leased.id] = _stamp(due)
-        merge |= _indexed(shard)
+        merge: dict[str, dict[str, Any]] = {queue_key(leased.shard): {leased.id: DELETE}}
+        merge.setdefault(queue_key(shard), {})[leased.id] = due_stamp(due)
+        merge |= directory_merges(shard)
         return await self._finish(leased, again, merge, {})
 
     async def set_aside(self, leased: Message, state: State, reason: str) -> Message:
@@ -295,8 +234,8 @@ class Outbox:
             lease_until=0.0,
         )
         merge: dict[str, dict[str, Any]] = {
-            _shard_key(leased.shard): {leased.id: DELETE},
-            "mdead": {leased.id: _stamp(leased.created)},
+            queue_key(leased.shard): {leased.id: DELETE},
+            ATTENTION: {leased.id: due_stamp(leased.created)},
         }
         return await self._finish(leased, aside, merge, {})
 
@@ -311,7 +250,7 @@ class Outbox:
         (the lease ran out and another worker took it over, or staff cancelled it), what this
         worker did still happened: a send is recorded over a pending record, but never over
         one that is already finished."""
-        key = f"m:{leased.id}"
+        key = message_key(leased.id)
         expected: Any = message_to_json(leased)
         for _ in range(8):
             if await self.store.transact(
@@ -329,7 +268,7 @@ class Outbox:
     async def retry(self, message_id: str, now: float) -> Message | None:
         """Send a dead or held message again, from its first attempt (held: past the limit,
         since a person chose to). ``None`` if it is not dead or held."""
-        key = f"m:{message_id[:80]}"
+        key = message_key(message_id[:80])
         current = await self.store.get_item(key)
         if current is None:
             return None
@@ -347,9 +286,9 @@ class Outbox:
             error=f"retried by staff after: {message.error}",
         )
         merge: dict[str, dict[str, Any]] = {
-            _shard_key(shard): {message.id: _stamp(now)},
-            **_indexed(shard),
-            "mdead": {message.id: DELETE},
+            queue_key(shard): {message.id: due_stamp(now)},
+            **directory_merges(shard),
+            ATTENTION: {message.id: DELETE},
         }
         ok = await self.store.transact(
             {key: message_to_json(again)}, expect={key: current}, merge=merge
@@ -361,11 +300,11 @@ class Outbox:
 
         Each removal expects what it removes still empty, so a message merged in meanwhile is
         never lost: the removal fails and is tried again another time."""
-        current = _hour(now)
+        current = hour_of(now)
         for hour in await self._hours(up_to=current):
             if hour >= current:
                 continue
-            keys = _shards_of_hour(hour)
+            keys = shards_of_hour(hour)
             shards = await self.store.get_many(keys)
             if any(shards.values()):
                 continue
@@ -373,17 +312,17 @@ class Outbox:
             await self.store.transact(
                 dict.fromkeys(shards, DELETE),
                 expect=expect,
-                merge={f"qh:{hour[:8]}": {hour[8:]: DELETE}},
+                merge={hours_key(hour[:8]): {hour[8:]: DELETE}},
             )
-        days = await self.store.get_item("qdays") or {}
+        days = await self.store.get_item(QUEUE_DAYS) or {}
         for day in sorted(days):
             if day >= current[:8]:
                 break
-            key = f"qh:{day}"
+            key = hours_key(day)
             hours = await self.store.get_item(key)
             if not hours:
                 await self.store.transact(
                     {key: DELETE} if hours is not None else {},
                     expect={key: ABSENT if hours is None else {}},
-                    merge={"qdays": {day: DELETE}},
+                    merge={QUEUE_DAYS: {day: DELETE}},
                 )

@@ -1,7 +1,7 @@
 """What the booking engine reads and answers: stored records, parsed requests, typed results.
 
-Kept apart from the engine (services.bookings) so that adapters (the web form, the JSON API, the
-staff desk, the demo) and the notification wiring can use them without the engine itself.
+Kept apart from the engine (services.bookings.engine) so that adapters (the web form, the JSON
+API, the staff desk, the demo) and the notification wiring can use them without the engine.
 """
 
 from __future__ import annotations
@@ -17,18 +17,18 @@ from parlour.domain.booking import Booking, Status
 from parlour.domain.events import Actor, BookingEvent
 from parlour.domain.text import HIDDEN, hidden_characters
 from parlour.errors import InvalidInput
-from parlour.services.outbox_records import Staged
+from parlour.services.staged import Staged
 
 MAX_NAME = 100
 MAX_PHONE = 30
 _PHONE = re.compile(rf"[+()0-9 .-]{{5,{MAX_PHONE}}}")
 _HIDDEN = r"\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069"
 NAME_PATTERN = rf"^[^{_HIDDEN}]*[^\s{_HIDDEN}][^{_HIDDEN}]*$"
-"""A client's name as :meth:`Client.from_fields` accepts it, for the API's schema: something
+"""A client's name as :meth:`ClientDetails.from_fields` accepts it, for the API's schema: something
 besides spaces, and no control characters or direction overrides (``domain.text``; lone
 surrogates are not text a JSON document can carry)."""
 PHONE_PATTERN = r"^[+() .-]*(?:[0-9][+() .-]*){5,}$"
-"""A phone number as :meth:`Client.from_fields` accepts it: digits, spaces, ``+ ( ) . -``,
+"""A phone number as :meth:`ClientDetails.from_fields` accepts it: digits, spaces, ``+ ( ) . -``,
 at least five digits (and, in the schema, at most ``MAX_PHONE`` characters in all)."""
 
 Stage = Callable[[BookingEvent], Awaitable[Staged]]
@@ -116,13 +116,16 @@ class Changed:
 
 
 @dataclass(frozen=True, slots=True)
-class Client:
+class ClientDetails:
+    """Who a booking is for, as the request gives them: name, e-mail address, phone. Not the
+    client's history (:class:`~parlour.services.clients.service.ClientHistory`)."""
+
     name: str
     email: str
     phone: str
 
     @classmethod
-    def from_fields(cls, fields: Mapping[str, str], *, by: Actor = Actor.CLIENT) -> Client:
+    def from_fields(cls, fields: Mapping[str, str], *, by: Actor = Actor.CLIENT) -> ClientDetails:
         """The client a form names, or every problem at once. The public gives a name, an
         e-mail address and a phone number; staff booking by phone need no e-mail address."""
         problems: dict[str, str] = {}
@@ -154,7 +157,7 @@ class BookRequest:
     treatment_id: str
     start: datetime
     """Aware; the engine reads it in UTC."""
-    client: Client
+    client: ClientDetails
     resource: str | None = None
     """A therapist or room, or ``None`` for anyone able."""
     idempotency_key: str = ""
@@ -169,7 +172,7 @@ class BookRequest:
         problems: dict[str, str] = {}
         client, start = None, None
         try:
-            client = Client.from_fields(fields, by=by)
+            client = ClientDetails.from_fields(fields, by=by)
         except InvalidInput as exc:
             problems.update(exc.fields)
         try:
@@ -184,3 +187,8 @@ class BookRequest:
         return cls(
             fields.get("treatment", ""), start, client, resource or None, idempotency_key, by
         )
+
+
+def event_by(staff: bool) -> Actor:
+    """Who a change is made by: staff, or the client."""
+    return Actor.STAFF if staff else Actor.CLIENT

@@ -36,12 +36,15 @@ from zoneinfo import ZoneInfo
 
 from parlour.domain.booking import Booking, Status
 from parlour.domain.events import Actor, BookingEvent, Change
-from parlour.mail.messages import BookingNotice, Kind, PasswordReset, to_json
 from parlour.services.accounts import PasswordResetAsked
+from parlour.services.bookings.keys import sealed_link_key
 from parlour.services.catalogue import Business, CatalogueService
-from parlour.services.outbox import Outbox, Staged, new_message
-from parlour.services.relay import RelayFeatures
+from parlour.services.notices.messages import BookingNotice, Kind, PasswordReset, to_json
+from parlour.services.outbox.records import new_message
+from parlour.services.outbox.relay import RelayFeatures
+from parlour.services.outbox.store import Outbox
 from parlour.services.sealing import Sealer
+from parlour.services.staged import Staged
 from parlour.storage.base import KVStore
 
 DAY = 86400
@@ -137,7 +140,7 @@ class Notifier:
         staged = Staged()
         token = event.token
         if token:
-            staged += Staged(writes={f"k:{booking.id}": self._sealer.seal(token)})
+            staged += Staged(writes={sealed_link_key(booking.id): self._sealer.seal(token)})
         else:
             token = await self._token(booking.id)
         link = self._links.manage(token) if token else ""
@@ -239,7 +242,7 @@ class Notifier:
         return resource_id, ""
 
     async def _token(self, booking_id: str) -> str:
-        sealed = await self._store.get_item(f"k:{booking_id[:64]}")
+        sealed = await self._store.get_item(sealed_link_key(booking_id[:64]))
         return (self._sealer.unseal(sealed) or "") if isinstance(sealed, str) else ""
 
     def _seal(self, link: str) -> str:

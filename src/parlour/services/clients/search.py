@@ -22,7 +22,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
-from parlour.services.client_keys import phone_key
+from parlour.services.bookings.client_keys import phone_key
 
 SEP = "\x1f"
 _PHONE_QUERY = re.compile(r"[0-9 +().-]+")

@@ -13,7 +13,7 @@ feed drops everything, and while the feed is down nothing is kept. A load that a
 key it read overtook is not kept. The decoded records of kept lists are kept too, dropped only
 by an event for the record: a list that a booking joined is reloaded without decoding again
 every booking it already held. None of this decides a booking: the claims of its units do
-(``services/bookings.py``), so a copy can at worst offer a time that was just taken, exactly as
+(services.bookings.claims), so a copy can at worst offer a time that was just taken, exactly as
 a read from the store an instant earlier would.
 """
 
@@ -25,6 +25,14 @@ from dataclasses import dataclass, field
 from typing import TypeVar, cast
 
 from parlour.domain.booking import Booking
+from parlour.services.bookings.keys import (
+    BOOKING_RECORDS,
+    DAY_LISTS,
+    booking_id_of,
+    booking_key,
+    is_booking,
+    is_day,
+)
 from parlour.services.cache import FeedCache
 from parlour.storage.base import KVStore
 
@@ -59,7 +67,7 @@ Load = Callable[[Sequence[str]], Awaitable[dict[str, DayList]]]
 
 
 class DayCache(FeedCache):
-    PREFIXES = ("d:", "b:")  # day lists and booking records: the rest of a booking is not read
+    PREFIXES = (*DAY_LISTS, *BOOKING_RECORDS)  # the rest of a booking is not read
 
     def __init__(self, store: KVStore, size: int = DAYS) -> None:
         super().__init__(store)
@@ -106,7 +114,7 @@ class DayCache(FeedCache):
             found[key] = entry
             if not keep:
                 continue
-            fresh = [b for b in entry.bookings if f"b:{b.id}" not in named]
+            fresh = [b for b in entry.bookings if booking_key(b.id) not in named]
             self._keep_records(fresh)  # even when the list itself changed meanwhile
             if key not in named and len(fresh) == len(entry.bookings):
                 self._keep(key, entry)
@@ -181,9 +189,9 @@ class DayCache(FeedCache):
     def changed(self, key: str) -> None:
         for named in self._flights.values():
             named.add(key)
-        if key.startswith("d:"):
+        if is_day(key):
             self._drop(key)
-        elif key.startswith("b:"):
-            self._records.pop(key[2:], None)
-            for day in list(self._holding.get(key[2:], ())):
+        elif is_booking(key):
+            self._records.pop(booking_id_of(key), None)
+            for day in list(self._holding.get(booking_id_of(key), ())):
                 self._drop(day)

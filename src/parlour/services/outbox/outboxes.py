@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from parlour.errors import NotFound
-from parlour.services.outbox import Message, Outbox, State
+from parlour.services.outbox.records import Message, State
+from parlour.services.outbox.store import Outbox
 from parlour.storage.base import KVStore
 
 OUTBOX_NAMESPACES = ("bookings", "users")

@@ -1,4 +1,4 @@
-"""An outbox message as it is stored, and what a change adds to its transact to write one."""
+"""An outbox message as it is stored (its place in the queue: services.outbox.store)."""
 
 from __future__ import annotations
 
@@ -33,7 +33,7 @@ class Message:
     kind: str
     to: tuple[str, ...]
     data: Mapping[str, JSON]
-    """The typed message data (parlour.mail.messages), rendered when it is sent."""
+    """The typed message data (services.notices.messages), rendered when it is sent."""
     due: float
     """When to send, in seconds since the epoch (UTC)."""
     created: float
@@ -99,21 +99,6 @@ def _millisecond(instant: float) -> float:
     """Down, never up: a message made "now" must be due now, not a fraction of a millisecond
     from now (a pass at ``now`` would skip it)."""
     return math.floor(instant * 1000) / 1000
-
-
-@dataclass(frozen=True, slots=True)
-class Staged:
-    """What a change adds to its own ``transact`` so that its messages commit with it."""
-
-    writes: dict[str, JSON] = field(default_factory=dict)
-    merge: dict[str, dict[str, Any]] = field(default_factory=dict)
-    expect: dict[str, JSON] = field(default_factory=dict)
-
-    def __add__(self, other: Staged) -> Staged:
-        merge = {key: dict(changes) for key, changes in self.merge.items()}
-        for key, changes in other.merge.items():
-            merge.setdefault(key, {}).update(changes)
-        return Staged({**self.writes, **other.writes}, merge, {**self.expect, **other.expect})
 
 
 def backoff(attempts: int, base: float, rng: random.Random | None = None) -> float:
