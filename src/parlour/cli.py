@@ -26,11 +26,11 @@ from parlour.services.accounts import AccountError
 from parlour.services.audit import Actor, AuditFilter
 from parlour.services.core import Core
 from parlour.services.demo import Seeded, seed
+from parlour.services.login_throttle import windows
+from parlour.services.ratelimit import Limiter, policies_from
 from parlour.storage import Storage
 from parlour.storage.durability import Durability
 from parlour.storage.registry import Reach, check_settings, entry_for
-from parlour.web.login_throttle import windows
-from parlour.web.ratelimit import Limiter, policies_from
 from parlour.web.templating import duration
 
 EXIT_FAILED = 1

@@ -8,8 +8,8 @@ import asyncio
 import pytest
 
 from parlour.services.outbox import Outbox, State
+from parlour.services.ratelimit import Limiter
 from parlour.storage import Backend, KVStore
-from parlour.web.ratelimit import Limiter
 
 from support.delivery import Clock, all_sent, ids, probe, state_is, worker, working
 from support.smtp_server import SmtpServer

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 
 from parlour.services.outbox import Outbox, State
-from parlour.web.ratelimit import Identity, Limiter
+from parlour.services.ratelimit import Identity, Limiter
 
 from support.delivery import Clock, probe, state_is, worker, working
 from support.smtp_server import SmtpServer

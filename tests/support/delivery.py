@@ -13,9 +13,9 @@ from parlour.mail.render import Renderer
 from parlour.mail.transport import FINAL_REPLY_WAIT, SmtpAddress, SmtpTransport
 from parlour.services.catalogue import Business
 from parlour.services.outbox import Message, Outbox, State, new_message
+from parlour.services.ratelimit import Limiter
 from parlour.services.relay import RelayFeatures
 from parlour.services.sealing import Sealer
-from parlour.web.ratelimit import Limiter
 
 from support.smtp_server import SmtpServer
 

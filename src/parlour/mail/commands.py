@@ -18,9 +18,9 @@ from parlour.mail.render import Renderer
 from parlour.mail.transport import DeliveryFailed, SmtpTransport
 from parlour.services.core import Core
 from parlour.services.outbox import new_message
+from parlour.services.ratelimit import Limiter, policies_from
 from parlour.services.sealing import Sealer
 from parlour.storage import Storage
-from parlour.web.ratelimit import Limiter, policies_from
 
 log = logging.getLogger("parlour.worker")
 

@@ -47,10 +47,10 @@ from parlour.services.outbox import (
     State,
     backoff,
 )
+from parlour.services.ratelimit import Limiter
 from parlour.services.relay import RelayFeatures
 from parlour.services.sealing import Sealer
 from parlour.storage.events import ChangeKind, Subscription
-from parlour.web.ratelimit import Limiter
 
 log = logging.getLogger(__name__)
 

@@ -23,6 +23,7 @@ from parlour.mail.delivery import delivery_from_settings, mail_setup
 from parlour.services.cache import ItemCache
 from parlour.services.core import Core
 from parlour.services.hashing import HashingPool
+from parlour.services.ratelimit import Limiter, policies_from
 from parlour.services.sessions import SessionRecord, SessionService
 from parlour.storage import Storage
 from parlour.storage.durability import Durability
@@ -49,7 +50,7 @@ from parlour.web.hosts import AllowedHosts
 from parlour.web.metrics import HashingMetrics, Metrics, OutboxMetrics, RequestMetrics
 from parlour.web.metrics_access import guarded
 from parlour.web.parts import Parts
-from parlour.web.ratelimit import Limiter, RateLimitHeaders, policies_from
+from parlour.web.ratelimit import RateLimitHeaders
 from parlour.web.routing import IndexedRouter
 from parlour.web.security import SecurityHeaders
 from parlour.web.sessions import SessionMiddleware

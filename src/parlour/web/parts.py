@@ -22,8 +22,8 @@ from parlour.storage.durability import Durability
 
 if TYPE_CHECKING:  # both read the parts of the request they serve
     from parlour.mail.delivery import DeliveryWorker
+    from parlour.services.ratelimit import Limiter
     from parlour.web.metrics import Metrics
-    from parlour.web.ratelimit import Limiter
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,11 +14,12 @@ from parlour.errors import InvalidInput, SlotTaken
 from parlour.services.booking_records import OUT_OF_RANGE, in_range
 from parlour.services.bookings import BookRequest, parse_start
 from parlour.services.gallery import Size
+from parlour.services.ratelimit import Identity
 from parlour.web.booking_days import time_page
 from parlour.web.forms import submitted
 from parlour.web.pages import redirect, render
 from parlour.web.parts import core
-from parlour.web.ratelimit import Identity, enforce
+from parlour.web.ratelimit import enforce
 
 
 async def home(request: Request) -> Response:
