@@ -21,9 +21,9 @@ from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoes
 
 from parlour.mail.addresses import header_address
 from parlour.mail.messages import WITH_CALENDAR, BookingNotice, PasswordReset, from_json, kind_of
+from parlour.services.calendar_file import calendar_file
 from parlour.services.money import money
 from parlour.services.outbox import Message
-from parlour.web.ics import calendar_file
 
 MISSING_LINK = (
     "(The link could not be included: the server's secret key has changed since this message "
