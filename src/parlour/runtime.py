@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import TracebackType
 
 from argon2 import PasswordHasher
@@ -53,7 +53,7 @@ class Runtime:
     """Whether Redis may be served from: not emptied, not evicting (storage/durability.py)."""
     delivery: DeliveryWorker
     """This process's mail worker: started by ``async with`` (serve) or by ``parlour worker``."""
-    _running: AsyncExitStack | None = None
+    _running: AsyncExitStack | None = field(default=None, init=False, repr=False)
 
     @classmethod
     def from_settings(
