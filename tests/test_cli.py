@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from parlour.cli import workers_warning
+from parlour.cli.serve import workers_warning
 from parlour.config import load_settings
 
 from support.processes import served

@@ -6,10 +6,10 @@ import pytest
 
 from parlour.config import load_settings
 from parlour.services.outbox.store import Outbox
+from parlour.services.ratelimit import Limiter, policies_from
 from parlour.storage import KVStore
 from parlour.storage.memory import MemoryBackend
 from parlour.storage.ratelimit import MemoryRateLimits
-from parlour.web.ratelimit import Limiter, policies_from
 
 from support.backend_fixtures import data_backend
 from support.delivery import Clock

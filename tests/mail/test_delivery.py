@@ -9,8 +9,8 @@ import pytest
 
 from parlour.services.outbox.records import State
 from parlour.services.outbox.store import Outbox
+from parlour.services.ratelimit import Limiter
 from parlour.storage import Backend, KVStore
-from parlour.web.ratelimit import Limiter
 
 from support.delivery import Clock, all_sent, ids, probe, state_is, worker, working
 from support.smtp_server import SmtpServer

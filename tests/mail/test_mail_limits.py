@@ -11,7 +11,7 @@ import asyncio
 
 from parlour.services.outbox.records import State
 from parlour.services.outbox.store import Outbox
-from parlour.web.ratelimit import Identity, Limiter
+from parlour.services.ratelimit import Identity, Limiter
 
 from support.delivery import Clock, probe, state_is, worker, working
 from support.smtp_server import SmtpServer

@@ -15,8 +15,8 @@ from parlour.services.notices.messages import ProbeMessage, to_json
 from parlour.services.outbox.records import Message, State, new_message
 from parlour.services.outbox.relay import RelayFeatures
 from parlour.services.outbox.store import Outbox
+from parlour.services.ratelimit import Limiter
 from parlour.services.sealing import Sealer
-from parlour.web.ratelimit import Limiter
 
 from support.smtp_server import SmtpServer
 

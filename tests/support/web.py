@@ -13,8 +13,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from parlour.services.ratelimit import Identity
 from parlour.web.forms import submitted
-from parlour.web.ratelimit import Identity, enforce
+from parlour.web.ratelimit import enforce
 
 
 @asynccontextmanager

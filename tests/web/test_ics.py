@@ -23,10 +23,10 @@ from parlour.config import load_settings
 from parlour.domain.booking import Booking, Status
 from parlour.errors import Conflict, InvalidInput
 from parlour.services.bookings.engine import BookingService
+from parlour.services.calendar_file import calendar_file
 from parlour.services.catalogue import Business, CatalogueService
 from parlour.storage import Storage
 from parlour.web.app import create_app
-from parlour.web.ics import calendar_file
 from parlour.web.parts import core, parts
 
 from support.salon import MASSAGE, NOW, ask, at, client, furnish, upcoming_weekday

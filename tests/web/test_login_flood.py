@@ -16,9 +16,9 @@ from argon2 import PasswordHasher
 from starlette.applications import Starlette
 
 from parlour.config import load_settings
+from parlour.services.ratelimit import Identity
 from parlour.web.app import create_app
 from parlour.web.parts import core, parts
-from parlour.web.ratelimit import Identity
 
 from support.waiting import until
 from support.web import log_in, post_form, running

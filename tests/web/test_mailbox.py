@@ -14,9 +14,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from parlour.config import load_settings
+from parlour.services.ratelimit import Identity
 from parlour.web.app import create_app
 from parlour.web.parts import core, parts
-from parlour.web.ratelimit import Identity
 
 from support.salon import MASSAGE, at, client, furnish, upcoming_weekday
 from support.web import running, with_attempt_route

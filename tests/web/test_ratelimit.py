@@ -13,9 +13,10 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from parlour.config import Settings, load_settings
+from parlour.services.ratelimit import Identity
 from parlour.web.app import create_app
 from parlour.web.parts import core, parts
-from parlour.web.ratelimit import Identity, enforce
+from parlour.web.ratelimit import enforce
 
 from support.redis_server import RedisServer
 from support.web import log_in, post_form, running, with_attempt_route

@@ -43,9 +43,9 @@ from parlour.services.outbox.queue import Due
 from parlour.services.outbox.records import Message, State, backoff
 from parlour.services.outbox.relay import RelayFeatures
 from parlour.services.outbox.store import TAKE_AT_ONCE, Outbox
+from parlour.services.ratelimit import Limiter
 from parlour.services.sealing import Sealer
 from parlour.storage.events import ChangeKind, Subscription
-from parlour.web.ratelimit import Limiter
 
 log = logging.getLogger(__name__)
 

@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from parlour.errors import RateLimited, StorageError
-from parlour.web.ratelimit import Decision, Identity, Limiter
+from parlour.services.ratelimit import Decision, Identity, Limiter
 
 log = logging.getLogger(__name__)
 

@@ -29,7 +29,7 @@ from parlour.services.notices.messages import (
     kind_of,
 )
 from parlour.services.outbox.records import Message
-from parlour.web.ics import calendar_file
+from parlour.services.calendar_file import calendar_file
 
 MISSING_LINK = (
     "(The link could not be included: the server's secret key has changed since this message "

@@ -9,11 +9,12 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from parlour.services.accounts import AccountError
+from parlour.services.login_throttle import windows
 from parlour.services.sessions import SessionRecord
 from parlour.web.audit import audit
 from parlour.web.confirm import ask_first, confirmed
 from parlour.web.forms import submitted
-from parlour.web.login_throttle import count_guess, guessed_right, windows
+from parlour.web.login_throttle import count_guess, guessed_right
 from parlour.web.pages import admin, redirect, render, session_of, staff
 from parlour.web.parts import core, parts
 

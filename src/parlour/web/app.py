@@ -8,7 +8,6 @@ per route its router checks; a Starlette route costs a fraction of that.)
 
 from __future__ import annotations
 
-import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -17,15 +16,10 @@ from starlette.middleware import Middleware
 from starlette.middleware.gzip import GZipMiddleware
 from starlette.routing import Mount, Route
 
-from parlour.config import Settings, load_secret_key, load_settings
+from parlour.config import Settings, load_settings
 from parlour.links import Links, allowed_hosts
-from parlour.mail.delivery import delivery_from_settings, mail_setup
-from parlour.services.cache import ItemCache
-from parlour.services.core import Core
-from parlour.services.hashing import HashingPool
-from parlour.services.sessions import SessionRecord, SessionService
+from parlour.runtime import Runtime
 from parlour.storage import Storage
-from parlour.storage.durability import Durability
 from parlour.web import (
     admin,
     audit,
@@ -49,94 +43,48 @@ from parlour.web.hosts import AllowedHosts
 from parlour.web.metrics import HashingMetrics, Metrics, OutboxMetrics, RequestMetrics
 from parlour.web.metrics_access import guarded
 from parlour.web.parts import Parts
-from parlour.web.ratelimit import Limiter, RateLimitHeaders, policies_from
+from parlour.web.ratelimit import RateLimitHeaders
 from parlour.web.routing import IndexedRouter
 from parlour.web.security import SecurityHeaders
 from parlour.web.sessions import SessionMiddleware
 from parlour.web.templating import StaticAssets, build_templates
-
-log = logging.getLogger(__name__)
 
 MAX_BODY = 1024 * 1024
 """Largest request body a page accepts; larger ones are answered 413 before being read."""
 
 
 def create_app(settings: Settings, *, storage: Storage | None = None) -> Starlette:
-    """A Parlour app for ``settings``; its lifespan opens and closes every connection.
+    """A Parlour app for ``settings`` over one :class:`Runtime`, which its lifespan runs
+    (every connection opened and closed, the workers started and stopped).
 
     Pass ``storage`` to share one already planned :class:`Storage` (its lifespan is still run
     by the app).
     """
-    planned = storage if storage is not None else Storage.from_settings(settings)
-    secret = load_secret_key(settings)
-    limiter = Limiter(planned.ratelimits, policies_from(settings), secret)
-    metrics = Metrics(planned, limiter)
-    hashing = HashingPool(settings.password_hash_threads, settings.password_hash_queue)
-    metrics.registry.register(HashingMetrics(hashing))
-    mail = mail_setup(settings, secret)
-    core = Core.assemble(planned.kv, mail=mail, hashing=hashing)
-    cache = core.cache
-
-    async def credentials(email: str, fresh: bool) -> int | None:
-        return await core.accounts.credentials_version(email, fresh=fresh)
-
-    session_cache: ItemCache[SessionRecord] = ItemCache(
-        planned.kv("sessions"), settings.session_cache_size
-    )
-    sessions = SessionService(
-        planned.kv("sessions"),
-        idle_timeout=settings.session_idle_timeout,
-        absolute_timeout=settings.session_absolute_timeout,
-        observe=metrics.observe_session,
-        credentials=credentials,
-        cache=session_cache,
-    )
-
-    def forget_copies() -> None:  # the store was emptied or replaced under us
-        cache.clear()
-        session_cache.clear()
-        core.day_cache.clear()
-
-    durability = Durability(planned, settings.data_dir, on_change=forget_copies)
+    runtime = Runtime.from_settings(settings, storage=storage)
+    metrics = Metrics(runtime.storage, runtime.limiter)
+    runtime.observe_sessions(metrics.observe_session)
+    metrics.registry.register(HashingMetrics(runtime.hashing))
+    delivery = runtime.delivery
+    metrics.registry.register(OutboxMetrics(lambda: delivery.stats, delivery.clock))
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        async with planned:
-            for status in await planned.check():
-                if status.error:
-                    log.warning("%s is not answering yet: %s", status.description, status.error)
-            cache.start()
-            session_cache.start()
-            core.day_cache.start()
-            await durability.start()
-            delivery.start()
-            try:
-                yield
-            finally:
-                await delivery.stop()
-                await durability.stop()
-                await core.day_cache.stop()
-                await session_cache.stop()
-                await cache.stop()
-                hashing.close()
+        async with runtime:
+            yield
 
-    delivery = delivery_from_settings(
-        settings, core.outboxes.all, limiter, secret, relay=mail.relay
-    )
-    metrics.registry.register(OutboxMetrics(lambda: delivery.stats, delivery.clock))
     assets = StaticAssets.scan()
     app_parts = Parts(
         settings=settings,
-        storage=planned,
-        secret_key=secret,
+        storage=runtime.storage,
+        secret_key=runtime.secret_key,
         templates=build_templates(assets),
-        limiter=limiter,
+        limiter=runtime.limiter,
         metrics=metrics,
-        sessions=sessions,
-        core=core,
+        sessions=runtime.sessions,
+        core=runtime.core,
         delivery=delivery,
         links=Links.from_settings(settings),
-        durability=durability,
+        durability=runtime.durability,
     )
     api = build_api(app_parts)
     install_error_handlers(api)
@@ -176,8 +124,8 @@ def create_app(settings: Settings, *, storage: Storage | None = None) -> Starlet
             Middleware(GZipMiddleware, minimum_size=500),
             Middleware(HeaderLimit),
             Middleware(AllowedHosts, hosts=allowed_hosts(settings)),
-            Middleware(ServingGate, durability=durability),
-            Middleware(SessionMiddleware, service=sessions, settings=settings),
+            Middleware(ServingGate, durability=runtime.durability),
+            Middleware(SessionMiddleware, service=runtime.sessions, settings=settings),
             Middleware(RateLimitHeaders),
             Middleware(CloseForms),
         ],

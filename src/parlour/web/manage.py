@@ -18,13 +18,14 @@ from starlette.routing import Route
 from parlour.domain.booking import Booking
 from parlour.errors import Conflict, InvalidInput, SlotTaken
 from parlour.services.bookings.records import parse_start
+from parlour.services.calendar_file import calendar_file
 from parlour.services.catalogue import Business
+from parlour.services.ratelimit import Identity
 from parlour.web.forms import submitted
-from parlour.web.ics import calendar_file
 from parlour.web.pages import redirect, render
 from parlour.web.parts import core, parts
 from parlour.web.public import requested_day
-from parlour.web.ratelimit import Identity, enforce
+from parlour.web.ratelimit import enforce
 
 PRIVATE = {"referrer-policy": "same-origin", "cache-control": "private, no-store"}
 

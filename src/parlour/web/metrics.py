@@ -22,9 +22,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from parlour.logs import request_id
 from parlour.services.hashing import HashingPool
+from parlour.services.ratelimit import Limiter
 from parlour.storage import Storage
 from parlour.storage.base import Sample
-from parlour.web.ratelimit import Limiter
 
 if TYPE_CHECKING:
     from parlour.mail.delivery import DeliveryStats

@@ -1,4 +1,4 @@
-"""The parts of one web app, assembled once by ``create_app`` and read by every route.
+"""The parts of one web app, taken by ``create_app`` from its runtime and read by every route.
 
 Routes ask for :func:`core` (the use cases) or :func:`parts` (those plus the web's own pieces:
 settings, templates, the limiter, metrics). Nothing else lives on ``app.state``.
@@ -7,7 +7,6 @@ settings, templates, the limiter, metrics). Nothing else lives on ``app.state``.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
 from starlette.applications import Starlette
 from starlette.requests import HTTPConnection
@@ -15,15 +14,13 @@ from starlette.templating import Jinja2Templates
 
 from parlour.config import Settings
 from parlour.links import Links
+from parlour.mail.delivery import DeliveryWorker
 from parlour.services.core import Core
+from parlour.services.ratelimit import Limiter
 from parlour.services.sessions import SessionService
 from parlour.storage import Storage
 from parlour.storage.durability import Durability
-
-if TYPE_CHECKING:  # both read the parts of the request they serve
-    from parlour.mail.delivery import DeliveryWorker
-    from parlour.web.metrics import Metrics
-    from parlour.web.ratelimit import Limiter
+from parlour.web.metrics import Metrics
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,11 +13,12 @@ from starlette.routing import Route
 from parlour.errors import InvalidInput, SlotTaken
 from parlour.services.bookings.records import OUT_OF_RANGE, BookRequest, in_range, parse_start
 from parlour.services.gallery import Size
+from parlour.services.ratelimit import Identity
 from parlour.web.booking_days import time_page
 from parlour.web.forms import submitted
 from parlour.web.pages import redirect, render
 from parlour.web.parts import core
-from parlour.web.ratelimit import Identity, enforce
+from parlour.web.ratelimit import enforce
 
 
 async def home(request: Request) -> Response:

@@ -19,11 +19,12 @@ from parlour.services.accounts import (
     ResetState,
     normalise_email,
 )
+from parlour.services.ratelimit import Identity
 from parlour.web.audit import audit
 from parlour.web.forms import submitted
 from parlour.web.pages import redirect, render
 from parlour.web.parts import core
-from parlour.web.ratelimit import Identity, enforce
+from parlour.web.ratelimit import enforce
 
 SENT = (
     "If {email} has a staff account, a link to choose a new password is on its way. It works "
