@@ -50,7 +50,7 @@ from parlour.web.metrics import HashingMetrics, Metrics, OutboxMetrics, RequestM
 from parlour.web.metrics_access import guarded
 from parlour.web.parts import Parts
 from parlour.web.ratelimit import Limiter, RateLimitHeaders, policies_from
-from parlour.web.routing import IndexedRouter
+from parlour.web.routing import segment
 from parlour.web.security import SecurityHeaders
 from parlour.web.sessions import SessionMiddleware
 from parlour.web.templating import StaticAssets, build_templates
@@ -150,19 +150,28 @@ def create_app(settings: Settings, *, storage: Storage | None = None) -> Starlet
     )
     routes = [
         *public.routes,
-        *manage.routes,
+        *segment("/book", public.booking_routes, page=True),
+        *segment("/gallery", public.photo_routes, page=True),
+        *segment("/booking", manage.routes),
         *health.routes,
         *metrics_route,
         *auth.routes,
-        *reset.routes,
-        *desk.routes,
-        *live.routes,
-        *studio.routes,
-        *admin.routes,
-        *clients.routes,
-        *outbox.routes,
-        *audit.routes,
-        *twofactor.routes,
+        *segment("/login", [*reset.routes, *twofactor.login_routes], page=True),
+        *desk.landing,
+        *segment(
+            "/admin",
+            [
+                *desk.routes,
+                *live.routes,
+                *studio.routes,
+                *admin.routes,
+                *clients.routes,
+                *outbox.routes,
+                *audit.routes,
+                *twofactor.routes,
+            ],
+            page=True,
+        ),
         Mount("/api", api),
         Mount("/static", assets.files(), name="static"),
         Route("/favicon.ico", assets.favicon),
@@ -181,9 +190,10 @@ def create_app(settings: Settings, *, storage: Storage | None = None) -> Starlet
             Middleware(RateLimitHeaders),
             Middleware(CloseForms),
         ],
+        routes=routes,
+        lifespan=lifespan,
         max_body_size=MAX_BODY,
     )
-    app.router = IndexedRouter(routes, lifespan=lifespan)  # Starlette's, without trying every route
     app.state.parts = app_parts
     install_error_handlers(app)
     return app

@@ -17,12 +17,12 @@ from parlour.services.clients import Client
 from parlour.web.audit import audit
 from parlour.web.confirm import ask_first, confirmed
 from parlour.web.forms import submitted
-from parlour.web.pages import admin, redirect, render, session_of, staff
+from parlour.web.guards import ADMIN, STAFF, guarded, signed_in
+from parlour.web.pages import redirect, render, session_of
 from parlour.web.parts import core, parts
 
 
 async def client_list(request: Request) -> Response:
-    await staff(request)
     query = request.query_params.get("q", "")[:100]
     after = request.query_params.get("after", "")[:64]
     found = await core(request).clients.page(query, after)
@@ -31,7 +31,6 @@ async def client_list(request: Request) -> Response:
 
 
 async def client_page(request: Request) -> Response:
-    await staff(request)
     return await _client_page(request, await _client(request))
 
 
@@ -61,7 +60,7 @@ async def _client(request: Request) -> Client:
 
 
 async def add_note(request: Request) -> Response:
-    me = await staff(request)
+    me = signed_in(request)
     form = await submitted(request)
     client = await _client(request)
     text = form.text("note", 4000)
@@ -75,7 +74,6 @@ async def add_note(request: Request) -> Response:
 
 
 async def remove_note(request: Request) -> Response:
-    await staff(request)
     form = await submitted(request)
     client = await _client(request)
     note_id = form.text("note_id", 32)
@@ -96,7 +94,6 @@ async def remove_note(request: Request) -> Response:
 
 
 async def export(request: Request) -> Response:
-    await admin(request)
     await submitted(request)
     client = await _client(request)
     data = await core(request).clients.export(client)
@@ -113,7 +110,6 @@ async def export(request: Request) -> Response:
 
 
 async def erase_page(request: Request) -> Response:
-    await admin(request)
     client = await _client(request)
     return await _confirm_erase(request, client)
 
@@ -137,7 +133,6 @@ async def _confirm_erase(request: Request, client: Client) -> Response:
 
 
 async def erase(request: Request) -> Response:
-    await admin(request)
     form = await submitted(request)
     client = await _client(request)
     if not confirmed(form):
@@ -157,7 +152,6 @@ async def erase(request: Request) -> Response:
 
 
 async def new_link(request: Request) -> Response:
-    await staff(request)
     form = await submitted(request)
     booking = await core(request).bookings.get(request.path_params["booking_id"])
     if not confirmed(form):
@@ -186,13 +180,23 @@ async def new_link(request: Request) -> Response:
     )
 
 
-routes = [
-    Route("/admin/clients", client_list),
-    Route("/admin/clients/{client_id}", client_page),
-    Route("/admin/clients/{client_id}/notes", add_note, methods=["POST"]),
-    Route("/admin/clients/{client_id}/notes/remove", remove_note, methods=["POST"]),
-    Route("/admin/clients/{client_id}/export", export, methods=["POST"]),
-    Route("/admin/clients/{client_id}/erase", erase_page, methods=["GET"]),
-    Route("/admin/clients/{client_id}/erase", erase, methods=["POST"]),
-    Route("/admin/bookings/{booking_id}/link", new_link, methods=["POST"]),
+routes = [  # under /admin
+    *guarded(
+        STAFF,
+        [
+            Route("/clients", client_list),
+            Route("/clients/{client_id}", client_page),
+            Route("/clients/{client_id}/notes", add_note, methods=["POST"]),
+            Route("/clients/{client_id}/notes/remove", remove_note, methods=["POST"]),
+        ],
+    ),
+    *guarded(
+        ADMIN,
+        [
+            Route("/clients/{client_id}/export", export, methods=["POST"]),
+            Route("/clients/{client_id}/erase", erase_page, methods=["GET"]),
+            Route("/clients/{client_id}/erase", erase, methods=["POST"]),
+        ],
+    ),
+    *guarded(STAFF, [Route("/bookings/{booking_id}/link", new_link, methods=["POST"])]),
 ]

@@ -20,7 +20,8 @@ from parlour.web.audit import audit
 from parlour.web.confirm import ask_first, confirmed
 from parlour.web.forms import Form, submitted
 from parlour.web.grid import day_grid, week_grid
-from parlour.web.pages import local_path, redirect, render, session_of, staff
+from parlour.web.guards import STAFF, guarded
+from parlour.web.pages import local_path, redirect, render, session_of
 from parlour.web.parts import core, parts
 from parlour.web.public import requested_day
 
@@ -65,7 +66,6 @@ async def _calendar_context(
 
 
 async def today(request: Request) -> Response:
-    await staff(request)
     business = await core(request).catalogue.business()
     day = datetime.now(business.rules.zone).date()
     context = await _calendar_context(request, business, day, 1)
@@ -73,7 +73,6 @@ async def today(request: Request) -> Response:
 
 
 async def calendar(request: Request) -> Response:
-    await staff(request)
     business = await core(request).catalogue.business()
     rules = business.rules
     view = request.query_params.get("view", "day")
@@ -120,7 +119,6 @@ async def calendar(request: Request) -> Response:
 
 
 async def booking_page(request: Request) -> Response:
-    await staff(request)
     booking = await core(request).bookings.get(request.path_params["booking_id"])
     business = await core(request).catalogue.business()
     now = datetime.now(UTC)
@@ -151,7 +149,6 @@ async def booking_page(request: Request) -> Response:
 
 
 async def set_status(request: Request) -> Response:
-    await staff(request)
     form = await submitted(request)
     service = core(request).bookings
     booking = await service.get(request.path_params["booking_id"])
@@ -195,7 +192,6 @@ async def _confirm_status(request: Request, booking: Booking, status: str, form:
 
 
 async def reschedule(request: Request) -> Response:
-    await staff(request)
     form = await submitted(request)
     service = core(request).bookings
     booking = await service.get(request.path_params["booking_id"])
@@ -235,7 +231,6 @@ async def _confirm_move(request: Request, booking: Booking, start: str) -> Respo
 
 
 async def new_booking_page(request: Request) -> Response:
-    await staff(request)
     business = await core(request).catalogue.business()
     treatments = await core(request).catalogue.treatments(active_only=True)
     chosen = request.query_params.get("treatment", "")
@@ -275,7 +270,6 @@ async def new_booking_page(request: Request) -> Response:
 
 
 async def new_booking(request: Request) -> Response:
-    await staff(request)
     form = await submitted(request)
     fields = {
         name: form.text(name, 300)
@@ -325,12 +319,16 @@ async def _capable(request: Request, treatment_id: str) -> list[Resource]:
     return [r for r in resources if r.active and r.id in treatment.resource_ids]
 
 
-routes = [
-    Route("/admin", today),
-    Route("/admin/calendar", calendar),
-    Route("/admin/bookings/new", new_booking_page, methods=["GET"]),
-    Route("/admin/bookings/new", new_booking, methods=["POST"]),
-    Route("/admin/bookings/{booking_id}", booking_page),
-    Route("/admin/bookings/{booking_id}/status", set_status, methods=["POST"]),
-    Route("/admin/bookings/{booking_id}/reschedule", reschedule, methods=["POST"]),
-]
+landing = guarded(STAFF, [Route("/admin", today)])
+"""The staff landing page: ``/admin`` itself, beside the mount of the routes under it."""
+routes = guarded(  # under /admin
+    STAFF,
+    [
+        Route("/calendar", calendar),
+        Route("/bookings/new", new_booking_page, methods=["GET"]),
+        Route("/bookings/new", new_booking, methods=["POST"]),
+        Route("/bookings/{booking_id}", booking_page),
+        Route("/bookings/{booking_id}/status", set_status, methods=["POST"]),
+        Route("/bookings/{booking_id}/reschedule", reschedule, methods=["POST"]),
+    ],
+)

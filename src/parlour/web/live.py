@@ -16,14 +16,13 @@ from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
 from parlour.storage import ChangeKind, Subscription
-from parlour.web.pages import staff
+from parlour.web.guards import STAFF, guarded
 from parlour.web.parts import parts
 
 KEEPALIVE = 15.0
 
 
 async def events(request: Request) -> Response:
-    await staff(request)
     subscription = parts(request).storage.kv("bookings").subscribe(("b:",))  # records only
     await subscription.__aenter__()  # the feed is live before the answer starts (or a 503)
     return StreamingResponse(
@@ -48,4 +47,4 @@ async def _stream(subscription: Subscription) -> AsyncIterator[str]:
         await subscription.__aexit__(None, None, None)
 
 
-routes = [Route("/admin/events", events)]
+routes = guarded(STAFF, [Route("/events", events)])  # under /admin

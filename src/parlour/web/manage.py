@@ -151,11 +151,11 @@ async def review(request: Request) -> Response:
     return redirect(f"/booking/{request.path_params['token']}?done=reviewed")
 
 
-routes = [
-    Route("/booking/{token}", manage),
-    Route("/booking/{token}/calendar.ics", calendar),
-    Route("/booking/{token}/cancel", cancel, methods=["POST"]),
-    Route("/booking/{token}/reschedule", reschedule_page, methods=["GET"]),
-    Route("/booking/{token}/reschedule", reschedule, methods=["POST"]),
-    Route("/booking/{token}/review", review, methods=["POST"]),
+routes = [  # under /booking
+    Route("/{token}", manage),
+    Route("/{token}/calendar.ics", calendar),
+    Route("/{token}/cancel", cancel, methods=["POST"]),
+    Route("/{token}/reschedule", reschedule_page, methods=["GET"]),
+    Route("/{token}/reschedule", reschedule, methods=["POST"]),
+    Route("/{token}/review", review, methods=["POST"]),
 ]

@@ -169,11 +169,15 @@ routes = [
     Route("/", home),
     Route("/treatments", treatments),
     Route("/book", treatments),
-    Route("/book/{treatment_id}", choose_time),
-    Route("/book/{treatment_id}/details", details_page, methods=["GET"]),
-    Route("/book/{treatment_id}/details", book, methods=["POST"]),
     Route("/reviews", reviews),
     Route("/gallery", gallery),
-    Route("/gallery/{photo_id}.webp", photo),
-    Route("/gallery/{photo_id}/thumb.webp", photo),
+]
+booking_routes = [  # under /book
+    Route("/{treatment_id}", choose_time),
+    Route("/{treatment_id}/details", details_page, methods=["GET"]),
+    Route("/{treatment_id}/details", book, methods=["POST"]),
+]
+photo_routes = [  # under /gallery
+    Route("/{photo_id}.webp", photo),
+    Route("/{photo_id}/thumb.webp", photo),
 ]
