@@ -6,7 +6,6 @@ why fresh)."""
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -46,7 +45,7 @@ async def _client_page(
         "business": business,
         "zone": business.rules.zone,
         "client": client,
-        "now": datetime.now(UTC),
+        "now": core(request).clients.now(),
         "notes": await core(request).clients.notes(client),
         "names": {r.id: r.name for r in await core(request).catalogue.resources()},
         "errors": errors or {},
@@ -98,7 +97,7 @@ async def export(request: Request) -> Response:
     client = await _client(request)
     data = await core(request).clients.export(client)
     await audit(request, "client.export", client.id, None, {"bookings": len(client.bookings)})
-    day = datetime.now(UTC).date().isoformat()
+    day = str(data["exported_at"])[:10]  # the day on the service's clock
     return Response(
         json.dumps(data, indent=2, ensure_ascii=False),
         media_type="application/json",

@@ -9,7 +9,7 @@ browser found that, see tests/browser.)
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -37,17 +37,15 @@ async def _page(
     request: Request, booking: Booking, business: Business, *, status: int = 200, **extra: object
 ) -> Response:
     token = request.path_params["token"]
-    rules = business.rules
+    rules, now = business.rules, core(request).days.now()
     context = {
         "business": business,
         "zone": rules.zone,
         "booking": booking,
         "token": token,
-        "may_change": booking.client_may_change(
-            datetime.now(rules.zone), rules.cancel_cutoff_hours
-        ),
+        "may_change": booking.client_may_change(now, rules.cancel_cutoff_hours),
         "cutoff": rules.cancel_cutoff_hours,
-        "reviewable": booking.reviewable(datetime.now(rules.zone)),
+        "reviewable": booking.reviewable(now),
         "review": await core(request).reviews.for_booking(booking.id),
         "notice": request.query_params.get("done", ""),
         "errors": {},
@@ -86,7 +84,7 @@ async def cancel(request: Request) -> Response:
 async def reschedule_page(request: Request) -> Response:
     booking = await _booking(request)
     business = await core(request).catalogue.business()
-    today = datetime.now(business.rules.zone).date()
+    today = await core(request).days.today()
     day, problem = requested_day(request, booking.start.astimezone(business.rules.zone).date())
     _, slots = await core(request).bookings.availability(
         booking.treatment_id, day, ignoring=booking

@@ -55,7 +55,7 @@ def requested_day(request: Request, today: date) -> tuple[date, str]:
 async def choose_time(request: Request) -> Response:
     business = await core(request).catalogue.business()
     zone = business.rules.zone
-    today = datetime.now(zone).date()
+    today = await core(request).days.today()
     day, problem = requested_day(request, today)
     treatment = await core(request).catalogue.treatment(request.path_params["treatment_id"])
     days = await time_page(request, treatment.id, day)  # slots, therapist choice, month
