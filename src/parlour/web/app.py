@@ -148,15 +148,12 @@ def create_app(settings: Settings, *, storage: Storage | None = None) -> Starlet
         if settings.metrics_bind
         else [Route("/metrics", guarded(metrics.endpoint, settings, loopback_only=True))]
     )
+    # A request tries the top level in order, then only its own segment's mount (web/routing.py);
+    # the first segments are all different, so the order changes no answer, only how many
+    # patterns a request tries first: health checks, staff pages and static files lead.
     routes = [
-        *public.routes,
-        *segment("/book", public.booking_routes, page=True),
-        *segment("/gallery", public.photo_routes, page=True),
-        *segment("/booking", manage.routes),
         *health.routes,
         *metrics_route,
-        *auth.routes,
-        *segment("/login", [*reset.routes, *twofactor.login_routes], page=True),
         *desk.landing,
         *segment(
             "/admin",
@@ -172,8 +169,14 @@ def create_app(settings: Settings, *, storage: Storage | None = None) -> Starlet
             ],
             page=True,
         ),
-        Mount("/api", api),
         Mount("/static", assets.files(), name="static"),
+        *public.routes,
+        *segment("/book", public.booking_routes, page=True),
+        *segment("/gallery", public.photo_routes, page=True),
+        *segment("/booking", manage.routes),
+        *auth.routes,
+        *segment("/login", [*reset.routes, *twofactor.login_routes], page=True),
+        Mount("/api", api),
         Route("/favicon.ico", assets.favicon),
     ]
     app = Starlette(
