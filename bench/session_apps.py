@@ -29,7 +29,8 @@ from parlour.services.catalogue import Business
 from parlour.services.sessions import new_csrf_secret
 from parlour.web.app import create_app
 from parlour.web.csrf import mask
-from parlour.web.pages import render, staff
+from parlour.web.guards import STAFF, signed_in
+from parlour.web.pages import render
 from parlour.web.security import SecurityHeaders
 from parlour.web.templating import STATIC_DIRECTORY, build_templates
 
@@ -40,12 +41,10 @@ and only the session handling differs (Parlour's real /admin also reads the day'
 
 
 async def me(request: Request) -> Response:
-    record = await staff(request)
-    return PlainTextResponse(record.email)
+    return PlainTextResponse(signed_in(request).email)
 
 
 async def landing(request: Request) -> Response:
-    await staff(request)
     return await render(request, "admin/index.html", LANDING)
 
 
@@ -68,8 +67,8 @@ def parlour_app(
     position = next(
         i for i, r in enumerate(app.router.routes) if getattr(r, "path", "") == "/admin"
     )
-    app.router.routes.insert(position, Route("/me", me))
-    app.router.routes.insert(position, Route("/admin", landing))  # before the real one
+    app.router.routes.insert(position, Route("/me", me, middleware=STAFF))
+    app.router.routes.insert(position, Route("/admin", landing, middleware=STAFF))  # before ours
     return app
 
 

@@ -28,7 +28,7 @@ from parlour.mail.delivery import DeliveryWorker, delivery_from_settings, mail_s
 from parlour.services.cache import ItemCache
 from parlour.services.core import Core
 from parlour.services.hashing import HashingPool
-from parlour.services.notifications import MailSetup
+from parlour.services.notices.notifier import MailSetup
 from parlour.services.ratelimit import Limiter, policies_from
 from parlour.services.sessions import SessionRecord, SessionService
 from parlour.storage import Storage

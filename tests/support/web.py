@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import asynccontextmanager
 
 import httpx
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Mount, Route, Router
 
 from parlour.services.ratelimit import Identity
 from parlour.web.forms import submitted
@@ -25,6 +25,16 @@ async def running(app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
             yield client
+
+
+def page_routes(routes: Sequence[BaseRoute], prefix: str = "") -> Iterator[tuple[str, Route]]:
+    """Every page route of an app with its full path, through the mounts of web/app.py (not
+    the API's, which FastAPI serves)."""
+    for route in routes:
+        if isinstance(route, Mount) and isinstance(route.app, Router):
+            yield from page_routes(route.routes, prefix + route.path)
+        elif isinstance(route, Route) and hasattr(route.endpoint, "__code__"):
+            yield prefix + route.path, route
 
 
 _TOKEN = re.compile(r'name="csrf_token" value="([^"]+)"')

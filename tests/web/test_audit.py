@@ -22,7 +22,6 @@ import pyotp
 import pytest
 from PIL import Image
 from starlette.applications import Starlette
-from starlette.routing import Route
 
 from parlour.config import load_settings
 from parlour.domain.booking import Status
@@ -38,7 +37,7 @@ from parlour.web.app import create_app
 from parlour.web.parts import core, parts
 
 from support.salon import FACIAL, ask, at, client, furnish, past_visit, upcoming_weekday
-from support.web import form_token, log_in, post_form, running
+from support.web import form_token, log_in, page_routes, post_form, running
 
 ADMIN, STAFF, PASSWORD = "admin@example.com", "staff@example.com", "correct horse battery"
 
@@ -350,11 +349,9 @@ ACTIONS: list[tuple[str, str, Callable[[Walk], Awaitable[httpx.Response]]]] = [
 
 def staff_post_routes(app: Starlette) -> set[str]:
     return {
-        route.path
-        for route in app.routes
-        if isinstance(route, Route)
-        and route.path.startswith("/admin")
-        and "POST" in (route.methods or set())
+        path
+        for path, route in page_routes(app.routes)
+        if path.startswith("/admin") and "POST" in (route.methods or set())
     }
 
 

@@ -11,14 +11,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from starlette.applications import Starlette
-from starlette.routing import Route
 
 from parlour.config import load_settings
 from parlour.web import csrf
 from parlour.web.app import create_app
 from parlour.web.parts import core, parts
 
-from support.web import form_token, log_in, running
+from support.web import form_token, log_in, page_routes, running
 
 STAFF, PASSWORD = "staff@example.com", "correct horse battery"
 
@@ -194,9 +193,9 @@ async def test_every_unsafe_route_refuses_a_request_without_a_token(app: Starlet
     await core(app).accounts.create_user("admin@example.com", "admin", PASSWORD)
     await log_in(admin, "admin@example.com", PASSWORD)
     unsafe = [
-        route.path
-        for route in app.routes
-        if isinstance(route, Route) and route.methods and route.methods & csrf.UNSAFE
+        path
+        for path, route in page_routes(app.routes)
+        if route.methods and route.methods & csrf.UNSAFE
     ]
     assert "/login" in unsafe
     assert len(unsafe) >= 10

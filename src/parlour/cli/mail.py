@@ -14,9 +14,9 @@ from parlour.cli.common import EXIT_CONFIGURATION, EXIT_FAILED, Commands
 from parlour.config import Settings
 from parlour.domain.addresses import parse_email
 from parlour.errors import InvalidInput
-from parlour.services.notices.messages import ProbeMessage, to_json
 from parlour.mail.transport import DeliveryFailed, SmtpTransport
 from parlour.runtime import Runtime
+from parlour.services.notices.messages import ProbeMessage, to_json
 from parlour.services.outbox.records import new_message
 
 log = logging.getLogger("parlour.worker")

@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
 from parlour.mail.addresses import header_address
+from parlour.services.calendar_file import calendar_file
 from parlour.services.money import money
 from parlour.services.notices.messages import (
     WITH_CALENDAR,
@@ -29,7 +30,6 @@ from parlour.services.notices.messages import (
     kind_of,
 )
 from parlour.services.outbox.records import Message
-from parlour.services.calendar_file import calendar_file
 
 MISSING_LINK = (
     "(The link could not be included: the server's secret key has changed since this message "

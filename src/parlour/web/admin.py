@@ -14,13 +14,14 @@ from parlour.services.sessions import SessionRecord
 from parlour.web.audit import audit
 from parlour.web.confirm import ask_first, confirmed
 from parlour.web.forms import submitted
+from parlour.web.guards import ADMIN, ENROLLING, STAFF, guarded, signed_in
 from parlour.web.login_throttle import count_guess, guessed_right
-from parlour.web.pages import admin, redirect, render, session_of, staff
+from parlour.web.pages import redirect, render, session_of
 from parlour.web.parts import core, parts
 
 
 async def account(request: Request) -> Response:
-    return await _account_page(request, await staff(request, enrolling=True))
+    return await _account_page(request, signed_in(request))
 
 
 async def _account_page(
@@ -32,7 +33,7 @@ async def _account_page(
 
 
 async def change_password(request: Request) -> Response:
-    me = await staff(request)
+    me = signed_in(request)
     form = await submitted(request)
     new = form.text("new_password", 4096)
     if new != form.text("confirm_password", 4096):
@@ -59,7 +60,7 @@ async def change_password(request: Request) -> Response:
 
 
 async def end_session(request: Request) -> Response:
-    me = await staff(request)
+    me = signed_in(request)
     form = await submitted(request)
     key = form.text("session_key", 64)
     session = session_of(request)
@@ -84,7 +85,7 @@ async def end_session(request: Request) -> Response:
 
 
 async def end_other_sessions(request: Request) -> Response:
-    me = await staff(request)
+    me = signed_in(request)
     if not confirmed(await submitted(request)):
         return await ask_first(
             request,
@@ -104,7 +105,7 @@ async def end_other_sessions(request: Request) -> Response:
 
 
 async def log_out_everywhere(request: Request) -> Response:
-    me = await staff(request)
+    me = signed_in(request)
     if not confirmed(await submitted(request)):
         return await ask_first(
             request,
@@ -122,7 +123,6 @@ async def log_out_everywhere(request: Request) -> Response:
 
 
 async def users(request: Request) -> Response:
-    await admin(request)
     return await _users_page(request)
 
 
@@ -142,7 +142,6 @@ async def _users_page(
 
 
 async def create_user(request: Request) -> Response:
-    await admin(request)
     form = await submitted(request)
     email, role = form.text("email", 254), form.text("role", 10)
     try:
@@ -156,7 +155,7 @@ async def create_user(request: Request) -> Response:
 
 
 async def change_role(request: Request) -> Response:
-    me = await admin(request)
+    me = signed_in(request)
     form = await submitted(request)
     before = await core(request).accounts.get(form.text("email", 254))
     try:
@@ -176,7 +175,7 @@ async def change_role(request: Request) -> Response:
 
 
 async def end_user_sessions(request: Request) -> Response:
-    me = await admin(request)
+    me = signed_in(request)
     form = await submitted(request)
     email = form.text("email", 254)
     if not confirmed(form):
@@ -203,7 +202,6 @@ async def end_user_sessions(request: Request) -> Response:
 
 
 async def ratelimits(request: Request) -> Response:
-    await admin(request)
     email = request.query_params.get("email", "")[:254]
     ip = request.query_params.get("ip", "")[:64]
     limiter = parts(request).limiter
@@ -219,7 +217,6 @@ async def ratelimits(request: Request) -> Response:
 
 
 async def clear_ratelimits(request: Request) -> Response:
-    await admin(request)
     form = await submitted(request)
     email, ip = form.text("email", 254), form.text("ip", 64)
     found = windows(email, ip)
@@ -252,16 +249,26 @@ def _ended(count: int) -> str:
     return f"{count} other session{'s' if count != 1 else ''} ended."
 
 
-routes = [
-    Route("/admin/account", account),
-    Route("/admin/account/password", change_password, methods=["POST"]),
-    Route("/admin/account/sessions/end", end_session, methods=["POST"]),
-    Route("/admin/account/sessions/end-others", end_other_sessions, methods=["POST"]),
-    Route("/admin/account/sessions/end-all", log_out_everywhere, methods=["POST"]),
-    Route("/admin/users", users),
-    Route("/admin/users", create_user, methods=["POST"]),
-    Route("/admin/users/role", change_role, methods=["POST"]),
-    Route("/admin/users/end-sessions", end_user_sessions, methods=["POST"]),
-    Route("/admin/ratelimits", ratelimits),
-    Route("/admin/ratelimits/clear", clear_ratelimits, methods=["POST"]),
+routes = [  # under /admin
+    *guarded(ENROLLING, [Route("/account", account)]),
+    *guarded(
+        STAFF,
+        [
+            Route("/account/password", change_password, methods=["POST"]),
+            Route("/account/sessions/end", end_session, methods=["POST"]),
+            Route("/account/sessions/end-others", end_other_sessions, methods=["POST"]),
+            Route("/account/sessions/end-all", log_out_everywhere, methods=["POST"]),
+        ],
+    ),
+    *guarded(
+        ADMIN,
+        [
+            Route("/users", users),
+            Route("/users", create_user, methods=["POST"]),
+            Route("/users/role", change_role, methods=["POST"]),
+            Route("/users/end-sessions", end_user_sessions, methods=["POST"]),
+            Route("/ratelimits", ratelimits),
+            Route("/ratelimits/clear", clear_ratelimits, methods=["POST"]),
+        ],
+    ),
 ]

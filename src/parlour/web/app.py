@@ -44,7 +44,7 @@ from parlour.web.metrics import HashingMetrics, Metrics, OutboxMetrics, RequestM
 from parlour.web.metrics_access import guarded
 from parlour.web.parts import Parts
 from parlour.web.ratelimit import RateLimitHeaders
-from parlour.web.routing import IndexedRouter
+from parlour.web.routing import segment
 from parlour.web.security import SecurityHeaders
 from parlour.web.sessions import SessionMiddleware
 from parlour.web.templating import StaticAssets, build_templates
@@ -96,23 +96,35 @@ def create_app(settings: Settings, *, storage: Storage | None = None) -> Starlet
         if settings.metrics_bind
         else [Route("/metrics", guarded(metrics.endpoint, settings, loopback_only=True))]
     )
+    # A request tries the top level in order, then only its own segment's mount (web/routing.py);
+    # the first segments are all different, so the order changes no answer, only how many
+    # patterns a request tries first: health checks, staff pages and static files lead.
     routes = [
-        *public.routes,
-        *manage.routes,
         *health.routes,
         *metrics_route,
-        *auth.routes,
-        *reset.routes,
-        *desk.routes,
-        *live.routes,
-        *studio.routes,
-        *admin.routes,
-        *clients.routes,
-        *outbox.routes,
-        *audit.routes,
-        *twofactor.routes,
-        Mount("/api", api),
+        *desk.landing,
+        *segment(
+            "/admin",
+            [
+                *desk.routes,
+                *live.routes,
+                *studio.routes,
+                *admin.routes,
+                *clients.routes,
+                *outbox.routes,
+                *audit.routes,
+                *twofactor.routes,
+            ],
+            page=True,
+        ),
         Mount("/static", assets.files(), name="static"),
+        *public.routes,
+        *segment("/book", public.booking_routes, page=True),
+        *segment("/gallery", public.photo_routes, page=True),
+        *segment("/booking", manage.routes),
+        *auth.routes,
+        *segment("/login", [*reset.routes, *twofactor.login_routes], page=True),
+        Mount("/api", api),
         Route("/favicon.ico", assets.favicon),
     ]
     app = Starlette(
@@ -129,9 +141,10 @@ def create_app(settings: Settings, *, storage: Storage | None = None) -> Starlet
             Middleware(RateLimitHeaders),
             Middleware(CloseForms),
         ],
+        routes=routes,
+        lifespan=lifespan,
         max_body_size=MAX_BODY,
     )
-    app.router = IndexedRouter(routes, lifespan=lifespan)  # Starlette's, without trying every route
     app.state.parts = app_parts
     install_error_handlers(app)
     return app

@@ -17,7 +17,8 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from parlour.services.audit import Actor, AuditFilter
-from parlour.web.pages import admin, render, session_of
+from parlour.web.guards import ADMIN, guarded
+from parlour.web.pages import render, session_of
 from parlour.web.parts import core
 
 
@@ -39,7 +40,6 @@ def _day(text: str) -> date | None:
 
 
 async def audit_page(request: Request) -> Response:
-    await admin(request)
     query = request.query_params
     who, what = query.get("who", "")[:254], query.get("what", "")[:64]
     first, last = _day(query.get("from", "")[:10]), _day(query.get("to", "")[:10])
@@ -64,4 +64,4 @@ async def audit_page(request: Request) -> Response:
     return await render(request, "admin/audit.html", context)
 
 
-routes = [Route("/admin/audit", audit_page, methods=["GET"])]
+routes = guarded(ADMIN, [Route("/audit", audit_page, methods=["GET"])])  # under /admin

@@ -6,7 +6,6 @@ why fresh)."""
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -17,12 +16,12 @@ from parlour.services.clients.service import ClientHistory
 from parlour.web.audit import audit
 from parlour.web.confirm import ask_first, confirmed
 from parlour.web.forms import submitted
-from parlour.web.pages import admin, redirect, render, session_of, staff
+from parlour.web.guards import ADMIN, STAFF, guarded, signed_in
+from parlour.web.pages import redirect, render, session_of
 from parlour.web.parts import core, parts
 
 
 async def client_list(request: Request) -> Response:
-    await staff(request)
     query = request.query_params.get("q", "")[:100]
     after = request.query_params.get("after", "")[:64]
     found = await core(request).clients.page(query, after)
@@ -31,7 +30,6 @@ async def client_list(request: Request) -> Response:
 
 
 async def client_page(request: Request) -> Response:
-    await staff(request)
     return await _client_page(request, await _client(request))
 
 
@@ -47,7 +45,7 @@ async def _client_page(
         "business": business,
         "zone": business.rules.zone,
         "client": client,
-        "now": datetime.now(UTC),
+        "now": core(request).clients.now(),
         "notes": await core(request).clients.notes(client),
         "names": {r.id: r.name for r in await core(request).catalogue.resources()},
         "errors": errors or {},
@@ -61,7 +59,7 @@ async def _client(request: Request) -> ClientHistory:
 
 
 async def add_note(request: Request) -> Response:
-    me = await staff(request)
+    me = signed_in(request)
     form = await submitted(request)
     client = await _client(request)
     text = form.text("note", 4000)
@@ -75,7 +73,6 @@ async def add_note(request: Request) -> Response:
 
 
 async def remove_note(request: Request) -> Response:
-    await staff(request)
     form = await submitted(request)
     client = await _client(request)
     note_id = form.text("note_id", 32)
@@ -96,12 +93,11 @@ async def remove_note(request: Request) -> Response:
 
 
 async def export(request: Request) -> Response:
-    await admin(request)
     await submitted(request)
     client = await _client(request)
     data = await core(request).clients.export(client)
     await audit(request, "client.export", client.id, None, {"bookings": len(client.bookings)})
-    day = datetime.now(UTC).date().isoformat()
+    day = str(data["exported_at"])[:10]  # the day on the service's clock
     return Response(
         json.dumps(data, indent=2, ensure_ascii=False),
         media_type="application/json",
@@ -113,7 +109,6 @@ async def export(request: Request) -> Response:
 
 
 async def erase_page(request: Request) -> Response:
-    await admin(request)
     client = await _client(request)
     return await _confirm_erase(request, client)
 
@@ -137,7 +132,6 @@ async def _confirm_erase(request: Request, client: ClientHistory) -> Response:
 
 
 async def erase(request: Request) -> Response:
-    await admin(request)
     form = await submitted(request)
     client = await _client(request)
     if not confirmed(form):
@@ -157,7 +151,6 @@ async def erase(request: Request) -> Response:
 
 
 async def new_link(request: Request) -> Response:
-    await staff(request)
     form = await submitted(request)
     booking = await core(request).bookings.get(request.path_params["booking_id"])
     if not confirmed(form):
@@ -186,13 +179,23 @@ async def new_link(request: Request) -> Response:
     )
 
 
-routes = [
-    Route("/admin/clients", client_list),
-    Route("/admin/clients/{client_id}", client_page),
-    Route("/admin/clients/{client_id}/notes", add_note, methods=["POST"]),
-    Route("/admin/clients/{client_id}/notes/remove", remove_note, methods=["POST"]),
-    Route("/admin/clients/{client_id}/export", export, methods=["POST"]),
-    Route("/admin/clients/{client_id}/erase", erase_page, methods=["GET"]),
-    Route("/admin/clients/{client_id}/erase", erase, methods=["POST"]),
-    Route("/admin/bookings/{booking_id}/link", new_link, methods=["POST"]),
+routes = [  # under /admin
+    *guarded(
+        STAFF,
+        [
+            Route("/clients", client_list),
+            Route("/clients/{client_id}", client_page),
+            Route("/clients/{client_id}/notes", add_note, methods=["POST"]),
+            Route("/clients/{client_id}/notes/remove", remove_note, methods=["POST"]),
+        ],
+    ),
+    *guarded(
+        ADMIN,
+        [
+            Route("/clients/{client_id}/export", export, methods=["POST"]),
+            Route("/clients/{client_id}/erase", erase_page, methods=["GET"]),
+            Route("/clients/{client_id}/erase", erase, methods=["POST"]),
+        ],
+    ),
+    *guarded(STAFF, [Route("/bookings/{booking_id}/link", new_link, methods=["POST"])]),
 ]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import secrets
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -20,7 +20,8 @@ from parlour.web.audit import audit
 from parlour.web.confirm import ask_first, confirmed
 from parlour.web.forms import Form, submitted
 from parlour.web.grid import day_grid, week_grid
-from parlour.web.pages import local_path, redirect, render, session_of, staff
+from parlour.web.guards import STAFF, guarded
+from parlour.web.pages import local_path, redirect, render, session_of
 from parlour.web.parts import core, parts
 from parlour.web.public import requested_day
 
@@ -65,20 +66,18 @@ async def _calendar_context(
 
 
 async def today(request: Request) -> Response:
-    await staff(request)
     business = await core(request).catalogue.business()
-    day = datetime.now(business.rules.zone).date()
+    day = await core(request).days.today()
     context = await _calendar_context(request, business, day, 1)
     return await render(request, "admin/index.html", {**context, "day": day})
 
 
 async def calendar(request: Request) -> Response:
-    await staff(request)
     business = await core(request).catalogue.business()
     rules = business.rules
     view = request.query_params.get("view", "day")
     view = view if view in VIEWS else "day"
-    day, problem = requested_day(request, datetime.now(rules.zone).date())
+    day, problem = requested_day(request, await core(request).days.today())
     first = day - timedelta(days=day.weekday()) if view == "week" else day
     length = 7 if view == "week" else 1
     resources = await core(request).catalogue.resources()
@@ -89,7 +88,7 @@ async def calendar(request: Request) -> Response:
     days = [first + timedelta(days=offset) for offset in range(length)]
     ids = [r.id for r in lanes]
     found = {d: await core(request).bookings.day(d, ids) for d in days}
-    now, status = datetime.now(UTC), _status_filter(request)
+    now, status = core(request).days.now(), _status_filter(request)
     if view == "week" and lanes:
         grid = week_grid(
             days, rules.zone, lanes[0], found, now=now, step=rules.slot_step, status=status
@@ -120,14 +119,14 @@ async def calendar(request: Request) -> Response:
 
 
 async def booking_page(request: Request) -> Response:
-    await staff(request)
     booking = await core(request).bookings.get(request.path_params["booking_id"])
     business = await core(request).catalogue.business()
-    now = datetime.now(UTC)
+    days = core(request).days
+    now = days.now()
     today = now.astimezone(business.rules.zone).date()
-    day, problem = requested_day(request, booking.start.astimezone(business.rules.zone).date())
-    if day < today:  # a move never goes back in time (the date picker says so too)
-        day, problem = today, "A booking cannot move to a day that has passed; here is today."
+    asked, problem = requested_day(request, booking.start.astimezone(business.rules.zone).date())
+    day, refused = await days.move_to(asked)
+    problem = refused or problem
     _, slots = await core(request).bookings.availability(
         booking.treatment_id, day, ignoring=booking, staff=True
     )
@@ -151,12 +150,11 @@ async def booking_page(request: Request) -> Response:
 
 
 async def set_status(request: Request) -> Response:
-    await staff(request)
     form = await submitted(request)
     service = core(request).bookings
     booking = await service.get(request.path_params["booking_id"])
     wanted = next((s for s in Status if s.value == form.text("status", 20)), None)
-    refusal = wanted and booking.refuses(wanted, datetime.now(UTC))
+    refusal = wanted and booking.refuses(wanted, core(request).days.now())
     if refusal:  # before asking "are you sure?": the answer would be no anyway
         session_of(request).flash(refusal)
         return redirect(local_path(form.text("next", 300), f"/admin/bookings/{booking.id}"))
@@ -195,7 +193,6 @@ async def _confirm_status(request: Request, booking: Booking, status: str, form:
 
 
 async def reschedule(request: Request) -> Response:
-    await staff(request)
     form = await submitted(request)
     service = core(request).bookings
     booking = await service.get(request.path_params["booking_id"])
@@ -235,11 +232,10 @@ async def _confirm_move(request: Request, booking: Booking, start: str) -> Respo
 
 
 async def new_booking_page(request: Request) -> Response:
-    await staff(request)
     business = await core(request).catalogue.business()
     treatments = await core(request).catalogue.treatments(active_only=True)
     chosen = request.query_params.get("treatment", "")
-    day, problem = requested_day(request, datetime.now(business.rules.zone).date())
+    day, problem = requested_day(request, await core(request).days.today())
     # From a free cell of the calendar: that start, with that therapist or room.
     start, resource = (
         request.query_params.get("start", "")[:64],
@@ -275,7 +271,6 @@ async def new_booking_page(request: Request) -> Response:
 
 
 async def new_booking(request: Request) -> Response:
-    await staff(request)
     form = await submitted(request)
     fields = {
         name: form.text(name, 300)
@@ -325,12 +320,16 @@ async def _capable(request: Request, treatment_id: str) -> list[Resource]:
     return [r for r in resources if r.active and r.id in treatment.resource_ids]
 
 
-routes = [
-    Route("/admin", today),
-    Route("/admin/calendar", calendar),
-    Route("/admin/bookings/new", new_booking_page, methods=["GET"]),
-    Route("/admin/bookings/new", new_booking, methods=["POST"]),
-    Route("/admin/bookings/{booking_id}", booking_page),
-    Route("/admin/bookings/{booking_id}/status", set_status, methods=["POST"]),
-    Route("/admin/bookings/{booking_id}/reschedule", reschedule, methods=["POST"]),
-]
+landing = guarded(STAFF, [Route("/admin", today)])
+"""The staff landing page: ``/admin`` itself, beside the mount of the routes under it."""
+routes = guarded(  # under /admin
+    STAFF,
+    [
+        Route("/calendar", calendar),
+        Route("/bookings/new", new_booking_page, methods=["GET"]),
+        Route("/bookings/new", new_booking, methods=["POST"]),
+        Route("/bookings/{booking_id}", booking_page),
+        Route("/bookings/{booking_id}/status", set_status, methods=["POST"]),
+        Route("/bookings/{booking_id}/reschedule", reschedule, methods=["POST"]),
+    ],
+)

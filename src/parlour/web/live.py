@@ -17,14 +17,13 @@ from starlette.routing import Route
 
 from parlour.services.bookings.keys import BOOKING_RECORDS, booking_id_of, is_booking
 from parlour.storage import ChangeKind, Subscription
-from parlour.web.pages import staff
+from parlour.web.guards import STAFF, guarded
 from parlour.web.parts import parts
 
 KEEPALIVE = 15.0
 
 
 async def events(request: Request) -> Response:
-    await staff(request)
     subscription = parts(request).storage.kv("bookings").subscribe(BOOKING_RECORDS)
     await subscription.__aenter__()  # the feed is live before the answer starts (or a 503)
     return StreamingResponse(
@@ -49,4 +48,4 @@ async def _stream(subscription: Subscription) -> AsyncIterator[str]:
         await subscription.__aexit__(None, None, None)
 
 
-routes = [Route("/admin/events", events)]
+routes = guarded(STAFF, [Route("/events", events)])  # under /admin

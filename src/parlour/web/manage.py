@@ -9,7 +9,7 @@ browser found that, see tests/browser.)
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -38,17 +38,15 @@ async def _page(
     request: Request, booking: Booking, business: Business, *, status: int = 200, **extra: object
 ) -> Response:
     token = request.path_params["token"]
-    rules = business.rules
+    rules, now = business.rules, core(request).days.now()
     context = {
         "business": business,
         "zone": rules.zone,
         "booking": booking,
         "token": token,
-        "may_change": booking.client_may_change(
-            datetime.now(rules.zone), rules.cancel_cutoff_hours
-        ),
+        "may_change": booking.client_may_change(now, rules.cancel_cutoff_hours),
         "cutoff": rules.cancel_cutoff_hours,
-        "reviewable": booking.reviewable(datetime.now(rules.zone)),
+        "reviewable": booking.reviewable(now),
         "review": await core(request).reviews.for_booking(booking.id),
         "notice": request.query_params.get("done", ""),
         "errors": {},
@@ -87,7 +85,7 @@ async def cancel(request: Request) -> Response:
 async def reschedule_page(request: Request) -> Response:
     booking = await _booking(request)
     business = await core(request).catalogue.business()
-    today = datetime.now(business.rules.zone).date()
+    today = await core(request).days.today()
     day, problem = requested_day(request, booking.start.astimezone(business.rules.zone).date())
     _, slots = await core(request).bookings.availability(
         booking.treatment_id, day, ignoring=booking
@@ -152,11 +150,11 @@ async def review(request: Request) -> Response:
     return redirect(f"/booking/{request.path_params['token']}?done=reviewed")
 
 
-routes = [
-    Route("/booking/{token}", manage),
-    Route("/booking/{token}/calendar.ics", calendar),
-    Route("/booking/{token}/cancel", cancel, methods=["POST"]),
-    Route("/booking/{token}/reschedule", reschedule_page, methods=["GET"]),
-    Route("/booking/{token}/reschedule", reschedule, methods=["POST"]),
-    Route("/booking/{token}/review", review, methods=["POST"]),
+routes = [  # under /booking
+    Route("/{token}", manage),
+    Route("/{token}/calendar.ics", calendar),
+    Route("/{token}/cancel", cancel, methods=["POST"]),
+    Route("/{token}/reschedule", reschedule_page, methods=["GET"]),
+    Route("/{token}/reschedule", reschedule, methods=["POST"]),
+    Route("/{token}/review", review, methods=["POST"]),
 ]

@@ -10,12 +10,12 @@ from starlette.routing import Route
 from parlour.errors import NotFound
 from parlour.web.audit import audit
 from parlour.web.forms import submitted
-from parlour.web.pages import admin, redirect, render, session_of
+from parlour.web.guards import ADMIN, guarded
+from parlour.web.pages import redirect, render, session_of
 from parlour.web.parts import core, parts
 
 
 async def outbox(request: Request) -> Response:
-    await admin(request)
     delivery = parts(request).delivery
     listed = await core(request).outboxes.listing(delivery.clock())
     context = {
@@ -28,7 +28,6 @@ async def outbox(request: Request) -> Response:
 
 
 async def message(request: Request) -> Response:
-    await admin(request)
     found = await core(request).outboxes.find(
         request.path_params["namespace"], request.path_params["message_id"]
     )
@@ -51,7 +50,6 @@ script, nothing fetched, sandboxed, and framed only by Parlour's own page."""
 
 
 async def message_html(request: Request) -> Response:
-    await admin(request)
     found = await core(request).outboxes.find(
         request.path_params["namespace"], request.path_params["message_id"]
     )
@@ -63,7 +61,6 @@ async def message_html(request: Request) -> Response:
 
 
 async def retry(request: Request) -> Response:
-    await admin(request)
     form = await submitted(request)
     namespace, message_id = form.text("namespace", 32), form.text("message_id", 80)
     delivery = parts(request).delivery
@@ -81,9 +78,12 @@ async def retry(request: Request) -> Response:
     return redirect("/admin/outbox")
 
 
-routes = [
-    Route("/admin/outbox", outbox),
-    Route("/admin/outbox/retry", retry, methods=["POST"]),
-    Route("/admin/outbox/{namespace}/{message_id}", message),
-    Route("/admin/outbox/{namespace}/{message_id}/html", message_html),
-]
+routes = guarded(  # under /admin
+    ADMIN,
+    [
+        Route("/outbox", outbox),
+        Route("/outbox/retry", retry, methods=["POST"]),
+        Route("/outbox/{namespace}/{message_id}", message),
+        Route("/outbox/{namespace}/{message_id}/html", message_html),
+    ],
+)

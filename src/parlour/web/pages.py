@@ -9,8 +9,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse
 
-from parlour.errors import Forbidden, LoginRequired, StorageUnavailable, TwoFactorRequired
-from parlour.services.sessions import SessionRecord
+from parlour.errors import StorageUnavailable
 from parlour.web import csrf
 from parlour.web.contact import business_for_page, opening_for_page
 from parlour.web.parts import parts
@@ -72,23 +71,3 @@ def local_path(candidate: str | None, default: str) -> str:
     ):
         return candidate
     return default
-
-
-async def staff(request: Request, *, enrolling: bool = False) -> SessionRecord:
-    """The logged-in member of staff; raises ``LoginRequired`` (a redirect to the login page),
-    or ``TwoFactorRequired`` for an admin without a second factor under PARLOUR_REQUIRE_2FA
-    (except on the pages that set it up: ``enrolling``)."""
-    record = await session_of(request).load()
-    if record is None:
-        raise LoginRequired
-    required = record.role == "admin" and parts(request).settings.require_2fa
-    if required and not record.two_factor and not enrolling:
-        raise TwoFactorRequired
-    return record
-
-
-async def admin(request: Request) -> SessionRecord:
-    record = await staff(request)
-    if record.role != "admin":
-        raise Forbidden
-    return record

@@ -55,7 +55,7 @@ def requested_day(request: Request, today: date) -> tuple[date, str]:
 async def choose_time(request: Request) -> Response:
     business = await core(request).catalogue.business()
     zone = business.rules.zone
-    today = datetime.now(zone).date()
+    today = await core(request).days.today()
     day, problem = requested_day(request, today)
     treatment = await core(request).catalogue.treatment(request.path_params["treatment_id"])
     days = await time_page(request, treatment.id, day)  # slots, therapist choice, month
@@ -169,11 +169,15 @@ routes = [
     Route("/", home),
     Route("/treatments", treatments),
     Route("/book", treatments),
-    Route("/book/{treatment_id}", choose_time),
-    Route("/book/{treatment_id}/details", details_page, methods=["GET"]),
-    Route("/book/{treatment_id}/details", book, methods=["POST"]),
     Route("/reviews", reviews),
     Route("/gallery", gallery),
-    Route("/gallery/{photo_id}.webp", photo),
-    Route("/gallery/{photo_id}/thumb.webp", photo),
+]
+booking_routes = [  # under /book
+    Route("/{treatment_id}", choose_time),
+    Route("/{treatment_id}/details", details_page, methods=["GET"]),
+    Route("/{treatment_id}/details", book, methods=["POST"]),
+]
+photo_routes = [  # under /gallery
+    Route("/{photo_id}.webp", photo),
+    Route("/{photo_id}/thumb.webp", photo),
 ]

@@ -80,9 +80,9 @@ async def _gone(request: Request, why: str, state: ResetState) -> Response:
     return await render(request, "login_reset.html", context, status=410)
 
 
-routes = [
-    Route("/login/forgot", forgot_page, methods=["GET"]),
-    Route("/login/forgot", forgot, methods=["POST"]),
-    Route("/login/reset/{token}", reset_page, methods=["GET"]),
-    Route("/login/reset/{token}", reset, methods=["POST"]),
+routes = [  # under /login
+    Route("/forgot", forgot_page, methods=["GET"]),
+    Route("/forgot", forgot, methods=["POST"]),
+    Route("/reset/{token}", reset_page, methods=["GET"]),
+    Route("/reset/{token}", reset, methods=["POST"]),
 ]

@@ -1,76 +1,65 @@
-"""Starlette's router, without trying every route on every request.
+"""The routes under a fixed first path segment, as one of Starlette's own mounts.
 
-Starlette matches a request by trying each route in turn: with Parlour's 80-odd routes, a staff
-page paid for about 28 failed regular-expression matches before its own (measured: a fifth of
-the framework's time on a page that only reads the session). A route whose path starts with a
-fixed segment (``/admin/...``, ``/api``) can only match a request whose path starts with that
-same segment, so :class:`IndexedRouter` tries only the routes of the request's first segment
-and those that could match any path (a parameter in the first segment, a root mount, a host),
-in their original order. Whatever it does not find is handed to Starlette's own router, which
-tries every route as before and answers with its slash redirect or 404: the answer for every
-request is the one Starlette would give.
+Starlette matches a request by trying each route in turn: with Parlour's 80-odd routes in one
+list, a staff page paid for about 28 failed regular-expression matches before its own (measured:
+a fifth of the framework's time on a page that only reads the session). A route whose path starts
+with a fixed segment (``/admin/...``, ``/book/...``) can only match a request whose path starts
+with that same segment, so web/app.py mounts each such group under its segment: a request tries
+the twenty-odd entries of the top level, then only its own segment's routes.
+
+A mount answers every path under it, where the flat list fell through to Starlette's slash
+redirect. That redirect still happens inside a mount (``/admin/clients/`` to ``/admin/clients``),
+except for the mount's own root: ``/admin/`` was redirected to the page ``/admin`` beside the
+mount, so a segment that is also a page (``page=True``) keeps that redirect here; and a segment
+that is not a page (``/booking``) stays a 404 rather than being redirected to its mount.
 """
 
 from __future__ import annotations
 
-from starlette._utils import get_route_path
-from starlette.routing import BaseRoute, Match, Mount, Route, Router
+from collections.abc import Sequence
+
+from starlette.convertors import Convertor, register_url_convertor
+from starlette.datastructures import URL
+from starlette.exceptions import HTTPException
+from starlette.responses import RedirectResponse
+from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import Receive, Scope, Send
 
 
-def first_segment(path: str) -> str:
-    """``"admin"`` for ``/admin/clients/3``; ``""`` for ``/``."""
-    return path[1:].partition("/")[0]
+class _Slashes(Convertor[str]):
+    """Nothing but slashes: ``/admin/`` and ``/admin//`` were both redirected to ``/admin``."""
+
+    regex = "/*"
+
+    def convert(self, value: str) -> str:
+        return value
+
+    def to_string(self, value: str) -> str:
+        return value
 
 
-def _fixed_segment(route: BaseRoute) -> str | None:
-    """The first path segment every request ``route`` matches starts with; ``None`` if the
-    route could match a request with any first segment."""
-    if not isinstance(route, Route | Mount):
-        return None
-    segment = first_segment(route.path)
-    if "{" in segment or (isinstance(route, Mount) and not segment):  # a parameter; a root mount
-        return None
-    return segment
+register_url_convertor("slashes", _Slashes())
 
 
-class IndexedRouter(Router):
-    _indexed: list[BaseRoute] | None = None
-    _by_segment: dict[str, tuple[BaseRoute, ...]]
-    _anywhere: tuple[BaseRoute, ...]
+class _WithoutSlash:
+    """Starlette's slash redirect (307, any method), to the page the mount sits beside."""
 
-    def _candidates(self, scope: Scope) -> tuple[BaseRoute, ...]:
-        if self._indexed != self.routes:  # routes may be added after the app is built
-            self._index()
-        segment = first_segment(get_route_path(scope))
-        return self._by_segment.get(segment, self._anywhere)
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        url = URL(scope=scope)
+        await RedirectResponse(str(url.replace(path=url.path.rstrip("/"))))(scope, receive, send)
 
-    def _index(self) -> None:
-        fixed = [(route, _fixed_segment(route)) for route in self.routes]
-        self._anywhere = tuple(route for route, segment in fixed if segment is None)
-        self._by_segment = {
-            key: tuple(route for route, segment in fixed if segment in (key, None))
-            for key in {segment for _, segment in fixed if segment is not None}
-        }
-        self._indexed = list(self.routes)
 
-    async def app(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await super().app(scope, receive, send)
-            return
-        scope.setdefault("router", self)
-        chosen: tuple[BaseRoute, Scope] | None = None  # the first full match, else partial (405)
-        for route in self._candidates(scope):
-            match, child_scope = route.matches(scope)
-            if match is Match.FULL:
-                chosen = route, child_scope
-                break
-            if match is Match.PARTIAL and chosen is None:
-                chosen = route, child_scope
-        if chosen is None:  # no route: Starlette's own redirect to the other slash, or 404
-            await super().app(scope, receive, send)
-            return
-        route, child_scope = chosen
-        scope["route"] = route
-        scope.update(child_scope)
-        await route.handle(scope, receive, send)
+class _NotFound:
+    """What Starlette's router answers when nothing matches (the app's 404 page)."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        raise HTTPException(status_code=404)
+
+
+def segment(path: str, routes: Sequence[BaseRoute], *, page: bool = False) -> list[BaseRoute]:
+    """``routes`` (paths relative to ``path``) mounted under the fixed segment ``path``. With
+    ``page``, ``path/`` is redirected to the page ``path`` the caller routes beside the mount;
+    without, ``path`` itself stays a 404 (Starlette would redirect it to the mount's ``path/``)."""
+    if page:
+        return [Mount(path, routes=[*routes, Route("/{more:slashes}", _WithoutSlash())])]
+    return [Route(path, _NotFound()), Mount(path, routes=routes)]

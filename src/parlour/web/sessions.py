@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import functools
 import logging
-import time
 from dataclasses import replace
 from typing import Literal
 
@@ -59,7 +58,7 @@ class Session:
         if not self._loaded:
             record = await self.service.load(self.id) if self.id else None
             self._loaded = True
-            now = time.time()
+            now = self.service.clock()
             if record is not None and now - record.seen >= self.service.seen_resolution:
                 record = replace(record, seen=now, ip=self.ip, agent=self.agent)
                 self._modified = True
@@ -80,7 +79,7 @@ class Session:
         """Log ``user`` in: at commit, the old session is destroyed and a new id issued, with a
         new CSRF secret. Also used after a change of password, role or second factor, with the
         account as that change left it (its new credentials version)."""
-        now = time.time()
+        now = self.service.clock()
         self._started = SessionRecord(
             user_id=user.id,
             email=user.email,

@@ -15,7 +15,8 @@ from parlour.services.gallery import MAX_BYTES
 from parlour.services.money import amount_example, amount_text
 from parlour.web.audit import audit
 from parlour.web.forms import Form, submitted
-from parlour.web.pages import admin, redirect, render, session_of, staff
+from parlour.web.guards import ADMIN, STAFF, guarded
+from parlour.web.pages import redirect, render, session_of
 from parlour.web.parts import core
 
 TREATMENT_FIELDS = (
@@ -58,7 +59,6 @@ def _fields(form: Form, names: tuple[str, ...]) -> dict[str, str]:
 
 
 async def treatments(request: Request) -> Response:
-    await staff(request)
     business = await core(request).catalogue.business()
     return await render(
         request,
@@ -71,7 +71,6 @@ async def treatments(request: Request) -> Response:
 
 
 async def treatment_form(request: Request) -> Response:
-    await staff(request)
     treatment_id = request.path_params.get("treatment_id")
     fields: dict[str, Any] = {
         "active": "on",
@@ -123,7 +122,6 @@ async def _treatment_page(
 
 
 async def save_treatment(request: Request) -> Response:
-    await staff(request)
     form = await submitted(request)
     treatment_id = request.path_params.get("treatment_id")
     # 404 for an id that is not one
@@ -142,14 +140,12 @@ async def save_treatment(request: Request) -> Response:
 
 
 async def resources(request: Request) -> Response:
-    await staff(request)
     return await render(
         request, "admin/resources.html", {"resources": await core(request).catalogue.resources()}
     )
 
 
 async def resource_form(request: Request) -> Response:
-    await staff(request)
     resource_id = request.path_params.get("resource_id")
     fields: dict[str, Any] = {"kind": "therapist", "active": "on"}
     if resource_id:
@@ -176,7 +172,6 @@ async def resource_form(request: Request) -> Response:
 
 
 async def save_resource(request: Request) -> Response:
-    await staff(request)
     form = await submitted(request)
     resource_id = request.path_params.get("resource_id")
     before = await core(request).catalogue.resource(resource_id) if resource_id else None
@@ -199,7 +194,6 @@ async def save_resource(request: Request) -> Response:
 
 
 async def business_form(request: Request) -> Response:
-    await admin(request)
     business = await core(request).catalogue.business()
     rules = business.rules
     fields = {
@@ -218,7 +212,6 @@ async def business_form(request: Request) -> Response:
 
 
 async def save_business(request: Request) -> Response:
-    await admin(request)
     form = await submitted(request)
     fields = _fields(form, BUSINESS_FIELDS)
     before = await core(request).catalogue.business()
@@ -237,14 +230,12 @@ async def save_business(request: Request) -> Response:
 
 
 async def reviews(request: Request) -> Response:
-    await staff(request)
     return await render(
         request, "admin/reviews.html", {"reviews": await core(request).reviews.all()}
     )
 
 
 async def moderate(request: Request) -> Response:
-    await staff(request)
     form = await submitted(request)
     status = form.text("status", 10)
     if status not in ("approved", "rejected", "pending"):
@@ -262,7 +253,6 @@ async def moderate(request: Request) -> Response:
 async def gallery(
     request: Request, errors: dict[str, str] | None = None, status: int = 200
 ) -> Response:
-    await staff(request)
     return await render(
         request,
         "admin/gallery.html",
@@ -276,7 +266,6 @@ async def gallery(
 
 
 async def upload(request: Request) -> Response:
-    await staff(request)
     form = await submitted(request)
     upload_file = form.file("photo")
     data = await upload_file.read(MAX_BYTES + 1) if upload_file is not None else b""
@@ -290,7 +279,6 @@ async def upload(request: Request) -> Response:
 
 
 async def change_photo(request: Request) -> Response:
-    await staff(request)
     form = await submitted(request)
     photo_id, action = request.path_params["photo_id"], form.text("action", 20)
     service = core(request).gallery
@@ -331,22 +319,37 @@ async def _confirm_delete(request: Request, photo_id: str) -> Response:
     )
 
 
-routes = [
-    Route("/admin/treatments", treatments),
-    Route("/admin/treatments/new", treatment_form, methods=["GET"]),
-    Route("/admin/treatments/new", save_treatment, methods=["POST"]),
-    Route("/admin/treatments/{treatment_id}", treatment_form, methods=["GET"]),
-    Route("/admin/treatments/{treatment_id}", save_treatment, methods=["POST"]),
-    Route("/admin/resources", resources),
-    Route("/admin/resources/new", resource_form, methods=["GET"]),
-    Route("/admin/resources/new", save_resource, methods=["POST"]),
-    Route("/admin/resources/{resource_id}", resource_form, methods=["GET"]),
-    Route("/admin/resources/{resource_id}", save_resource, methods=["POST"]),
-    Route("/admin/business", business_form, methods=["GET"]),
-    Route("/admin/business", save_business, methods=["POST"]),
-    Route("/admin/reviews", reviews),
-    Route("/admin/reviews/{booking_id}", moderate, methods=["POST"]),
-    Route("/admin/gallery", gallery, methods=["GET"]),
-    Route("/admin/gallery", upload, methods=["POST"], max_body_size=MAX_BYTES + 64 * 1024),
-    Route("/admin/gallery/{photo_id}", change_photo, methods=["POST"]),
+routes = [  # under /admin
+    *guarded(
+        STAFF,
+        [
+            Route("/treatments", treatments),
+            Route("/treatments/new", treatment_form, methods=["GET"]),
+            Route("/treatments/new", save_treatment, methods=["POST"]),
+            Route("/treatments/{treatment_id}", treatment_form, methods=["GET"]),
+            Route("/treatments/{treatment_id}", save_treatment, methods=["POST"]),
+            Route("/resources", resources),
+            Route("/resources/new", resource_form, methods=["GET"]),
+            Route("/resources/new", save_resource, methods=["POST"]),
+            Route("/resources/{resource_id}", resource_form, methods=["GET"]),
+            Route("/resources/{resource_id}", save_resource, methods=["POST"]),
+        ],
+    ),
+    *guarded(
+        ADMIN,
+        [
+            Route("/business", business_form, methods=["GET"]),
+            Route("/business", save_business, methods=["POST"]),
+        ],
+    ),
+    *guarded(
+        STAFF,
+        [
+            Route("/reviews", reviews),
+            Route("/reviews/{booking_id}", moderate, methods=["POST"]),
+            Route("/gallery", gallery, methods=["GET"]),
+            Route("/gallery", upload, methods=["POST"], max_body_size=MAX_BYTES + 64 * 1024),
+            Route("/gallery/{photo_id}", change_photo, methods=["POST"]),
+        ],
+    ),
 ]

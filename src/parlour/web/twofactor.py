@@ -15,8 +15,9 @@ from parlour.services.accounts import AccountError, User
 from parlour.services.twofactor import WRONG_CODE, PendingLogins, qr_svg
 from parlour.web.audit import audit
 from parlour.web.forms import submitted
+from parlour.web.guards import ENROLLING, guarded, signed_in
 from parlour.web.login_throttle import count_guess, guessed_right
-from parlour.web.pages import local_path, redirect, render, session_of, staff
+from parlour.web.pages import local_path, redirect, render, session_of
 from parlour.web.parts import core, parts
 
 EXPIRED = "That login took too long or was used already. Enter your password again."
@@ -57,7 +58,7 @@ async def login_code(request: Request) -> Response:
 
 
 async def enrolment_page(request: Request) -> Response:
-    me = await staff(request, enrolling=True)
+    me = signed_in(request)
     return await _page(request, me.email)
 
 
@@ -82,7 +83,7 @@ async def _page(
 
 
 async def start(request: Request) -> Response:
-    me = await staff(request, enrolling=True)
+    me = signed_in(request)
     await submitted(request)
     if (user := await core(request).accounts.get(me.email)) and user.two_factor:
         return redirect("/admin/account/two-factor")
@@ -92,7 +93,7 @@ async def start(request: Request) -> Response:
 
 
 async def confirm(request: Request) -> Response:
-    me = await staff(request, enrolling=True)
+    me = signed_in(request)
     form = await submitted(request)
     guess = await count_guess(request, me.email)
     try:
@@ -108,7 +109,7 @@ async def confirm(request: Request) -> Response:
 
 
 async def disable(request: Request) -> Response:
-    me = await staff(request, enrolling=True)
+    me = signed_in(request)
     form = await submitted(request)
     guess = await count_guess(request, me.email)
     accounts, twofactor = core(request).accounts, core(request).twofactor
@@ -127,10 +128,13 @@ async def disable(request: Request) -> Response:
     return redirect("/admin/account")
 
 
-routes = [
-    Route("/login/code", login_code, methods=["POST"]),
-    Route("/admin/account/two-factor", enrolment_page, methods=["GET"]),
-    Route("/admin/account/two-factor/start", start, methods=["POST"]),
-    Route("/admin/account/two-factor/confirm", confirm, methods=["POST"]),
-    Route("/admin/account/two-factor/disable", disable, methods=["POST"]),
-]
+login_routes = [Route("/code", login_code, methods=["POST"])]  # under /login
+routes = guarded(  # under /admin
+    ENROLLING,
+    [
+        Route("/account/two-factor", enrolment_page, methods=["GET"]),
+        Route("/account/two-factor/start", start, methods=["POST"]),
+        Route("/account/two-factor/confirm", confirm, methods=["POST"]),
+        Route("/account/two-factor/disable", disable, methods=["POST"]),
+    ],
+)

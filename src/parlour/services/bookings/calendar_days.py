@@ -121,9 +121,25 @@ class CalendarDays:
         self._catalogue = catalogue
         self._clock = clock
 
+    def now(self) -> datetime:
+        """The instant on this service's clock: what a page compares its bookings with."""
+        return self._clock()
+
     async def window(self) -> Window:
         """Today and the last day bookings are open for, on the business's clock."""
         return booking_window((await self._catalogue.business()).rules, self._clock())
+
+    async def today(self) -> date:
+        """Today on the business's clock: the day a page shows unless asked for another."""
+        return (await self.window()).today
+
+    async def move_to(self, day: date) -> tuple[date, str]:
+        """The day a move page shows for ``day``: a move never goes back in time (the date
+        picker says so too), so a day that has passed gives today, and why."""
+        today = await self.today()
+        if day < today:
+            return today, "A booking cannot move to a day that has passed; here is today."
+        return day, ""
 
     async def day(self, treatment_id: str, day: date, resource: str = "") -> DayTimes:
         """The free times of ``day`` (with ``resource``, if given), or why it has none."""

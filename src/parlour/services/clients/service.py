@@ -178,6 +178,10 @@ class ClientService:
         self._review_store = review_store
         self._clock = clock
 
+    def now(self) -> datetime:
+        """The instant on this service's clock: what a client's page splits visits by."""
+        return self._clock()
+
     async def page(self, query: str = "", after: str = "") -> Page:
         """A page of the clients ``query`` finds (everyone, for none), after the client
         ``after`` (services.clients.directory)."""
