@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from argon2 import PasswordHasher
+
 from parlour.services.accounts import AccountService
 from parlour.services.audit import AuditService
 from parlour.services.availability_cache import DayCache
@@ -58,12 +60,14 @@ class Core:
         *,
         mail: MailSetup | None = None,
         hashing: HashingPool | None = None,
+        password_hasher: PasswordHasher | None = None,
     ) -> Core:
         """The services over ``kv`` (``Storage.kv``). Nothing connects or starts here: the
         owner starts :attr:`cache` and :attr:`day_cache` once its storage is open (unstarted,
         they keep nothing and every read goes to the store). With ``mail``, every booking
         change stages its messages into its own transact. ``hashing`` is the pool password
-        hashes run in (a small default one without it)."""
+        hashes run in (a small default one without it); ``password_hasher`` makes and checks them
+        (argon2's defaults without it)."""
         cache = NamespaceCache([kv(namespace) for namespace in CACHED])
         catalogue = CatalogueService(kv("business"), kv("treatments"), kv("resources"), cache=cache)
         notifier = (
@@ -76,6 +80,7 @@ class Core:
             cache=cache,
             stage=None if notifier is None else notifier.stage_reset,
             hashing=hashing,
+            hasher=password_hasher,
         )
         day_cache = DayCache(kv("bookings"))
         bookings = BookingService(

@@ -12,6 +12,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+from argon2 import PasswordHasher
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.gzip import GZipMiddleware
@@ -61,11 +62,17 @@ MAX_BODY = 1024 * 1024
 """Largest request body a page accepts; larger ones are answered 413 before being read."""
 
 
-def create_app(settings: Settings, *, storage: Storage | None = None) -> Starlette:
+def create_app(
+    settings: Settings,
+    *,
+    storage: Storage | None = None,
+    password_hasher: PasswordHasher | None = None,
+) -> Starlette:
     """A Parlour app for ``settings``; its lifespan opens and closes every connection.
 
     Pass ``storage`` to share one already planned :class:`Storage` (its lifespan is still run
-    by the app).
+    by the app). ``password_hasher`` replaces argon2's default parameters: the tests pass a
+    cheap one, since a deployment never should (so it is not a setting).
     """
     planned = storage if storage is not None else Storage.from_settings(settings)
     secret = load_secret_key(settings)
@@ -74,7 +81,7 @@ def create_app(settings: Settings, *, storage: Storage | None = None) -> Starlet
     hashing = HashingPool(settings.password_hash_threads, settings.password_hash_queue)
     metrics.registry.register(HashingMetrics(hashing))
     mail = mail_setup(settings, secret)
-    core = Core.assemble(planned.kv, mail=mail, hashing=hashing)
+    core = Core.assemble(planned.kv, mail=mail, hashing=hashing, password_hasher=password_hasher)
     cache = core.cache
 
     async def credentials(email: str, fresh: bool) -> int | None:
