@@ -1,4 +1,5 @@
-"""Fixtures shared by every test: a clean environment and private redis-server processes."""
+"""Fixtures shared by every test: a clean environment, private redis-server processes, a cheap
+password hasher for the apps the tests build, and the markers of the slow lanes."""
 
 from __future__ import annotations
 
@@ -7,10 +8,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from argon2 import PasswordHasher
 from hypothesis import HealthCheck
 from hypothesis import settings as hypothesis_settings
 
 from parlour.config import Settings, load_settings
+from parlour.web.app import create_app
 
 from support.redis_server import (
     RedisServer,
@@ -33,6 +36,35 @@ hypothesis_settings.register_profile(
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow],
 )
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test under tests/browser drives a real Chromium: marked ``browser`` here, so that
+    the fast lane can leave them out (``fault`` and ``slow`` are marked in their modules)."""
+    browser = Path(__file__).parent / "browser"
+    for item in items:
+        if item.path.is_relative_to(browser):
+            item.add_marker(pytest.mark.browser)
+
+
+@pytest.fixture(scope="session")
+def cheap_hasher() -> PasswordHasher:
+    """argon2 at its least cost (8 KiB, one pass): about 0.15 s and 64 MiB less per hash and
+    per check. Its hashes carry their parameters, so argon2 at any cost verifies them."""
+    return PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
+
+
+@pytest.fixture(autouse=True)
+def _apps_hash_cheaply(cheap_hasher: PasswordHasher) -> Iterator[None]:
+    """Every ``create_app(...)`` of a test hashes with :func:`cheap_hasher` unless it passes
+    ``password_hasher`` itself: injected as the factory's default, not a setting. The tests of
+    hashing (tests/services/test_hashing.py, test_accounts.py's argon2 checks) build their
+    services without the factory and keep argon2's real cost; servers in other processes too."""
+    defaults = create_app.__kwdefaults__
+    assert defaults is not None
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setitem(defaults, "password_hasher", cheap_hasher)
+        yield
 
 
 @pytest.fixture(scope="session", autouse=True)
