@@ -38,13 +38,36 @@ hypothesis_settings.register_profile(
 )
 
 
+SLOW = {
+    # state machines over every backend (their deep run is the hypothesis profile "deep")
+    "services/test_booking_model.py": "",
+    "services/test_client_index_model.py": "",
+    "storage/test_contract_model.py": "",
+    "services/test_availability_cache.py": "test_the_booking_model_holds_with_the_day_cache_on",
+    # several processes, real servers, failover
+    "test_failover.py": "",
+    "test_race.py": "",
+    "storage/test_processes.py": "",
+    "storage/test_ratelimit_processes.py": "",
+    "mail/test_serve_end_to_end.py": "",
+    # volume
+    "services/test_outbox.py": "test_a_burst_due_in_one_hour_spreads_over_small_shards",
+}
+"""The ``slow`` lane: a module under tests/ (every test in it), or the tests of that module
+whose name starts with the given one. ``fault`` tests mark themselves; ``browser`` is a folder."""
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Every test under tests/browser drives a real Chromium: marked ``browser`` here, so that
-    the fast lane can leave them out (``fault`` and ``slow`` are marked in their modules)."""
-    browser = Path(__file__).parent / "browser"
+    """Marks the lanes that ``pytest -m "not browser and not fault and not slow"`` leaves out:
+    every test under tests/browser drives a real Chromium, and :data:`SLOW`."""
+    root = Path(__file__).parent
     for item in items:
-        if item.path.is_relative_to(browser):
+        where = item.path.relative_to(root)
+        if where.parts[0] == "browser":
             item.add_marker(pytest.mark.browser)
+        prefix = SLOW.get(where.as_posix())
+        if prefix is not None and item.name.startswith(prefix):
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture(scope="session")
