@@ -38,23 +38,34 @@ hypothesis_settings.register_profile(
 )
 
 
-SLOW = {
+SLOW: dict[str, tuple[str, ...]] = {
     # state machines over every backend (their deep run is the hypothesis profile "deep")
-    "services/test_booking_model.py": "",
-    "services/test_client_index_model.py": "",
-    "storage/test_contract_model.py": "",
-    "services/test_availability_cache.py": "test_the_booking_model_holds_with_the_day_cache_on",
+    "services/test_booking_model.py": (),
+    "services/test_client_index_model.py": (),
+    "storage/test_contract_model.py": (),
+    "services/test_availability_cache.py": ("test_the_booking_model_holds_with_the_day_cache_on",),
     # several processes, real servers, failover
-    "test_failover.py": "",
-    "test_race.py": "",
-    "storage/test_processes.py": "",
-    "storage/test_ratelimit_processes.py": "",
-    "mail/test_serve_end_to_end.py": "",
-    # volume
-    "services/test_outbox.py": "test_a_burst_due_in_one_hour_spreads_over_small_shards",
+    "test_failover.py": (),
+    "test_race.py": (),
+    "storage/test_processes.py": (),
+    "storage/test_ratelimit_processes.py": (),
+    "mail/test_serve_end_to_end.py": (),
+    # volume: fuzzing the whole API, twenty thousand items, a day's burst of mail
+    "fuzz/test_api_schema.py": (),
+    "storage/test_contract.py": ("test_listing_twenty_thousand_items",),
+    "services/test_outbox.py": ("test_a_burst_due_in_one_hour_spreads_over_small_shards",),
+    # seconds of waiting on purpose (an SMTP server down, silent or late), on every backend
+    "mail/test_delivery.py": (
+        "test_a_server_down_for_a_while_loses_nothing",
+        "test_a_server_that_never_answers_is_bounded_and_retried",
+    ),
+    "mail/test_late_replies.py": (),
+    "mail/test_outage.py": (),
 }
-"""The ``slow`` lane: a module under tests/ (every test in it), or the tests of that module
-whose name starts with the given one. ``fault`` tests mark themselves; ``browser`` is a folder."""
+"""The ``slow`` lane: the tests of a module under tests/ whose names start with one of the given
+prefixes, or all of them when none is given (measured with ``--durations`` under load: each of
+these took several seconds, together about a fifth of the rest of the suite). ``fault`` tests
+mark themselves; ``browser`` is a folder."""
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -65,8 +76,8 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
         where = item.path.relative_to(root)
         if where.parts[0] == "browser":
             item.add_marker(pytest.mark.browser)
-        prefix = SLOW.get(where.as_posix())
-        if prefix is not None and item.name.startswith(prefix):
+        prefixes = SLOW.get(where.as_posix())
+        if prefixes is not None and (not prefixes or item.name.startswith(prefixes)):
             item.add_marker(pytest.mark.slow)
 
 
