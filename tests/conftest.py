@@ -1,4 +1,5 @@
-"""Fixtures shared by every test: a clean environment and private redis-server processes."""
+"""Fixtures shared by every test: a clean environment, private redis-server processes, a cheap
+password hasher for the apps the tests build, and the markers of the slow lanes."""
 
 from __future__ import annotations
 
@@ -7,10 +8,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from argon2 import PasswordHasher
 from hypothesis import HealthCheck
 from hypothesis import settings as hypothesis_settings
 
 from parlour.config import Settings, load_settings
+from parlour.web.app import create_app
 
 from support.redis_server import (
     RedisServer,
@@ -33,6 +36,69 @@ hypothesis_settings.register_profile(
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow],
 )
+
+
+SLOW: dict[str, tuple[str, ...]] = {
+    # state machines over every backend (their deep run is the hypothesis profile "deep")
+    "services/test_booking_model.py": (),
+    "services/test_client_index_model.py": (),
+    "storage/test_contract_model.py": (),
+    "services/test_availability_cache.py": ("test_the_booking_model_holds_with_the_day_cache_on",),
+    # several processes, real servers, failover
+    "test_failover.py": (),
+    "test_race.py": (),
+    "storage/test_processes.py": (),
+    "storage/test_ratelimit_processes.py": (),
+    "mail/test_serve_end_to_end.py": (),
+    # volume: fuzzing the whole API, twenty thousand items, a day's burst of mail
+    "fuzz/test_api_schema.py": (),
+    "storage/test_contract.py": ("test_listing_twenty_thousand_items",),
+    "services/test_outbox.py": ("test_a_burst_due_in_one_hour_spreads_over_small_shards",),
+    # seconds of waiting on purpose (an SMTP server down, silent or late), on every backend
+    "mail/test_delivery.py": (
+        "test_a_server_down_for_a_while_loses_nothing",
+        "test_a_server_that_never_answers_is_bounded_and_retried",
+    ),
+    "mail/test_late_replies.py": (),
+    "mail/test_outage.py": (),
+}
+"""The ``slow`` lane: the tests of a module under tests/ whose names start with one of the given
+prefixes, or all of them when none is given (measured with ``--durations`` under load: each of
+these took several seconds, together about a fifth of the rest of the suite). ``fault`` tests
+mark themselves; ``browser`` is a folder."""
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Marks the lanes that ``pytest -m "not browser and not fault and not slow"`` leaves out:
+    every test under tests/browser drives a real Chromium, and :data:`SLOW`."""
+    root = Path(__file__).parent
+    for item in items:
+        where = item.path.relative_to(root)
+        if where.parts[0] == "browser":
+            item.add_marker(pytest.mark.browser)
+        prefixes = SLOW.get(where.as_posix())
+        if prefixes is not None and (not prefixes or item.name.startswith(prefixes)):
+            item.add_marker(pytest.mark.slow)
+
+
+@pytest.fixture(scope="session")
+def cheap_hasher() -> PasswordHasher:
+    """argon2 at its least cost (8 KiB, one pass): about 0.15 s and 64 MiB less per hash and
+    per check. Its hashes carry their parameters, so argon2 at any cost verifies them."""
+    return PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
+
+
+@pytest.fixture(autouse=True)
+def _apps_hash_cheaply(cheap_hasher: PasswordHasher) -> Iterator[None]:
+    """Every ``create_app(...)`` of a test hashes with :func:`cheap_hasher` unless it passes
+    ``password_hasher`` itself: injected as the factory's default, not a setting. The tests of
+    hashing (tests/services/test_hashing.py, test_accounts.py's argon2 checks) build their
+    services without the factory and keep argon2's real cost; servers in other processes too."""
+    defaults = create_app.__kwdefaults__
+    assert defaults is not None
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setitem(defaults, "password_hasher", cheap_hasher)
+        yield
 
 
 @pytest.fixture(scope="session", autouse=True)

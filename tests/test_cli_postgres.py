@@ -29,8 +29,9 @@ def cli(*args: str, cwd: Path, env: dict[str, str]) -> subprocess.CompletedProce
 
 
 def test_db_upgrade_status_check_and_serve_refusing_an_old_schema(
-    tmp_path: Path, postgres_url: str, postgres_server: PostgresServer
+    tmp_path: Path, empty_postgres_url: str, postgres_server: PostgresServer
 ) -> None:
+    postgres_url = empty_postgres_url
     env = {
         "PARLOUR_DATA_DIR": str(tmp_path),
         "PARLOUR_DATA_BACKEND": "postgres",

@@ -1,5 +1,11 @@
 """Fixtures of the real-browser tests: two `parlour serve` instances on one Redis with a small
-salon in it (support.salon), and the system's Chromium."""
+salon in it (support.salon), and the system's Chromium.
+
+Chromium is launched once per module (each test still gets its own contexts, from
+``support.browser.new_page``, and its own record of policy violations); the salon is made anew
+for each test, its two servers started side by side, since every journey changes it (books,
+cancels, erases, uses up the login limit). So every test of a module runs in the module's event
+loop, the one its Chromium lives in (``pytest.mark.asyncio(loop_scope="module")``)."""
 
 from __future__ import annotations
 
@@ -11,9 +17,9 @@ from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack
 from pathlib import Path
 
-import pytest
+import pytest_asyncio
 from PIL import Image
-from playwright.async_api import async_playwright
+from playwright.async_api import Browser, async_playwright
 
 from parlour.config import load_settings
 from parlour.services.accounts import AccountService
@@ -30,7 +36,7 @@ from support.processes import served
 from support.salon import FACIAL, ask, at, client, furnish, past_visit, upcoming_weekday
 
 
-@pytest.fixture
+@pytest_asyncio.fixture(loop_scope="module")
 async def site(redis_url: str, tmp_path: Path) -> AsyncIterator[Site]:
     data = tmp_path / "data"
     settings = load_settings(
@@ -64,7 +70,11 @@ async def site(redis_url: str, tmp_path: Path) -> AsyncIterator[Site]:
     }
     shots = Path(os.environ.get("PARLOUR_TEST_SCREENSHOTS") or tmp_path / "screenshots")
     await asyncio.to_thread(shots.mkdir, parents=True, exist_ok=True)
-    async with served(tmp_path, env) as one, served(tmp_path, env) as two:
+    async with AsyncExitStack() as stack:
+        async with asyncio.TaskGroup() as starting:  # both at once: half the wait
+            first = starting.create_task(stack.enter_async_context(served(tmp_path, env)))
+            second = starting.create_task(stack.enter_async_context(served(tmp_path, env)))
+        one, two = first.result(), second.result()
         yield Site(
             one,
             two,
@@ -78,15 +88,29 @@ async def site(redis_url: str, tmp_path: Path) -> AsyncIterator[Site]:
         )
 
 
-@pytest.fixture
-async def browser() -> AsyncIterator[Chromium]:
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def chromium() -> AsyncIterator[Browser]:
+    """The system's Chromium, launched once for the module's tests."""
     path = chromium_path()
-    async with async_playwright() as playwright, AsyncExitStack() as stack:
+    async with async_playwright() as playwright:
         launched = await playwright.chromium.launch(
             executable_path=path,
             args=["--no-sandbox"],  # root in CI has no user namespaces
         )
-        stack.push_async_callback(launched.close)
-        chromium = Chromium(launched, [])
-        yield chromium
-        assert chromium.violations == [], "a page broke its Content-Security-Policy"
+        try:
+            yield launched
+        finally:
+            await launched.close()
+
+
+@pytest_asyncio.fixture(loop_scope="module")
+async def browser(chromium: Browser) -> AsyncIterator[Chromium]:
+    """The module's Chromium with this test's own record of policy violations; the contexts
+    the test opened are closed after it, so the next test starts from none."""
+    before = set(chromium.contexts)
+    checked = Chromium(chromium, [])
+    yield checked
+    for context in chromium.contexts:
+        if context not in before:
+            await context.close()
+    assert checked.violations == [], "a page broke its Content-Security-Policy"

@@ -16,7 +16,7 @@ from parlour.services.bookings.client_keys import client_id, client_key
 from support.browser import DESKTOP, SIZES, Chromium, Site, log_in, new_page
 from support.salon import FACIAL
 
-pytestmark = pytest.mark.redis
+pytestmark = [pytest.mark.redis, pytest.mark.asyncio(loop_scope="module")]
 BY_SIZE = pytest.mark.parametrize("size", list(SIZES.values()), ids=list(SIZES))
 
 

@@ -239,6 +239,7 @@ LAST = [Stop("429: too many logins", too_many_logins)]  # it blocks logins from 
 
 
 @pytest.mark.timeout(400)  # one test walks nearly 50 pages, each audited by axe-core
+@pytest.mark.asyncio(loop_scope="module")  # the loop of the module's Chromium (conftest)
 @pytest.mark.parametrize(
     ("size", "audit"),
     [(NARROW, False), (PHONE, True), (DESKTOP, True)],

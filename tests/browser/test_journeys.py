@@ -14,7 +14,7 @@ from playwright.async_api import Page, ViewportSize, expect
 from support.browser import DESKTOP, PASSWORD, SIZES, STAFF, Chromium, Site, log_in, new_page
 from support.salon import FACIAL, MASSAGE, at, client
 
-pytestmark = pytest.mark.redis
+pytestmark = [pytest.mark.redis, pytest.mark.asyncio(loop_scope="module")]
 BY_SIZE = pytest.mark.parametrize("size", list(SIZES.values()), ids=list(SIZES))
 
 

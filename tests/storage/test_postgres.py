@@ -53,10 +53,15 @@ def test_latest_is_the_last_migration() -> None:
 
 
 async def test_an_empty_database_gets_the_schema_and_check_reports_it(
-    backend: PostgresBackend,
+    empty_postgres_url: str,
 ) -> None:
-    await KVStore(backend, "alpha").set_item("k", 1)
-    about = await backend.about()
+    backend = PostgresBackend(empty_postgres_url)
+    await backend.open()
+    try:
+        await KVStore(backend, "alpha").set_item("k", 1)
+        about = await backend.about()
+    finally:
+        await backend.close()
     assert about.startswith("PostgreSQL 1")
     assert f"schema version {LATEST} (current)" in about
 

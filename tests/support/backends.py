@@ -169,6 +169,14 @@ def postgres_server(postgres_bin: Path) -> Iterator[PostgresServer]:
 
 @pytest.fixture
 def postgres_url(postgres_server: PostgresServer) -> str:
+    """A database of this test's own holding Parlour's current schema (copied from a template
+    migrated once per run)."""
+    return postgres_server.fresh_database(migrated=True)
+
+
+@pytest.fixture
+def empty_postgres_url(postgres_server: PostgresServer) -> str:
+    """A database of this test's own without any schema: for what Parlour does on first use."""
     return postgres_server.fresh_database()
 
 

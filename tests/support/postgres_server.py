@@ -4,10 +4,15 @@ The binaries come from ``PARLOUR_TEST_POSTGRES_BIN`` or Debian's ``/usr/lib/post
 ``initdb`` refuses to run as root, so when the tests run as root (CI does) the cluster is made
 and run by an unprivileged user (``postgres`` or ``nobody``) through ``runuser``, in a directory
 outside pytest's root-only temporary folder, chowned to that user.
+
+Statements go through asyncpg on a thread of their own (no ``psql`` process per database), and
+a test's database is a copy of a template that holds Parlour's schema, migrated once per cluster
+(``CREATE DATABASE ... TEMPLATE``), unless the test is about an empty database.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import glob
 import itertools
@@ -18,12 +23,22 @@ import signal
 import subprocess
 import tempfile
 import time
+from collections.abc import Coroutine
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Self
+from typing import Any, Self, TypeVar
+
+import asyncpg
+
+from parlour.storage.postgres_pool import Database
 
 from support.redis_server import free_port
 
+T = TypeVar("T")
+
 STARTUP_TIMEOUT = 30.0
+TEMPLATE = "parlour_template"
+"""The database every migrated test database is copied from."""
 USER = "parlour"
 PASSWORD = "test-secret-pw"  # a password, so that tests can prove it is masked everywhere
 
@@ -74,6 +89,7 @@ class PostgresServer:
             **(settings or {}),
         }
         self._databases = itertools.count()
+        self._template: str | None = None
 
     def _run(self, *command: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         argv = [str(self.bin_dir / command[0]), *command[1:]]
@@ -161,25 +177,50 @@ class PostgresServer:
                 os.kill(pid, signal.SIGCONT)
 
     def sql(self, statement: str, database: str = "postgres") -> str:
-        """Run one statement with ``psql`` (synchronous, so fixtures inside an event loop can
-        use it too); its output, unaligned."""
-        result = subprocess.run(
-            [
-                str(self.bin_dir / "psql"), "-X", "-q", "-A", "-t", "-v", "ON_ERROR_STOP=1",
-                "-h", "127.0.0.1", "-p", str(self.port), "-U", USER, "-d", database,
-                "-c", statement,
-            ],
-            capture_output=True, text=True, timeout=60, check=False,
-            env={**os.environ, "PGPASSWORD": PASSWORD, "PGCONNECT_TIMEOUT": "5"},
-        )  # fmt: skip
-        if result.returncode != 0:
-            raise RuntimeError(f"psql {statement!r} failed: {result.stderr.strip()}")
-        return result.stdout.strip()
+        """Run one statement (synchronously, so fixtures inside an event loop can use it too);
+        its rows, one a line, columns joined by ``|``."""
 
-    def fresh_database(self) -> str:
-        """A new, empty database's URL: each test gets its own."""
+        async def run() -> str:
+            try:
+                connection = await asyncpg.connect(self.url(database), timeout=5)
+            except (OSError, TimeoutError, asyncpg.PostgresError) as exc:
+                raise RuntimeError(f"cannot connect to run {statement!r}: {exc}") from exc
+            try:
+                rows = await connection.fetch(statement, timeout=60)
+            except asyncpg.PostgresError as exc:
+                raise RuntimeError(f"{statement!r} failed: {exc}") from exc
+            finally:
+                await connection.close()
+            return "\n".join("|".join(str(value) for value in row.values()) for row in rows)
+
+        return _on_a_thread(run())
+
+    def migrated_template(self) -> str:
+        """The template database with Parlour's schema, made on first use: migrated by
+        Parlour's own ``Database.upgrade`` (what ``parlour db upgrade`` runs), then closed to
+        connections, since a template being copied must have none."""
+        if self._template is None:
+            self.sql(f'CREATE DATABASE "{TEMPLATE}" TEMPLATE template0')
+
+            async def upgrade() -> None:
+                database = Database(self.url(TEMPLATE), timeout=5.0, pool_size=1)
+                await database.open()
+                try:
+                    await database.upgrade()
+                finally:
+                    await database.close()
+
+            _on_a_thread(upgrade())
+            self.sql(f'ALTER DATABASE "{TEMPLATE}" WITH IS_TEMPLATE true ALLOW_CONNECTIONS false')
+            self._template = TEMPLATE
+        return self._template
+
+    def fresh_database(self, *, migrated: bool = False) -> str:
+        """A new database's URL, each test its own: empty, or ``migrated`` (a copy of
+        :meth:`migrated_template`, as if Parlour had already been run against it)."""
+        template = self.migrated_template() if migrated else "template0"
         name = f"t{os.getpid()}_{next(self._databases)}"
-        self.sql(f'CREATE DATABASE "{name}" TEMPLATE template0')
+        self.sql(f'CREATE DATABASE "{name}" TEMPLATE "{template}"')
         return self.url(name)
 
     def wait_until_ready(self, timeout: float = STARTUP_TIMEOUT) -> None:
@@ -192,3 +233,10 @@ class PostgresServer:
                 if time.monotonic() > deadline:
                     raise
                 time.sleep(0.05)
+
+
+def _on_a_thread(work: Coroutine[Any, Any, T]) -> T:
+    """Run ``work`` to the end in an event loop of its own on another thread: callers may be
+    inside a running loop (an async fixture) or outside any."""
+    with ThreadPoolExecutor(max_workers=1) as thread:
+        return thread.submit(asyncio.run, work).result()

@@ -66,8 +66,8 @@ class Core:
         owner starts :attr:`cache` and :attr:`day_cache` once its storage is open (unstarted,
         they keep nothing and every read goes to the store). With ``mail``, every booking
         change stages its messages into its own transact. ``hashing`` is the pool password
-        hashes run in (a small default one without it); ``password_hasher`` hashes them (argon2's
-        defaults without it)."""
+        hashes run in (a small default one without it); ``password_hasher`` makes and checks them
+        (argon2's defaults without it)."""
         cache = NamespaceCache([kv(namespace) for namespace in CACHED])
         catalogue = CatalogueService(kv("business"), kv("treatments"), kv("resources"), cache=cache)
         notifier = (

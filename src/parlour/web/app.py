@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+from argon2 import PasswordHasher
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.gzip import GZipMiddleware
@@ -53,14 +54,20 @@ MAX_BODY = 1024 * 1024
 """Largest request body a page accepts; larger ones are answered 413 before being read."""
 
 
-def create_app(settings: Settings, *, storage: Storage | None = None) -> Starlette:
+def create_app(
+    settings: Settings,
+    *,
+    storage: Storage | None = None,
+    password_hasher: PasswordHasher | None = None,
+) -> Starlette:
     """A Parlour app for ``settings`` over one :class:`Runtime`, which its lifespan runs
     (every connection opened and closed, the workers started and stopped).
 
     Pass ``storage`` to share one already planned :class:`Storage` (its lifespan is still run
-    by the app).
+    by the app). ``password_hasher`` replaces argon2's default parameters: the tests pass a
+    cheap one, since a deployment never should (so it is not a setting).
     """
-    runtime = Runtime.from_settings(settings, storage=storage)
+    runtime = Runtime.from_settings(settings, storage=storage, password_hasher=password_hasher)
     metrics = Metrics(runtime.storage, runtime.limiter)
     runtime.observe_sessions(metrics.observe_session)
     metrics.registry.register(HashingMetrics(runtime.hashing))
