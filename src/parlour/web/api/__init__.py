@@ -1,5 +1,10 @@
-"""The JSON API under ``/api``, for programs: a FastAPI application (validation and an OpenAPI
-document) with its Swagger UI page. :func:`build_api` builds one per app."""
+"""The JSON API under ``/api``, for programs: FastAPI, for its validation and OpenAPI document.
+
+    app.py   build_api: the routes, their models and the application
+    docs.py  ``/api/docs``: Swagger UI from this site's own files
+
+:func:`build_api` (from ``app.py``) is what ``web/app.py`` mounts, one per app.
+"""
 
 from __future__ import annotations
 

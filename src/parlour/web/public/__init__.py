@@ -1,8 +1,14 @@
-"""The public site, for clients and visitors: home, treatments, booking a time, reviews, the
-gallery, a client's private booking link (``/booking/{token}``) and the login pages (staff log
-in on a public page: password, second factor, a forgotten password).
+"""The public site, for clients and visitors (staff log in on a public page too).
 
-:func:`routes` is what ``web/app.py`` mounts for them; each call builds a new list.
+    site.py          home, treatments, booking (treatment, time, details), reviews, gallery
+    booking_days.py  the choose-a-time page's month and therapist choice
+    manage.py        a client's private link to a booking (``/booking/{token}``)
+    auth.py          ``/login`` and ``/logout``
+    twofactor.py     the second login step (``/login/code``)
+    reset.py         a forgotten password (``/login/forgot``, ``/login/reset/{token}``)
+
+:func:`routes` is what ``web/app.py`` mounts for them (a new list each call); other names are
+imported from the module that defines them.
 """
 
 from __future__ import annotations
