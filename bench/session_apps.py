@@ -29,9 +29,9 @@ from parlour.services.catalogue import Business
 from parlour.services.sessions import new_csrf_secret
 from parlour.web.app import create_app
 from parlour.web.csrf import mask
-from parlour.web.guards import STAFF, signed_in
+from parlour.web.middleware.security import SecurityHeaders
 from parlour.web.pages import render
-from parlour.web.security import SecurityHeaders
+from parlour.web.staff.guards import STAFF, signed_in
 from parlour.web.templating import STATIC_DIRECTORY, build_templates
 
 EMAIL = "bench@example.com"

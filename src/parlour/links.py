@@ -11,7 +11,8 @@ The origin is ``PARLOUR_PUBLIC_ORIGIN``; without it, the address ``parlour serve
 (``PARLOUR_HOST``/``PARLOUR_PORT``, which ``--host``/``--port`` set), with ``127.0.0.1`` for a
 wildcard address such as ``0.0.0.0``, which no browser can open.
 
-:func:`allowed_hosts` names the hosts requests may be addressed to (see ``web/hosts.py``).
+:func:`allowed_hosts` names the hosts requests may be addressed to (see
+``web/middleware/hosts.py``).
 """
 
 from __future__ import annotations

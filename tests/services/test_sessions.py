@@ -79,8 +79,8 @@ async def test_ids_never_issued_are_not_adopted(service: SessionService, present
 
 
 async def use(service: SessionService, session_id: str) -> SessionRecord | None:
-    """A request with this session, as web/sessions.py makes it: load, and write "last seen"
-    (which slides the idle timeout in the store) once it is ``seen_resolution`` old."""
+    """A request with this session, as web/middleware/sessions.py makes it: load, and write
+    "last seen" (which slides the idle timeout in the store) once it is ``seen_resolution`` old."""
     loaded = await service.load(session_id)
     now = service.clock()
     if loaded is not None and now - loaded.seen >= service.seen_resolution:

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from parlour.domain.booking import Booking, Status
 from parlour.domain.catalogue import Resource
 from parlour.domain.schedule import Hours, Schedule, to_utc
-from parlour.web.grid import MAX_ROWS, Grid, Lane, day_grid, stylesheet, week_grid
+from parlour.web.staff.grid import MAX_ROWS, Grid, Lane, day_grid, stylesheet, week_grid
 from parlour.web.templating import STATIC_DIRECTORY
 
 LONDON = ZoneInfo("Europe/London")
@@ -207,7 +207,7 @@ def test_every_block_covers_its_real_duration_on_any_day(
 def test_the_stylesheet_in_static_is_the_generated_one() -> None:
     written = (STATIC_DIRECTORY / "grid.css").read_text()
     assert written == stylesheet(), (
-        'static/grid.css is stale: python -c "from parlour.web.grid import stylesheet; '
+        'static/grid.css is stale: python -c "from parlour.web.staff.grid import stylesheet; '
         "print(stylesheet(), end='')\" > src/parlour/web/static/grid.css"
     )
     assert Path(STATIC_DIRECTORY / "grid.css").stat().st_size < 64 * 1024

@@ -16,7 +16,7 @@ from starlette.types import Message
 
 from parlour.config import Settings
 from parlour.web.app import create_app
-from parlour.web.errors import HUNG_UP
+from parlour.web.middleware.hang_ups import HUNG_UP
 from parlour.web.parts import parts
 
 from support.processes import serving

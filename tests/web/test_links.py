@@ -13,7 +13,7 @@ from starlette.applications import Starlette
 from parlour.config import load_settings
 from parlour.links import Links, allowed_hosts
 from parlour.web.app import create_app
-from parlour.web.hosts import requested_host
+from parlour.web.middleware.hosts import requested_host
 from parlour.web.parts import parts
 
 from support.processes import served

@@ -19,7 +19,7 @@ from starlette.types import Receive, Scope, Send
 
 from parlour.config import load_settings
 from parlour.web.app import create_app
-from parlour.web.guards import StaffOnly
+from parlour.web.staff.guards import StaffOnly
 
 from support.web import running
 
@@ -160,7 +160,7 @@ def test_every_route_of_the_site_is_found_as_before(site: Starlette, clients: Ap
 
 
 def test_every_route_under_admin_is_guarded(site: Starlette) -> None:
-    """Every staff page checks who is asking before its handler runs (web/guards.py)."""
+    """Every staff page checks who is asking before its handler runs (web/staff/guards.py)."""
     under = [
         route
         for mount in site.routes

@@ -21,33 +21,21 @@ from parlour.config import Settings, load_settings
 from parlour.links import Links, allowed_hosts
 from parlour.runtime import Runtime
 from parlour.storage import Storage
-from parlour.web import (
-    admin,
-    audit,
-    auth,
-    clients,
-    desk,
-    health,
-    live,
-    manage,
-    outbox,
-    public,
-    reset,
-    studio,
-    twofactor,
-)
+from parlour.web import health, public, staff
 from parlour.web.api import build_api
-from parlour.web.errors import HangUps, HeaderLimit, install_error_handlers
-from parlour.web.forms import CloseForms
-from parlour.web.health import ServingGate
-from parlour.web.hosts import AllowedHosts
-from parlour.web.metrics import HashingMetrics, Metrics, OutboxMetrics, RequestMetrics
+from parlour.web.errors import install_error_handlers
+from parlour.web.metrics import HashingMetrics, Metrics, OutboxMetrics
 from parlour.web.metrics_access import guarded
+from parlour.web.middleware.close_forms import CloseForms
+from parlour.web.middleware.hang_ups import HangUps
+from parlour.web.middleware.header_limit import HeaderLimit
+from parlour.web.middleware.hosts import AllowedHosts
+from parlour.web.middleware.ratelimit_headers import RateLimitHeaders
+from parlour.web.middleware.request_metrics import RequestMetrics
+from parlour.web.middleware.security import SecurityHeaders
+from parlour.web.middleware.serving_gate import ServingGate
+from parlour.web.middleware.sessions import SessionMiddleware
 from parlour.web.parts import Parts
-from parlour.web.ratelimit import RateLimitHeaders
-from parlour.web.routing import segment
-from parlour.web.security import SecurityHeaders
-from parlour.web.sessions import SessionMiddleware
 from parlour.web.templating import StaticAssets, build_templates
 
 MAX_BODY = 1024 * 1024
@@ -109,28 +97,9 @@ def create_app(
     routes = [
         *health.routes,
         *metrics_route,
-        *desk.landing,
-        *segment(
-            "/admin",
-            [
-                *desk.routes,
-                *live.routes,
-                *studio.routes,
-                *admin.routes,
-                *clients.routes,
-                *outbox.routes,
-                *audit.routes,
-                *twofactor.routes,
-            ],
-            page=True,
-        ),
+        *staff.routes(),
         Mount("/static", assets.files(), name="static"),
-        *public.routes,
-        *segment("/book", public.booking_routes, page=True),
-        *segment("/gallery", public.photo_routes, page=True),
-        *segment("/booking", manage.routes),
-        *auth.routes,
-        *segment("/login", [*reset.routes, *twofactor.login_routes], page=True),
+        *public.routes(),
         Mount("/api", api),
         Route("/favicon.ico", assets.favicon),
     ]

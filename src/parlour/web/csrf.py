@@ -25,8 +25,8 @@ from starlette.requests import Request, cookie_parser
 from parlour.config import Settings
 from parlour.errors import CsrfRejected
 from parlour.tokens import b64decode, b64encode, xor
+from parlour.web.middleware.sessions import Session, cookie, cookie_names, is_secure
 from parlour.web.parts import parts
-from parlour.web.sessions import Session, cookie, cookie_names, is_secure
 
 FIELD = "csrf_token"
 HEADER = "x-csrf-token"

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from starlette.datastructures import FormData, UploadFile
 from starlette.requests import Request
-from starlette.types import ASGIApp, Receive, Scope, Send
 
 from parlour.web.csrf import FIELD, verify_csrf
 
@@ -45,19 +44,3 @@ async def submitted(request: Request) -> Form:
     form = Form(data)
     await verify_csrf(request, form.text(FIELD, 200))
     return form
-
-
-class CloseForms:
-    """Closes the files of the form a request submitted (uploads spool to temporary files, and
-    Starlette leaves closing them to the application), whatever route read it."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        try:
-            await self.app(scope, receive, send)
-        finally:
-            form = scope.get("state", {}).get("form")
-            if isinstance(form, FormData):
-                await form.close()

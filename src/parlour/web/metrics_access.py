@@ -26,7 +26,7 @@ from starlette.routing import Route
 
 from parlour.config import Settings
 from parlour.links import LOOPBACK_HOSTS, allowed_hosts
-from parlour.web.hosts import requested_host
+from parlour.web.middleware.hosts import requested_host
 from parlour.web.parts import parts
 
 Endpoint = Callable[[Request], Awaitable[Response]]

@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
+from datetime import date
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse
 
 from parlour.errors import StorageUnavailable
+from parlour.services.bookings.records import OUT_OF_RANGE, in_range
 from parlour.web import csrf
 from parlour.web.contact import business_for_page, opening_for_page
+from parlour.web.middleware.sessions import Session
 from parlour.web.parts import parts
-from parlour.web.sessions import Session
 
 log = logging.getLogger(__name__)
 
@@ -71,3 +73,17 @@ def local_path(candidate: str | None, default: str) -> str:
     ):
         return candidate
     return default
+
+
+def requested_day(request: Request, today: date) -> tuple[date, str]:
+    """The ``date`` query parameter, or today, with a message if it could not be read."""
+    text = request.query_params.get("date", "")
+    if not text:
+        return today, ""
+    try:
+        day = date.fromisoformat(text[:10])
+    except ValueError:
+        return today, "That date could not be read; here is today."
+    if not in_range(day):  # before any arithmetic: the day after 9999-12-31 does not exist
+        return today, f"{OUT_OF_RANGE} Here is today."
+    return day, ""

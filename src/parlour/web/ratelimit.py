@@ -4,14 +4,13 @@ headers that tell a client where it stands.
     decision = await enforce(request, "booking", Identity.email(form.email))
 
 counts the client's address and ``identities`` and remembers the decision, so that
-:class:`RateLimitHeaders` writes its ``RateLimit`` headers on the response.
+``RateLimitHeaders`` (``web/middleware/ratelimit_headers.py``) writes its ``RateLimit`` headers
+on the response.
 """
 
 from __future__ import annotations
 
-from starlette.datastructures import MutableHeaders
 from starlette.requests import Request
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from parlour.services.ratelimit import Decision, Identity
 from parlour.web.clientip import client_ip
@@ -59,25 +58,3 @@ def whole_seconds(seconds: float) -> int:
     absorbs float noise: ``(now + 900) - now`` on a large clock reading is 900.0000000002, which
     is a window of 900 s, not 901."""
     return max(0, int(-(-(seconds - 0.001) // 1)))
-
-
-class RateLimitHeaders:
-    """Adds the RateLimit headers of the decision a route made to its response."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-
-        async def send_with_headers(message: Message) -> None:
-            decision = scope.get("state", {}).get("ratelimit")
-            if message["type"] == "http.response.start" and decision is not None:
-                headers = MutableHeaders(scope=message)
-                for name, value in decision_headers(decision).items():
-                    headers[name] = value
-            await send(message)
-
-        await self.app(scope, receive, send_with_headers)

@@ -137,3 +137,22 @@ def duration(seconds: float) -> str:
             count = -(-whole // size)
             return f"{count} {unit}{'s' if count != 1 else ''}"
     return f"{whole} second{'s' if whole != 1 else ''}"
+
+
+LONG_CACHE = "public, max-age=31536000, immutable"
+
+
+class CachedStatic(StaticFiles):
+    """Static files, kept by browsers for a year: pages link them as ``?v=<content hash>``
+    (:class:`StaticAssets`), so a changed file has a new address."""
+
+    def file_response(
+        self,
+        full_path: str | os.PathLike[str],
+        stat_result: os.stat_result,
+        scope: Scope,
+        status_code: int = 200,
+    ) -> Response:
+        response = super().file_response(full_path, stat_result, scope, status_code)
+        response.headers["cache-control"] = LONG_CACHE
+        return response

@@ -20,11 +20,11 @@ from parlour.services.accounts import (
     normalise_email,
 )
 from parlour.services.ratelimit import Identity
-from parlour.web.audit import audit
 from parlour.web.forms import submitted
 from parlour.web.pages import redirect, render
 from parlour.web.parts import core
 from parlour.web.ratelimit import enforce
+from parlour.web.staff.audit import audit
 
 SENT = (
     "If {email} has a staff account, a link to choose a new password is on its way. It works "

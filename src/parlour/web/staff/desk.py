@@ -16,14 +16,13 @@ from parlour.domain.slots import Slot
 from parlour.errors import Conflict, InvalidInput, SlotTaken
 from parlour.services.bookings.records import BookRequest, parse_start
 from parlour.services.catalogue import Business
-from parlour.web.audit import audit
-from parlour.web.confirm import ask_first, confirmed
 from parlour.web.forms import Form, submitted
-from parlour.web.grid import day_grid, week_grid
-from parlour.web.guards import STAFF, guarded
-from parlour.web.pages import local_path, redirect, render, session_of
+from parlour.web.pages import local_path, redirect, render, requested_day, session_of
 from parlour.web.parts import core, parts
-from parlour.web.public import requested_day
+from parlour.web.staff.audit import audit
+from parlour.web.staff.confirm import ask_first, confirmed
+from parlour.web.staff.grid import day_grid, week_grid
+from parlour.web.staff.guards import STAFF, guarded
 
 VIEWS = ("day", "week")
 ASK_FIRST = {
@@ -196,7 +195,7 @@ async def reschedule(request: Request) -> Response:
     form = await submitted(request)
     service = core(request).bookings
     booking = await service.get(request.path_params["booking_id"])
-    if not confirmed(form):  # a move is one tap on a time: ask first (web/confirm.py)
+    if not confirmed(form):  # a move is one tap on a time: ask first (web/staff/confirm.py)
         return await _confirm_move(request, booking, form.text("start", 64))
     try:
         start = parse_start(form.text("start", 64))

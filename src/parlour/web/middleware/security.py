@@ -18,7 +18,7 @@
   when ``PARLOUR_PUBLIC_ORIGIN`` is https.
 - ``Cache-Control: no-store`` on every response that does not state its own caching: staff,
   account and manage pages, the API and every form page with a CSRF token are never kept by a
-  browser or a shared cache. Static files (:class:`CachedStatic`) and photos state a year,
+  browser or a shared cache. Static files (``templating.CachedStatic``) and photos state a year,
   ``immutable``: their addresses change whenever their content does.
 
 A route that sets one of these headers itself keeps its own value.
@@ -26,10 +26,6 @@ A route that sets one of these headers itself keeps its own value.
 
 from __future__ import annotations
 
-import os
-
-from starlette.responses import Response
-from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 _PAGE_POLICY = (
@@ -61,7 +57,6 @@ _PERMISSIONS = ", ".join(
     )
 )
 HSTS = "max-age=31536000"
-LONG_CACHE = "public, max-age=31536000, immutable"
 
 
 def _raw(pairs: dict[str, str]) -> list[tuple[bytes, bytes]]:
@@ -100,19 +95,3 @@ class SecurityHeaders:
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
-
-
-class CachedStatic(StaticFiles):
-    """Static files, kept by browsers for a year: pages link them as ``?v=<content hash>``
-    (``web/templating.py``), so a changed file has a new address."""
-
-    def file_response(
-        self,
-        full_path: str | os.PathLike[str],
-        stat_result: os.stat_result,
-        scope: Scope,
-        status_code: int = 200,
-    ) -> Response:
-        response = super().file_response(full_path, stat_result, scope, status_code)
-        response.headers["cache-control"] = LONG_CACHE
-        return response

@@ -4,20 +4,20 @@ gallery."""
 from __future__ import annotations
 
 import secrets
-from datetime import date, datetime
+from datetime import datetime
 
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from parlour.errors import InvalidInput, SlotTaken
-from parlour.services.bookings.records import OUT_OF_RANGE, BookRequest, in_range, parse_start
+from parlour.services.bookings.records import BookRequest, parse_start
 from parlour.services.gallery import Size
 from parlour.services.ratelimit import Identity
-from parlour.web.booking_days import time_page
 from parlour.web.forms import submitted
-from parlour.web.pages import redirect, render
+from parlour.web.pages import redirect, render, requested_day
 from parlour.web.parts import core
+from parlour.web.public.booking_days import time_page
 from parlour.web.ratelimit import enforce
 
 
@@ -36,20 +36,6 @@ async def treatments(request: Request) -> Response:
     for treatment in offered:
         by_category.setdefault(treatment.category or "Treatments", []).append(treatment)
     return await render(request, "treatments.html", {"business": business, "groups": by_category})
-
-
-def requested_day(request: Request, today: date) -> tuple[date, str]:
-    """The ``date`` query parameter, or today, with a message if it could not be read."""
-    text = request.query_params.get("date", "")
-    if not text:
-        return today, ""
-    try:
-        day = date.fromisoformat(text[:10])
-    except ValueError:
-        return today, "That date could not be read; here is today."
-    if not in_range(day):  # before any arithmetic: the day after 9999-12-31 does not exist
-        return today, f"{OUT_OF_RANGE} Here is today."
-    return day, ""
 
 
 async def choose_time(request: Request) -> Response:

@@ -13,12 +13,12 @@ from starlette.routing import Route
 
 from parlour.errors import Conflict, InvalidInput
 from parlour.services.clients.service import ClientHistory
-from parlour.web.audit import audit
-from parlour.web.confirm import ask_first, confirmed
 from parlour.web.forms import submitted
-from parlour.web.guards import ADMIN, STAFF, guarded, signed_in
 from parlour.web.pages import redirect, render, session_of
 from parlour.web.parts import core, parts
+from parlour.web.staff.audit import audit
+from parlour.web.staff.confirm import ask_first, confirmed
+from parlour.web.staff.guards import ADMIN, STAFF, guarded, signed_in
 
 
 async def client_list(request: Request) -> Response:

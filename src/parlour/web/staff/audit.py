@@ -17,9 +17,9 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from parlour.services.audit import Actor, AuditFilter
-from parlour.web.guards import ADMIN, guarded
 from parlour.web.pages import render, session_of
 from parlour.web.parts import core
+from parlour.web.staff.guards import ADMIN, guarded
 
 
 async def audit(

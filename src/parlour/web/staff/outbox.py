@@ -8,11 +8,11 @@ from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
 from parlour.errors import NotFound
-from parlour.web.audit import audit
 from parlour.web.forms import submitted
-from parlour.web.guards import ADMIN, guarded
 from parlour.web.pages import redirect, render, session_of
 from parlour.web.parts import core, parts
+from parlour.web.staff.audit import audit
+from parlour.web.staff.guards import ADMIN, guarded
 
 
 async def outbox(request: Request) -> Response:

@@ -13,11 +13,11 @@ from parlour.errors import InvalidInput, NotFound
 from parlour.services.catalogue import schedule_to_json
 from parlour.services.gallery import MAX_BYTES
 from parlour.services.money import amount_example, amount_text
-from parlour.web.audit import audit
 from parlour.web.forms import Form, submitted
-from parlour.web.guards import ADMIN, STAFF, guarded
 from parlour.web.pages import redirect, render, session_of
 from parlour.web.parts import core
+from parlour.web.staff.audit import audit
+from parlour.web.staff.guards import ADMIN, STAFF, guarded
 
 TREATMENT_FIELDS = (
     "name",

@@ -31,7 +31,7 @@ from parlour.services.bookings.records import (
 from parlour.services.catalogue import Business, CatalogueService
 from parlour.services.money import money
 from parlour.services.ratelimit import Identity
-from parlour.web.api_docs import install_docs
+from parlour.web.api.docs import install_docs
 from parlour.web.csrf import verify_csrf
 from parlour.web.parts import Parts, core, parts
 from parlour.web.ratelimit import enforce

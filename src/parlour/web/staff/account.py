@@ -11,13 +11,13 @@ from starlette.routing import Route
 from parlour.services.accounts import AccountError
 from parlour.services.login_throttle import windows
 from parlour.services.sessions import SessionRecord
-from parlour.web.audit import audit
-from parlour.web.confirm import ask_first, confirmed
 from parlour.web.forms import submitted
-from parlour.web.guards import ADMIN, ENROLLING, STAFF, guarded, signed_in
 from parlour.web.login_throttle import count_guess, guessed_right
 from parlour.web.pages import redirect, render, session_of
 from parlour.web.parts import core, parts
+from parlour.web.staff.audit import audit
+from parlour.web.staff.confirm import ask_first, confirmed
+from parlour.web.staff.guards import ADMIN, ENROLLING, STAFF, guarded, signed_in
 
 
 async def account(request: Request) -> Response:

@@ -1,8 +1,8 @@
 """``/api/docs``: Swagger UI for the API's OpenAPI document, served entirely from this site.
 
 FastAPI's own page loads Swagger UI from a CDN and starts it with an inline script, which the
-site's Content-Security-Policy (``web/security.py``) refuses and which would make every visit
-to the docs a request to a third party. Here the assets come from the pinned
+site's Content-Security-Policy (``web/middleware/security.py``) refuses and which would make
+every visit to the docs a request to a third party. Here the assets come from the pinned
 ``swagger-ui-bundle-v2`` package and the start-up code is a static file of Parlour's own.
 """
 
@@ -16,7 +16,7 @@ from starlette.requests import Request
 from swagger_ui_bundle import swagger_ui_path
 
 from parlour.web.parts import parts
-from parlour.web.security import CachedStatic
+from parlour.web.templating import CachedStatic
 
 ASSETS = "/docs/assets"
 

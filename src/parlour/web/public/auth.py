@@ -10,7 +10,7 @@ from parlour.web.forms import submitted
 from parlour.web.login_throttle import count_guess, guessed_right
 from parlour.web.pages import local_path, redirect, render, session_of
 from parlour.web.parts import core
-from parlour.web.twofactor import ask_for_code
+from parlour.web.public.twofactor import ask_for_code
 
 WRONG = "That e-mail address and password do not match an account."
 

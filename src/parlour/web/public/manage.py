@@ -22,9 +22,8 @@ from parlour.services.calendar_file import calendar_file
 from parlour.services.catalogue import Business
 from parlour.services.ratelimit import Identity
 from parlour.web.forms import submitted
-from parlour.web.pages import redirect, render
+from parlour.web.pages import redirect, render, requested_day
 from parlour.web.parts import core, parts
-from parlour.web.public import requested_day
 from parlour.web.ratelimit import enforce
 
 PRIVATE = {"referrer-policy": "same-origin", "cache-control": "private, no-store"}
