@@ -5,7 +5,7 @@ Adding a backend is one module (a :class:`~parlour.storage.base.Backend` subclas
 are imported only when their backend is chosen, so a deployment without Redis never imports
 redis-py and one without PostgreSQL never imports its driver.
 
-Settings name backends as plain words (``config.py`` does not import the storage layer); this
+Settings name backends as plain words (``parlour.config`` does not import the storage layer); this
 module is where an unknown word, or a backend asked to serve what it cannot, becomes a
 :class:`~parlour.errors.ConfigurationError` that names the variable and the choices.
 """
