@@ -298,17 +298,15 @@ NOT_PAGES = {
 
 
 def test_every_page_of_the_app_is_on_the_list(tmp_path: object) -> None:
-    from starlette.routing import Route
-
     from parlour.config import load_settings
     from parlour.web.app import create_app
 
+    from support.web import page_routes
+
     app = create_app(load_settings(env_file=None, data_dir=tmp_path))
     pages = {
-        route.path
-        for route in app.routes
-        if isinstance(route, Route)
-        and "GET" in (route.methods or ())
-        and route.path not in NOT_PAGES
+        path
+        for path, route in page_routes(app.routes)
+        if "GET" in (route.methods or ()) and path not in NOT_PAGES
     }
     assert pages == COVERED, f"new pages to add to the list above: {pages - COVERED}"
