@@ -217,7 +217,9 @@ class Durability:
 
     def _write_record(self, epoch: str) -> None:
         self._record.parent.mkdir(parents=True, exist_ok=True)
-        partial = self._record.with_suffix(".tmp")
+        # A name of its own per write: instances sharing a data directory (two started side by
+        # side on one host) each replace the record whole, and none renames another's half.
+        partial = self._record.with_name(f"{RECORD}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
         partial.write_text(f"{epoch}\n{' '.join(sorted(self._durable))}\n")
         os.replace(partial, self._record)
 
