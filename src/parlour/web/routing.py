@@ -38,9 +38,6 @@ class _Slashes(Convertor[str]):
         return value
 
 
-register_url_convertor("slashes", _Slashes())
-
-
 class _WithoutSlash:
     """Starlette's slash redirect (307, any method), to the page the mount sits beside."""
 
@@ -61,5 +58,7 @@ def segment(path: str, routes: Sequence[BaseRoute], *, page: bool = False) -> li
     ``page``, ``path/`` is redirected to the page ``path`` the caller routes beside the mount;
     without, ``path`` itself stays a 404 (Starlette would redirect it to the mount's ``path/``)."""
     if page:
+        # Registered here, not at import: Starlette's convertors are one process-wide table.
+        register_url_convertor("slashes", _Slashes())
         return [Mount(path, routes=[*routes, Route("/{more:slashes}", _WithoutSlash())])]
     return [Route(path, _NotFound()), Mount(path, routes=routes)]
