@@ -30,13 +30,7 @@ def add_commands(commands: Commands) -> None:
         )
         command.add_argument("--from", dest="source", required=True, metavar="STORE")
         command.add_argument("--to", dest="target", required=True, metavar="STORE")
-        command.add_argument(
-            "--namespace",
-            action="append",
-            choices=MOVABLE,
-            metavar="N",
-            help="only this namespace (repeat for more; default: all)",
-        )
+        _namespace_option(command)
         if name == "migrate":
             command.add_argument(
                 "--dry-run", action="store_true", help="count what would be copied, copy nothing"
@@ -48,14 +42,18 @@ def add_commands(commands: Commands) -> None:
     ):
         command = commands.add_parser(name, help=text, description=f"{text[0].upper()}{text[1:]}.")
         command.add_argument("file", type=Path)
-        command.add_argument(
-            "--namespace",
-            action="append",
-            choices=MOVABLE,
-            metavar="N",
-            help="only this namespace (repeat for more; default: all)",
-        )
+        _namespace_option(command)
         command.set_defaults(command=_export if name == "export" else _import)
+
+
+def _namespace_option(command: argparse.ArgumentParser) -> None:
+    command.add_argument(
+        "--namespace",
+        action="append",
+        choices=MOVABLE,
+        metavar="N",
+        help="only this namespace (repeat for more; default: all)",
+    )
 
 
 def _migrate(args: argparse.Namespace, settings: Settings) -> int:
