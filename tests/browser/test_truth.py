@@ -32,6 +32,11 @@ async def test_a_time_taken_while_typing_keeps_the_details_and_the_therapist(
 ) -> None:
     page = await new_page(browser, size)
     axe = Axe()
+    await page.goto(f"{site.one}/book/{FACIAL.id}/details?start=2020-01-02T10:00:00Z")
+    await expect(page.get_by_role("alert")).to_contain_text("That time has passed.")
+    await expect(page.get_by_label("Your name")).to_have_count(0)  # nothing to fill in for nothing
+    await fits_and_passes_axe(page, axe)
+
     start = at(14, day=site.day)
     await page.goto(f"{site.one}/book/{FACIAL.id}/details?start={quote(start)}&resource=r_bob")
     await expect(page.get_by_text(" with Bob")).to_be_visible()
