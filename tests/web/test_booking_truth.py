@@ -136,6 +136,9 @@ async def test_a_bookmarked_confirmation_says_booked_in_only_while_the_booking_i
         assert "<h1>Your booking</h1>" in page.text
     page = await browser.get(f"{cancelled}?new=1")
     assert "This booking is cancelled." in page.text
+    page = await browser.get(f"{moved}?new=1")
+    assert "This booking has changed since it was made" in page.text
+    assert "14:00" in page.text
 
 
 # -- 7 and 15: a form sent again, and failed tries, do not count ------------------------------
