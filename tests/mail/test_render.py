@@ -127,6 +127,11 @@ def test_the_confirmation_carries_the_link_and_the_calendar() -> None:
     assert "STATUS:CONFIRMED" in body
 
 
+def test_the_calendar_entry_names_the_therapist() -> None:  # issue 24, defect 11
+    calendar = renderer().render(queued(Kind.CONFIRMATION, MONDAY)).calendar or ""
+    assert "with Maya at Willow & Rose" in calendar
+
+
 def test_a_cancellation_sends_a_cancelled_calendar_entry() -> None:
     message = queued(Kind.CANCELLED, MONDAY)
     assert "STATUS:CANCELLED" in (renderer().render(message).calendar or "")

@@ -116,7 +116,9 @@ class Renderer:
                 else "",
             }
             if data.kind in WITH_CALENDAR and link is not None:
-                calendar = calendar_file(data.booking, data.business, link)
+                calendar = calendar_file(
+                    data.booking, data.business, link, therapist=data.therapist
+                )
         elif isinstance(data, PasswordReset):
             context |= {
                 "email": data.email,

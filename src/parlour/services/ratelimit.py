@@ -41,6 +41,14 @@ def policies_from(settings: Settings) -> dict[str, Policy]:
         "booking": Policy(
             "booking", settings.booking_rate_limit, settings.booking_rate_limit_outage == "open"
         ),
+        # Every try at the public booking form, made or not, per address: what stops a flood
+        # once "booking" counts only the bookings made (a try that lost its time, or a form
+        # sent again, is given back). Ten times the bookings allowed, in the same window.
+        "booking_attempt": Policy(
+            "booking_attempt",
+            Rate(settings.booking_rate_limit.limit * 10, settings.booking_rate_limit.window),
+            settings.booking_rate_limit_outage == "open",
+        ),
         "login": Policy(
             "login", settings.login_rate_limit, settings.login_rate_limit_outage == "open"
         ),

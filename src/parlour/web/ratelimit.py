@@ -29,6 +29,12 @@ async def enforce(request: Request, policy: str, *identities: Identity) -> Decis
     return decision
 
 
+async def give_back(request: Request, decision: Decision) -> None:
+    """Return an admission ``enforce`` counted: the request turned out not to be what the
+    policy counts (a booking form that booked nothing new)."""
+    await parts(request).limiter.refund(decision)
+
+
 def client_address(request: Request) -> str:
     """The client's address, believing ``X-Forwarded-For`` only from trusted proxies."""
     peer = request.client.host if request.client else None
