@@ -15,8 +15,9 @@ from parlour.runtime import Runtime
 from parlour.web.app import create_app
 from parlour.web.parts import parts
 
-from support.salon import furnish
-from support.web import log_in, running, with_attempt_route
+from support.salon import MASSAGE, ask, at, furnish, upcoming_weekday
+from support.salon import client as client_details
+from support.web import EventStream, log_in, running, with_attempt_route
 
 DOMAIN = "salons.test"
 EMAIL = "sam@example.com"
@@ -93,3 +94,26 @@ async def test_one_address_is_held_across_every_salon(platform: tuple[Starlette,
             form = {"email": f"guest{number}@example.com"}
             answers.append((await salon.post("/attempt", data=form)).status_code)
     assert answers == [200, 200, 200, 200, 200, 429]
+
+
+async def test_the_desks_live_view_hears_its_own_salon_only(
+    platform: tuple[Starlette, Runtime],
+) -> None:
+    app, runtime = platform
+    assert runtime.tenants is not None
+    assert runtime.salons is not None
+    maya = runtime.salons.services(await runtime.tenants.require("maya"))
+    jonah = runtime.salons.services(await runtime.tenants.require("jonah"))
+    async with client(app, "maya") as desk:
+        assert (await log_in(desk, EMAIL, "maya password 123")).status_code == 303
+        host = f"maya.{DOMAIN}"
+        async with EventStream(app, "/admin/events", desk.cookies, host) as stream:
+            assert stream.status == 200
+            assert await stream.next_event() == "hello"
+            day = upcoming_weekday()
+            booking = {"treatment": MASSAGE.id, "start": at(10, day=day), **client_details()}
+            # Jonah's first: if the feed let it through, it would be heard before Maya's.
+            await jonah.core.bookings.book(ask(booking))
+            mine = await maya.core.bookings.book(ask({**booking, "start": at(11, day=day)}))
+            assert await stream.next_event(timeout=5) == "booking"
+            assert stream.last_data == {"id": mine.booking.id}

@@ -85,6 +85,7 @@ def create_app(
         links=Links.from_settings(settings),
         durability=runtime.durability,
         runtime=runtime,
+        stores=runtime.home.stores,
     )
     api = build_api(app_parts)
     install_error_handlers(api)
@@ -151,6 +152,7 @@ def hosts_check(runtime: Runtime, app_parts: Parts, inner: list[Middleware]) -> 
             sessions=services.sessions,
             limiter=services.limiter,
             links=services.links,
+            stores=services.stores,
         )
 
     return Middleware(

@@ -19,7 +19,7 @@ from parlour.runtime import Runtime
 from parlour.services.core import Core
 from parlour.services.ratelimit import Limiter
 from parlour.services.sessions import SessionService
-from parlour.storage import Storage
+from parlour.storage import SalonStores, Storage
 from parlour.storage.durability import Durability
 from parlour.web.metrics import Metrics
 
@@ -42,6 +42,8 @@ class Parts:
     """Whether Redis may be served from: not emptied, not evicting (storage/durability.py)."""
     runtime: Runtime
     """The process's composition root: the platform's pages reach the salons through it."""
+    stores: SalonStores
+    """This salon's stores (a change feed of its own: the staff desk's live view)."""
 
 
 SALON_PARTS = "parlour.parts"
