@@ -72,19 +72,19 @@ async def test_the_audit_log_and_a_reception_login_fit_every_size_and_pass_axe(
 ) -> None:
     owner = await new_page(browser, DESKTOP)
     await _set_up(owner, site)
-    cookies = await owner.context.cookies()
     axe = Axe()
     problems: list[str] = []
     day = site.day.isoformat()
     for size in SIZES:
         page = await new_page(browser, size)
-        await page.context.add_cookies(cookies)  # the owner, logged in
+        await log_in(page, site.one)  # the owner
         await page.goto(site.one + "/admin/audit")
         log = page.locator("ol.audit-log")
         await expect(log).to_contain_text("saved a treatment")
         await expect(log).to_contain_text(ACCENTED)  # as written
         text = await log.inner_text()
-        assert "\\u00" not in text and '{"' not in text, text[:400]
+        assert "\\u00" not in text, text[:400]
+        assert '{"' not in text, text[:400]
         problems += await _problems(page, axe)
         if size != NARROW:
             await site.shoot(page, "audit-log" + ("" if size == DESKTOP else "-phone"))
@@ -106,7 +106,8 @@ async def test_the_audit_log_and_a_reception_login_fit_every_size_and_pass_axe(
             await desk.goto(site.one + path)
             problems += await _problems(desk, axe)
         refused = await desk.goto(site.one + "/admin/treatments")
-        assert refused is not None and refused.status == 403
+        assert refused is not None
+        assert refused.status == 403
         if size == PHONE:
             await site.shoot(desk, "reception-calendar-phone")
         await desk.context.close()

@@ -94,7 +94,8 @@ async def test_a_therapist_sees_and_works_only_their_own_bookings(salon: Salon) 
         day = salon.ann.start.date().isoformat()
         everyone = await ann.get(f"/admin/calendar?date={day}&resource=r_bob")
         assert everyone.status_code == 200
-        assert "Client 0" in everyone.text and "Client 1" not in everyone.text
+        assert "Client 0" in everyone.text
+        assert "Client 1" not in everyone.text
         assert (await ann.get(f"/admin/bookings/{salon.ann.id}")).status_code == 200
         assert (await ann.get(f"/admin/bookings/{salon.bob.id}")).status_code == 403
         page = f"/admin/bookings/{salon.ann.id}"
@@ -105,7 +106,8 @@ async def test_a_therapist_sees_and_works_only_their_own_bookings(salon: Salon) 
         )
         assert other.status_code == 403
         landing = await ann.get("/admin")
-        assert landing.status_code == 303 and landing.headers["location"] == "/admin/calendar"
+        assert landing.status_code == 303
+        assert landing.headers["location"] == "/admin/calendar"
         for path in ["/admin/clients", "/admin/bookings/new", "/admin/treatments", "/admin/users"]:
             assert (await ann.get(path)).status_code == 403, path
         assert (await ann.get("/admin/account")).status_code == 200
@@ -129,7 +131,8 @@ async def test_a_therapist_account_names_its_therapist(salon: Salon) -> None:
     )
     assert made.status_code == 303
     user = await core(salon.app).accounts.get("t@example.com")
-    assert user is not None and (user.role, user.resource_id) == ("therapist", "r_bob")
+    assert user is not None
+    assert (user.role, user.resource_id) == ("therapist", "r_bob")
 
 
 async def test_an_old_staff_account_and_its_session_keep_working_as_reception(
@@ -139,9 +142,11 @@ async def test_an_old_staff_account_and_its_session_keep_working_as_reception(
     users = parts(salon.app).storage.kv("users")
     await core(salon.app).accounts.create_user("old@example.com", "reception", PASSWORD)
     record = await users.get_item("old@example.com")
+    assert isinstance(record, dict)
     await users.set_item("old@example.com", {**record, "role": "staff"})
     old = await core(salon.app).accounts.get("old@example.com")
-    assert old is not None and old.role == "reception"
+    assert old is not None
+    assert old.role == "reception"
     assert [u.role for u in await core(salon.app).accounts.list_users()].count("reception") == 2
     async with salon.client() as desk:
         assert (await log_in(desk, "old@example.com", PASSWORD)).status_code == 303
@@ -159,7 +164,11 @@ async def test_a_switched_off_account_cannot_log_in_its_sessions_end_its_history
         await log_in(desk, "desk@example.com", PASSWORD)
         assert (await desk.get("/admin/clients")).status_code == 200
         asked = await post_form(
-            salon.admin, "/admin/users", "/admin/users/active", email="desk@example.com", active="no"
+            salon.admin,
+            "/admin/users",
+            "/admin/users/active",
+            email="desk@example.com",
+            active="no",
         )
         assert "Switch off the account of desk@example.com?" in asked.text
         off = await post_form(
@@ -178,9 +187,11 @@ async def test_a_switched_off_account_cannot_log_in_its_sessions_end_its_history
         wrong = await log_in(desk, "desk@example.com", "not the password at all")
         assert "switched off" not in wrong.text  # told only to whoever knows the password
     account: User | None = await core(salon.app).accounts.get("desk@example.com")
-    assert account is not None and not account.active
+    assert account is not None
+    assert not account.active
     listed = (await salon.admin.get("/admin/users")).text
-    assert "desk@example.com" in listed and "switched off" in listed
+    assert "desk@example.com" in listed
+    assert "switched off" in listed
     audit = (await salon.admin.get("/admin/audit")).text
     assert "desk@example.com" in audit
     on = await post_form(

@@ -79,9 +79,7 @@ async def test_the_api_document_states_the_name_length_the_api_keeps(
 
 
 @pytest.mark.parametrize("body", ['{"name": ', "nope", '{"a": 1,}'], ids=["cut", "word", "comma"])
-async def test_a_body_that_is_not_json_is_said_to_be_so(
-    site: httpx.AsyncClient, body: str
-) -> None:
+async def test_a_body_that_is_not_json_is_said_to_be_so(site: httpx.AsyncClient, body: str) -> None:
     site.cookies.clear()
     answer = await site.post(
         "/api/bookings", content=body, headers={"content-type": "application/json"}

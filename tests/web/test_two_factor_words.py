@@ -45,7 +45,8 @@ async def test_the_code_that_turned_it_on_is_refused_once_more_with_the_reason(
     assert "issuer=Test Salon" in uri
     code = pyotp.TOTP(key[1]).now()
     on = await browser.post(
-        "/admin/account/two-factor/confirm", data={"csrf_token": form_token(page.text), "code": code}
+        "/admin/account/two-factor/confirm",
+        data={"csrf_token": form_token(page.text), "code": code},
     )
     assert on.status_code == 200
     assert "The code you just entered is used up" in on.text

@@ -17,7 +17,7 @@ import secrets
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -26,12 +26,35 @@ from parlour.domain.addresses import parse_email
 from parlour.errors import InvalidInput
 from parlour.services.cache import NamespaceCache, NoCache
 from parlour.services.hashing import HashingPool
+from parlour.services.resets import (
+    RESET_GONE,
+    RESET_VALID,
+    PasswordResetAsked,
+    ResetState,
+    newest_link_key,
+    state_of,
+)
 from parlour.services.roles import ROLES, Role, parse_role, role_of
 from parlour.services.staged import Staged
 from parlour.storage.base import ABSENT, DELETE, KVStore
 from parlour.tokens import sha256_hex
 
-__all__ = ["ROLES", "AccountError", "AccountService", "Role", "User"]
+__all__ = [  # what other modules import from here, those of resets.py and roles.py among them
+    "RESET_GONE",
+    "RESET_VALID",
+    "ROLES",
+    "SWITCHED_OFF",
+    "AccountError",
+    "AccountService",
+    "PasswordResetAsked",
+    "ResetState",
+    "Role",
+    "User",
+    "bumped",
+    "check_email",
+    "normalise_email",
+]
+
 MIN_PASSWORD = 10
 MAX_PASSWORD = 1024
 
@@ -90,30 +113,7 @@ class User:
         return bool(self.totp_secret)
 
 
-@dataclass(frozen=True, slots=True)
-class PasswordResetAsked:
-    """Someone asked for a reset link for an account that exists (issue 13's typed event).
-
-    The ``stage`` hook of :class:`AccountService` turns it into the message, staged into the
-    same transact as the link's hash: no link without its e-mail, no e-mail without its link."""
-
-    email: str
-    user_id: str
-    token: str
-    """The link's token: only its hash is stored."""
-    at: float
-    expires: float
-
-
 SWITCHED_OFF = "This account is switched off. Ask the salon's owner to switch it back on."
-
-RESET_VALID = 30 * 60
-"""Seconds a reset link works for."""
-
-ResetState = Literal["valid", "replaced", "changed", "gone"]
-"""What a reset link is now: it works; a newer link was asked for since (only the newest works);
-the password was set since (through another link, or by its owner); or it is unknown, used or
-expired."""
 
 KNOWN_ADDRESSES = 10
 """How many recent login addresses an account remembers (the login throttle trusts them)."""
@@ -341,7 +341,7 @@ class AccountService:
         }
         # The account's newest link, written with it: every older one is replaced (two asked
         # at once: the later write wins, and the other link says it was replaced).
-        newest = _newest_link_key(user.email)
+        newest = newest_link_key(user.email)
         ok = await self._users.transact(
             {key: record, newest: {"link": key}, **staged.writes},
             expect={key: ABSENT, **staged.expect},
@@ -355,9 +355,9 @@ class AccountService:
         record = await self._reset_record(token)
         if record is None:
             return "gone"
-        newest = await self._users.get_item(_newest_link_key(str(record["email"])))
+        newest = await self._users.get_item(newest_link_key(str(record["email"])))
         current = await self._users.get_item(str(record["email"]))
-        return _state_of(token, record, newest, current)
+        return state_of(token, record, newest, current)
 
     async def _reset_record(self, token: str) -> dict[str, Any] | None:
         if not 16 <= len(token) <= 100:
@@ -380,11 +380,11 @@ class AccountService:
         email = str(record["email"])
         check_password(password, email)
         password_hash = await self._hash(password)
-        newest_key = _newest_link_key(email)
+        newest_key = newest_link_key(email)
         for _ in range(4):  # a login noting its address meanwhile changes the record
             current = await self._users.get_item(email)
             newest = await self._users.get_item(newest_key)
-            state = _state_of(token, record, newest, current)
+            state = state_of(token, record, newest, current)
             if state != "valid" or current is None:
                 raise AccountError(RESET_GONE[state], field="token")
             changed = bumped(
@@ -409,16 +409,6 @@ class AccountService:
         return User(**changed)
 
 
-RESET_GONE: dict[ResetState, str] = {
-    "gone": "This reset link has expired or was already used. Ask for a new one.",
-    "replaced": "This reset link was replaced by a newer one: use the link in the most recent "
-    "e-mail, or ask for a new one.",
-    "changed": "This reset link no longer works: the password was changed after it was sent. "
-    "Log in with the new password, or ask for a new link.",
-}
-"""Why a link cannot set the password, for people (every state but ``valid``)."""
-
-
 def _checked_role(role: str, resource_id: str) -> tuple[Role, str]:
     checked = parse_role(role)
     if checked is None:
@@ -429,19 +419,3 @@ def _checked_role(role: str, resource_id: str) -> tuple[Role, str]:
             "Choose the therapist whose calendar this account sees.", field="resource"
         )
     return checked, resource_id if checked == "therapist" else ""
-
-
-def _newest_link_key(email: str) -> str:
-    # Hashed like the links, and without an "@": the namespace's accounts are the keys with one.
-    return f"rl:{sha256_hex(email)}"
-
-
-def _state_of(
-    token: str, record: dict[str, Any], newest: Any, current: dict[str, Any] | None
-) -> ResetState:
-    """A live link's state, given the account's newest link and the account itself."""
-    if isinstance(newest, dict) and newest.get("link") != f"r:{sha256_hex(token)}":
-        return "replaced"
-    if current is None or int(current.get("credentials_version", 0)) != record["version"]:
-        return "changed"
-    return "valid"

@@ -157,7 +157,9 @@ class TwoFactorService:
                 return step
         return None
 
-    async def _use(self, email: str, take: Callable[[dict[str, Any]], dict[str, Any]]) -> User | str:
+    async def _use(
+        self, email: str, take: Callable[[dict[str, Any]], dict[str, Any]]
+    ) -> User | str:
         try:
             return await self._accounts.change(email, take)
         except _Refused as refused:

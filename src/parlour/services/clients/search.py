@@ -43,7 +43,9 @@ def sort_name(name: str) -> str:
     return name.casefold().replace(SEP, " ")
 
 
-_UNDECOMPOSED = str.maketrans({"đ": "d", "ø": "o", "ł": "l", "æ": "ae", "œ": "oe", "ı": "i"})
+_UNDECOMPOSED = str.maketrans(
+    {"đ": "d", "ø": "o", "ł": "l", "æ": "ae", "œ": "oe", "\u0131": "i"}  # the last: dotless i
+)
 """Letters that Unicode does not decompose into a base letter and a mark."""
 
 

@@ -6,11 +6,10 @@ A request without cookies needs no CSRF token; one that carries Parlour's cookie
 
 from __future__ import annotations
 
+from collections.abc import Callable, Coroutine
 from datetime import date as Date  # "date" is the query parameter's name
 from datetime import datetime
 from typing import Annotated, Any
-
-from collections.abc import Callable, Coroutine
 
 from fastapi import APIRouter, Depends, FastAPI, Header, HTTPException, Query, Request
 from fastapi.exceptions import RequestValidationError

@@ -57,8 +57,9 @@ async def audit_page(request: Request) -> Response:
     )
     number = int(query["page"]) if query.get("page", "").isdigit() else 1
     entries, more = await core(request).audit.page(wanted, number)
-    named = [*await catalogue.resources(), *await catalogue.treatments()]
-    words = Words(zone, business.currency, business.locale, {t.id: t.name for t in named})
+    names = {r.id: r.name for r in await catalogue.resources()}
+    names |= {t.id: t.name for t in await catalogue.treatments()}
+    words = Words(zone, business.currency, business.locale, names)
     context = {
         "business": business,
         "entries": [words.describe(entry) for entry in entries],

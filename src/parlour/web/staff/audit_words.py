@@ -115,21 +115,12 @@ class Words:
         return LABELS.get(name, name.replace("_", " "))
 
     def value(self, name: str, value: JSON) -> str:
-        if value is None or value == "" or value == [] or value == {}:
-            return "(none)"
-        if isinstance(value, bool):
-            return "yes" if value else "no"
+        if isinstance(value, bool) or value in (None, "", [], {}):
+            return ("yes" if value else "no") if isinstance(value, bool) else "(none)"
         if isinstance(value, int) and name in _MONEY_FIELDS:
             return money(value, self.currency, self.locale)
         if isinstance(value, str):
-            if _INSTANT.match(value):
-                try:
-                    instant = datetime.fromisoformat(value)
-                except ValueError:
-                    return value
-                if instant.tzinfo is not None:
-                    return instant.astimezone(self.zone).strftime("%a %-d %b %Y, %H:%M")
-            return self.names.get(value, value) if name.endswith("_id") else value
+            return self._text(name, value)
         if isinstance(value, list):
             return ", ".join(self.value(name.removesuffix("s"), item) for item in value)
         if isinstance(value, dict):
@@ -137,3 +128,14 @@ class Words:
                 f"{self.label(key)}: {self.value(key, item)}" for key, item in value.items()
             )
         return str(value)
+
+    def _text(self, name: str, value: str) -> str:
+        """A string as stored, but an instant on the salon's clock and an id by its name."""
+        if _INSTANT.match(value):
+            try:
+                instant = datetime.fromisoformat(value)
+            except ValueError:
+                return value
+            if instant.tzinfo is not None:
+                return instant.astimezone(self.zone).strftime("%a %-d %b %Y, %H:%M")
+        return self.names.get(value, value) if name.endswith("_id") else value

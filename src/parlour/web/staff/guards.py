@@ -15,10 +15,9 @@ page). A handler that needs the logged-in member of staff reads it with :func:`s
 from __future__ import annotations
 
 from collections.abc import Sequence
-
-from starlette.middleware import Middleware
 from urllib.parse import urlencode
 
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import RedirectResponse
 from starlette.routing import Route
@@ -42,9 +41,7 @@ class StaffOnly:
     is theirs: a ``{booking_id}`` route checks that the booking is their therapist's, and the
     calendar is always their therapist's (its ``resource`` is set here, whatever was asked)."""
 
-    def __init__(
-        self, app: ASGIApp, *, area: Area | None = None, enrolling: bool = False
-    ) -> None:
+    def __init__(self, app: ASGIApp, *, area: Area | None = None, enrolling: bool = False) -> None:
         self.app = app
         self.area = area
         self.enrolling = enrolling
@@ -92,9 +89,11 @@ async def _own_only(request: Request, scope: Scope, path: str) -> Scope:
     if not resource:
         raise Forbidden
     booking_id = scope.get("path_params", {}).get("booking_id")
-    if booking_id is not None:
-        if (await core(request).bookings.get(str(booking_id))).resource_id != resource:
-            raise Forbidden
+    mine = booking_id is None or (
+        (await core(request).bookings.get(str(booking_id))).resource_id == resource
+    )
+    if not mine:
+        raise Forbidden
     if path == "/calendar":
         query = [(k, v) for k, v in request.query_params.multi_items() if k != "resource"]
         query.append(("resource", resource))

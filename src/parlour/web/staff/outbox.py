@@ -18,7 +18,6 @@ from parlour.web.parts import core, parts
 from parlour.web.staff.audit import audit
 from parlour.web.staff.guards import ADMIN, guarded
 
-
 LOOKAHEAD_DAYS = 7
 """How far ahead the waiting list reaches (``OutboxStore.listing``): later ones are scheduled."""
 SENT_HOURS = 24
