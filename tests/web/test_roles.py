@@ -14,11 +14,12 @@ from starlette.applications import Starlette
 from parlour.config import load_settings
 from parlour.domain.booking import Booking
 from parlour.services.accounts import User
+from parlour.services.bookings.client_keys import client_id, client_key
 from parlour.web.app import create_app
 from parlour.web.parts import core, parts
 
 from support.salon import FACIAL, MASSAGE, ask, at, client, furnish, upcoming_weekday
-from support.web import log_in, post_form, running
+from support.web import log_in, page_routes, post_form, running
 
 PASSWORD = "correct horse battery"
 
@@ -95,6 +96,7 @@ async def test_a_therapist_sees_and_works_only_their_own_bookings(salon: Salon) 
         everyone = await ann.get(f"/admin/calendar?date={day}&resource=r_bob")
         assert everyone.status_code == 200
         assert "Client 0" in everyone.text
+        assert 'href="/admin/bookings/new' not in everyone.text  # no free times to book
         assert "Client 1" not in everyone.text
         assert (await ann.get(f"/admin/bookings/{salon.ann.id}")).status_code == 200
         assert (await ann.get(f"/admin/bookings/{salon.bob.id}")).status_code == 403
@@ -213,3 +215,56 @@ async def test_an_admin_cannot_switch_off_their_own_account(salon: Salon) -> Non
     )
     assert answer.status_code == 400
     assert "cannot switch off your own account" in answer.text
+
+
+REFUSED = {
+    "reception": {
+        "/admin/treatments",
+        "/admin/treatments/new",
+        "/admin/treatments/{treatment_id}",
+        "/admin/resources",
+        "/admin/resources/new",
+        "/admin/resources/{resource_id}",
+        "/admin/business",
+        "/admin/users",
+        "/admin/ratelimits",
+        "/admin/audit",
+        "/admin/outbox",
+        "/admin/outbox/{namespace}/{message_id}",
+        "/admin/outbox/{namespace}/{message_id}/html",
+        "/admin/clients/{client_id}/erase",
+    },
+}
+"""Every staff page (GET) a role may not open; the therapist's list is everything but theirs."""
+THERAPIST_MAY = {
+    "/admin",
+    "/admin/calendar",
+    "/admin/events",
+    "/admin/bookings/{booking_id}",
+    "/admin/account",
+    "/admin/account/two-factor",
+}
+
+
+async def test_every_staff_page_admits_exactly_the_roles_it_is_for(salon: Salon) -> None:
+    params = {
+        "booking_id": salon.ann.id,
+        "treatment_id": FACIAL.id,
+        "resource_id": "r_ann",
+        "client_id": client_id(client_key("client0@example.com", "")),
+        "namespace": "bookings",
+        "message_id": "m_none",
+    }
+    pages = [
+        path
+        for path, route in page_routes(salon.app.routes)
+        if path.startswith("/admin") and "GET" in (route.methods or ()) and path != "/admin/events"
+    ]
+    assert len(pages) > 20
+    refused = {**REFUSED, "therapist": {p for p in pages if p not in THERAPIST_MAY}}
+    for role, email in [("reception", "desk@example.com"), ("therapist", "ann@example.com")]:
+        async with salon.client() as browser:
+            await log_in(browser, email, PASSWORD)
+            for path in pages:
+                answer = await browser.get(path.format(**params))
+                assert (answer.status_code == 403) == (path in refused[role]), (role, path)
