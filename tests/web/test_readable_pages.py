@@ -57,7 +57,8 @@ async def test_the_audit_log_says_who_did_what_in_words_with_accents_as_written(
     assert "\\u00" not in page
     assert "&#34;" not in page
     assert '{"' not in page
-    assert "owner@example.com</strong> saved a treatment" in page
+    assert "owner@example.com</strong> saved a treatment: " in page
+    assert '<span class="target">Épilation à la cire</span>' in page  # its name, not its id
     assert "£65.00" in page
     assert "£70.00" in page
     entry = [e async for e in core(app).audit.entries()][-1]

@@ -268,3 +268,15 @@ async def test_every_staff_page_admits_exactly_the_roles_it_is_for(salon: Salon)
             for path in pages:
                 answer = await browser.get(path.format(**params))
                 assert (answer.status_code == 403) == (path in refused[role]), (role, path)
+
+
+async def test_the_last_active_admin_stays_one(salon: Salon) -> None:
+    page = "/admin/users"
+    demoted = await post_form(
+        salon.admin, page, "/admin/users/role", email="owner@example.com", role="reception"
+    )
+    assert demoted.status_code == 400
+    assert "the only active owner/admin" in demoted.text
+    owner = await core(salon.app).accounts.get("owner@example.com")
+    assert owner is not None
+    assert owner.role == "admin"

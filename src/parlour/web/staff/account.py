@@ -172,6 +172,9 @@ async def change_role(request: Request) -> Response:
     me = signed_in(request)
     form = await submitted(request)
     before = await core(request).accounts.get(form.text("email", 254))
+    demoted = before is not None and form.text("role", 16).strip() != "admin"
+    if demoted and before and (refusal := await _last_admin(request, before.email)):
+        return await _users_page(request, {"role": refusal}, status=400)
     try:
         user = await core(request).accounts.set_role(
             form.text("email", 254), form.text("role", 16), resource_id=form.text("resource", 64)
@@ -206,6 +209,8 @@ async def set_active(request: Request) -> Response:
     if account.id == me.user_id and not active:
         refusal = "You cannot switch off your own account: ask another admin."
         return await _users_page(request, {"role": refusal}, status=400)
+    if not active and (refusal := await _last_admin(request, account.email)):
+        return await _users_page(request, {"role": refusal}, status=400)
     if not active and not confirmed(form):
         return await ask_first(
             request,
@@ -229,6 +234,19 @@ async def set_active(request: Request) -> Response:
     state = "switched back on" if active else f"switched off. {_ended(ended)}"
     session_of(request).flash(f"{user.email} is {state}")
     return redirect("/admin/users")
+
+
+async def _last_admin(request: Request, email: str) -> str:
+    """Why ``email`` may not stop being an active admin (``""``: it may): a salon keeps one,
+    or nobody could reach the staff accounts again (short of ``parlour create-user``)."""
+    others = [
+        user
+        for user in await core(request).accounts.list_users()
+        if user.is_admin and user.active and user.email != email
+    ]
+    if others:
+        return ""
+    return f"{email} is the only active owner/admin: make another account admin first."
 
 
 async def _role_words(request: Request, role: str, resource_id: str) -> dict[str, str]:

@@ -76,6 +76,8 @@ class Described:
     entry: AuditEntry
     when: str
     what: str
+    target: str
+    """What it was done to: a treatment's, therapist's or room's name rather than its id."""
     changes: list[Change]
 
 
@@ -92,7 +94,8 @@ class Words:
     def describe(self, entry: AuditEntry) -> Described:
         when = datetime.fromtimestamp(entry.at, self.zone).strftime("%a %-d %b %Y, %H:%M %Z")
         what = ACTIONS.get(entry.action, entry.action.replace(".", " ").replace("_", " "))
-        return Described(entry, when, what, self.changes(entry.before, entry.after))
+        target = self.names.get(entry.target, entry.target)
+        return Described(entry, when, what, target, self.changes(entry.before, entry.after))
 
     def changes(self, before: JSON, after: JSON) -> list[Change]:
         """Each value that differs, in words; for a creation or removal, each one given."""
