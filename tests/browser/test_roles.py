@@ -87,11 +87,16 @@ async def test_the_audit_log_and_a_reception_login_fit_every_size_and_pass_axe(
         assert '{"' not in text, text[:400]
         problems += await _problems(page, axe)
         if size != NARROW:
-            await site.shoot(page, "audit-log" + ("" if size == DESKTOP else "-phone"))
+            await site.shoot(page, "roles-audit-log" + ("" if size == DESKTOP else "-phone"))
         for path in ["/admin/clients", f"/admin/calendar?date={day}"]:
             await page.goto(site.one + path)
             await expect(page.get_by_text(LONG[:30]).first).to_be_visible()
             problems += await _problems(page, axe, audit=False)
+        for path in ["/admin/outbox", "/admin/users"]:
+            await page.goto(site.one + path)
+            problems += await _problems(page, axe)
+        if size == PHONE:
+            await site.shoot(page, "roles-staff-accounts-phone")
 
         desk = await new_page(browser, size)
         await desk.goto(site.one + "/login")
@@ -106,7 +111,7 @@ async def test_the_audit_log_and_a_reception_login_fit_every_size_and_pass_axe(
             await desk.goto(site.one + path)
             problems += await _problems(desk, axe)
         if size == PHONE:
-            await site.shoot(desk, "reception-calendar-phone")
+            await site.shoot(desk, "roles-reception-calendar-phone")
         refused = await desk.goto(site.one + "/admin/treatments")
         assert refused is not None
         assert refused.status == 403
