@@ -19,7 +19,7 @@ from parlour.web.app import create_app
 from parlour.web.parts import core, parts
 
 from support.salon import FACIAL, MASSAGE, ask, at, client, furnish, upcoming_weekday
-from support.web import log_in, page_routes, post_form, running
+from support.web import form_token, log_in, page_routes, post_form, running
 
 PASSWORD = "correct horse battery"
 
@@ -280,3 +280,24 @@ async def test_the_last_active_admin_stays_one(salon: Salon) -> None:
     owner = await core(salon.app).accounts.get("owner@example.com")
     assert owner is not None
     assert owner.role == "admin"
+
+
+async def test_the_old_staff_role_cannot_change_prices_treatments_or_hours(tmp_path: Path) -> None:
+    """Defect 20, as an existing deployment has it: an account made with the role "staff"."""
+    app = create_app(load_settings(env_file=None, data_dir=tmp_path))
+    async with running(app) as staff:
+        await furnish(parts(app).storage.kv)
+        await core(app).accounts.create_user("old@example.com", "staff", PASSWORD)
+        await log_in(staff, "old@example.com", PASSWORD)
+        token = form_token((await staff.get("/admin/calendar")).text)
+        price = await staff.post(
+            f"/admin/treatments/{FACIAL.id}",
+            data={"csrf_token": token, "name": "Facial", "duration": "60", "price": "1.00"},
+        )
+        assert price.status_code == 403
+        assert (await core(app).catalogue.treatment(FACIAL.id)).price == FACIAL.price
+        hours = await staff.post(
+            "/admin/resources/r_ann", data={"csrf_token": token, "name": "Ann", "hours_0": ""}
+        )
+        assert hours.status_code == 403
+        assert (await staff.get("/admin/clients")).status_code == 200  # the desk's work stays

@@ -33,29 +33,28 @@ async def browser(tmp_path: Path) -> AsyncIterator[httpx.AsyncClient]:
         yield client
 
 
-async def test_the_code_that_turned_it_on_is_refused_once_more_with_the_reason(
-    browser: httpx.AsyncClient,
-) -> None:
+async def _turn_on(browser: httpx.AsyncClient) -> tuple[str, str, httpx.Response]:
+    """Set two-factor up as a person would: the enrolment page, then its first code."""
     await post_form(browser, "/admin/account/two-factor", "/admin/account/two-factor/start")
     page = await browser.get("/admin/account/two-factor")
     key = re.search(r'<code class="totp-key">([A-Z2-7]+)</code>', page.text)
     assert key
-    uri = unquote(html.unescape(re.search(r'href="(otpauth://[^"]+)"', page.text)[1]))  # type: ignore[index]
-    assert uri.startswith(f"otpauth://totp/Test Salon:{ADMIN}?")  # the salon, not "Parlour"
-    assert "issuer=Test Salon" in uri
     code = pyotp.TOTP(key[1]).now()
     on = await browser.post(
         "/admin/account/two-factor/confirm",
         data={"csrf_token": form_token(page.text), "code": code},
     )
     assert on.status_code == 200
+    return page.text, code, on
+
+
+async def test_the_code_that_turned_it_on_is_refused_once_more_with_the_reason(
+    browser: httpx.AsyncClient,
+) -> None:
+    _, code, on = await _turn_on(browser)
     assert "The code you just entered is used up" in on.text
     browser.cookies.clear()
     asked = await log_in(browser, ADMIN, PASSWORD)
-    assert "Enter your code" in asked.text
-    assert 'inputmode="numeric"' not in asked.text  # a recovery code has letters
-    assert 'autocomplete="one-time-code"' in asked.text
-    assert "shows for Test Salon" in asked.text
     token = re.search(r'name="login_token" value="([^"]+)"', asked.text)
     assert token
     again = await browser.post(
@@ -64,3 +63,26 @@ async def test_the_code_that_turned_it_on_is_refused_once_more_with_the_reason(
     )
     assert again.status_code == 400
     assert "That code was used already" in html.unescape(again.text)
+
+
+async def test_the_login_code_field_takes_a_recovery_codes_letters(
+    browser: httpx.AsyncClient,
+) -> None:
+    await _turn_on(browser)
+    browser.cookies.clear()
+    asked = await log_in(browser, ADMIN, PASSWORD)
+    assert "Enter your code" in asked.text
+    field = re.search(r'<input type="text" name="code"[^>]*>', asked.text)
+    assert field
+    assert 'inputmode="numeric"' not in field[0]  # a number pad has no letters
+    assert 'autocomplete="one-time-code"' in field[0]
+    assert "shows for Test Salon" in asked.text
+
+
+async def test_the_authenticator_entry_names_the_salon(browser: httpx.AsyncClient) -> None:
+    enrolment, _, _ = await _turn_on(browser)
+    link = re.search(r'href="(otpauth://[^"]+)"', enrolment)
+    assert link
+    uri = unquote(html.unescape(link[1]))
+    assert uri.startswith(f"otpauth://totp/Test Salon:{ADMIN}?")  # not "Parlour"
+    assert "issuer=Test Salon" in uri
