@@ -38,9 +38,9 @@ async def _problems(page: Page, axe: Axe, audit: bool = True) -> list[str]:
     return found
 
 
-async def _set_up(page: Page, site: Site) -> None:
+async def _set_up(page: Page, site: Site) -> str:
     """As the owner: a reception account, a treatment renamed with accents (an audit entry),
-    and a booking for a client whose name has no space."""
+    and a booking for a client whose name has no space (its id is returned)."""
     await log_in(page, site.one)
     await page.goto(site.one + "/admin/users")
     form = page.locator('form[action="/admin/users"]')
@@ -65,13 +65,14 @@ async def _set_up(page: Page, site: Site) -> None:
             },
         )
         assert booked.status_code == 201, booked.text
+        return str(booked.json()["booking"]["id"])
 
 
 async def test_the_audit_log_and_a_reception_login_fit_every_size_and_pass_axe(
     site: Site, browser: Chromium
 ) -> None:
     owner = await new_page(browser, DESKTOP)
-    await _set_up(owner, site)
+    long_booking = await _set_up(owner, site)
     axe = Axe()
     problems: list[str] = []
     day = site.day.isoformat()
@@ -88,7 +89,11 @@ async def test_the_audit_log_and_a_reception_login_fit_every_size_and_pass_axe(
         problems += await _problems(page, axe)
         if size != NARROW:
             await site.shoot(page, "roles-audit-log" + ("" if size == DESKTOP else "-phone"))
-        for path in ["/admin/clients", f"/admin/calendar?date={day}"]:
+        for path in [
+            "/admin/clients",
+            f"/admin/calendar?date={day}",
+            f"/admin/bookings/{long_booking}",
+        ]:
             await page.goto(site.one + path)
             await expect(page.get_by_text(LONG[:30]).first).to_be_visible()
             problems += await _problems(page, axe, audit=False)
