@@ -60,7 +60,8 @@ from parlour.services.clients.search import entries
 from parlour.services.sorted_index import MAX_LEAF, SortedIndex
 from parlour.storage.base import ABSENT, DELETE, JSON, KVStore
 
-VERSION = 1
+VERSION = 2
+"""2: names indexed by their words without accents (search.fold, issue 24 defect 19)."""
 SETTLE = timedelta(hours=1)
 """How long after a build the next read builds once more (longer than a rolling upgrade)."""
 BATCH = 32

@@ -17,7 +17,7 @@ from parlour.web.forms import Form, submitted
 from parlour.web.pages import redirect, render, session_of
 from parlour.web.parts import core
 from parlour.web.staff.audit import audit
-from parlour.web.staff.guards import ADMIN, STAFF, guarded
+from parlour.web.staff.guards import ADMIN, CATALOGUE, SHOWCASE, guarded
 
 TREATMENT_FIELDS = (
     "name",
@@ -321,7 +321,7 @@ async def _confirm_delete(request: Request, photo_id: str) -> Response:
 
 routes = [  # under /admin
     *guarded(
-        STAFF,
+        CATALOGUE,  # prices, treatments and hours: not reception's (issue 24)
         [
             Route("/treatments", treatments),
             Route("/treatments/new", treatment_form, methods=["GET"]),
@@ -343,7 +343,7 @@ routes = [  # under /admin
         ],
     ),
     *guarded(
-        STAFF,
+        SHOWCASE,
         [
             Route("/reviews", reviews),
             Route("/reviews/{booking_id}", moderate, methods=["POST"]),
