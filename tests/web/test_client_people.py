@@ -20,7 +20,7 @@ from parlour.services.bookings.client_keys import client_id, client_key
 from parlour.web.app import create_app
 from parlour.web.parts import core, parts
 
-from support.salon import FACIAL, MASSAGE, ask, at, client, furnish, upcoming_weekday
+from support.salon import FACIAL, LONDON, MASSAGE, ask, at, client, furnish, upcoming_weekday
 from support.web import log_in, post_form, running
 
 PASSWORD = "correct horse battery"
@@ -183,9 +183,25 @@ async def test_an_alert_note_shows_on_the_appointment_today_and_the_calendar(
     )
     calendar = await salon.staff.get("/admin/calendar", params={"date": salon.day.isoformat()})
     assert calendar.text.count("Allergic to latex.") >= 1
-    today = await core(salon.app).clients.alerts()
-    assert today.of(salon.kid) == ["Allergic to latex."]
-    assert today.of(salon.ann) == ()
+    alerts = await core(salon.app).clients.alerts()
+    assert alerts.of(salon.kid) == ["Allergic to latex."]
+    assert alerts.of(salon.ann) == ()
+    # Today's list (its rows are admin/_bookings.html, the day being whatever today is).
+    rows = (
+        parts(salon.app)
+        .templates.get_template("admin/_bookings.html")
+        .render(
+            bookings=[salon.ann, salon.kid],
+            zone=LONDON,
+            names={},
+            next="/admin",
+            alerts=alerts,
+            csrf_input=lambda: "",
+        )
+    )
+    ann_row, kid_row = rows.split("</tr>")[1:3]
+    assert "Allergic to latex." in kid_row
+    assert "Alert" not in ann_row
     shown = (await salon.staff.get(page)).text
     note_id = re.findall(r'name="note_id" value="([^"]+)"', shown)[-1]
     await post_form(salon.staff, page, f"{page}/notes/remove", note_id=note_id, confirmed="yes")
