@@ -208,3 +208,22 @@ async def test_an_alert_note_shows_on_the_appointment_today_and_the_calendar(
     assert (
         "Allergic to latex." not in (await salon.staff.get(f"/admin/bookings/{salon.kid.id}")).text
     )
+
+
+async def test_notes_written_on_a_number_before_issue_24_stay_with_its_phone_only_clients(
+    salon: Salon,
+) -> None:
+    # Before issue 24 every phone-only booking of a number was one client, keyed by the number
+    # alone: its notes are shown with each phone-only client of that number, and a merge takes
+    # a copy (another person of that number may still need them).
+    legacy = f"n:{client_id('tel:07700900111')}"
+    note = {"id": "n0ld", "text": "Prefers the quiet room.", "author": "desk", "at": "2026-01-01"}
+    await parts(salon.app).storage.kv("clients").set_item(legacy, [note])
+    kid_page = f"/admin/clients/{phone_only_id('Kid Example')}"
+    assert "Prefers the quiet room." in (await salon.staff.get(kid_page)).text
+    ann_page = f"/admin/clients/{ann_id()}"
+    assert "Prefers the quiet room." not in (await salon.staff.get(ann_page)).text
+    kid = phone_only_id("Kid Example")
+    await post_form(salon.staff, ann_page, f"{ann_page}/merge", other=kid, confirmed="yes")
+    assert "Prefers the quiet room." in (await salon.staff.get(ann_page)).text
+    assert await parts(salon.app).storage.kv("clients").get_item(legacy) == [note]
