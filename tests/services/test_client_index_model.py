@@ -336,7 +336,7 @@ class ClientIndexMachine(RuleBasedStateMachine):
         """The index as version 1 left it: each phone-only booking under its number alone, and
         the e-mail keys that gave each number as its owners; the next read builds again and
         takes apart what that rule joined."""
-        merge: dict[str, dict[str, str]] = {}
+        merge: dict[str, dict[str, Any]] = {}
         for booking in self.bookings.values():
             if booking.email or not phone_key(booking.phone).strip("+"):
                 continue
