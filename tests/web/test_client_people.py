@@ -181,6 +181,9 @@ async def test_an_alert_note_shows_on_the_appointment_today_and_the_calendar(
     assert (
         "Allergic to latex." not in (await salon.staff.get(f"/admin/bookings/{salon.ann.id}")).text
     )
+    listed = (await salon.staff.get("/admin/clients")).text
+    assert 'Kid Example</a> <strong class="alert-tag">Alert</strong>' in listed
+    assert 'Ann Example</a> <strong class="alert-tag">' not in listed
     calendar = await salon.staff.get("/admin/calendar", params={"date": salon.day.isoformat()})
     assert calendar.text.count("Allergic to latex.") >= 1
     alerts = await core(salon.app).clients.alerts()

@@ -28,7 +28,14 @@ async def client_list(request: Request) -> Response:
     query = request.query_params.get("q", "")[:100]
     after = request.query_params.get("after", "")[:64]
     found = await core(request).clients.page(query, after)
-    context = {"query": query, "after": after, "clients": found.clients, "next": found.next}
+    alerts = (await core(request).clients.alerts()).by_client
+    context = {
+        "query": query,
+        "after": after,
+        "clients": found.clients,
+        "next": found.next,
+        "alerted": {row.id for row in found.clients if alerts.get(row.id)},
+    }
     return await render(request, "admin/clients.html", context)
 
 
