@@ -292,6 +292,24 @@ async def _note_remove(w: Walk) -> httpx.Response:
     return await post_form(w.admin, page, f"{page}/notes/remove", **fields)
 
 
+async def _edit(w: Walk) -> httpx.Response:
+    page = _client_page(w)
+    fields = {"name": "Client Seven", "email": "client7@example.com", "phone": "07700 900123"}
+    return await post_form(w.admin, page, f"{page}/details", **fields)
+
+
+async def _merge(w: Walk) -> httpx.Response:
+    booked = await core(w.app).bookings.book(
+        ask(
+            {"treatment": FACIAL.id, "start": at(11, day=upcoming_weekday(10)), **client(6)},
+            staff=True,
+        )
+    )
+    page = _client_page(w)
+    other = client_id(client_key(booked.booking.email, ""))
+    return await post_form(w.admin, page, f"{page}/merge", other=other, confirmed="yes")
+
+
 async def _export(w: Walk) -> httpx.Response:
     page = _client_page(w)
     return await post_form(w.admin, page, f"{page}/export")
@@ -347,6 +365,8 @@ ACTIONS: list[tuple[str, str, Callable[[Walk], Awaitable[httpx.Response]]]] = [
     ("/admin/outbox/retry", "outbox.retry", _outbox_retry),
     ("/admin/clients/{client_id}/notes", "client.note", _note),
     ("/admin/clients/{client_id}/notes/remove", "client.note_remove", _note_remove),
+    ("/admin/clients/{client_id}/details", "client.edit", _edit),
+    ("/admin/clients/{client_id}/merge", "client.merge", _merge),
     ("/admin/clients/{client_id}/export", "client.export", _export),
     ("/admin/clients/{client_id}/erase", "client.erase", _erase),
     ("/admin/bookings/{booking_id}/link", "booking.link", _new_link),
