@@ -21,7 +21,7 @@ from parlour.web.pages import redirect, render, session_of
 from parlour.web.parts import core, parts
 from parlour.web.staff.audit import audit
 from parlour.web.staff.confirm import ask_first, confirmed
-from parlour.web.staff.guards import ADMIN, STAFF, guarded, signed_in
+from parlour.web.staff.guards import ADMIN, CLIENTS, STAFF, guarded, signed_in
 
 
 async def client_list(request: Request) -> Response:
@@ -264,7 +264,7 @@ async def new_link(request: Request) -> Response:
 
 routes = [  # under /admin
     *guarded(
-        STAFF,
+        CLIENTS,
         [
             Route("/clients", client_list),
             Route("/clients/{client_id}", client_page),
