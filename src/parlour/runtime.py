@@ -31,7 +31,7 @@ from argon2 import PasswordHasher
 from parlour.config import Settings, load_secret_key
 from parlour.links import Links
 from parlour.mail.delivery import DeliveryWorker, delivery_from_settings, mail_setup
-from parlour.salons import Salons, SalonServices
+from parlour.salons import Salons, SalonServices, session_share
 from parlour.services.cache import ItemCache
 from parlour.services.core import Core
 from parlour.services.hashing import HashingPool
@@ -108,6 +108,7 @@ class Runtime:
                 password_hasher=password_hasher,
                 limiter=limiter if salon is None else limiter.scoped(salon.slug),
                 settings=settings,
+                session_cache_size=None if salon is None else session_share(settings),
             )
 
         tenants: Tenants | None = None

@@ -64,16 +64,18 @@ class SalonServices:
         password_hasher: PasswordHasher | None,
         limiter: Limiter,
         settings: Settings,
+        session_cache_size: int | None = None,
     ) -> SalonServices:
+        """``session_cache_size``: this salon's share of the process's session cache
+        (:func:`session_share`); the whole of it for the only salon."""
         core = Core.assemble(stores.kv, mail=mail, hashing=hashing, password_hasher=password_hasher)
         accounts = core.accounts
 
         async def credentials(email: str, fresh: bool) -> int | None:
             return await accounts.credentials_version(email, fresh=fresh)
 
-        session_cache: ItemCache[SessionRecord] = ItemCache(
-            stores.kv("sessions"), settings.session_cache_size
-        )
+        size = settings.session_cache_size if session_cache_size is None else session_cache_size
+        session_cache: ItemCache[SessionRecord] = ItemCache(stores.kv("sessions"), size)
         sessions = SessionService(
             stores.kv("sessions"),
             idle_timeout=settings.session_idle_timeout,
@@ -100,6 +102,16 @@ class SalonServices:
         self.core.cache.clear()
         self.session_cache.clear()
         self.core.day_cache.clear()
+
+
+def session_share(settings: Settings) -> int:
+    """Sessions each salon of many keeps in memory: a hundredth of PARLOUR_SESSION_CACHE_SIZE
+    (a salon has a few staff, each with a few devices), at least 50, so the sessions kept by a
+    process are bounded by PARLOUR_SALONS_KEPT times that (100,000 by default), not by the
+    number of salons signed up. 0 stays 0 (nothing kept)."""
+    if settings.session_cache_size == 0:
+        return 0
+    return max(50, settings.session_cache_size // 100)
 
 
 class Salons:
