@@ -271,9 +271,7 @@ def demo(slug: str, settings: Settings) -> int:
             await runtime.core.audit.record(CLI, "tenant.create", slug, None, salon.to_json())
         services = runtime.salons.services(salon)
         notifier = services.core.notifier
-        seeded = await seed(
-            services.stores.kv, stage=None if notifier is None else notifier.stage
-        )
+        seeded = await seed(services.stores.kv, stage=None if notifier is None else notifier.stage)
         where = _address(runtime, salon)
         if seeded is None:
             print(f"The catalogue of {slug} is not empty; the demo salon was not added.")

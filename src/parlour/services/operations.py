@@ -31,10 +31,11 @@ from parlour.services.bookings.keys import is_booking
 from parlour.services.outbox.keys import is_message
 from parlour.services.outbox.outboxes import OUTBOX_NAMESPACES
 from parlour.services.tenants import Salon, Status, Tenants, check_slug
-from parlour.storage.base import KVStore, split_namespace
+from parlour.storage.base import DELETE, KVStore, split_namespace
 from parlour.storage.dual import TOMBSTONE
 
 BATCH = 1000
+REMOVE_BATCH = 200
 ERASE_PASSES = 3
 """Removal passes over a namespace at most: a request in flight while its salon was being
 erased may write once more; a later pass takes that too."""
@@ -255,8 +256,10 @@ class Operations:
                 ]
                 if not keys:
                     break
-                for key in keys:
-                    removed += await store.remove_item(key)
+                for start in range(0, len(keys), REMOVE_BATCH):  # one transaction per batch
+                    chunk = keys[start : start + REMOVE_BATCH]
+                    await store.transact(dict.fromkeys(chunk, DELETE))
+                    removed += len(chunk)
         return removed
 
     async def remaining(self, salon: Salon) -> dict[str, int]:
@@ -264,9 +267,7 @@ class Operations:
         -> items (the directory's record and host entries under ``tenants``). Empty: nothing."""
         left: dict[str, int] = {}
         for store in self._namespaces(salon):
-            count = sum(
-                [len(batch) async for batch in store.backend.scan(store.namespace, BATCH)]
-            )
+            count = sum([len(batch) async for batch in store.backend.scan(store.namespace, BATCH)])
             if count:
                 left[store.namespace] = count
         directory = self.tenants.store
