@@ -8,7 +8,7 @@ import asyncio
 import io
 import json
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,7 +33,7 @@ class Ran:
 @pytest.fixture
 def parlour(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> Iterator[object]:
+) -> Iterator[Callable[..., Ran]]:
     """``parlour(*argv, stdin=...)`` with many salons in ``tmp_path``; the root logger as it was
     afterwards (main configures logging for the process)."""
     monkeypatch.setenv("PARLOUR_DATA_DIR", str(tmp_path))
@@ -81,35 +81,59 @@ ACTIONS = [
 
 @pytest.mark.parametrize("argv", ACTIONS, ids=[" ".join(argv[:3]) for argv in ACTIONS])
 def test_every_action_refuses_with_one_salon(
-    parlour: object, argv: list[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    parlour: Callable[..., Ran], argv: list[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     monkeypatch.setenv("PARLOUR_TENANCY", "single")
-    ran = parlour(*argv)  # type: ignore[operator]
+    ran = parlour(*argv)
     assert ran.code == 2
     assert "PARLOUR_TENANCY=multi" in ran.err
     assert list(tmp_path.iterdir()) == []  # nothing was opened, let alone written
 
 
 def test_a_salon_from_creation_to_erasure_every_step_audited(
-    parlour: object, tmp_path: Path
+    parlour: Callable[..., Ran], tmp_path: Path
 ) -> None:
     run = parlour
-    made = run(  # type: ignore[operator]
-        "tenant", "create", "--slug", "maya", "--name", "Maya's Rooms",
-        "--owner-email", "Owner@Maya.test", "--password-stdin", stdin=PASSWORD + "\n",
-    )  # fmt: skip
+    made = run(
+        "tenant",
+        "create",
+        "--slug",
+        "maya",
+        "--name",
+        "Maya's Rooms",
+        "--owner-email",
+        "Owner@Maya.test",
+        "--password-stdin",
+        stdin=PASSWORD + "\n",
+    )
     assert made.code == 0, made.err
     assert "maya.salons.test" in made.out
-    taken = run(  # type: ignore[operator]
-        "tenant", "create", "--slug", "maya", "--name", "Other",
-        "--owner-email", "x@y.test", "--password-stdin", stdin=PASSWORD + "\n",
-    )  # fmt: skip
+    taken = run(
+        "tenant",
+        "create",
+        "--slug",
+        "maya",
+        "--name",
+        "Other",
+        "--owner-email",
+        "x@y.test",
+        "--password-stdin",
+        stdin=PASSWORD + "\n",
+    )
     assert taken.code == 1
     assert "taken" in taken.err
-    reserved = run(  # type: ignore[operator]
-        "tenant", "create", "--slug", "admin", "--name", "Admin",
-        "--owner-email", "x@y.test", "--password-stdin", stdin=PASSWORD + "\n",
-    )  # fmt: skip
+    reserved = run(
+        "tenant",
+        "create",
+        "--slug",
+        "admin",
+        "--name",
+        "Admin",
+        "--owner-email",
+        "x@y.test",
+        "--password-stdin",
+        stdin=PASSWORD + "\n",
+    )
     assert (reserved.code, "kept for the platform" in reserved.err) == (1, True)
     steps = [
         ("tenant", "domain", "add", "--slug", "maya", "--host", "Book.Maya.example"),
@@ -118,21 +142,19 @@ def test_a_salon_from_creation_to_erasure_every_step_audited(
         ("tenant", "export", "--slug", "maya", str(tmp_path / "maya.jsonl")),
     ]
     for step in steps:
-        ran = run(*step)  # type: ignore[operator]
+        ran = run(*step)
         assert ran.code == 0, (step, ran.err)
-    listed = run("tenant", "list")  # type: ignore[operator]
+    listed = run("tenant", "list")
     row = next(line for line in listed.out.splitlines() if line.startswith("maya "))
     assert row.split()[1:4] == ["active", "0", "1"]  # status, bookings, staff
     assert "book.maya.example" in row
     exported = [json.loads(line) for line in (tmp_path / "maya.jsonl").read_text().splitlines()]
-    assert [line["key"] for line in exported if line["namespace"] == "users"] == [
-        "owner@maya.test"
-    ]
+    assert [line["key"] for line in exported if line["namespace"] == "users"] == ["owner@maya.test"]
 
-    refused = run("tenant", "erase", "--slug", "maya", stdin="mya\n")  # type: ignore[operator]
+    refused = run("tenant", "erase", "--slug", "maya", stdin="mya\n")
     assert refused.code == 1
     assert [salon.slug for salon in salons_and_audit(tmp_path)[0]] == ["maya"]
-    erased = run("tenant", "erase", "--slug", "maya", stdin="maya\n")  # type: ignore[operator]
+    erased = run("tenant", "erase", "--slug", "maya", stdin="maya\n")
     assert erased.code == 0, erased.err
     assert "nothing left" in erased.out
 
@@ -149,31 +171,39 @@ def test_a_salon_from_creation_to_erasure_every_step_audited(
     assert audit[1].after == {"hosts": ["book.maya.example"]}
 
 
-def test_actions_on_a_salon_that_is_not_there_say_so(parlour: object) -> None:
+def test_actions_on_a_salon_that_is_not_there_say_so(parlour: Callable[..., Ran]) -> None:
     for argv in (
         ("tenant", "suspend", "--slug", "nobody"),
         ("tenant", "erase", "--slug", "nobody", "--yes"),
         ("tenant", "domain", "remove", "--slug", "nobody", "--host", "a.example"),
     ):
-        ran = parlour(*argv)  # type: ignore[operator]
+        ran = parlour(*argv)
         assert (ran.code, ran.err.strip()) == (1, "parlour: There is no salon 'nobody'.")
 
 
 @pytest.mark.slow  # the demo draws its photos and books two weeks: about 5 s
-def test_demo_fills_one_tenant_and_no_other(parlour: object, tmp_path: Path) -> None:
+def test_demo_fills_one_tenant_and_no_other(parlour: Callable[..., Ran], tmp_path: Path) -> None:
     run = parlour
-    made = run(  # type: ignore[operator]
-        "tenant", "create", "--slug", "maya", "--name", "Maya",
-        "--owner-email", "o@maya.test", "--password-stdin", stdin=PASSWORD + "\n",
-    )  # fmt: skip
+    made = run(
+        "tenant",
+        "create",
+        "--slug",
+        "maya",
+        "--name",
+        "Maya",
+        "--owner-email",
+        "o@maya.test",
+        "--password-stdin",
+        stdin=PASSWORD + "\n",
+    )
     assert made.code == 0
-    demo = run("demo", "--tenant", "willow")  # type: ignore[operator]
+    demo = run("demo", "--tenant", "willow")
     assert demo.code == 0, demo.err
     assert "willow.salons.test" in demo.out
     assert "Staff login: admin@example.com / " in demo.out
-    again = run("demo", "--tenant", "willow")  # type: ignore[operator]
+    again = run("demo", "--tenant", "willow")
     assert "not empty" in again.out
-    listed = run("tenant", "list")  # type: ignore[operator]
+    listed = run("tenant", "list")
     rows = {line.split()[0]: line.split() for line in listed.out.splitlines()[1:]}
     assert int(rows["willow"][2]) > 10  # bookings
     assert rows["maya"][2] == "0"

@@ -1,0 +1,162 @@
+"""From one salon to many without a logout: a single-salon deployment becomes the first salon
+of a multi-tenant one by its settings, ``parlour tenant create --adopt`` and ``parlour tenant
+domain add`` (its old host). A staff session and a manage link made with one salon still work
+at the salon's hosts with many, and are worthless at another salon's. And ``parlour migrate``
+with many salons copies every salon's namespaces and the platform's."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import logging
+from collections.abc import Awaitable, Callable, Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from starlette.applications import Starlette
+
+from parlour import migration
+from parlour.cli import main
+from parlour.config import load_settings
+from parlour.runtime import Runtime
+from parlour.services.operations import CLI
+from parlour.services.tenants import PLATFORM
+from parlour.storage import KVStore
+from parlour.storage.sqlite import SQLiteBackend
+from parlour.web.app import create_app
+from parlour.web.parts import core, parts
+
+from support.salon import MASSAGE, ask, at, client, furnish, upcoming_weekday
+from support.web import log_in, running
+
+DOMAIN = "salons.test"
+STAFF = "desk@maya.test"
+PASSWORD = "correct horse battery"
+
+
+@pytest.fixture(params=["sqlite", pytest.param("redis", marks=pytest.mark.redis)])
+def stores(request: pytest.FixtureRequest) -> dict[str, str]:
+    """The deployment's stores, as settings: SQLite (and sessions in memory) or Redis."""
+    if request.param == "sqlite":
+        return {}
+    return {"redis_url": request.getfixturevalue("redis_url"), "data_backend": "redis"}
+
+
+@pytest.fixture
+def cli(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> Iterator[Callable[..., Awaitable[int]]]:
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+
+    async def run(*argv: str, env: dict[str, str], stdin: str = "") -> int:
+        for name, value in env.items():
+            monkeypatch.setenv(name, value)
+        monkeypatch.setattr("sys.stdin", io.StringIO(stdin))
+        code = await asyncio.to_thread(main, argv)  # as a command runs: its own event loop
+        assert code == 0, capsys.readouterr().err
+        return code
+
+    yield run
+    root.handlers[:], root.level = handlers, level
+
+
+def visitor(app: Starlette, host: str, cookies: dict[str, str]) -> httpx.AsyncClient:
+    return httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url=f"http://{host}", cookies=cookies
+    )
+
+
+async def test_the_first_salon_keeps_its_sessions_and_manage_links(
+    tmp_path: Path, stores: dict[str, str], cli: Callable[..., Awaitable[int]]
+) -> None:
+    alone = create_app(load_settings(env_file=None, data_dir=tmp_path, **stores))
+    async with running(alone) as browser:
+        await furnish(parts(alone).runtime.storage.kv)
+        await core(alone).accounts.create_user(STAFF, "admin", PASSWORD)
+        await log_in(browser, STAFF, PASSWORD)
+        booked = await core(alone).bookings.book(
+            ask({"treatment": MASSAGE.id, "start": at(10, day=upcoming_weekday()), **client(1)})
+        )
+        assert (await browser.get("/admin")).status_code == 200
+        session = {"parlour_session": browser.cookies["parlour_session"]}
+    manage = f"/booking/{booked.token}"
+
+    env = {
+        "PARLOUR_DATA_DIR": str(tmp_path),
+        "PARLOUR_TENANCY": "multi",
+        "PARLOUR_PLATFORM_DOMAIN": DOMAIN,
+        **{
+            f"PARLOUR_{k.upper()}" if k != "redis_url" else "REDIS_URL": v
+            for k, v in stores.items()
+        },
+    }
+    run = cli
+    await run(
+        "tenant",
+        "create",
+        "--adopt",
+        "--slug",
+        "maya",
+        "--name",
+        "Maya",
+        "--owner-email",
+        STAFF,
+        env=env,
+    )
+    await run("tenant", "domain", "add", "--slug", "maya", "--host", "book.maya.example", env=env)
+
+    many = create_app(
+        load_settings(
+            env_file=None, data_dir=tmp_path, tenancy="multi", platform_domain=DOMAIN, **stores
+        )
+    )
+    async with running(many):
+        tenants = parts(many).runtime.tenants
+        assert tenants is not None
+        await tenants.create("jonah", "Jonah", STAFF)  # another salon, the same e-mail
+        for host in ("book.maya.example", f"maya.{DOMAIN}"):
+            async with visitor(many, host, session) as staff:
+                desk = await staff.get("/admin")
+                assert desk.status_code == 200, host
+                assert STAFF in desk.text
+                page = await staff.get(manage)
+                assert page.status_code == 200, host
+                assert MASSAGE.name in page.text
+        async with visitor(many, f"jonah.{DOMAIN}", session) as elsewhere:
+            assert (await elsewhere.get("/admin")).status_code == 303  # to jonah's login
+            assert (await elsewhere.get(manage)).status_code == 404
+
+
+async def test_migrate_with_many_salons_copies_every_salons_namespaces(tmp_path: Path) -> None:
+    settings = load_settings(
+        env_file=None, data_dir=tmp_path, tenancy="multi", platform_domain=DOMAIN
+    )
+    runtime = Runtime.from_settings(settings)
+    async with runtime.opened():
+        assert runtime.tenants is not None
+        for slug in ("maya", "jonah"):
+            salon = await runtime.tenants.create(slug, slug.title(), f"o@{slug}.test")
+            await furnish(runtime.storage.salon(salon.space).kv)
+        await runtime.core.audit.record(CLI, "note", "platform")  # the platform's own space
+    target = tmp_path / "copy.db"
+
+    assert (
+        await migration.migrate(
+            settings, "configured", f"sqlite:{target}", list(migration.MOVABLE), False
+        )
+        == 0
+    )
+    assert (
+        await migration.verify(settings, "configured", f"sqlite:{target}", list(migration.MOVABLE))
+        == 0
+    )
+
+    copied = SQLiteBackend(target)
+    await copied.open()
+    try:
+        for namespace in ("treatments@maya", "treatments@jonah", f"audit@{PLATFORM}", "tenants"):
+            assert await KVStore(copied, namespace).get_all_items(), namespace
+    finally:
+        await copied.close()
