@@ -90,6 +90,18 @@ def test_every_action_refuses_with_one_salon(
     assert list(tmp_path.iterdir()) == []  # nothing was opened, let alone written
 
 
+@pytest.mark.parametrize(
+    "action", ["", "create", "list", "suspend", "resume", "export", "erase", "domain"]
+)
+def test_every_tenant_action_has_help(
+    parlour: Callable[..., Ran], action: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        parlour("tenant", *([action] if action else []), "--help")
+    assert exit_.value.code == 0
+    assert f"usage: parlour tenant {action}".rstrip() in capsys.readouterr().out
+
+
 def test_a_salon_from_creation_to_erasure_every_step_audited(
     parlour: Callable[..., Ran], tmp_path: Path
 ) -> None:

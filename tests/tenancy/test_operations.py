@@ -172,6 +172,10 @@ async def test_export_is_a_single_salon_backup_that_import_reads(
     assert len(lines) == count
     assert {line["namespace"] for line in lines} >= {"bookings", "users", "treatments"}
     assert backup.stat().st_mode & 0o777 == 0o600
+    streamed = [line async for line in operations.exporting("maya", actor=OPERATOR)]
+    assert len(streamed) == count
+    exports = [e async for e in runtime.core.audit.entries() if e.action == "tenant.export"]
+    assert [e.after for e in exports] == [{"items": count}, {"streamed": True}]
     alone = load_settings(env_file=None, data_dir=tmp_path / "alone")
     assert await migration.import_(alone, backup, list(migration.MOVABLE)) == 0
     moved = Runtime.from_settings(alone)

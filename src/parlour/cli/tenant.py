@@ -125,10 +125,11 @@ def _run(settings: Settings, work: Callable[[Operations, Runtime], Awaitable[int
 
 
 def _password(args: argparse.Namespace) -> str | None:
-    """The password given, ``None`` if none may be (adopting an existing account)."""
+    """The password given, ``None`` if none was (adopting: the owner's account may be there;
+    if it is not, creating the salon says so)."""
     if args.password_stdin:
         return sys.stdin.readline().rstrip("\r\n")
-    if sys.stdin.isatty():
+    if sys.stdin.isatty() and not args.adopt:
         password = getpass.getpass("Password for the owner's account: ")
         if getpass.getpass("The same password again: ") != password:
             raise SystemExit("parlour: the two passwords differ; nothing was created")

@@ -200,6 +200,14 @@ class Operations:
                     line = {"namespace": kind, "key": key, "value": raw, "expires": expires}
                     yield json.dumps(line, ensure_ascii=False)
 
+    async def exporting(self, slug: str, *, actor: Actor) -> AsyncIterator[str]:
+        """:meth:`export_lines` of salon ``slug``, the export recorded in the audit log before
+        the first line (for a download served as it is read)."""
+        salon = await self.tenants.require(slug)
+        await self._audit.record(actor, "tenant.export", slug, None, {"streamed": True})
+        async for line in self.export_lines(salon):
+            yield line
+
     async def export(self, slug: str, path: Path, *, actor: Actor) -> int:
         """Write the salon's items to ``path`` (readable by its owner only); how many."""
         salon = await self.tenants.require(slug)
