@@ -1,4 +1,5 @@
-"""From one salon to many without a logout: a single-salon deployment becomes the first salon
+"""From one salon to many without a logout: a single-salon deployment (SQLite, Redis or
+PostgreSQL) becomes the first salon
 of a multi-tenant one by its settings, ``parlour tenant create --adopt`` and ``parlour tenant
 domain add`` (its old host). A staff session and a manage link made with one salon still work
 at the salon's hosts with many, and are worthless at another salon's. And ``parlour migrate``
@@ -18,7 +19,7 @@ from starlette.applications import Starlette
 
 from parlour import migration
 from parlour.cli import main
-from parlour.config import load_settings
+from parlour.config import env_name, load_settings
 from parlour.runtime import Runtime
 from parlour.services.operations import CLI
 from parlour.services.tenants import PLATFORM
@@ -27,6 +28,7 @@ from parlour.storage.sqlite import SQLiteBackend
 from parlour.web.app import create_app
 from parlour.web.parts import core, parts
 
+from support.backends import DURABLE_KINDS, KINDS, params
 from support.salon import MASSAGE, ask, at, client, furnish, upcoming_weekday
 from support.web import log_in, running
 
@@ -35,12 +37,10 @@ STAFF = "desk@maya.test"
 PASSWORD = "correct horse battery"
 
 
-@pytest.fixture(params=["sqlite", pytest.param("redis", marks=pytest.mark.redis)])
-def stores(request: pytest.FixtureRequest) -> dict[str, str]:
-    """The deployment's stores, as settings: SQLite (and sessions in memory) or Redis."""
-    if request.param == "sqlite":
-        return {}
-    return {"redis_url": request.getfixturevalue("redis_url"), "data_backend": "redis"}
+@pytest.fixture(params=params(DURABLE_KINDS))
+def stores(request: pytest.FixtureRequest) -> dict[str, object]:
+    """The deployment's stores, as settings: SQLite (sessions in memory), Redis or PostgreSQL."""
+    return KINDS[request.param].settings(request)
 
 
 @pytest.fixture
@@ -69,7 +69,7 @@ def visitor(app: Starlette, host: str, cookies: dict[str, str]) -> httpx.AsyncCl
 
 
 async def test_the_first_salon_keeps_its_sessions_and_manage_links(
-    tmp_path: Path, stores: dict[str, str], cli: Callable[..., Awaitable[int]]
+    tmp_path: Path, stores: dict[str, object], cli: Callable[..., Awaitable[int]]
 ) -> None:
     alone = create_app(load_settings(env_file=None, data_dir=tmp_path, **stores))
     async with running(alone) as browser:
@@ -87,10 +87,7 @@ async def test_the_first_salon_keeps_its_sessions_and_manage_links(
         "PARLOUR_DATA_DIR": str(tmp_path),
         "PARLOUR_TENANCY": "multi",
         "PARLOUR_PLATFORM_DOMAIN": DOMAIN,
-        **{
-            f"PARLOUR_{k.upper()}" if k != "redis_url" else "REDIS_URL": v
-            for k, v in stores.items()
-        },
+        **{env_name(name): str(value) for name, value in stores.items()},
     }
     run = cli
     await run(

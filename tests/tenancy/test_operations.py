@@ -1,5 +1,5 @@
 """The operator's work on whole salons (services/operations.py): usage, export, erase and the
-scan that proves an erased salon left nothing, on SQLite and on Redis (where a SCAN of the
+scan that proves an erased salon left nothing, on SQLite, PostgreSQL and Redis (where a SCAN of the
 salon's hash tag must come back empty), and erasure of the salon that adopted a single-salon
 deployment's keys, which must not reach the platform's own namespaces."""
 
@@ -22,6 +22,7 @@ from parlour.services.operations import Operations
 from parlour.services.tenants import PLATFORM, Salon, Status
 from parlour.storage import Storage
 
+from support.backends import DURABLE_KINDS, KINDS, params
 from support.salon import MASSAGE, ask, at, client, furnish, upcoming_weekday
 
 DOMAIN = "salons.test"
@@ -35,12 +36,9 @@ def multi(tmp_path: Path, **more: object) -> Settings:
     )
 
 
-@pytest.fixture(params=["sqlite", pytest.param("redis", marks=pytest.mark.redis)])
+@pytest.fixture(params=params(DURABLE_KINDS))
 def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
-    if request.param == "sqlite":
-        return multi(tmp_path)
-    url = request.getfixturevalue("redis_url")
-    return multi(tmp_path, redis_url=url, data_backend="redis")
+    return multi(tmp_path, **KINDS[request.param].settings(request))
 
 
 @pytest.fixture
