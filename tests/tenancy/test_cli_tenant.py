@@ -183,6 +183,12 @@ def test_a_salon_from_creation_to_erasure_every_step_audited(
     assert audit[1].after == {"hosts": ["book.maya.example"]}
 
 
+def test_demo_with_many_salons_asks_which(parlour: Callable[..., Ran], tmp_path: Path) -> None:
+    ran = parlour("demo")
+    assert ran.code == 2
+    assert "parlour demo --tenant S" in ran.err
+
+
 def test_actions_on_a_salon_that_is_not_there_say_so(parlour: Callable[..., Ran]) -> None:
     for argv in (
         ("tenant", "suspend", "--slug", "nobody"),
