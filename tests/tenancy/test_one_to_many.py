@@ -137,23 +137,38 @@ async def test_migrate_with_many_salons_copies_every_salons_namespaces(tmp_path:
             salon = await runtime.tenants.create(slug, slug.title(), f"o@{slug}.test")
             await furnish(runtime.storage.salon(salon.space).kv)
         await runtime.core.audit.record(CLI, "note", "platform")  # the platform's own space
-    target = tmp_path / "copy.db"
+        route = runtime.storage.backend_for
+        assert await migration.every_namespace(settings, route, ["treatments", "tenants"]) == [
+            "treatments",  # the adopted salon's, if one adopts
+            "treatments@platform",
+            "treatments@jonah",
+            "treatments@maya",
+            "tenants",
+        ]
+    everything = list(migration.MOVABLE)
+    target = f"sqlite:{tmp_path / 'copy.db'}"
 
-    assert (
-        await migration.migrate(
-            settings, "configured", f"sqlite:{target}", list(migration.MOVABLE), False
-        )
-        == 0
-    )
-    assert (
-        await migration.verify(settings, "configured", f"sqlite:{target}", list(migration.MOVABLE))
-        == 0
-    )
+    assert await migration.migrate(settings, "configured", target, everything, False) == 0
+    assert await migration.verify(settings, "configured", target, everything) == 0
 
-    copied = SQLiteBackend(target)
+    copied = SQLiteBackend(tmp_path / "copy.db")
     await copied.open()
     try:
         for namespace in ("treatments@maya", "treatments@jonah", f"audit@{PLATFORM}", "tenants"):
             assert await KVStore(copied, namespace).get_all_items(), namespace
     finally:
         await copied.close()
+
+    backup = tmp_path / "all.jsonl"  # a whole deployment's backup, and its restore elsewhere
+    assert await migration.export(settings, backup, everything) == 0
+    elsewhere = load_settings(
+        env_file=None, data_dir=tmp_path / "new", tenancy="multi", platform_domain=DOMAIN
+    )
+    assert await migration.import_(elsewhere, backup, everything) == 0
+    assert await migration.verify(settings, "configured", f"file:{backup}", everything) == 0
+    restored = Runtime.from_settings(elsewhere)
+    async with restored.opened():
+        assert restored.tenants is not None
+        assert [salon.slug for salon in await restored.tenants.all()] == ["jonah", "maya"]
+        maya = restored.storage.salon("maya")
+        assert len(await maya.kv("treatments").get_all_items()) == 3
