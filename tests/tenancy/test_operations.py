@@ -198,3 +198,27 @@ async def test_create_checks_the_owner_before_anything_is_made(
         actor=OPERATOR,
     )
     assert suspended.status is Status.SUSPENDED
+
+
+async def test_a_domain_removed_as_it_was_typed_stops_serving_the_salon(
+    opened: tuple[Runtime, Operations],
+) -> None:
+    _, operations = opened
+    tenants = operations.tenants
+    await tenants.create("maya", "Maya", "o@maya.test")
+    await tenants.add_host("maya", "Book.Maya.example")
+    assert await tenants.resolve("book.maya.example") is not None
+    after = await tenants.remove_host("maya", "Book.Maya.example.")
+    assert after.hosts == ()
+    assert await tenants.resolve("book.maya.example") is None
+    assert await tenants.store.get_item("h:book.maya.example") is None
+
+
+async def test_erase_forgets_a_domain_claim_an_interrupted_add_left(
+    opened: tuple[Runtime, Operations],
+) -> None:
+    _, operations = opened
+    maya = await operations.tenants.create("maya", "Maya", "o@maya.test")
+    await operations.tenants.store.set_item("h:book.maya.example", {"slug": "maya"})
+    assert (await operations.erase("maya", actor=OPERATOR)).remaining == {}
+    assert await operations.remaining(maya) == {}

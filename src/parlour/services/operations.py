@@ -242,6 +242,7 @@ class Operations:
         removed = await self._remove_items(salon)
         await self.tenants.forget(slug)
         removed += await self._remove_items(salon)
+        await self._forget_stray_hosts(salon)
         left = await self.remaining(salon)
         await self._audit.record(
             actor,
@@ -270,6 +271,14 @@ class Operations:
                     removed += len(chunk)
         return removed
 
+    async def _forget_stray_hosts(self, salon: Salon) -> None:
+        """Remove what the directory still holds of the forgotten salon: a domain's claim left
+        by an interrupted ``add_host`` (the claim is written before the salon lists it)."""
+        directory = self.tenants.store
+        for key in [key async for key, value in directory.items() if _names(value, salon)]:
+            await directory.remove_item(key)
+            self.tenants.cache.forget(key)
+
     async def remaining(self, salon: Salon) -> dict[str, int]:
         """What a scan of the salon's namespaces and of the directory finds of it: namespace
         -> items (the directory's record and host entries under ``tenants``). Empty: nothing."""
@@ -279,14 +288,15 @@ class Operations:
             if count:
                 left[store.namespace] = count
         directory = self.tenants.store
-        mine = [
-            key
-            async for key, value in directory.items()
-            if isinstance(value, dict) and value.get("slug") == salon.slug
-        ]
+        mine = [key async for key, value in directory.items() if _names(value, salon)]
         if mine:
             left[directory.namespace] = len(mine)
         return left
+
+
+def _names(entry: object, salon: Salon) -> bool:
+    """Whether a directory entry (the salon's record, or a domain's claim) is the salon's."""
+    return isinstance(entry, dict) and entry.get("slug") == salon.slug
 
 
 def _listed(salon: Salon) -> str:
