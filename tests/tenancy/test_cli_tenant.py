@@ -120,6 +120,7 @@ def test_a_salon_from_creation_to_erasure_every_step_audited(
     )
     assert made.code == 0, made.err
     assert "maya.salons.test" in made.out
+    assert "Owner: owner@maya.test (admin)." in made.out
     taken = run(
         "tenant",
         "create",

@@ -154,9 +154,12 @@ def _create(args: argparse.Namespace, settings: Settings) -> int:
         salon = await operations.create(
             args.slug, args.name, args.owner_email, password, actor=CLI, adopt=args.adopt
         )
+        assert runtime.salons is not None
         kept = " (keeping this deployment's data)" if salon.adopted else ""
         print(f"Created salon {salon.slug}{kept}, served at {_address(runtime, salon)}.")
-        print(f"Owner: {salon.owner_email} (admin).")
+        owner = await runtime.salons.services(salon).core.accounts.get(salon.owner_email)
+        role = "no account" if owner is None else owner.role
+        print(f"Owner: {salon.owner_email} ({role}).")
         return 0
 
     return _run(settings, create)
