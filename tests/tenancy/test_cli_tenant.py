@@ -200,6 +200,28 @@ def test_actions_on_a_salon_that_is_not_there_say_so(parlour: Callable[..., Ran]
         assert (ran.code, ran.err.strip()) == (1, "parlour: There is no salon 'nobody'.")
 
 
+def test_an_export_to_a_folder_that_is_not_there_says_so(
+    parlour: Callable[..., Ran], tmp_path: Path
+) -> None:
+    made = parlour(
+        "tenant",
+        "create",
+        "--slug",
+        "maya",
+        "--name",
+        "Maya",
+        "--owner-email",
+        "o@maya.test",
+        "--password-stdin",
+        stdin=PASSWORD + "\n",
+    )
+    assert made.code == 0
+    ran = parlour("tenant", "export", "--slug", "maya", str(tmp_path / "nope" / "maya.jsonl"))
+    assert ran.code == 1
+    assert "cannot write" in ran.err
+    assert "No such file or directory" in ran.err
+
+
 @pytest.mark.slow  # the demo draws its photos and books two weeks: about 5 s
 def test_demo_fills_one_tenant_and_no_other(parlour: Callable[..., Ran], tmp_path: Path) -> None:
     run = parlour

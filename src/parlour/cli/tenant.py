@@ -214,7 +214,11 @@ def _resume(args: argparse.Namespace, settings: Settings) -> int:
 
 def _export(args: argparse.Namespace, settings: Settings) -> int:
     async def export(operations: Operations, runtime: Runtime) -> int:
-        count = await operations.export(args.slug, args.file, actor=CLI)
+        try:
+            count = await operations.export(args.slug, args.file, actor=CLI)
+        except OSError as exc:
+            print(f"parlour: cannot write {args.file}: {exc.strerror}", file=sys.stderr)
+            return EXIT_FAILED
         print(f"Wrote {count:,} items of {args.slug} to {args.file}.")
         return 0
 
