@@ -184,6 +184,25 @@ def test_a_salon_from_creation_to_erasure_every_step_audited(
     assert audit[1].after == {"hosts": ["book.maya.example"]}
 
 
+def test_adopting_without_an_owner_account_asks_for_a_password(
+    parlour: Callable[..., Ran], tmp_path: Path
+) -> None:
+    ran = parlour(
+        "tenant",
+        "create",
+        "--adopt",
+        "--slug",
+        "maya",
+        "--name",
+        "Maya",
+        "--owner-email",
+        "o@maya.test",
+    )
+    assert ran.code == 1
+    assert ran.err == "parlour: The owner has no account yet: give a password (--password-stdin)\n"
+    assert salons_and_audit(tmp_path)[0] == []
+
+
 def test_demo_with_many_salons_asks_which(parlour: Callable[..., Ran], tmp_path: Path) -> None:
     ran = parlour("demo")
     assert ran.code == 2

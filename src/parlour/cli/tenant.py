@@ -13,6 +13,7 @@ from pathlib import Path
 
 from parlour.cli.common import EXIT_CONFIGURATION, EXIT_FAILED, Commands
 from parlour.config import Settings
+from parlour.errors import InvalidInput
 from parlour.runtime import Runtime
 from parlour.services.demo import seed
 from parlour.services.operations import CLI, Operations, Usage
@@ -151,9 +152,15 @@ def _create(args: argparse.Namespace, settings: Settings) -> int:
         return EXIT_CONFIGURATION
 
     async def create(operations: Operations, runtime: Runtime) -> int:
-        salon = await operations.create(
-            args.slug, args.name, args.owner_email, password, actor=CLI, adopt=args.adopt
-        )
+        try:
+            salon = await operations.create(
+                args.slug, args.name, args.owner_email, password, actor=CLI, adopt=args.adopt
+            )
+        except InvalidInput as exc:
+            if password is None and "password" in exc.fields:
+                print(f"parlour: {exc.fields['password']} (--password-stdin)", file=sys.stderr)
+                return EXIT_FAILED
+            raise
         assert runtime.salons is not None
         kept = " (keeping this deployment's data)" if salon.adopted else ""
         print(f"Created salon {salon.slug}{kept}, served at {_address(runtime, salon)}.")

@@ -116,7 +116,7 @@ class Operations:
             existing = await self._accounts(kept).get(owner)
         if existing is None:
             if password is None:
-                raise InvalidInput({"password": "Give the owner's password (--password-stdin)."})
+                raise InvalidInput({"password": "The owner has no account yet: give a password"})
             check_password(password, owner)
         salon = await self.tenants.create(slug, name, owner, adopt=adopt)
         if existing is None:
@@ -134,7 +134,9 @@ class Operations:
     async def set_status(self, slug: str, status: Status, *, actor: Actor) -> Salon:
         before = await self.tenants.require(slug)
         after = await self.tenants.set_status(slug, status)
-        action = "tenant.suspend" if status is Status.SUSPENDED else "tenant.resume"
+        action = {Status.SUSPENDED: "tenant.suspend", Status.ACTIVE: "tenant.resume"}.get(
+            status, f"tenant.{status.value}"
+        )
         await self._audit.record(
             actor, action, slug, {"status": before.status}, {"status": after.status}
         )
