@@ -72,6 +72,7 @@ ACTIONS = [
     ["tenant", "suspend", "--slug", "maya"],
     ["tenant", "resume", "--slug", "maya"],
     ["tenant", "export", "--slug", "maya", "out.jsonl"],
+    ["tenant", "import", "--slug", "maya", "out.jsonl"],
     ["tenant", "erase", "--slug", "maya", "--yes"],
     ["tenant", "domain", "add", "--slug", "maya", "--host", "book.maya.test"],
     ["tenant", "domain", "remove", "--slug", "maya", "--host", "book.maya.test"],
@@ -91,7 +92,7 @@ def test_every_action_refuses_with_one_salon(
 
 
 @pytest.mark.parametrize(
-    "action", ["", "create", "list", "suspend", "resume", "export", "erase", "domain"]
+    "action", ["", "create", "list", "suspend", "resume", "export", "import", "erase", "domain"]
 )
 def test_every_tenant_action_has_help(
     parlour: Callable[..., Ran], action: str, capsys: pytest.CaptureFixture[str]

@@ -222,3 +222,46 @@ async def test_erase_forgets_a_domain_claim_an_interrupted_add_left(
     await operations.tenants.store.set_item("h:book.maya.example", {"slug": "maya"})
     assert (await operations.erase("maya", actor=OPERATOR)).remaining == {}
     assert await operations.remaining(maya) == {}
+
+
+async def test_an_exported_salon_erased_and_imported_again_is_whole(
+    opened: tuple[Runtime, Operations], tmp_path: Path
+) -> None:
+    runtime, operations = opened
+    maya = await open_salon(runtime, operations, "maya")
+    before = await snapshot(runtime.storage, "maya")
+    backup = tmp_path / "maya.jsonl"
+    await operations.export("maya", backup, actor=OPERATOR)
+    await operations.erase("maya", actor=OPERATOR)
+    await operations.tenants.create("maya", maya.name, maya.owner_email)
+
+    copied, present = await operations.import_file("maya", backup, actor=OPERATOR)
+
+    assert (copied, present) == (sum(map(len, before.values())), 0)
+    assert await snapshot(runtime.storage, "maya") == before
+    assert await operations.import_file("maya", backup, actor=OPERATOR) == (0, copied)
+
+
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [
+        (
+            '{"namespace": "users@jonah", "key": "a@b.c", "value": "{}", "expires": null}\n',
+            "whole deployment's export",
+        ),
+        ('{"namespace": "nothing", "key": "k", "value": "{}"}\n', "line 1, is not an item"),
+        ("not json\n", "line 1, is not an item"),
+    ],
+    ids=["a deployment's export", "an unknown namespace", "not JSON"],
+)
+async def test_import_refuses_what_is_not_one_salons_export(
+    tmp_path: Path, cheap_hasher: PasswordHasher, text: str, says: str
+) -> None:
+    runtime = Runtime.from_settings(multi(tmp_path), password_hasher=cheap_hasher)
+    async with runtime.opened():
+        operations = operations_of(runtime)
+        maya = await operations.tenants.create("maya", "Maya", "o@maya.test")
+        (tmp_path / "in.jsonl").write_text(text)
+        with pytest.raises(InvalidInput, match=says):
+            await operations.import_file("maya", tmp_path / "in.jsonl", actor=OPERATOR)
+        assert (await operations.usage(maya)).items == 0

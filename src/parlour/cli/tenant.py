@@ -85,6 +85,17 @@ def add_commands(commands: Commands) -> None:
     export.add_argument("file", type=Path)
     export.set_defaults(command=_export)
 
+    restore = actions.add_parser(
+        "import",
+        help="read a salon's export into a salon, never overwriting",
+        description="Read FILE (written by `parlour tenant export`, or a single-salon "
+        "deployment's `parlour export`) into salon S, never overwriting an item it has: to "
+        "restore a salon, or to move one here from another deployment.",
+    )
+    _slug(restore)
+    restore.add_argument("file", type=Path)
+    restore.set_defaults(command=_import)
+
     erase = actions.add_parser(
         "erase",
         help="remove every key and row of a salon, then the salon",
@@ -230,6 +241,15 @@ def _export(args: argparse.Namespace, settings: Settings) -> int:
         return 0
 
     return _run(settings, export)
+
+
+def _import(args: argparse.Namespace, settings: Settings) -> int:
+    async def restore(operations: Operations, runtime: Runtime) -> int:
+        copied, present = await operations.import_file(args.slug, args.file, actor=CLI)
+        print(f"Read {copied:,} items into {args.slug}; {present:,} were there already.")
+        return 0
+
+    return _run(settings, restore)
 
 
 def _erase(args: argparse.Namespace, settings: Settings) -> int:

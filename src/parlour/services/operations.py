@@ -15,6 +15,7 @@ the store) expire by themselves within the longest limit's window (docs/tenancy.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import secrets
@@ -22,16 +23,25 @@ import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
-from parlour.errors import Conflict, InvalidInput
+from parlour.config import NAMESPACES, PLATFORM_NAMESPACES
+from parlour.errors import Conflict, InvalidInput, InvalidKey
 from parlour.services.accounts import AccountError, AccountService, check_email, check_password
 from parlour.services.audit import Actor, AuditService
 from parlour.services.bookings.keys import is_booking
 from parlour.services.outbox.keys import is_message
 from parlour.services.outbox.outboxes import OUTBOX_NAMESPACES
 from parlour.services.tenants import Salon, Status, Tenants, check_slug
-from parlour.storage.base import DELETE, KVStore, split_namespace
+from parlour.storage.base import (
+    DELETE,
+    SALON_MARK,
+    Condition,
+    KVStore,
+    check_key,
+    check_namespace,
+    split_namespace,
+)
 from parlour.storage.dual import TOMBSTONE
 
 BATCH = 1000
@@ -228,6 +238,38 @@ class Operations:
         await self._audit.record(actor, "tenant.export", slug, None, {"items": count})
         return count
 
+    async def import_file(self, slug: str, path: Path, *, actor: Actor) -> tuple[int, int]:
+        """Read a salon's export (or a single-salon deployment's ``parlour export``) into salon
+        ``slug``, never overwriting; (copied, already there). Refuses a whole multi-tenant
+        deployment's export, whose namespaces name their salons."""
+        salon = await self.tenants.require(slug)
+        stores = self._stores(salon.space)
+        lines = await asyncio.to_thread(_read_lines, path)
+        if any(SALON_MARK in line["namespace"] for line in lines):
+            raise InvalidInput(
+                {
+                    "file": f"{path} is a whole deployment's export (its namespaces name their "
+                    "salons), not one salon's: read it with `parlour import`."
+                }
+            )
+        copied = present = 0
+        wall = self._clock()
+        for line in lines:
+            kind, expires = line["namespace"], line.get("expires")
+            if kind in PLATFORM_NAMESPACES or (expires is not None and expires <= wall):
+                continue  # the platform's, never a salon's; or expired since the export
+            store = stores.kv(kind)
+            ttl = None if expires is None else expires - wall
+            raw = str(line["value"])
+            if await store.backend.set(store.namespace, line["key"], raw, ttl, Condition.IF_ABSENT):
+                copied += 1
+            else:
+                present += 1
+        await self._audit.record(
+            actor, "tenant.import", slug, None, {"copied": copied, "present": present}
+        )
+        return copied, present
+
     # -- erasure ----------------------------------------------------------------------------
 
     async def erase(self, slug: str, *, actor: Actor) -> Erased:
@@ -294,6 +336,31 @@ class Operations:
         if mine:
             left[directory.namespace] = len(mine)
         return left
+
+
+def _read_lines(path: Path) -> list[dict[str, Any]]:
+    """The items of a JSON-lines export; :class:`InvalidInput` for a file that is not one."""
+    try:
+        text = path.read_text("utf-8")
+    except OSError as exc:
+        raise InvalidInput({"file": f"cannot read {path}: {exc.strerror}"}) from None
+    items = []
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            item = json.loads(line)
+            if not (isinstance(item, dict) and {"namespace", "key", "value"} <= item.keys()):
+                raise ValueError
+            check_key(item["key"])
+            if split_namespace(check_namespace(item["namespace"]))[0] not in NAMESPACES:
+                raise ValueError
+        except (ValueError, TypeError, InvalidKey):
+            raise InvalidInput(
+                {"file": f"{path}, line {number}, is not an item as `parlour export` writes it"}
+            ) from None
+        items.append(item)
+    return items
 
 
 def _names(entry: object, salon: Salon) -> bool:
