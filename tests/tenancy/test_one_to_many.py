@@ -172,3 +172,22 @@ async def test_migrate_with_many_salons_copies_every_salons_namespaces(tmp_path:
         assert [salon.slug for salon in await restored.tenants.all()] == ["jonah", "maya"]
         maya = restored.storage.salon("maya")
         assert len(await maya.kv("treatments").get_all_items()) == 3
+
+
+async def test_import_with_many_salons_refuses_a_file_of_no_salon_here(tmp_path: Path) -> None:
+    alone = load_settings(env_file=None, data_dir=tmp_path / "alone")
+    single = Runtime.from_settings(alone)
+    async with single.opened():
+        await furnish(single.storage.kv)
+    backup = tmp_path / "alone.jsonl"
+    assert await migration.export(alone, backup, list(migration.MOVABLE)) == 0
+    many = load_settings(env_file=None, data_dir=tmp_path, tenancy="multi", platform_domain=DOMAIN)
+
+    assert await migration.import_(many, backup, list(migration.MOVABLE)) == 1
+
+    runtime = Runtime.from_settings(many)
+    async with runtime.opened():
+        assert await runtime.storage.salon(None).kv("treatments").get_all_items() == {}
+        assert runtime.tenants is not None
+        await runtime.tenants.create("first", "First", "o@first.test", adopt=True)
+    assert await migration.import_(many, backup, list(migration.MOVABLE)) == 0  # now it has one
