@@ -40,6 +40,7 @@ from parlour.web.middleware.serving_gate import ServingGate
 from parlour.web.middleware.sessions import SessionMiddleware
 from parlour.web.parts import Parts
 from parlour.web.platform import routes as platform_routes
+from parlour.web.platform import salon_routes
 from parlour.web.templating import StaticAssets, build_templates
 
 MAX_BODY = 1024 * 1024
@@ -111,6 +112,8 @@ def create_app(
         *metrics_route,
         *staff.routes(),
         Mount("/static", assets.files(), name="static"),
+        # Many salons: the owner's first login after sign-up, before the /login mount.
+        *(salon_routes() if settings.tenancy == "multi" else []),
         *public.routes(),
         Mount("/api", api),
         Route("/favicon.ico", assets.favicon),
