@@ -5,7 +5,8 @@
 - :mod:`~parlour.cli.transfer`: ``migrate``, ``verify``, ``export`` and ``import``;
 - :mod:`~parlour.cli.accounts`: ``create-user`` and ``two-factor``;
 - :mod:`~parlour.cli.ratelimit`, :mod:`~parlour.cli.mail` (``worker``, ``mail test``) and
-  :mod:`~parlour.cli.audit`.
+  :mod:`~parlour.cli.audit`;
+- :mod:`~parlour.cli.tenant`: ``tenant`` (the salons of a multi-tenant deployment).
 
 Each command builds the process's :class:`~parlour.runtime.Runtime` from the settings read here.
 """
@@ -17,7 +18,7 @@ import sys
 from collections.abc import Sequence
 
 from parlour import __version__
-from parlour.cli import accounts, audit, backends, mail, ratelimit, serve, transfer
+from parlour.cli import accounts, audit, backends, mail, ratelimit, serve, tenant, transfer
 from parlour.cli.common import EXIT_CONFIGURATION, EXIT_FAILED, Command
 from parlour.config import load_settings
 from parlour.errors import ConfigurationError, ParlourError
@@ -64,6 +65,7 @@ def _parser() -> argparse.ArgumentParser:
         mail.add_commands,
         audit.add_commands,
         accounts.add_two_factor,
+        tenant.add_commands,
     ):
         add(commands)
     return parser

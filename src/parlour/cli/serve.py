@@ -8,6 +8,7 @@ import functools
 import os
 import sys
 
+from parlour.cli import tenant
 from parlour.cli.common import EXIT_CONFIGURATION, Commands
 from parlour.config import Settings, env_name
 from parlour.errors import ConfigurationError, StorageError
@@ -33,6 +34,9 @@ def add_commands(commands: Commands) -> None:
         help="fill an empty store with a demo salon",
         description="Add a believable salon (treatments, two therapists, bookings, reviews, "
         "photos) and an admin account, if the catalogue is empty. Prints the login.",
+    )
+    demo.add_argument(
+        "--tenant", metavar="S", help="inside salon S (PARLOUR_TENANCY=multi; made if missing)"
     )
     demo.set_defaults(command=_demo)
 
@@ -131,6 +135,9 @@ async def _refusal_to_serve(settings: Settings) -> str | None:
 
 
 def _demo(args: argparse.Namespace, settings: Settings) -> int:
+    if getattr(args, "tenant", None):  # `serve --demo` has no --tenant
+        return tenant.demo(args.tenant, settings)
+
     async def fill() -> Seeded | None:
         runtime = Runtime.from_settings(settings)
         async with runtime.opened() as core:
