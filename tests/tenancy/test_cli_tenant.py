@@ -125,9 +125,7 @@ def test_a_salon_from_creation_to_erasure_every_step_audited(
     assert row.split()[1:4] == ["active", "0", "1"]  # status, bookings, staff
     assert "book.maya.example" in row
     exported = [json.loads(line) for line in (tmp_path / "maya.jsonl").read_text().splitlines()]
-    assert [line["key"] for line in exported if line["namespace"] == "users"] == [
-        "owner@maya.test"
-    ]
+    assert [line["key"] for line in exported if line["namespace"] == "users"] == ["owner@maya.test"]
 
     refused = run("tenant", "erase", "--slug", "maya", stdin="mya\n")  # type: ignore[operator]
     assert refused.code == 1

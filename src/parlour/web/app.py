@@ -126,7 +126,7 @@ def create_app(
             # Pages, JSON and CSS; Starlette leaves event streams and images as they are.
             Middleware(GZipMiddleware, minimum_size=500),
             Middleware(HeaderLimit),
-            hosts_check(runtime, app_parts, inner),
+            hosts_check(runtime, app_parts, inner, assets),
             *inner,
         ],
         routes=routes,
@@ -138,12 +138,22 @@ def create_app(
     return app
 
 
-def hosts_check(runtime: Runtime, app_parts: Parts, inner: list[Middleware]) -> Middleware:
+def hosts_check(
+    runtime: Runtime, app_parts: Parts, inner: list[Middleware], assets: StaticAssets
+) -> Middleware:
     """Which host a request may be for: this site's names (one salon), or with many salons,
     each salon's and the platform's (``web/middleware/salons.py``)."""
     if runtime.tenants is None or runtime.salons is None:
         return Middleware(AllowedHosts, hosts=allowed_hosts(runtime.settings))
-    platform = Starlette(middleware=inner, routes=[*health.routes, *platform_routes()])
+    platform = Starlette(
+        middleware=inner,
+        routes=[
+            *health.routes,
+            Mount("/static", assets.files(), name="static"),
+            Route("/favicon.ico", assets.favicon),
+            *platform_routes(),
+        ],
+    )
     platform.state.parts = app_parts
     install_error_handlers(platform)
 

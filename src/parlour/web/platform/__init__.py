@@ -2,6 +2,8 @@
 (``PARLOUR_TENANCY=multi``): what Parlour is, sign-up for a new salon, the operator console.
 
     site.py      the platform's home page
+    operators.py the operators' login, second step and two-factor set-up (the staff login's)
+    console.py   the operator console (``/operator``): salons, usage and actions
     signup.py    sign-up: the form, the link's page, and the owner's first login on the salon's
                  host (``/login/welcome/<token>``, the one route here served at a salon's host)
 
@@ -13,11 +15,18 @@ from __future__ import annotations
 
 from starlette.routing import BaseRoute
 
-from parlour.web.platform import signup, site
+from parlour.web.platform import console, operators, signup, site
+from parlour.web.routing import segment
 
 
 def routes() -> list[BaseRoute]:
-    return [*site.routes, *signup.routes]
+    return [
+        *site.routes,
+        *signup.routes,
+        *operators.routes(),
+        *console.landing,
+        *segment("/operator", console.routes, page=True),
+    ]
 
 
 def salon_routes() -> list[BaseRoute]:
