@@ -150,7 +150,10 @@ async def confirm(request: Request) -> Response:
     actor = Actor(owner.id, owner.email, client_address(request))
     await services.core.audit.record(actor, "salon.opened", salon.slug)
     welcome = await WelcomeLogins(services.sessions.store).issue(owner)
-    return redirect(services.links.absolute(f"/login/welcome/{welcome}"))
+    # Not a redirect: the pages' CSP (form-action 'self') stops a form's answer from sending
+    # the browser to another host, so this page moves on by itself, with a link besides.
+    context = {"salon": salon, "to": services.links.absolute(f"/login/welcome/{welcome}")}
+    return await render(request, "platform/signup_opened.html", context)
 
 
 async def _furnish(services: SalonServices, salon: Salon) -> None:
