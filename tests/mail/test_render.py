@@ -16,8 +16,8 @@ from parlour.services.notices.messages import (
     BookingNotice,
     Kind,
     PasswordReset,
-    SalonWelcome,
     ProbeMessage,
+    SalonWelcome,
     from_json,
     to_json,
 )
