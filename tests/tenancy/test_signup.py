@@ -271,3 +271,12 @@ async def test_a_weak_password_is_refused_and_the_link_still_works(app: Starlett
     assert (await runtime.tenants.require("ana")).status is Status.PENDING
     good = await confirm(app, path)
     moved_on_to(good)
+
+
+async def test_the_platform_host_serves_the_files_its_pages_link_to(app: Starlette) -> None:
+    async with browser(app) as visitor:
+        home = await visitor.get("/")
+        links = re.findall(r'(?:href|src)="(/static/[^"]+|/favicon.ico)"', home.text)
+        assert len(links) >= 3  # the stylesheet, the script, the icon
+        for link in links:
+            assert (await visitor.get(link)).status_code == 200, link
