@@ -147,6 +147,29 @@ async def test_the_whole_sign_up_through_a_real_smtp_server(tmp_path: Path) -> N
                 assert "Welcome: three steps before clients can book" in admin.text
                 assert 'href="/admin/treatments/new"' in admin.text
                 assert "Ana&#39;s Nails" in (await owner.get("/")).text
+                # Its forms work at its host, as a browser sends them (with its Origin), though
+                # PARLOUR_PUBLIC_ORIGIN names the platform's: the guide's first step gets done.
+                form = await owner.get("/admin/business")
+                saved = await owner.post(
+                    "/admin/business",
+                    data={
+                        "csrf_token": form_token(form.text),
+                        "name": "Ana's Nails",
+                        "address": "1 Mill Lane",
+                        "phone": "01225 555 0100",
+                        "currency": "GBP",
+                        "locale": "en_GB",
+                        "timezone": "Europe/London",
+                        "slot_step": "15",
+                        "min_notice": "120",
+                        "horizon_days": "60",
+                        "cancel_cutoff_hours": "24",
+                    },
+                    headers={"origin": f"http://ana.{DOMAIN}"},
+                )
+                assert saved.status_code == 303, saved.text
+                guide = (await owner.get("/admin")).text
+                assert "Done:</span> Add your address and phone number" in guide
                 # The one-time login works once.
                 async with browser(app, f"ana.{DOMAIN}") as thief:
                     again = await thief.get(welcome.split(DOMAIN, 1)[1])
