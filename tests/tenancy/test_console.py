@@ -4,8 +4,12 @@ the platform's audit log; a salon's staff session is worth nothing there."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import os
 import re
+import subprocess
+import sys
 import time
 from collections.abc import AsyncIterator
 from dataclasses import replace
@@ -205,3 +209,28 @@ async def test_operators_log_in_with_their_second_factor(app: Starlette) -> None
         )
         assert answer.status_code == 303
         assert (await browser.get("/operator")).status_code == 200
+
+
+async def test_parlour_create_user_with_many_salons_makes_an_operator(tmp_path: Path) -> None:
+    env = {
+        **os.environ,
+        "PARLOUR_TENANCY": "multi",
+        "PARLOUR_PLATFORM_DOMAIN": DOMAIN,
+        "PARLOUR_DATA_DIR": str(tmp_path),
+    }
+    made = await asyncio.to_thread(
+        subprocess.run,
+        [sys.executable, "-m", "parlour", "create-user", "--email", OPERATOR, "--role", "admin",
+         "--password-stdin"],
+        input=PASSWORD + "\n", env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60,
+        check=False,
+    )  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    settings = load_settings(
+        env_file=None, data_dir=tmp_path, tenancy="multi", platform_domain=DOMAIN
+    )
+    app = create_app(settings)
+    async with running(app), client(app) as browser:
+        assert (await log_in(browser, OPERATOR, PASSWORD)).status_code == 303
+        sent = await browser.get("/operator")
+        assert sent.headers["location"] == "/admin/account/two-factor"  # an operator, not yet 2FA
