@@ -109,6 +109,9 @@ async def test_a_salon_staff_session_cannot_reach_the_console(app: Starlette) ->
         assert (await staff.get("/admin")).status_code == 200
         cookie = staff.cookies.get("parlour_session")
         assert cookie
+    async with client(app, f"maya.{DOMAIN}") as control:  # the cookie alone is a login there
+        control.cookies.set("parlour_session", cookie, domain=f"maya.{DOMAIN}")
+        assert (await control.get("/admin")).status_code == 200
     async with client(app) as platform:
         platform.cookies.set("parlour_session", cookie, domain=DOMAIN)
         answer = await platform.get("/operator")

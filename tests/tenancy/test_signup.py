@@ -303,3 +303,17 @@ async def test_the_platform_host_serves_the_files_its_pages_link_to(app: Starlet
         assert len(links) >= 3  # the stylesheet, the script, the icon
         for link in links:
             assert (await visitor.get(link)).status_code == 200, link
+
+
+@pytest.mark.parametrize("path", ["/signup", "/signup/confirm/some-token-of-twenty-chars"])
+async def test_the_platform_forms_refuse_a_post_without_their_token(
+    app: Starlette, path: str
+) -> None:
+    async with browser(app) as visitor:
+        await visitor.get("/signup")  # the anonymous CSRF cookie
+        fields = {"name": "Ana", "slug": "ana", "email": OWNER, "password": PASSWORD}
+        answer = await visitor.post(path, data=fields)
+    assert answer.status_code == 403
+    runtime = runtime_of(app)
+    assert runtime.tenants is not None
+    assert await runtime.tenants.get("ana") is None
