@@ -237,3 +237,16 @@ async def test_parlour_create_user_with_many_salons_makes_an_operator(tmp_path: 
         assert (await log_in(browser, OPERATOR, PASSWORD)).status_code == 303
         sent = await browser.get("/operator")
         assert sent.headers["location"] == "/admin/account/two-factor"  # an operator, not yet 2FA
+
+
+async def test_the_platform_shows_borrowed_pages_in_its_own_layout(app: Starlette) -> None:
+    async with client(app) as browser:
+        pages = [await browser.get("/login"), await browser.get("/login/forgot")]
+        pages.append(await browser.get("/nothing-here"))
+        await log_in(browser, OPERATOR, PASSWORD)
+        pages.append(await browser.get("/admin/account/two-factor"))
+    assert [page.status_code for page in pages] == [200, 200, 404, 200]
+    for page in pages:
+        assert 'href="/signup"' in page.text  # the platform's navigation
+        assert 'href="/treatments"' not in page.text  # not a salon's
+        assert 'href="/admin/calendar"' not in page.text

@@ -41,6 +41,7 @@ from parlour.web.middleware.sessions import SessionMiddleware
 from parlour.web.parts import Parts
 from parlour.web.platform import routes as platform_routes
 from parlour.web.platform import salon_routes
+from parlour.web.platform.layout import platform_templates
 from parlour.web.templating import StaticAssets, build_templates
 
 MAX_BODY = 1024 * 1024
@@ -154,7 +155,7 @@ def hosts_check(
             *platform_routes(),
         ],
     )
-    platform.state.parts = app_parts
+    platform.state.parts = replace(app_parts, templates=platform_templates(assets))
     install_error_handlers(platform)
 
     def parts_of(services: SalonServices) -> Parts:

@@ -2,6 +2,7 @@
 (``PARLOUR_TENANCY=multi``): what Parlour is, sign-up for a new salon, the operator console.
 
     site.py      the platform's home page
+    layout.py    the staff pages it borrows (login, two-factor) and error pages in its layout
     operators.py the operators' login, second step and two-factor set-up (the staff login's)
     console.py   the operator console (``/operator``): salons, usage and actions
     signup.py    sign-up: the form, the link's page, and the owner's first login on the salon's
