@@ -14,10 +14,14 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import pyotp
 import pytest
 import pytest_asyncio
 from axe_playwright_python.async_playwright import Axe
-from playwright.async_api import ViewportSize, expect
+from playwright.async_api import Page, ViewportSize, expect
+
+from parlour.config import load_settings
+from parlour.runtime import Runtime
 
 from support.browser import DESKTOP, NARROW, PHONE, Chromium, new_page
 from support.processes import serving
@@ -27,6 +31,7 @@ from support.waiting import until
 
 pytestmark = [pytest.mark.asyncio(loop_scope="module")]
 PASSWORD = "an owner's long password"
+OPERATOR = "op@platform.example"
 
 
 @dataclass
@@ -37,10 +42,18 @@ class Platform:
     shots: Path
 
 
-@pytest_asyncio.fixture(loop_scope="module")
-async def platform(tmp_path: Path) -> AsyncIterator[Platform]:
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def platform(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[Platform]:
+    """One many-salon server for the module (each sign-up takes its own slug), with an
+    operator account made beforehand as `parlour create-user` would."""
+    tmp_path = tmp_path_factory.mktemp("platform")
     smtp = SmtpServer().start()
     port = free_port()
+    settings = load_settings(
+        env_file=None, data_dir=tmp_path / "data", tenancy="multi", platform_domain="localhost"
+    )
+    async with Runtime.from_settings(settings).opened() as core:
+        await core.accounts.create_user(OPERATOR, "admin", PASSWORD)
     env = {
         "PARLOUR_TENANCY": "multi",
         "PARLOUR_PLATFORM_DOMAIN": "localhost",
@@ -61,6 +74,18 @@ async def platform(tmp_path: Path) -> AsyncIterator[Platform]:
 WIDTHS = "[document.documentElement.scrollWidth, window.innerWidth]"
 
 
+async def problems_of(page: Page, name: str, size: ViewportSize, audit: bool) -> list[str]:
+    found = []
+    width = await page.evaluate(WIDTHS)
+    if width[0] > min(width[1], size["width"]):
+        found.append(f"{name} ({page.url}): {width[0]} px wide in {width[1]} px")
+    if audit:
+        results = await Axe().run(page)
+        if results.violations_count:
+            found.append(f"{name} ({page.url}):\n{results.generate_report()}")
+    return found
+
+
 @pytest.mark.timeout(180)
 @pytest.mark.parametrize(
     ("size", "audit", "suffix"),
@@ -77,17 +102,10 @@ async def test_sign_up_confirm_and_land_in_the_new_salon(
     slug = f"ana-{size['width']}"
     owner = f"ana{size['width']}@example.com"
     page = await new_page(browser, size)
-    axe = Axe()
     problems: list[str] = []
 
     async def check(name: str) -> None:
-        width = await page.evaluate(WIDTHS)
-        if width[0] > min(width[1], size["width"]):
-            problems.append(f"{name} ({page.url}): {width[0]} px wide in {width[1]} px")
-        if audit:
-            results = await axe.run(page)
-            if results.violations_count:
-                problems.append(f"{name} ({page.url}):\n{results.generate_report()}")
+        problems.extend(await problems_of(page, name, size, audit))
         if suffix is not None:
             await page.screenshot(path=platform.shots / f"{name}{suffix}.png", full_page=True)
 
@@ -130,4 +148,37 @@ async def test_sign_up_confirm_and_land_in_the_new_salon(
     await check("33-first-run")
     await page.get_by_role("link", name="Add a treatment, with its price and length").click()
     await expect(page).to_have_url(re.compile(r"/admin/treatments/new$"))
+    assert not problems, "\n".join(problems)
+
+
+@pytest.mark.timeout(120)
+async def test_the_operator_sets_up_two_factor_and_reaches_the_console(
+    platform: Platform, browser: Chromium
+) -> None:
+    """After the sign-ups above: the console lists them. At a phone's width, axe-clean."""
+    page = await new_page(browser, PHONE)
+    problems: list[str] = []
+
+    async def check(name: str) -> None:
+        problems.extend(await problems_of(page, name, PHONE, True))
+        await page.screenshot(path=platform.shots / f"{name}-phone.png", full_page=True)
+
+    await page.goto(platform.base + "/operator")
+    await check("34-operator-login")
+    await page.get_by_label("E-mail address").fill(OPERATOR)
+    await page.get_by_label("Password").fill(PASSWORD)
+    await page.get_by_role("button", name="Log in").click()
+    await page.get_by_role("button", name="Set up two-factor").click()
+    key = await page.locator(".totp-key").inner_text()
+    await check("35-operator-two-factor")
+    await page.get_by_label("Code").fill(pyotp.TOTP(key).now())
+    await page.get_by_role("button", name="Turn two-factor on").click()
+    await expect(page.get_by_role("heading", name="Your recovery codes")).to_be_visible()
+    await page.goto(platform.base + "/operator")
+    await expect(page.get_by_role("heading", name="Salons")).to_be_visible()
+    await expect(page.get_by_role("link", name="Ana's Nails").first).to_be_visible()
+    await check("36-operator-console")
+    await page.get_by_role("link", name="Ana's Nails").first.click()
+    await expect(page.get_by_role("heading", name="Erase")).to_be_visible()
+    await check("37-operator-salon")
     assert not problems, "\n".join(problems)

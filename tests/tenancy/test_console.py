@@ -132,7 +132,10 @@ async def test_the_console_lists_salons_with_their_usage(app: Starlette) -> None
     row = page.text[page.text.index("Maya&#39;s Rooms") :].split("</tr>", 1)[0]
     cells = re.findall(r"<td>([^<]*)</td>", row)
     assert cells[0] == "active"
-    assert cells[2] == "1"  # one staff account (the owner was made by hand, not by sign-up)
+    assert cells[1] == "0 bookings"
+    assert cells[2] == "1 staff"  # one staff account (made by hand for the test)
+    assert cells[3].endswith(" KiB stored")
+    assert cells[4] == "0 messages"
 
 
 async def test_each_action_works_and_is_audited(app: Starlette) -> None:
