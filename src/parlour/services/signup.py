@@ -19,7 +19,6 @@ A pending salon whose link expired unused frees its slug: the next sign-up for i
 from __future__ import annotations
 
 import secrets
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -96,13 +95,14 @@ class SignUps:
         store: KVStore,
         stage: Callable[[SignUpAsked], Awaitable[Staged]],
         *,
-        clock: Callable[[], float] = time.time,
+        clock: Callable[[], float] | None = None,
     ) -> None:
         self.tenants = tenants
         self.store = store
         """The platform's ``users`` namespace: its outbox sends the link's message."""
         self.stage = stage
-        self.clock = clock
+        self.clock = clock or tenants.clock
+        """The directory's, by default: a salon's age and its link's are read on one clock."""
 
     async def ask(self, slug: str, name: str, email: str) -> SignUpAsked:
         """A pending salon and its link's message. :class:`InvalidInput` for a field that will
