@@ -149,8 +149,40 @@ async def import_(settings: Settings, path: Path, namespaces: Sequence[str]) -> 
     source = MemoryBackend(snapshot=path)
     await source.open()  # loads the file; never closed, so the file is never written back
     async with opened("configured", settings) as route:
+        if await _one_salon_for_none(settings, source, route, namespaces):
+            print(
+                f"parlour: {path} holds one salon's data and no salon here keeps a single "
+                f"salon's: read it into a salon with `parlour tenant import --slug S {path}`",
+                file=sys.stderr,
+            )
+            return 1
         every = await every_namespace(settings, lambda namespace: source, namespaces)
         targets = {namespace: route(namespace) for namespace in every}
         results = await copy(dict.fromkeys(every, source), targets, progress=_progress)
     _report(results, dry_run=False)
     return 0
+
+
+async def _one_salon_for_none(
+    settings: Settings, source: Backend, route: Route, kinds: Sequence[str]
+) -> bool:
+    """Whether, with many salons, a file holds a salon's items without naming the salon
+    (``bookings``, not ``bookings@maya``) while neither the file nor this deployment has a
+    salon that keeps such keys (the adopted one): they would belong to nobody."""
+    if settings.tenancy != "multi":
+        return False
+    unnamed = [kind for kind in kinds if kind not in PLATFORM_NAMESPACES]
+    if not [kind for kind in unnamed if await _holds_items(source, kind)]:
+        return False
+    for directory in (source, route("tenants")):
+        salons = await Tenants(KVStore(directory, "tenants"), "").all()
+        if any(salon.adopted for salon in salons):
+            return False
+    return True
+
+
+async def _holds_items(backend: Backend, namespace: str) -> bool:
+    async for batch in backend.scan(namespace, 1):
+        if batch:
+            return True
+    return False

@@ -8,7 +8,7 @@ import asyncio
 import io
 import json
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -33,7 +33,7 @@ class Ran:
 @pytest.fixture
 def parlour(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> Iterator[object]:
+) -> Iterator[Callable[..., Ran]]:
     """``parlour(*argv, stdin=...)`` with many salons in ``tmp_path``; the root logger as it was
     afterwards (main configures logging for the process)."""
     monkeypatch.setenv("PARLOUR_DATA_DIR", str(tmp_path))
@@ -72,6 +72,7 @@ ACTIONS = [
     ["tenant", "suspend", "--slug", "maya"],
     ["tenant", "resume", "--slug", "maya"],
     ["tenant", "export", "--slug", "maya", "out.jsonl"],
+    ["tenant", "import", "--slug", "maya", "out.jsonl"],
     ["tenant", "erase", "--slug", "maya", "--yes"],
     ["tenant", "domain", "add", "--slug", "maya", "--host", "book.maya.test"],
     ["tenant", "domain", "remove", "--slug", "maya", "--host", "book.maya.test"],
@@ -81,35 +82,72 @@ ACTIONS = [
 
 @pytest.mark.parametrize("argv", ACTIONS, ids=[" ".join(argv[:3]) for argv in ACTIONS])
 def test_every_action_refuses_with_one_salon(
-    parlour: object, argv: list[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+    parlour: Callable[..., Ran], argv: list[str], monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     monkeypatch.setenv("PARLOUR_TENANCY", "single")
-    ran = parlour(*argv)  # type: ignore[operator]
+    ran = parlour(*argv)
     assert ran.code == 2
     assert "PARLOUR_TENANCY=multi" in ran.err
     assert list(tmp_path.iterdir()) == []  # nothing was opened, let alone written
 
 
+@pytest.mark.parametrize(
+    "action", ["", "create", "list", "suspend", "resume", "export", "import", "erase", "domain"]
+)
+def test_every_tenant_action_has_help(
+    parlour: Callable[..., Ran], action: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        parlour("tenant", *([action] if action else []), "--help")
+    assert exit_.value.code == 0
+    assert f"usage: parlour tenant {action}".rstrip() in capsys.readouterr().out
+
+
 def test_a_salon_from_creation_to_erasure_every_step_audited(
-    parlour: object, tmp_path: Path
+    parlour: Callable[..., Ran], tmp_path: Path
 ) -> None:
     run = parlour
-    made = run(  # type: ignore[operator]
-        "tenant", "create", "--slug", "maya", "--name", "Maya's Rooms",
-        "--owner-email", "Owner@Maya.test", "--password-stdin", stdin=PASSWORD + "\n",
-    )  # fmt: skip
+    made = run(
+        "tenant",
+        "create",
+        "--slug",
+        "maya",
+        "--name",
+        "Maya's Rooms",
+        "--owner-email",
+        "Owner@Maya.test",
+        "--password-stdin",
+        stdin=PASSWORD + "\n",
+    )
     assert made.code == 0, made.err
     assert "maya.salons.test" in made.out
-    taken = run(  # type: ignore[operator]
-        "tenant", "create", "--slug", "maya", "--name", "Other",
-        "--owner-email", "x@y.test", "--password-stdin", stdin=PASSWORD + "\n",
-    )  # fmt: skip
+    assert "Owner: owner@maya.test (admin)." in made.out
+    taken = run(
+        "tenant",
+        "create",
+        "--slug",
+        "maya",
+        "--name",
+        "Other",
+        "--owner-email",
+        "x@y.test",
+        "--password-stdin",
+        stdin=PASSWORD + "\n",
+    )
     assert taken.code == 1
     assert "taken" in taken.err
-    reserved = run(  # type: ignore[operator]
-        "tenant", "create", "--slug", "admin", "--name", "Admin",
-        "--owner-email", "x@y.test", "--password-stdin", stdin=PASSWORD + "\n",
-    )  # fmt: skip
+    reserved = run(
+        "tenant",
+        "create",
+        "--slug",
+        "admin",
+        "--name",
+        "Admin",
+        "--owner-email",
+        "x@y.test",
+        "--password-stdin",
+        stdin=PASSWORD + "\n",
+    )
     assert (reserved.code, "kept for the platform" in reserved.err) == (1, True)
     steps = [
         ("tenant", "domain", "add", "--slug", "maya", "--host", "Book.Maya.example"),
@@ -118,19 +156,19 @@ def test_a_salon_from_creation_to_erasure_every_step_audited(
         ("tenant", "export", "--slug", "maya", str(tmp_path / "maya.jsonl")),
     ]
     for step in steps:
-        ran = run(*step)  # type: ignore[operator]
+        ran = run(*step)
         assert ran.code == 0, (step, ran.err)
-    listed = run("tenant", "list")  # type: ignore[operator]
+    listed = run("tenant", "list")
     row = next(line for line in listed.out.splitlines() if line.startswith("maya "))
     assert row.split()[1:4] == ["active", "0", "1"]  # status, bookings, staff
     assert "book.maya.example" in row
     exported = [json.loads(line) for line in (tmp_path / "maya.jsonl").read_text().splitlines()]
     assert [line["key"] for line in exported if line["namespace"] == "users"] == ["owner@maya.test"]
 
-    refused = run("tenant", "erase", "--slug", "maya", stdin="mya\n")  # type: ignore[operator]
+    refused = run("tenant", "erase", "--slug", "maya", stdin="mya\n")
     assert refused.code == 1
     assert [salon.slug for salon in salons_and_audit(tmp_path)[0]] == ["maya"]
-    erased = run("tenant", "erase", "--slug", "maya", stdin="maya\n")  # type: ignore[operator]
+    erased = run("tenant", "erase", "--slug", "maya", stdin="maya\n")
     assert erased.code == 0, erased.err
     assert "nothing left" in erased.out
 
@@ -147,31 +185,86 @@ def test_a_salon_from_creation_to_erasure_every_step_audited(
     assert audit[1].after == {"hosts": ["book.maya.example"]}
 
 
-def test_actions_on_a_salon_that_is_not_there_say_so(parlour: object) -> None:
+def test_adopting_without_an_owner_account_asks_for_a_password(
+    parlour: Callable[..., Ran], tmp_path: Path
+) -> None:
+    ran = parlour(
+        "tenant",
+        "create",
+        "--adopt",
+        "--slug",
+        "maya",
+        "--name",
+        "Maya",
+        "--owner-email",
+        "o@maya.test",
+    )
+    assert ran.code == 1
+    assert ran.err == "parlour: The owner has no account yet: give a password (--password-stdin)\n"
+    assert salons_and_audit(tmp_path)[0] == []
+
+
+def test_demo_with_many_salons_asks_which(parlour: Callable[..., Ran], tmp_path: Path) -> None:
+    ran = parlour("demo")
+    assert ran.code == 2
+    assert "parlour demo --tenant S" in ran.err
+
+
+def test_actions_on_a_salon_that_is_not_there_say_so(parlour: Callable[..., Ran]) -> None:
     for argv in (
         ("tenant", "suspend", "--slug", "nobody"),
         ("tenant", "erase", "--slug", "nobody", "--yes"),
         ("tenant", "domain", "remove", "--slug", "nobody", "--host", "a.example"),
     ):
-        ran = parlour(*argv)  # type: ignore[operator]
+        ran = parlour(*argv)
         assert (ran.code, ran.err.strip()) == (1, "parlour: There is no salon 'nobody'.")
 
 
-@pytest.mark.slow  # the demo draws its photos and books two weeks: about 5 s
-def test_demo_fills_one_tenant_and_no_other(parlour: object, tmp_path: Path) -> None:
-    run = parlour
-    made = run(  # type: ignore[operator]
-        "tenant", "create", "--slug", "maya", "--name", "Maya",
-        "--owner-email", "o@maya.test", "--password-stdin", stdin=PASSWORD + "\n",
-    )  # fmt: skip
+def test_an_export_to_a_folder_that_is_not_there_says_so(
+    parlour: Callable[..., Ran], tmp_path: Path
+) -> None:
+    made = parlour(
+        "tenant",
+        "create",
+        "--slug",
+        "maya",
+        "--name",
+        "Maya",
+        "--owner-email",
+        "o@maya.test",
+        "--password-stdin",
+        stdin=PASSWORD + "\n",
+    )
     assert made.code == 0
-    demo = run("demo", "--tenant", "willow")  # type: ignore[operator]
+    ran = parlour("tenant", "export", "--slug", "maya", str(tmp_path / "nope" / "maya.jsonl"))
+    assert ran.code == 1
+    assert "cannot write" in ran.err
+    assert "No such file or directory" in ran.err
+
+
+@pytest.mark.slow  # the demo draws its photos and books two weeks: about 5 s
+def test_demo_fills_one_tenant_and_no_other(parlour: Callable[..., Ran], tmp_path: Path) -> None:
+    run = parlour
+    made = run(
+        "tenant",
+        "create",
+        "--slug",
+        "maya",
+        "--name",
+        "Maya",
+        "--owner-email",
+        "o@maya.test",
+        "--password-stdin",
+        stdin=PASSWORD + "\n",
+    )
+    assert made.code == 0
+    demo = run("demo", "--tenant", "willow")
     assert demo.code == 0, demo.err
     assert "willow.salons.test" in demo.out
     assert "Staff login: admin@example.com / " in demo.out
-    again = run("demo", "--tenant", "willow")  # type: ignore[operator]
+    again = run("demo", "--tenant", "willow")
     assert "not empty" in again.out
-    listed = run("tenant", "list")  # type: ignore[operator]
+    listed = run("tenant", "list")
     rows = {line.split()[0]: line.split() for line in listed.out.splitlines()[1:]}
     assert int(rows["willow"][2]) > 10  # bookings
     assert rows["maya"][2] == "0"

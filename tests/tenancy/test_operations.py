@@ -1,5 +1,5 @@
 """The operator's work on whole salons (services/operations.py): usage, export, erase and the
-scan that proves an erased salon left nothing, on SQLite and on Redis (where a SCAN of the
+scan that proves an erased salon left nothing, on SQLite, PostgreSQL and Redis (where a SCAN of the
 salon's hash tag must come back empty), and erasure of the salon that adopted a single-salon
 deployment's keys, which must not reach the platform's own namespaces."""
 
@@ -22,6 +22,7 @@ from parlour.services.operations import Operations
 from parlour.services.tenants import PLATFORM, Salon, Status
 from parlour.storage import Storage
 
+from support.backends import DURABLE_KINDS, KINDS, params
 from support.salon import MASSAGE, ask, at, client, furnish, upcoming_weekday
 
 DOMAIN = "salons.test"
@@ -35,12 +36,9 @@ def multi(tmp_path: Path, **more: object) -> Settings:
     )
 
 
-@pytest.fixture(params=["sqlite", pytest.param("redis", marks=pytest.mark.redis)])
+@pytest.fixture(params=params(DURABLE_KINDS))
 def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
-    if request.param == "sqlite":
-        return multi(tmp_path)
-    url = request.getfixturevalue("redis_url")
-    return multi(tmp_path, redis_url=url, data_backend="redis")
+    return multi(tmp_path, **KINDS[request.param].settings(request))
 
 
 @pytest.fixture
@@ -172,6 +170,10 @@ async def test_export_is_a_single_salon_backup_that_import_reads(
     assert len(lines) == count
     assert {line["namespace"] for line in lines} >= {"bookings", "users", "treatments"}
     assert backup.stat().st_mode & 0o777 == 0o600
+    streamed = [line async for line in operations.exporting("maya", actor=OPERATOR)]
+    assert len(streamed) == count
+    exports = [e async for e in runtime.core.audit.entries() if e.action == "tenant.export"]
+    assert [e.after for e in exports] == [{"items": count}, {"streamed": True}]
     alone = load_settings(env_file=None, data_dir=tmp_path / "alone")
     assert await migration.import_(alone, backup, list(migration.MOVABLE)) == 0
     moved = Runtime.from_settings(alone)
@@ -196,3 +198,70 @@ async def test_create_checks_the_owner_before_anything_is_made(
         actor=OPERATOR,
     )
     assert suspended.status is Status.SUSPENDED
+
+
+async def test_a_domain_removed_as_it_was_typed_stops_serving_the_salon(
+    opened: tuple[Runtime, Operations],
+) -> None:
+    _, operations = opened
+    tenants = operations.tenants
+    await tenants.create("maya", "Maya", "o@maya.test")
+    await tenants.add_host("maya", "Book.Maya.example")
+    assert await tenants.resolve("book.maya.example") is not None
+    after = await tenants.remove_host("maya", "Book.Maya.example.")
+    assert after.hosts == ()
+    assert await tenants.resolve("book.maya.example") is None
+    assert await tenants.store.get_item("h:book.maya.example") is None
+
+
+async def test_erase_forgets_a_domain_claim_an_interrupted_add_left(
+    opened: tuple[Runtime, Operations],
+) -> None:
+    _, operations = opened
+    maya = await operations.tenants.create("maya", "Maya", "o@maya.test")
+    await operations.tenants.store.set_item("h:book.maya.example", {"slug": "maya"})
+    assert (await operations.erase("maya", actor=OPERATOR)).remaining == {}
+    assert await operations.remaining(maya) == {}
+
+
+async def test_an_exported_salon_erased_and_imported_again_is_whole(
+    opened: tuple[Runtime, Operations], tmp_path: Path
+) -> None:
+    runtime, operations = opened
+    maya = await open_salon(runtime, operations, "maya")
+    before = await snapshot(runtime.storage, "maya")
+    backup = tmp_path / "maya.jsonl"
+    await operations.export("maya", backup, actor=OPERATOR)
+    await operations.erase("maya", actor=OPERATOR)
+    await operations.tenants.create("maya", maya.name, maya.owner_email)
+
+    copied, present = await operations.import_file("maya", backup, actor=OPERATOR)
+
+    assert (copied, present) == (sum(map(len, before.values())), 0)
+    assert await snapshot(runtime.storage, "maya") == before
+    assert await operations.import_file("maya", backup, actor=OPERATOR) == (0, copied)
+
+
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [
+        (
+            '{"namespace": "users@jonah", "key": "a@b.c", "value": "{}", "expires": null}\n',
+            "whole deployment's export",
+        ),
+        ('{"namespace": "nothing", "key": "k", "value": "{}"}\n', "line 1, is not an item"),
+        ("not json\n", "line 1, is not an item"),
+    ],
+    ids=["a deployment's export", "an unknown namespace", "not JSON"],
+)
+async def test_import_refuses_what_is_not_one_salons_export(
+    tmp_path: Path, cheap_hasher: PasswordHasher, text: str, says: str
+) -> None:
+    runtime = Runtime.from_settings(multi(tmp_path), password_hasher=cheap_hasher)
+    async with runtime.opened():
+        operations = operations_of(runtime)
+        maya = await operations.tenants.create("maya", "Maya", "o@maya.test")
+        (tmp_path / "in.jsonl").write_text(text)
+        with pytest.raises(InvalidInput, match=says):
+            await operations.import_file("maya", tmp_path / "in.jsonl", actor=OPERATOR)
+        assert (await operations.usage(maya)).items == 0

@@ -137,6 +137,9 @@ async def _refusal_to_serve(settings: Settings) -> str | None:
 def _demo(args: argparse.Namespace, settings: Settings) -> int:
     if getattr(args, "tenant", None):  # `serve --demo` has no --tenant
         return tenant.demo(args.tenant, settings)
+    if settings.tenancy == "multi":
+        print("parlour: with many salons, name one: parlour demo --tenant S", file=sys.stderr)
+        return EXIT_CONFIGURATION
 
     async def fill() -> Seeded | None:
         runtime = Runtime.from_settings(settings)

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from parlour.cli.common import EXIT_CONFIGURATION, EXIT_FAILED, Commands
 from parlour.config import Settings
+from parlour.errors import InvalidInput
 from parlour.runtime import Runtime
 from parlour.services.demo import seed
 from parlour.services.operations import CLI, Operations, Usage
@@ -84,6 +85,17 @@ def add_commands(commands: Commands) -> None:
     export.add_argument("file", type=Path)
     export.set_defaults(command=_export)
 
+    restore = actions.add_parser(
+        "import",
+        help="read a salon's export into a salon, never overwriting",
+        description="Read FILE (written by `parlour tenant export`, or a single-salon "
+        "deployment's `parlour export`) into salon S, never overwriting an item it has: to "
+        "restore a salon, or to move one here from another deployment.",
+    )
+    _slug(restore)
+    restore.add_argument("file", type=Path)
+    restore.set_defaults(command=_import)
+
     erase = actions.add_parser(
         "erase",
         help="remove every key and row of a salon, then the salon",
@@ -125,10 +137,11 @@ def _run(settings: Settings, work: Callable[[Operations, Runtime], Awaitable[int
 
 
 def _password(args: argparse.Namespace) -> str | None:
-    """The password given, ``None`` if none may be (adopting an existing account)."""
+    """The password given, ``None`` if none was (adopting: the owner's account may be there;
+    if it is not, creating the salon says so)."""
     if args.password_stdin:
         return sys.stdin.readline().rstrip("\r\n")
-    if sys.stdin.isatty():
+    if sys.stdin.isatty() and not args.adopt:
         password = getpass.getpass("Password for the owner's account: ")
         if getpass.getpass("The same password again: ") != password:
             raise SystemExit("parlour: the two passwords differ; nothing was created")
@@ -150,12 +163,21 @@ def _create(args: argparse.Namespace, settings: Settings) -> int:
         return EXIT_CONFIGURATION
 
     async def create(operations: Operations, runtime: Runtime) -> int:
-        salon = await operations.create(
-            args.slug, args.name, args.owner_email, password, actor=CLI, adopt=args.adopt
-        )
+        try:
+            salon = await operations.create(
+                args.slug, args.name, args.owner_email, password, actor=CLI, adopt=args.adopt
+            )
+        except InvalidInput as exc:
+            if password is None and "password" in exc.fields:
+                print(f"parlour: {exc.fields['password']} (--password-stdin)", file=sys.stderr)
+                return EXIT_FAILED
+            raise
+        assert runtime.salons is not None
         kept = " (keeping this deployment's data)" if salon.adopted else ""
         print(f"Created salon {salon.slug}{kept}, served at {_address(runtime, salon)}.")
-        print(f"Owner: {salon.owner_email} (admin).")
+        owner = await runtime.salons.services(salon).core.accounts.get(salon.owner_email)
+        role = "no account" if owner is None else owner.role
+        print(f"Owner: {salon.owner_email} ({role}).")
         return 0
 
     return _run(settings, create)
@@ -210,11 +232,24 @@ def _resume(args: argparse.Namespace, settings: Settings) -> int:
 
 def _export(args: argparse.Namespace, settings: Settings) -> int:
     async def export(operations: Operations, runtime: Runtime) -> int:
-        count = await operations.export(args.slug, args.file, actor=CLI)
+        try:
+            count = await operations.export(args.slug, args.file, actor=CLI)
+        except OSError as exc:
+            print(f"parlour: cannot write {args.file}: {exc.strerror}", file=sys.stderr)
+            return EXIT_FAILED
         print(f"Wrote {count:,} items of {args.slug} to {args.file}.")
         return 0
 
     return _run(settings, export)
+
+
+def _import(args: argparse.Namespace, settings: Settings) -> int:
+    async def restore(operations: Operations, runtime: Runtime) -> int:
+        copied, present = await operations.import_file(args.slug, args.file, actor=CLI)
+        print(f"Read {copied:,} items into {args.slug}; {present:,} were there already.")
+        return 0
+
+    return _run(settings, restore)
 
 
 def _erase(args: argparse.Namespace, settings: Settings) -> int:

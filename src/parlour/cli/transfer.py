@@ -52,7 +52,8 @@ def _namespace_option(command: argparse.ArgumentParser) -> None:
         action="append",
         choices=MOVABLE,
         metavar="N",
-        help="only this namespace (repeat for more; default: all)",
+        help="only this namespace (repeat for more; default: all); with "
+        "PARLOUR_TENANCY=multi, that namespace of every salon and of the platform",
     )
 
 

@@ -15,6 +15,7 @@ the store) expire by themselves within the longest limit's window (docs/tenancy.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import secrets
@@ -22,16 +23,25 @@ import time
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
-from parlour.errors import Conflict, InvalidInput
+from parlour.config import NAMESPACES, PLATFORM_NAMESPACES
+from parlour.errors import Conflict, InvalidInput, InvalidKey
 from parlour.services.accounts import AccountError, AccountService, check_email, check_password
 from parlour.services.audit import Actor, AuditService
 from parlour.services.bookings.keys import is_booking
 from parlour.services.outbox.keys import is_message
 from parlour.services.outbox.outboxes import OUTBOX_NAMESPACES
 from parlour.services.tenants import Salon, Status, Tenants, check_slug
-from parlour.storage.base import DELETE, KVStore, split_namespace
+from parlour.storage.base import (
+    DELETE,
+    SALON_MARK,
+    Condition,
+    KVStore,
+    check_key,
+    check_namespace,
+    split_namespace,
+)
 from parlour.storage.dual import TOMBSTONE
 
 BATCH = 1000
@@ -116,7 +126,7 @@ class Operations:
             existing = await self._accounts(kept).get(owner)
         if existing is None:
             if password is None:
-                raise InvalidInput({"password": "Give the owner's password (--password-stdin)."})
+                raise InvalidInput({"password": "The owner has no account yet: give a password"})
             check_password(password, owner)
         salon = await self.tenants.create(slug, name, owner, adopt=adopt)
         if existing is None:
@@ -134,7 +144,9 @@ class Operations:
     async def set_status(self, slug: str, status: Status, *, actor: Actor) -> Salon:
         before = await self.tenants.require(slug)
         after = await self.tenants.set_status(slug, status)
-        action = "tenant.suspend" if status is Status.SUSPENDED else "tenant.resume"
+        action = {Status.SUSPENDED: "tenant.suspend", Status.ACTIVE: "tenant.resume"}.get(
+            status, f"tenant.{status.value}"
+        )
         await self._audit.record(
             actor, action, slug, {"status": before.status}, {"status": after.status}
         )
@@ -200,6 +212,14 @@ class Operations:
                     line = {"namespace": kind, "key": key, "value": raw, "expires": expires}
                     yield json.dumps(line, ensure_ascii=False)
 
+    async def exporting(self, slug: str, *, actor: Actor) -> AsyncIterator[str]:
+        """:meth:`export_lines` of salon ``slug``, the export recorded in the audit log before
+        the first line (for a download served as it is read)."""
+        salon = await self.tenants.require(slug)
+        await self._audit.record(actor, "tenant.export", slug, None, {"streamed": True})
+        async for line in self.export_lines(salon):
+            yield line
+
     async def export(self, slug: str, path: Path, *, actor: Actor) -> int:
         """Write the salon's items to ``path`` (readable by its owner only); how many."""
         salon = await self.tenants.require(slug)
@@ -218,6 +238,38 @@ class Operations:
         await self._audit.record(actor, "tenant.export", slug, None, {"items": count})
         return count
 
+    async def import_file(self, slug: str, path: Path, *, actor: Actor) -> tuple[int, int]:
+        """Read a salon's export (or a single-salon deployment's ``parlour export``) into salon
+        ``slug``, never overwriting; (copied, already there). Refuses a whole multi-tenant
+        deployment's export, whose namespaces name their salons."""
+        salon = await self.tenants.require(slug)
+        stores = self._stores(salon.space)
+        lines = await asyncio.to_thread(_read_lines, path)
+        if any(SALON_MARK in line["namespace"] for line in lines):
+            raise InvalidInput(
+                {
+                    "file": f"{path} is a whole deployment's export (its namespaces name their "
+                    "salons), not one salon's: read it with `parlour import`."
+                }
+            )
+        copied = present = 0
+        wall = self._clock()
+        for line in lines:
+            kind, expires = line["namespace"], line.get("expires")
+            if kind in PLATFORM_NAMESPACES or (expires is not None and expires <= wall):
+                continue  # the platform's, never a salon's; or expired since the export
+            store = stores.kv(kind)
+            ttl = None if expires is None else expires - wall
+            raw = str(line["value"])
+            if await store.backend.set(store.namespace, line["key"], raw, ttl, Condition.IF_ABSENT):
+                copied += 1
+            else:
+                present += 1
+        await self._audit.record(
+            actor, "tenant.import", slug, None, {"copied": copied, "present": present}
+        )
+        return copied, present
+
     # -- erasure ----------------------------------------------------------------------------
 
     async def erase(self, slug: str, *, actor: Actor) -> Erased:
@@ -234,6 +286,7 @@ class Operations:
         removed = await self._remove_items(salon)
         await self.tenants.forget(slug)
         removed += await self._remove_items(salon)
+        await self._forget_stray_hosts(salon)
         left = await self.remaining(salon)
         await self._audit.record(
             actor,
@@ -262,6 +315,14 @@ class Operations:
                     removed += len(chunk)
         return removed
 
+    async def _forget_stray_hosts(self, salon: Salon) -> None:
+        """Remove what the directory still holds of the forgotten salon: a domain's claim left
+        by an interrupted ``add_host`` (the claim is written before the salon lists it)."""
+        directory = self.tenants.store
+        for key in [key async for key, value in directory.items() if _names(value, salon)]:
+            await directory.remove_item(key)
+            self.tenants.cache.forget(key)
+
     async def remaining(self, salon: Salon) -> dict[str, int]:
         """What a scan of the salon's namespaces and of the directory finds of it: namespace
         -> items (the directory's record and host entries under ``tenants``). Empty: nothing."""
@@ -271,14 +332,40 @@ class Operations:
             if count:
                 left[store.namespace] = count
         directory = self.tenants.store
-        mine = [
-            key
-            async for key, value in directory.items()
-            if isinstance(value, dict) and value.get("slug") == salon.slug
-        ]
+        mine = [key async for key, value in directory.items() if _names(value, salon)]
         if mine:
             left[directory.namespace] = len(mine)
         return left
+
+
+def _read_lines(path: Path) -> list[dict[str, Any]]:
+    """The items of a JSON-lines export; :class:`InvalidInput` for a file that is not one."""
+    try:
+        text = path.read_text("utf-8")
+    except OSError as exc:
+        raise InvalidInput({"file": f"cannot read {path}: {exc.strerror}"}) from None
+    items = []
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            item = json.loads(line)
+            if not (isinstance(item, dict) and {"namespace", "key", "value"} <= item.keys()):
+                raise ValueError
+            check_key(item["key"])
+            if split_namespace(check_namespace(item["namespace"]))[0] not in NAMESPACES:
+                raise ValueError
+        except (ValueError, TypeError, InvalidKey):
+            raise InvalidInput(
+                {"file": f"{path}, line {number}, is not an item as `parlour export` writes it"}
+            ) from None
+        items.append(item)
+    return items
+
+
+def _names(entry: object, salon: Salon) -> bool:
+    """Whether a directory entry (the salon's record, or a domain's claim) is the salon's."""
+    return isinstance(entry, dict) and entry.get("slug") == salon.slug
 
 
 def _listed(salon: Salon) -> str:

@@ -284,6 +284,7 @@ class Tenants:
         )
 
     async def remove_host(self, slug: str, host: str) -> Salon:
+        host = host.strip().lower().rstrip(".")  # as add_host kept it
         salon = await self._change(
             slug, lambda salon: replace(salon, hosts=tuple(h for h in salon.hosts if h != host))
         )
