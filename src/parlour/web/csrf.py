@@ -102,7 +102,14 @@ def hidden_input(request: Request) -> Markup:
 
 
 def _expected_origin(request: Request) -> str:
-    configured = _settings(request).public_origin
+    settings = _settings(request)
+    configured = settings.public_origin
+    if configured and settings.tenancy == "multi":
+        # Many salons, each at its own host (the public origin names the platform's, and gives
+        # the scheme): the request's own host, which web/middleware/salons.py has checked is
+        # one of ours before anything ran.
+        scheme = urlsplit(configured).scheme
+        return f"{scheme}://{request.headers.get('host', '')}".lower()
     if configured:
         return configured
     return f"{request.url.scheme}://{request.headers.get('host', '')}".lower()

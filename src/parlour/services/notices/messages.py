@@ -28,10 +28,12 @@ class Kind(enum.StrEnum):
     STAFF_MOVED = "staff_moved"
     STAFF_CANCELLED = "staff_cancelled"
     PASSWORD_RESET = "password_reset"  # noqa: S105 - a kind of message, not a password
+    SALON_WELCOME = "salon_welcome"
+    """A new salon's owner confirms the address and opens the salon (services/signup.py)."""
     TEST = "test"
 
 
-BOOKING_KINDS = frozenset(Kind) - {Kind.PASSWORD_RESET, Kind.TEST}
+BOOKING_KINDS = frozenset(Kind) - {Kind.PASSWORD_RESET, Kind.SALON_WELCOME, Kind.TEST}
 CLIENT_KINDS = frozenset(
     {Kind.CONFIRMATION, Kind.REMINDER, Kind.MOVED, Kind.CANCELLED, Kind.REVIEW_INVITATION}
 )
@@ -64,18 +66,34 @@ class PasswordReset:
 
 
 @dataclass(frozen=True, slots=True)
+class SalonWelcome:
+    business: Business
+    """The platform's own (its name signs the message)."""
+    email: str
+    salon: str
+    """The new salon's name."""
+    address: str
+    """Where it will be served (``https://maya.example.net``)."""
+    link: str
+    """Sealed: the single-use link that opens the salon."""
+    valid_hours: int
+
+
+@dataclass(frozen=True, slots=True)
 class ProbeMessage:
     business: Business
     sent_by: str
     """Who asked for it (the command line, an admin)."""
 
 
-MessageData = BookingNotice | PasswordReset | ProbeMessage
+MessageData = BookingNotice | PasswordReset | SalonWelcome | ProbeMessage
 
 
 def kind_of(data: MessageData) -> Kind:
     if isinstance(data, BookingNotice):
         return data.kind
+    if isinstance(data, SalonWelcome):
+        return Kind.SALON_WELCOME
     return Kind.PASSWORD_RESET if isinstance(data, PasswordReset) else Kind.TEST
 
 
@@ -99,6 +117,16 @@ def to_json(data: MessageData) -> dict[str, Any]:
             "link": data.link,
             "valid_minutes": data.valid_minutes,
         }
+    if isinstance(data, SalonWelcome):
+        return {
+            "kind": Kind.SALON_WELCOME.value,
+            "business": business,
+            "email": data.email,
+            "salon": data.salon,
+            "address": data.address,
+            "link": data.link,
+            "valid_hours": data.valid_hours,
+        }
     return {"kind": Kind.TEST.value, "business": business, "sent_by": data.sent_by}
 
 
@@ -107,6 +135,15 @@ def from_json(raw: Mapping[str, Any]) -> MessageData:
     business = business_from_json(dict(raw["business"]))
     if kind is Kind.PASSWORD_RESET:
         return PasswordReset(business, raw["email"], raw["link"], int(raw["valid_minutes"]))
+    if kind is Kind.SALON_WELCOME:
+        return SalonWelcome(
+            business,
+            raw["email"],
+            raw["salon"],
+            raw["address"],
+            raw["link"],
+            int(raw["valid_hours"]),
+        )
     if kind is Kind.TEST:
         return ProbeMessage(business, raw["sent_by"])
     previous = raw.get("previous_start")

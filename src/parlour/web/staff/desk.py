@@ -21,6 +21,7 @@ from parlour.web.pages import local_path, redirect, render, requested_day, sessi
 from parlour.web.parts import core, parts
 from parlour.web.staff.audit import audit
 from parlour.web.staff.confirm import ask_first, confirmed
+from parlour.web.staff.first_run import first_run
 from parlour.web.staff.grid import day_grid, week_grid
 from parlour.web.staff.guards import STAFF, guarded
 
@@ -68,6 +69,7 @@ async def today(request: Request) -> Response:
     business = await core(request).catalogue.business()
     day = await core(request).days.today()
     context = await _calendar_context(request, business, day, 1)
+    context["first_run"] = await first_run(request)
     return await render(request, "admin/index.html", {**context, "day": day})
 
 
