@@ -153,11 +153,18 @@ class Notifier:
         if change is Change.STATUS and booking.status is Status.COMPLETED and not done_before:
             client_kind = Kind.REVIEW_INVITATION
         therapist, therapist_email = await self._therapist(booking.resource_id)
-        previous = before.start if change is Change.MOVED and before is not None else None
+        changed = before if change is Change.MOVED else None
+        previous = changed.start if changed and changed.start != booking.start else None
+        was_with = ""
+        if changed and changed.resource_id != booking.resource_id:
+            was_with = (await self._therapist(changed.resource_id))[0]
 
         def notice(kind: Kind, sealed_link: str) -> BookingNotice:
-            was = None if kind is Kind.REMINDER else previous
-            return BookingNotice(kind, business, booking, therapist, sealed_link, was)
+            if kind is Kind.REMINDER:
+                return BookingNotice(kind, business, booking, therapist, sealed_link)
+            return BookingNotice(
+                kind, business, booking, therapist, sealed_link, previous, was_with
+            )
 
         if client_kind is not None and booking.email:  # a phone client may have given none
             staged += Outbox.stage(
