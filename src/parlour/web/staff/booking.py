@@ -133,10 +133,11 @@ async def _said(request: Request, before: Booking, after: Booking, zone: ZoneInf
     names = {r.id: r.name for r in await core(request).catalogue.resources()}
     when = after.start.astimezone(zone).strftime("%a %-d %b, %H:%M")
     with_whom = names.get(after.resource_id, after.resource_id)
+    verb = "Moved to" if after.start != before.start else "Still at"
     if after.resource_id != before.resource_id:
         was = names.get(before.resource_id, before.resource_id)
-        return f"Now {when} with {with_whom} (the therapist changed: it was {was})."
-    return f"Now {when}, still with {with_whom}."
+        return f"{verb} {when}, now with {with_whom} (the therapist changed: it was {was})."
+    return f"{verb} {when}, still with {with_whom}."
 
 
 async def _confirm(
