@@ -186,14 +186,14 @@ async def test_todays_list_offers_done_and_no_show_only_once_started(salon: Salo
     if datetime.now(LONDON).time() >= time(23, 50):
         pytest.skip("the not-yet-started visit must still be today")
     catalogue = core(salon.app).catalogue
-    ids = []
+    ids: list[str] = []
+    moment = [datetime.now(LONDON)]  # the booker's clock: a day before each booking
+    booker = BookingService(
+        parts(salon.app).storage.kv("bookings"), catalogue, clock=lambda: moment[0]
+    )
     for wall in (time(0, 0), time(23, 55)):
         start = to_utc(today, wall, LONDON)
-        booker = BookingService(
-            parts(salon.app).storage.kv("bookings"),
-            catalogue,
-            clock=lambda start=start: start - timedelta(days=1),
-        )
+        moment[0] = start - timedelta(days=1)
         fields = {"treatment": FACIAL.id, "start": start.isoformat(), "resource": "r_ann"}
         request = replace(ask({**fields, **client(len(ids))}, staff=True), squeeze=True)
         ids.append((await booker.book(request)).booking.id)
