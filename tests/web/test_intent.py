@@ -205,3 +205,42 @@ async def test_todays_list_offers_done_and_no_show_only_once_started(salon: Salo
     assert ">Done</button>" not in later
     assert ">No-show</button>" not in later
     assert ">Cancel</button>" in later
+
+
+async def test_staff_squeeze_in_outside_hours_asked_first_and_audited_and_a_walk_in(
+    salon: Salon,
+) -> None:
+    """Staff overrides: a squeeze-in outside opening hours is confirmed and recorded; a walk-in
+    starts now; neither can take a time another booking holds."""
+    day = salon.day.isoformat()
+    page = await salon.staff.get(
+        f"/admin/bookings/new?treatment={FACIAL.id}&date={day}&resource=r_ann"
+    )
+    key = re.search(r'name="idempotency_key" value="([^"]+)"', page.text)
+    assert key is not None
+    base = {
+        "csrf_token": form_token(page.text),
+        "treatment": FACIAL.id,
+        "resource": "r_ann",
+        **client(3),
+    }
+    late = {**base, "idempotency_key": key[1], "when": f"{day}T18:30", "squeeze": "yes"}
+    asked = await salon.staff.post("/admin/bookings/new", data=late)
+    assert asked.status_code == 200
+    assert "outside the listed times?" in asked.text
+    done = await salon.staff.post("/admin/bookings/new", data={**late, "confirmed": "yes"})
+    assert done.status_code == 303
+    booking = await core(salon.app).bookings.get(done.headers["location"].rsplit("/", 1)[1])
+    assert booking.start == to_utc(salon.day, time(18, 30), LONDON)
+    actions = [e.action async for e in core(salon.app).audit.entries()]
+    assert "booking.squeeze" in actions
+    over = {**late, "idempotency_key": "another", "when": f"{day}T18:45", "confirmed": "yes"}
+    refused = await salon.staff.post("/admin/bookings/new", data=over)
+    assert refused.status_code == 409
+    assert "Ann has another booking then" in refused.text
+    walk_in = {**base, "idempotency_key": "walk-in", "walk_in": "yes"}
+    walked = await salon.staff.post("/admin/bookings/new", data=walk_in)
+    assert walked.status_code == 303
+    started = await core(salon.app).bookings.get(walked.headers["location"].rsplit("/", 1)[1])
+    assert abs(started.start - core(salon.app).days.now()) < timedelta(minutes=2)
+    assert "booking.walk_in" in [e.action async for e in core(salon.app).audit.entries()]
