@@ -99,6 +99,11 @@ async def _therapists(request: Request, booking: Booking) -> list[Resource]:
     return [r for r in resources if r.active and r.id in treatment.resource_ids]
 
 
+def _kept(booking: Booking) -> str:
+    """The therapist a move keeps when none is chosen: the one asked for by name, if any."""
+    return booking.resource_id if booking.requested else ""
+
+
 def _chosen(booking: Booking, asked: str) -> str:
     """The therapist a move lists times for: the one asked, else the booking's own if it named
     one (a move keeps its therapist unless the client chooses another), else anyone."""
@@ -185,7 +190,7 @@ async def _ask(
     names = {r.id: r.name for r in await core(request).catalogue.resources()}
     with_whom = ""
     if start is not None:
-        keep = resource if resource is not None else booking.resource_id * booking.requested
+        keep = resource if resource is not None else _kept(booking)
         if not keep:
             zone = business.rules.zone
             _, slots = await core(request).bookings.availability(
