@@ -143,13 +143,14 @@ async def test_staff_edit_the_client_and_the_treatment(salon: Salon) -> None:
             {"treatment": FACIAL.id, "start": at(11, 30), "resource": "r_ann", **client(2)}
         )
     )  # a longer treatment at 10:00 would run into it
-    details = ClientDetails("Renamed Person", "new@example.com", "07700 900999")
+    details = ClientDetails("Renamed Person", "client1@example.com", "07700 900999")
     edited = (await salon.bookings.amend(mine, Amendment(client=details))).booking
-    assert (edited.client_name, edited.email, edited.start) == (
+    assert (edited.client_name, edited.phone, edited.start) == (
         "Renamed Person",
-        "new@example.com",
+        "07700 900999",
         mine.start,
     )
+    assert await salon.mails("moved") == []  # a corrected name tells nobody anything
     massage = (await salon.bookings.amend(edited, Amendment(treatment_id=MASSAGE.id))).booking
     assert (massage.treatment_name, massage.duration) == ("Massage", MASSAGE.duration)
     longer = Amendment(treatment_id=FACIAL.id, start=instant(10, 30))

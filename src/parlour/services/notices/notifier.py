@@ -147,6 +147,8 @@ class Notifier:
         sealed = self._seal(link)  # once: the notice and the reminder carry the same link
         when = event.at.timestamp()
         client_kind = _CLIENT_NOTICE.get(change)
+        if change is Change.MOVED and before is not None and _same_visit(before, booking):
+            client_kind = None  # staff corrected a name or phone: nothing to tell anyone
         if change is Change.CANCELLED and (before is None or before.status is not Status.CANCELLED):
             client_kind = Kind.CANCELLED
         done_before = before is not None and before.status is Status.COMPLETED
@@ -188,6 +190,8 @@ class Notifier:
         ):
             staged += self._reminder(notice(Kind.REMINDER, sealed), business, event.at)
         alert = _STAFF_ALERT.get(change)
+        if change is Change.MOVED and client_kind is None:
+            alert = None
         if alert is not None and (change is not Change.CANCELLED or client_kind is not None):
             alerted = self._alerted(therapist_email)
             link_for_staff = f"/admin/bookings/{booking.id}"
@@ -259,3 +263,14 @@ class Notifier:
 
 def _reminded(booking: Booking) -> bool:
     return booking.status is Status.CONFIRMED
+
+
+def _same_visit(before: Booking, after: Booking) -> bool:
+    """Whether a change left the visit as the client knows it: time, therapist, treatment and
+    the address it is sent to."""
+    return (before.start, before.resource_id, before.treatment_id, before.email) == (
+        after.start,
+        after.resource_id,
+        after.treatment_id,
+        after.email,
+    )
