@@ -22,7 +22,7 @@ from parlour.services.bookings.engine import BookingService
 from parlour.web.app import create_app
 from parlour.web.parts import core, parts
 
-from support.salon import FACIAL, LONDON, ask, at, client, furnish, upcoming_weekday
+from support.salon import FACIAL, LONDON, MASSAGE, ask, at, client, furnish, upcoming_weekday
 from support.web import form_token, log_in, post_form, running
 
 PASSWORD = "correct horse battery"
@@ -244,3 +244,25 @@ async def test_staff_squeeze_in_outside_hours_asked_first_and_audited_and_a_walk
     started = await core(salon.app).bookings.get(walked.headers["location"].rsplit("/", 1)[1])
     assert abs(started.start - core(salon.app).days.now()) < timedelta(minutes=2)
     assert "booking.walk_in" in [e.action async for e in core(salon.app).audit.entries()]
+
+
+async def test_staff_edit_a_bookings_client_and_treatment(salon: Salon) -> None:
+    """Staff overrides: the client's details and the treatment, the latter past closing only
+    when staff say so."""
+    massage = {"treatment": MASSAGE.id, "start": at(16, 30, day=salon.day), **client(4)}
+    booking = (await core(salon.app).bookings.book(ask(massage, staff=True))).booking
+    page = f"/admin/bookings/{booking.id}"
+    fields = {"name": "Corrected Name", "email": "client4@example.com", "phone": "07700 900111"}
+    saved = await post_form(salon.staff, page, f"{page}/edit", **fields, treatment=MASSAGE.id)
+    assert "Saved Corrected Name" in (await salon.staff.get(saved.headers["location"])).text
+    assert (await core(salon.app).bookings.get(booking.id)).client_name == "Corrected Name"
+    longer = await post_form(salon.staff, page, f"{page}/edit", **fields, treatment=FACIAL.id)
+    said = (await salon.staff.get(longer.headers["location"])).text
+    assert "outside opening hours: tick" in said  # a facial at 16:30 runs past 17:00
+    assert (await core(salon.app).bookings.get(booking.id)).treatment_id == MASSAGE.id
+    squeezed = await post_form(
+        salon.staff, page, f"{page}/edit", **fields, treatment=FACIAL.id, squeeze="yes"
+    )
+    assert squeezed.status_code == 303
+    changed = await core(salon.app).bookings.get(booking.id)
+    assert (changed.treatment_id, changed.start) == (FACIAL.id, booking.start)

@@ -25,6 +25,9 @@ from parlour.web.staff.confirm import ask_first, confirmed
 ANYONE = "any"
 """The therapist choice that means "whoever is free" (an empty value reads as "not chosen")."""
 WHEN = "%A %-d %B at %H:%M"
+SQUEEZE_HINT = (
+    " That time is outside opening hours: tick 'may run outside opening hours' to squeeze it in."
+)
 
 
 def parse_local(text: str, zone: ZoneInfo, field: str = "when") -> datetime:
@@ -221,7 +224,7 @@ async def edit(request: Request) -> Response:
     except (Conflict, InvalidInput, NotFound, SlotTaken) as exc:
         said = " ".join(exc.fields.values()) if isinstance(exc, InvalidInput) else str(exc)
         if change_of_time(exc, form.text("squeeze", 3)):
-            said += ' Tick "Outside opening hours" to squeeze it in.'
+            said += SQUEEZE_HINT
         session_of(request).flash(said)
         return redirect(back)
     await audit(request, "booking.edit", booking.id, booking, changed)
