@@ -68,17 +68,37 @@ these took several seconds, together about a fifth of the rest of the suite). ``
 mark themselves; ``browser`` is a folder."""
 
 
+PROCESSES = frozenset(
+    {
+        "test_failover.py",
+        "test_race.py",
+        "storage/test_processes.py",
+        "storage/test_ratelimit_processes.py",
+        "mail/test_serve_end_to_end.py",
+        "mail/test_worker_processes.py",
+    }
+)
+"""Modules whose tests time real processes against each other: with ``--dist loadgroup`` (the
+README's whole-suite command) they run one after another on one worker, as do the ``fault``
+tests, so that no two of them starve each other of the machine's cores."""
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Marks the lanes that ``pytest -m "not browser and not fault and not slow"`` leaves out:
-    every test under tests/browser drives a real Chromium, and :data:`SLOW`."""
+    every test under tests/browser drives a real Chromium, and :data:`SLOW`. Groups for
+    ``--dist loadgroup``: the fault and process tests together, each browser module apart
+    (its Chromium and servers are the module's)."""
     root = Path(__file__).parent
     for item in items:
         where = item.path.relative_to(root)
         if where.parts[0] == "browser":
             item.add_marker(pytest.mark.browser)
+            item.add_marker(pytest.mark.xdist_group(where.as_posix()))
         prefixes = SLOW.get(where.as_posix())
         if prefixes is not None and (not prefixes or item.name.startswith(prefixes)):
             item.add_marker(pytest.mark.slow)
+        if where.as_posix() in PROCESSES or item.get_closest_marker("fault"):
+            item.add_marker(pytest.mark.xdist_group("processes"))
 
 
 @pytest.fixture(scope="session")

@@ -190,7 +190,7 @@ async def test_a_user_created_on_the_command_line_can_log_in(tmp_path: Path) -> 
         assert (
             await log_in(client, "zoe@example.com", "a long enough password")
         ).status_code == 303
-        assert "zoe@example.com (staff)" in (await client.get("/admin")).text
+        assert "zoe@example.com (reception)" in (await client.get("/admin")).text
 
 
 def test_serve_warns_when_workers_would_each_keep_their_own_sessions(tmp_path: Path) -> None:

@@ -69,6 +69,10 @@ VARIABLES = (
     "PARLOUR_MAIL_RETRY_BASE=30.0",
     "PARLOUR_MAIL_RECIPIENT_RATE_LIMIT=5/1 hour",
     "PARLOUR_MAIL_GLOBAL_RATE_LIMIT=500/1 hour",
+    "PARLOUR_TENANCY=single",
+    "PARLOUR_PLATFORM_DOMAIN=",
+    "PARLOUR_SALONS_KEPT=1000",
+    "PARLOUR_PLATFORM_RATE_LIMIT=300/1 minute",
 )
 """Every variable with its default, in the order `parlour check` prints them: taken from the flat
 ``config.py`` before it became a package of groups (issue 22), so the groups change none of it."""
@@ -89,6 +93,7 @@ def test_defaults_are_the_single_instance_layout() -> None:
         "gallery": "sqlite",
         "audit": "sqlite",
         "clients": "sqlite",
+        "tenants": "sqlite",
     }
     assert settings.database_path == Path("data/parlour.db")
 

@@ -15,6 +15,7 @@
     └── StorageError               anything the storage layer could not do
         ├── StorageUnavailable     the backend is down, hung or refused us; retry later (HTTP 503)
         ├── InvalidKey             a key or namespace the storage layer will not accept
+        ├── NoSalonInScope         a salon's namespace asked for without a salon (multi-tenant)
         ├── InvalidValue           a value that is not a JSON document
         └── CorruptValue           stored bytes that do not decode; never silently ignored
 
@@ -102,6 +103,11 @@ class StorageError(ParlourError):
     def __init__(self, message: str, *, backend: str = "") -> None:
         super().__init__(message)
         self.backend = backend
+
+
+class NoSalonInScope(StorageError):
+    """With ``PARLOUR_TENANCY=multi``, a salon's namespace was asked for with no salon named:
+    a mistake in Parlour, never a default to some salon (``Storage.salon`` names one)."""
 
 
 class StorageUnavailable(StorageError):

@@ -9,8 +9,12 @@ the per-process copies, the durability watch, the delivery worker) and stops it 
 Metrics are the web's (Prometheus stays there): the web tells the runtime where session
 timings go with :meth:`Runtime.observe_sessions`.
 
-This is the place a later issue makes per salon: the shared infrastructure (storage and its
-pools, the change feed, the hashing pool, the workers) built once, a salon's services per salon.
+Shared infrastructure (storage and its pools, the change feed, the hashing pool, the limiter's
+store, the delivery worker) is built once; a salon's services (:class:`SalonServices`: its
+use cases, sessions, caches, limits and links) per salon. A single-salon deployment has one,
+:attr:`Runtime.home`; with ``PARLOUR_TENANCY=multi`` the home is the platform's own (its
+operators, their sessions, the sign-up mail) and :attr:`Runtime.salons` builds each salon's on
+demand, keeping the most recently served (``PARLOUR_SALONS_KEPT``).
 """
 
 from __future__ import annotations
@@ -18,20 +22,25 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from types import TracebackType
+from urllib.parse import urlsplit
 
 from argon2 import PasswordHasher
 
 from parlour.config import Settings, load_secret_key
+from parlour.links import Links
 from parlour.mail.delivery import DeliveryWorker, delivery_from_settings, mail_setup
+from parlour.salons import Salons, SalonServices
 from parlour.services.cache import ItemCache
 from parlour.services.core import Core
 from parlour.services.hashing import HashingPool
 from parlour.services.notices.notifier import MailSetup
+from parlour.services.outbox.store import Outbox
 from parlour.services.ratelimit import Limiter, policies_from
 from parlour.services.sessions import SessionRecord, SessionService
-from parlour.storage import Storage
+from parlour.services.tenants import PLATFORM, Salon, Status, Tenants
+from parlour.storage import SalonStores, Storage
 from parlour.storage.durability import Durability
 
 log = logging.getLogger(__name__)
@@ -43,17 +52,33 @@ class Runtime:
     storage: Storage
     secret_key: bytes
     limiter: Limiter
+    """The deployment's limiter; each salon's counts under its own keys (``SalonServices``)."""
     hashing: HashingPool
     """The bounded pool every password hash runs in (services/hashing.py)."""
     mail: MailSetup
-    core: Core
-    session_cache: ItemCache[SessionRecord]
-    sessions: SessionService
+    home: SalonServices
+    """The one salon of a single-salon deployment; with many, the platform's own services."""
     durability: Durability
     """Whether Redis may be served from: not emptied, not evicting (storage/durability.py)."""
     delivery: DeliveryWorker
     """This process's mail worker: started by ``async with`` (serve) or by ``parlour worker``."""
+    tenants: Tenants | None = None
+    """The salons (``PARLOUR_TENANCY=multi``), else ``None``."""
+    salons: Salons | None = None
+    """Each salon's services, built on demand (``PARLOUR_TENANCY=multi``), else ``None``."""
     _running: AsyncExitStack | None = field(default=None, init=False, repr=False)
+
+    @property
+    def core(self) -> Core:
+        return self.home.core
+
+    @property
+    def sessions(self) -> SessionService:
+        return self.home.sessions
+
+    @property
+    def session_cache(self) -> ItemCache[SessionRecord]:
+        return self.home.session_cache
 
     @classmethod
     def from_settings(
@@ -71,29 +96,53 @@ class Runtime:
         limiter = Limiter(planned.ratelimits, policies_from(settings), secret)
         hashing = HashingPool(settings.password_hash_threads, settings.password_hash_queue)
         mail = mail_setup(settings, secret)
-        core = Core.assemble(
-            planned.kv, mail=mail, hashing=hashing, password_hasher=password_hasher
-        )
-        accounts = core.accounts
+        site = Links.from_settings(settings)
 
-        async def credentials(email: str, fresh: bool) -> int | None:
-            return await accounts.credentials_version(email, fresh=fresh)
+        def build(salon: Salon | None, stores: SalonStores, links: Links) -> SalonServices:
+            return SalonServices.build(
+                salon,
+                stores,
+                links=links,
+                mail=replace(mail, links=links),
+                hashing=hashing,
+                password_hasher=password_hasher,
+                limiter=limiter if salon is None else limiter.scoped(salon.slug),
+                settings=settings,
+            )
 
-        session_cache: ItemCache[SessionRecord] = ItemCache(
-            planned.kv("sessions"), settings.session_cache_size
-        )
-        sessions = SessionService(
-            planned.kv("sessions"),
-            idle_timeout=settings.session_idle_timeout,
-            absolute_timeout=settings.session_absolute_timeout,
-            credentials=credentials,
-            cache=session_cache,
-        )
+        tenants: Tenants | None = None
+        salons: Salons | None = None
+        if settings.tenancy == "multi":
+            assert settings.platform_domain is not None  # load_settings checks it
+            tenants = Tenants(planned.kv("tenants"), settings.platform_domain)
+            scheme, port = urlsplit(site.origin).scheme, urlsplit(site.origin).port
+            directory = tenants
+
+            def build_salon(salon: Salon) -> SalonServices:
+                origin = directory.origin_of(salon, scheme, port)
+                return build(salon, planned.salon(salon.space), Links(origin))
+
+            salons = Salons(
+                build_salon, lambda salon: planned.salon(salon.space), settings.salons_kept
+            )
+            platform = Salon(PLATFORM, "Parlour", "", Status.ACTIVE, 0.0)
+            home = build(platform, planned.salon(PLATFORM), site)
+        else:
+            home = build(None, planned.salon(None), site)
 
         def forget_copies() -> None:  # the store was emptied or replaced under us
-            core.cache.clear()
-            session_cache.clear()
-            core.day_cache.clear()
+            home.forget_copies()
+            if salons is not None:
+                salons.forget_copies()
+            if tenants is not None:
+                tenants.cache.clear()
+
+        async def outboxes() -> list[Outbox]:
+            found = list(home.core.outboxes.all)
+            if tenants is not None and salons is not None:
+                for salon in await tenants.all():
+                    found += salons.outboxes(salon)
+            return found
 
         return cls(
             settings=settings,
@@ -102,18 +151,24 @@ class Runtime:
             limiter=limiter,
             hashing=hashing,
             mail=mail,
-            core=core,
-            session_cache=session_cache,
-            sessions=sessions,
+            home=home,
             durability=Durability(planned, settings.data_dir, on_change=forget_copies),
             delivery=delivery_from_settings(
-                settings, core.outboxes.all, limiter, secret, relay=mail.relay
+                settings,
+                home.core.outboxes.all if tenants is None else outboxes,
+                limiter,
+                secret,
+                relay=mail.relay,
             ),
+            tenants=tenants,
+            salons=salons,
         )
 
     def observe_sessions(self, observe: Callable[[str, float], None]) -> None:
         """Tell ``observe(operation, seconds)`` how long each session store operation took."""
-        self.sessions.observe = observe
+        self.home.sessions.observe = observe
+        if self.salons is not None:
+            self.salons.observe_sessions = observe
 
     async def __aenter__(self) -> Runtime:
         """Open the storage and start what a serving process runs."""
@@ -122,10 +177,11 @@ class Runtime:
             for status in await self.storage.check():
                 if status.error:
                     log.warning("%s is not answering yet: %s", status.description, status.error)
-            core = self.core
-            core.cache.start()
-            self.session_cache.start()
-            core.day_cache.start()
+            self.home.start()
+            if self.tenants is not None:
+                self.tenants.cache.start()
+            if self.salons is not None:
+                self.salons.start()
             await self.durability.start()
             self.delivery.start()
             self._running = stack.pop_all()
@@ -141,9 +197,11 @@ class Runtime:
         try:
             await self.delivery.stop()
             await self.durability.stop()
-            await self.core.day_cache.stop()
-            await self.session_cache.stop()
-            await self.core.cache.stop()
+            if self.salons is not None:
+                await self.salons.stop()
+            if self.tenants is not None:
+                await self.tenants.cache.stop()
+            await self.home.stop()
             self.hashing.close()
         finally:
             if running is not None:

@@ -151,9 +151,13 @@ PUBLIC = [
     Stop("book: with a therapist", go(f"/book/{FACIAL.id}?date={{day}}&resource=r_bob")),
     Stop(
         "book: details with a therapist",
-        go(f"/book/{FACIAL.id}/details?start=2030-01-02T10:00:00Z&resource=r_bob"),
+        go(f"/book/{FACIAL.id}/details?start={{day}}T10:00:00Z&resource=r_bob"),
     ),
-    Stop("book: your details", go(f"/book/{FACIAL.id}/details?start=2030-01-02T10:00:00Z")),
+    Stop("book: your details", go(f"/book/{FACIAL.id}/details?start={{day}}T10:00:00Z")),
+    Stop(
+        "book: details of a time that has passed (422)",
+        go(f"/book/{FACIAL.id}/details?start=2020-01-02T10:00:00Z"),
+    ),
     Stop("book: details with errors", details_with_errors),
     Stop("book: the time was just taken (409)", time_just_taken),
     Stop("manage link, new", go("/booking/{site.token}?new=1")),

@@ -3,6 +3,7 @@ contact, the .ics where the calendar should follow, and links opened only when s
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 from email import message_from_bytes, policy
 
@@ -127,6 +128,11 @@ def test_the_confirmation_carries_the_link_and_the_calendar() -> None:
     assert "STATUS:CONFIRMED" in body
 
 
+def test_the_calendar_entry_names_the_therapist() -> None:  # issue 24, defect 11
+    calendar = renderer().render(queued(Kind.CONFIRMATION, MONDAY)).calendar or ""
+    assert "with Maya at Willow & Rose" in calendar
+
+
 def test_a_cancellation_sends_a_cancelled_calendar_entry() -> None:
     message = queued(Kind.CANCELLED, MONDAY)
     assert "STATUS:CANCELLED" in (renderer().render(message).calendar or "")
@@ -146,3 +152,17 @@ def test_a_sealed_link_reveals_nothing_and_resists_tampering() -> None:
     assert "tok3n" not in sealed
     assert SEALER.unseal(sealed) == MANAGE
     assert SEALER.unseal(sealed[:-4] + "AAAA") is None
+
+
+def test_answers_go_to_the_salons_own_address() -> None:
+    # Many salons send from one platform address; each salon's name is the sender's name and
+    # its own address, where it has given one, takes the client's answer.
+    message = queued(Kind.CONFIRMATION, MONDAY)
+    assert "Reply-To" not in renderer().email(message)
+    data = replace(
+        notice(Kind.CONFIRMATION, MONDAY), business=replace(BUSINESS, email="desk@wíllow.example")
+    )
+    mail = renderer().email(new_message("x", ["ada@example.com"], to_json(data), now=1.8e9))
+    parsed = message_from_bytes(mail.as_bytes(), policy=policy.default)
+    assert parsed["Reply-To"] == "desk@xn--wllow-zsa.example"
+    assert "Willow & Rose" in parsed["From"]

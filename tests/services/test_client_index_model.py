@@ -1,15 +1,21 @@
-"""The client index as a state machine against the derivation it replaces (issue 21, item 6).
+"""The client index as a state machine against the derivation it replaces (issue 21, item 6),
+with issue 24's identity rule (a phone number joins nobody) and staff's edits and merges.
 
 Random sequences of bookings (public and staff, phone-only too, with names, addresses and
 numbers drawn from small pools so that clients share phones, change the case of their address
 and the spelling of their name), client and staff cancellations, moves, status changes, new
-links, erasures, the index forgotten (a deployment from before it: the next read builds it) or
-marked as built by an older rule (built again over itself), and a clock that moves forward (an
-hour after a build, the next read builds once more).
+links, erasures, staff notes (some of them alerts), a client's details edited (refused when they
+name another client) and two clients merged, the index forgotten (a deployment from before it:
+the next read builds it), marked as built by an older rule (built again over itself) or left as
+the rule before issue 24 kept it (phone-only bookings under their number alone, and that
+number's owners: the rebuild takes them apart), and a clock that moves forward (an hour after a
+build, the next read builds once more).
 After every step, read through the index a page of two at a time, the whole list equals
 ``clients.group`` of every booking (the old code, kept as the reference): the same clients in the
 same order with the same figures; every client opens with the same keys and bookings; a search
-finds exactly the clients ``ClientHistory.matches`` says, each once.
+finds exactly the clients ``ClientHistory.matches`` says, each once; every note is shown on the
+client whose key it was written on or edited or merged into, and every alert on that client's
+bookings.
 
 Leaves of three strings, so the sorted index splits and empties leaves within a few steps.
 Budget: a few examples per backend in the normal run; ``pytest --hypothesis-profile=deep
@@ -40,13 +46,20 @@ from parlour.domain.booking import Booking, Status
 from parlour.domain.events import Actor
 from parlour.domain.schedule import local_day_bounds
 from parlour.errors import Conflict, InvalidInput, SlotTaken
-from parlour.services.bookings.client_keys import client_id, client_key
+from parlour.services.bookings.client_index import summary
+from parlour.services.bookings.client_keys import client_id, client_key, client_key_of, phone_key
 from parlour.services.bookings.engine import BookingService
-from parlour.services.bookings.keys import CLIENT_INDEX_BUILT, is_client_index
+from parlour.services.bookings.keys import (
+    CLIENT_INDEX_BUILT,
+    client_owners_key,
+    client_summaries_key,
+    is_client_index,
+)
 from parlour.services.bookings.records import BookRequest, ClientDetails
 from parlour.services.clients.directory import ClientDirectory, Row
 from parlour.services.clients.records import ClientRecords
-from parlour.services.clients.service import group
+from parlour.services.clients.service import ClientService, group
+from parlour.services.reviews import ReviewService
 from parlour.storage import Backend, KVStore
 from parlour.storage.base import DELETE
 
@@ -118,8 +131,17 @@ class ClientIndexMachine(RuleBasedStateMachine):
         self.service = BookingService(self.store, self.run(furnish(kv)), clock=self.clock)
         self.records = ClientRecords(self.store, clock=self.clock)
         self.directory = ClientDirectory(self.store, leaf_size=3, clock=self.clock)
+        self.clients = ClientService(
+            self.records,
+            kv("clients"),
+            ReviewService(kv("reviews")),
+            kv("reviews"),
+            clock=self.clock,
+        )
         self.bookings: dict[str, Booking] = {}
         """The reference model: every booking made, as its last change left it."""
+        self.notes: dict[str, tuple[str, str, bool]] = {}
+        """Every note written: its client key, text and whether it is an alert."""
 
     def run(self, coroutine: Coroutine[Any, Any, T]) -> T:
         return self.runner.run(coroutine)
@@ -235,6 +257,101 @@ class ClientIndexMachine(RuleBasedStateMachine):
         for booking in clients[index % len(clients)].bookings:
             self.bookings[booking.id] = self.run(self.records.erase_client(booking.id))
 
+    # -- clients as people (issue 24) ---------------------------------------------------------
+
+    def history(self, client_id_: str) -> Any:
+        return self.run(self.clients.get(client_id_))
+
+    def refresh(self, bookings: list[Booking], details: ClientDetails) -> None:
+        """The reference takes each booking as stored, which must carry ``details``."""
+        for booking in self.run(self.records.bookings([b.id for b in bookings])):
+            assert (booking.client_name, booking.email, booking.phone) == (
+                details.name,
+                details.email,
+                details.phone,
+            )
+            self.bookings[booking.id] = booking
+
+    def follow(self, old_keys: list[str], new_key: str) -> None:
+        for note_id, (key, text, alert) in list(self.notes.items()):
+            if key in old_keys:
+                self.notes[note_id] = (new_key, text, alert)
+
+    @precondition(lambda self: self.bookings)
+    @rule(index=st.integers(0, 200), alert=st.booleans())
+    def note(self, index: int, alert: bool) -> None:
+        clients = self.reference()
+        if not clients:
+            return
+        client = clients[index % len(clients)]
+        text = f"{'Alert' if alert else 'Note'} {len(self.notes)}"
+        note = self.run(self.clients.add_note(self.history(client.id), text, "staff", alert=alert))
+        self.notes[note.id] = (client.keys[0], text, alert)
+
+    @precondition(lambda self: self.bookings)
+    @rule(
+        index=st.integers(0, 200),
+        name=st.sampled_from(NAMES),
+        email=st.sampled_from(EMAILS),
+        phone=st.sampled_from(PHONES),
+    )
+    def edit_a_client(self, index: int, name: str, email: str, phone: str) -> None:
+        clients = self.reference()
+        if not clients:
+            return
+        client = clients[index % len(clients)]
+        details = ClientDetails(name, email, phone)
+        key = client_key(email, phone, name)
+        taken = any(c.keys[0] == key for c in clients if c.id != client.id)
+        try:
+            changed = self.run(self.clients.edit(self.history(client.id), details))
+        except Conflict:
+            assert taken, "an edit was refused though its details name nobody else"
+            return
+        assert not taken, "an edit was allowed onto another client's key"
+        assert changed == client_id(key)
+        self.refresh(client.bookings, details)
+        self.follow(client.keys, key)
+
+    @precondition(lambda self: len(self.bookings) >= 2)
+    @rule(first=st.integers(0, 200), second=st.integers(0, 200))
+    def merge_two_clients(self, first: int, second: int) -> None:
+        clients = self.reference()
+        if len(clients) < 2:  # every client erased but one
+            return
+        kept, other = clients[first % len(clients)], clients[second % len(clients)]
+        if kept.id == other.id:
+            return
+        merged = self.run(self.clients.merge(self.history(kept.id), self.history(other.id)))
+        details = ClientDetails(kept.name, kept.email or other.email, kept.phone or other.phone)
+        key = client_key(details.email, details.phone, details.name)
+        assert merged == client_id(key)
+        self.refresh([*kept.bookings, *other.bookings], details)
+        self.follow([*kept.keys, *other.keys], key)
+        (after,) = [c for c in self.reference() if c.id == merged]
+        assert {b.id for b in after.bookings} >= {b.id for b in (*kept.bookings, *other.bookings)}
+
+    @rule()
+    def left_by_the_rule_before_issue_24(self) -> None:
+        """The index as version 1 left it: each phone-only booking under its number alone, and
+        the e-mail keys that gave each number as its owners; the next read builds again and
+        takes apart what that rule joined."""
+        merge: dict[str, dict[str, Any]] = {}
+        for booking in self.bookings.values():
+            if booking.email or not phone_key(booking.phone).strip("+"):
+                continue
+            old = client_id(f"tel:{phone_key(booking.phone)}")
+            merge.setdefault(client_summaries_key(old), {})[booking.id] = summary(booking)
+            new = client_key_of(booking)
+            merge.setdefault(client_summaries_key(client_id(new)), {})[booking.id] = DELETE
+        for booking in self.bookings.values():
+            if booking.email:
+                owner = client_id(client_key_of(booking))
+                phone = client_id(f"tel:{phone_key(booking.phone)}")
+                merge.setdefault(client_owners_key(phone), {})[owner] = ""
+        marker = {"version": 1, "at": self.clock.now.isoformat(), "settled": True}
+        self.run(self.store.transact({CLIENT_INDEX_BUILT: marker}, merge=merge))
+
     @rule(hours=st.sampled_from([1, 5, 24, 72, 240]))
     def time_passes(self, hours: int) -> None:
         self.clock.now += timedelta(hours=hours)
@@ -281,6 +398,19 @@ class ClientIndexMachine(RuleBasedStateMachine):
         assert self.read_all() == expected
 
     @invariant()
+    def notes_and_alerts_are_with_their_client(self) -> None:
+        alerts = self.run(self.clients.alerts())
+        for client in self.reference():
+            shown = self.run(self.clients.notes(client))
+            expected = {i: t for i, (key, t, _) in self.notes.items() if key in client.keys}
+            assert {n.id: n.text for n in shown} == expected, client.name
+            wanted = sorted(
+                t for key, t, alert in self.notes.values() if alert and key in client.keys
+            )
+            for booking in client.bookings:
+                assert sorted(alerts.of(booking)) == wanted, client.name
+
+    @invariant()
     def each_client_opens_with_its_keys_and_bookings(self) -> None:
         clients = self.reference()
         for client in clients:
@@ -290,7 +420,7 @@ class ClientIndexMachine(RuleBasedStateMachine):
             assert sorted(v.id for v in shown.visits) == sorted(b.id for b in client.bookings)
         listed = {client.id for client in clients}
         for booking in self.bookings.values():  # a phone key shown under another opens nothing
-            key = client_key(booking.email, booking.phone)
+            key = client_key_of(booking)
             if key and client_id(key) not in listed:
                 assert self.run(self.directory.client(client_id(key))) is None
 

@@ -34,7 +34,9 @@ def booking(
     )
 
 
-def test_one_client_per_email_whatever_its_case_and_phone_only_bookings_join_it() -> None:
+def test_one_client_per_email_whatever_its_case_and_a_phone_only_booking_stays_apart() -> None:
+    # Issue 24, defect 5: a phone number is shared (families, the salon's desk), so a
+    # phone-only booking is its own client; staff merge two on purpose.
     clients = group(
         [
             booking(1, "Ann", "Ann@Example.com", "07700 900111", Status.COMPLETED, 4000),
@@ -44,12 +46,14 @@ def test_one_client_per_email_whatever_its_case_and_phone_only_bookings_join_it(
             booking(5, "Erased client", "", "", Status.COMPLETED),  # erased: no client
         ]
     )
-    assert [c.name for c in clients] == ["Ann Example", "Bea"]  # the latest e-mail booking's
-    ann = clients[0]
-    assert [b.id for b in ann.bookings] == ["b_3", "b_2", "b_1"]
-    assert (ann.visits, ann.no_shows, ann.cancellations, ann.spend) == (1, 1, 1, 4000)
+    assert [c.name for c in clients] == ["Ann E.", "Ann Example", "Bea"]
+    phone_ann, ann = clients[0], clients[1]
+    assert [b.id for b in ann.bookings] == ["b_2", "b_1"]
+    assert (ann.visits, ann.no_shows, ann.cancellations, ann.spend) == (1, 1, 0, 4000)
     assert ann.id == client_id(client_key("ann@example.com", ""))
-    assert ann.keys == ["email:ann@example.com", "tel:07700900111"]
+    assert ann.keys == ["email:ann@example.com"]
+    assert [b.id for b in phone_ann.bookings] == ["b_3"]
+    assert phone_ann.keys == ["tel:07700900111:ann e."]
 
 
 def test_a_phone_shared_by_two_email_clients_stays_its_own_client() -> None:
@@ -62,6 +66,20 @@ def test_a_phone_shared_by_two_email_clients_stays_its_own_client() -> None:
     )
     assert sorted(len(c.bookings) for c in clients) == [1, 1, 1]
     assert {c.name for c in clients} == {"Ann", "Bea", "Someone"}
+
+
+def test_two_people_booked_by_phone_with_one_number_are_two_clients() -> None:
+    clients = group(
+        [
+            booking(1, "Mum Example", "", "07700 900111", Status.COMPLETED),
+            booking(2, "kid  example", "", "07700900111", Status.COMPLETED),
+            booking(3, "Kid Example", "", "07700 900111", Status.CONFIRMED),  # same, recased
+        ]
+    )
+    assert [(c.name, len(c.bookings)) for c in clients] == [
+        ("Kid Example", 2),
+        ("Mum Example", 1),
+    ]
 
 
 def test_search_finds_the_start_of_a_word_of_the_name_an_address_or_a_number_by_its_end() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import asynccontextmanager
@@ -79,7 +80,9 @@ class EventStream:
     """An open GET of a server-sent event stream, driven straight through ASGI (httpx would
     wait for the end of a response that never ends)."""
 
-    def __init__(self, app: Starlette, path: str, cookies: httpx.Cookies) -> None:
+    def __init__(
+        self, app: Starlette, path: str, cookies: httpx.Cookies, host: str = "testserver"
+    ) -> None:
         cookie = "; ".join(f"{name}={value}" for name, value in cookies.items())
         self._scope = {
             "type": "http",
@@ -94,7 +97,7 @@ class EventStream:
             "client": ("127.0.0.1", 50000),
             "server": ("testserver", 80),
             "headers": [
-                (b"host", b"testserver"),
+                (b"host", host.encode()),
                 (b"cookie", cookie.encode()),
                 (b"accept", b"text/event-stream"),
             ],
@@ -104,6 +107,8 @@ class EventStream:
         self._gone = asyncio.Event()
         self._started = asyncio.Event()
         self.status = 0
+        self.last_data: object = None
+        """The data of the event :meth:`next_event` last returned, as JSON."""
         self._buffer = ""
         self._task: asyncio.Task[None] | None = None
 
@@ -135,8 +140,13 @@ class EventStream:
             while True:
                 if "\n\n" in self._buffer:
                     block, self._buffer = self._buffer.split("\n\n", 1)
-                    for line in block.splitlines():
+                    lines = block.splitlines()
+                    for line in lines:
                         if line.startswith("event: "):
+                            data = [
+                                ln.removeprefix("data: ") for ln in lines if ln.startswith("data: ")
+                            ]
+                            self.last_data = json.loads(data[0]) if data else None
                             return line.removeprefix("event: ")
                     continue
                 self._buffer += await self._chunks.get()

@@ -101,7 +101,7 @@ async def _reschedule(w: Walk) -> httpx.Response:
     )
 
 
-async def _edit(w: Walk) -> httpx.Response:
+async def _edit_booking(w: Walk) -> httpx.Response:
     page = f"/admin/bookings/{w.booking_id}"
     return await post_form(
         w.admin, page, f"{page}/edit", name="Renamed", email="", phone="07700 900999"
@@ -245,6 +245,12 @@ async def _role(w: Walk) -> httpx.Response:
     return await post_form(w.admin, "/admin/users", "/admin/users/role", email=STAFF, role="admin")
 
 
+async def _switch_off(w: Walk) -> httpx.Response:
+    return await post_form(
+        w.admin, "/admin/users", "/admin/users/active", email=STAFF, active="no", confirmed="yes"
+    )
+
+
 async def _end_user(w: Walk) -> httpx.Response:
     await _staff_browser(w)
     return await post_form(
@@ -293,6 +299,24 @@ async def _note_remove(w: Walk) -> httpx.Response:
     return await post_form(w.admin, page, f"{page}/notes/remove", **fields)
 
 
+async def _edit(w: Walk) -> httpx.Response:
+    page = _client_page(w)
+    fields = {"name": "Client Seven", "email": "client7@example.com", "phone": "07700 900123"}
+    return await post_form(w.admin, page, f"{page}/details", **fields)
+
+
+async def _merge(w: Walk) -> httpx.Response:
+    booked = await core(w.app).bookings.book(
+        ask(
+            {"treatment": FACIAL.id, "start": at(11, day=upcoming_weekday(10)), **client(6)},
+            staff=True,
+        )
+    )
+    page = _client_page(w)
+    other = client_id(client_key(booked.booking.email, ""))
+    return await post_form(w.admin, page, f"{page}/merge", other=other, confirmed="yes")
+
+
 async def _export(w: Walk) -> httpx.Response:
     page = _client_page(w)
     return await post_form(w.admin, page, f"{page}/export")
@@ -322,7 +346,7 @@ ACTIONS: list[tuple[str, str, Callable[[Walk], Awaitable[httpx.Response]]]] = [
     ("/admin/bookings/new", "booking.create", _new_booking),
     ("/admin/bookings/{booking_id}/status", "booking.status", _status),
     ("/admin/bookings/{booking_id}/reschedule", "booking.move", _reschedule),
-    ("/admin/bookings/{booking_id}/edit", "booking.edit", _edit),
+    ("/admin/bookings/{booking_id}/edit", "booking.edit", _edit_booking),
     ("/admin/treatments/new", "treatment.save", _treatment("/admin/treatments/new")),
     (
         "/admin/treatments/{treatment_id}",
@@ -344,10 +368,13 @@ ACTIONS: list[tuple[str, str, Callable[[Walk], Awaitable[httpx.Response]]]] = [
     ("/admin/users", "user.create", _create_user),
     ("/admin/users/role", "user.role", _role),
     ("/admin/users/end-sessions", "user.end_sessions", _end_user),
+    ("/admin/users/active", "user.active", _switch_off),
     ("/admin/ratelimits/clear", "ratelimit.clear", _clear),
     ("/admin/outbox/retry", "outbox.retry", _outbox_retry),
     ("/admin/clients/{client_id}/notes", "client.note", _note),
     ("/admin/clients/{client_id}/notes/remove", "client.note_remove", _note_remove),
+    ("/admin/clients/{client_id}/details", "client.edit", _edit),
+    ("/admin/clients/{client_id}/merge", "client.merge", _merge),
     ("/admin/clients/{client_id}/export", "client.export", _export),
     ("/admin/clients/{client_id}/erase", "client.erase", _erase),
     ("/admin/bookings/{booking_id}/link", "booking.link", _new_link),
@@ -393,13 +420,13 @@ async def test_admins_read_the_log_with_filters_and_pages(walk: Walk) -> None:
         )
     page = await walk.admin.get("/admin/audit", params={"who": "user1@", "what": "test"})
     assert page.status_code == 200
-    assert page.text.count("<td>test.thing</td>") == 30
+    assert page.text.count('<li class="audit-entry">') == 30
     assert "user0@example.com" not in page.text
     first = await walk.admin.get("/admin/audit", params={"what": "test.thing"})
-    assert first.text.count("<td>test.thing</td>") == 50
+    assert first.text.count('<li class="audit-entry">') == 50
     assert "page=2" in first.text
     second = await walk.admin.get("/admin/audit", params={"what": "test.thing", "page": "2"})
-    assert second.text.count("<td>test.thing</td>") == 10
+    assert second.text.count('<li class="audit-entry">') == 10
     none = await walk.admin.get("/admin/audit", params={"from": "2001-01-01", "to": "2001-01-02"})
     assert "No entries match." in none.text
     rubbish = await walk.admin.get("/admin/audit", params={"from": "soon", "page": "-1"})

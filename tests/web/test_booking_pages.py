@@ -132,7 +132,10 @@ async def test_a_time_taken_meanwhile_offers_others(site: Site) -> None:
     assert (
         await book_through_pages(site.browser(), site, at(11, day=site.day), 1)
     ).status_code == 303
-    late = await book_through_pages(site.browser(), site, at(11, day=site.day), 2)
+    browser = site.browser()
+    lost = await book_through_pages(browser, site, at(11, day=site.day), 2)
+    assert lost.status_code == 303  # to a page of its own: Back never sends the form again
+    late = await browser.get(lost.headers["location"])
     assert late.status_code == 409
     assert "This time was just taken" in late.text
     assert "Nothing was booked for you" in late.text
@@ -181,7 +184,7 @@ async def test_the_manage_link_gives_a_calendar_file_and_cancels(site: Site) -> 
     assert text.startswith("BEGIN:VCALENDAR\r\n")
     start = at(13, day=site.day).replace("-", "").replace(":", "")[:15]
     assert f"DTSTART:{start}Z" in text
-    assert "SUMMARY:Massage at Test Salon" in text
+    assert "SUMMARY:Massage with Ann at Test Salon" in text
     page = await site.client.get(path)
     cancelled = await site.client.post(
         f"{path}/cancel", data={"csrf_token": form_token(page.text), "confirmed": "yes"}

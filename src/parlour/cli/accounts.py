@@ -23,7 +23,13 @@ def add_create_user(commands: Commands) -> None:
         "so it stays out of shell history and process lists.",
     )
     create_user.add_argument("--email", required=True)
-    create_user.add_argument("--role", required=True, choices=["admin", "staff"])
+    create_user.add_argument(
+        "--role",
+        required=True,
+        choices=["admin", "reception", "staff"],
+        help="admin (the owner), or reception; staff, the old name, is reception (a therapist's "
+        "account is made under Staff accounts, where its therapist is chosen)",
+    )
     create_user.add_argument(
         "--password-stdin", action="store_true", help="read the password from standard input"
     )

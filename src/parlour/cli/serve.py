@@ -135,7 +135,7 @@ def _demo(args: argparse.Namespace, settings: Settings) -> int:
         runtime = Runtime.from_settings(settings)
         async with runtime.opened() as core:
             return await seed(
-                runtime.storage.kv, stage=None if core.notifier is None else core.notifier.stage
+                runtime.home.stores.kv, stage=None if core.notifier is None else core.notifier.stage
             )
 
     seeded = asyncio.run(fill())

@@ -18,10 +18,11 @@ from __future__ import annotations
 from parlour.config.secret import load_secret_key
 from parlour.config.settings import Settings, env_name, load_settings
 from parlour.config.values import Rate, display, mask_url_password, parse_duration, parse_rate
-from parlour.config.vocabulary import NAMESPACES, REDIS_SCHEMES, BackendName
+from parlour.config.vocabulary import NAMESPACES, PLATFORM_NAMESPACES, REDIS_SCHEMES, BackendName
 
 __all__ = [
     "NAMESPACES",
+    "PLATFORM_NAMESPACES",
     "REDIS_SCHEMES",
     "BackendName",
     "Rate",

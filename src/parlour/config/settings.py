@@ -23,6 +23,7 @@ from parlour.config.mail import DeliverySettings, SmtpSettings
 from parlour.config.security import AccessSettings, SessionSettings
 from parlour.config.serving import ServingSettings
 from parlour.config.storage import DataSettings, MigrationSettings, PostgresSettings, RedisSettings
+from parlour.config.tenancy import TenancySettings
 from parlour.config.values import display, mask_url_password
 from parlour.config.vocabulary import BackendName
 from parlour.errors import ConfigurationError
@@ -33,6 +34,7 @@ _TEST_ONLY_PREFIX = "PARLOUR_TEST_"
 class Settings(
     # pydantic takes fields from the last base first: the groups are listed last to first, so the
     # variables keep the order `parlour check` prints them in (tests/test_config.py holds it).
+    TenancySettings,
     DeliverySettings,
     BusinessSettings,
     SmtpSettings,
@@ -152,6 +154,11 @@ def _check_consistency(settings: Settings) -> None:
         problems.append(
             "PARLOUR_MIGRATION_MODE=dual-write needs PARLOUR_MIGRATION_FROM, the old store: "
             "memory, sqlite, sqlite:PATH, file:PATH or a redis:// URL"
+        )
+    if settings.tenancy == "multi" and not settings.platform_domain:
+        problems.append(
+            "PARLOUR_TENANCY=multi needs PARLOUR_PLATFORM_DOMAIN, the domain salons are served "
+            "under, e.g. PARLOUR_PLATFORM_DOMAIN=example.net"
         )
     if problems:
         raise ConfigurationError("\n".join(problems))

@@ -22,9 +22,13 @@ NAMESPACES = (
     "gallery",
     "audit",
     "clients",
+    "tenants",
 )
 """The kinds of record Parlour keeps. Sessions and rate limits follow ``REDIS_URL`` by default;
 the rest is durable and moves only when ``PARLOUR_DATA_BACKEND`` says so."""
+PLATFORM_NAMESPACES = ("ratelimit", "tenants")
+"""Kinds of record of the whole deployment, not of one salon: the salons themselves (``tenants``)
+and the rate-limit windows (whose keys name their salon, ``services.ratelimit``)."""
 
 REDIS_SCHEMES = (
     "redis",

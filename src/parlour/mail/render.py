@@ -117,7 +117,9 @@ class Renderer:
                 else "",
             }
             if data.kind in WITH_CALENDAR and link is not None:
-                calendar = calendar_file(data.booking, data.business, link)
+                calendar = calendar_file(
+                    data.booking, data.business, link, therapist=data.therapist
+                )
         elif isinstance(data, PasswordReset):
             context |= {
                 "email": data.email,
@@ -136,9 +138,11 @@ class Renderer:
         """The e-mail to hand to the SMTP server."""
         rendered = self.render(message)
         mail = EmailMessage()
-        name = from_json(message.data).business.name
+        business = from_json(message.data).business
         address = parseaddr(self.sender)[1]
-        mail["From"] = Address(display_name=name, addr_spec=address)
+        mail["From"] = Address(display_name=business.name, addr_spec=address)
+        if business.email:  # the salon's own address: a client's answer reaches the salon
+            mail["Reply-To"] = header_address(business.email)
         # The domain as its A-label, as in the envelope: readable by every relay and client.
         mail["To"] = ", ".join(header_address(address) for address in message.to)
         mail["Subject"] = rendered.subject

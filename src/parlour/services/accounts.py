@@ -17,7 +17,7 @@ import secrets
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -26,12 +26,35 @@ from parlour.domain.addresses import parse_email
 from parlour.errors import InvalidInput
 from parlour.services.cache import NamespaceCache, NoCache
 from parlour.services.hashing import HashingPool
+from parlour.services.resets import (
+    RESET_GONE,
+    RESET_VALID,
+    PasswordResetAsked,
+    ResetState,
+    newest_link_key,
+    state_of,
+)
+from parlour.services.roles import ROLES, Role, parse_role, role_of
 from parlour.services.staged import Staged
 from parlour.storage.base import ABSENT, DELETE, KVStore
 from parlour.tokens import sha256_hex
 
-Role = Literal["admin", "staff"]
-ROLES: tuple[Role, ...] = ("admin", "staff")
+__all__ = [  # what other modules import from here, those of resets.py and roles.py among them
+    "RESET_GONE",
+    "RESET_VALID",
+    "ROLES",
+    "SWITCHED_OFF",
+    "AccountError",
+    "AccountService",
+    "PasswordResetAsked",
+    "ResetState",
+    "Role",
+    "User",
+    "bumped",
+    "check_email",
+    "normalise_email",
+]
+
 MIN_PASSWORD = 10
 MAX_PASSWORD = 1024
 
@@ -67,6 +90,19 @@ class User:
     """SHA-256 of each unused one-time recovery code."""
     known_addresses: list[str] = field(default_factory=list)
     """Keyed hashes of the client addresses of recent successful logins (newest last)."""
+    resource_id: str = ""
+    """A therapist's account: the therapist (resource) whose bookings it sees and works."""
+    deactivated_at: float = 0.0
+    """When an admin switched the account off (0: it is on). It cannot log in; its history
+    (audit entries, bookings it made) stays."""
+
+    def __post_init__(self) -> None:
+        # An account stored by an older Parlour says "staff": it reads as "reception".
+        object.__setattr__(self, "role", role_of(self.role))
+
+    @property
+    def active(self) -> bool:
+        return not self.deactivated_at
 
     @property
     def is_admin(self) -> bool:
@@ -77,28 +113,7 @@ class User:
         return bool(self.totp_secret)
 
 
-@dataclass(frozen=True, slots=True)
-class PasswordResetAsked:
-    """Someone asked for a reset link for an account that exists (issue 13's typed event).
-
-    The ``stage`` hook of :class:`AccountService` turns it into the message, staged into the
-    same transact as the link's hash: no link without its e-mail, no e-mail without its link."""
-
-    email: str
-    user_id: str
-    token: str
-    """The link's token: only its hash is stored."""
-    at: float
-    expires: float
-
-
-RESET_VALID = 30 * 60
-"""Seconds a reset link works for."""
-
-ResetState = Literal["valid", "replaced", "changed", "gone"]
-"""What a reset link is now: it works; a newer link was asked for since (only the newest works);
-the password was set since (through another link, or by its owner); or it is unknown, used or
-expired."""
+SWITCHED_OFF = "This account is switched off. Ask the salon's owner to switch it back on."
 
 KNOWN_ADDRESSES = 10
 """How many recent login addresses an account remembers (the login throttle trusts them)."""
@@ -184,7 +199,9 @@ class AccountService:
 
         async def load() -> int | None:
             record = await self._users.get_item(normalise_email(email))
-            return None if record is None else int(record.get("credentials_version", 0))
+            if record is None or record.get("deactivated_at"):
+                return None  # a switched-off account has no live session
+            return int(record.get("credentials_version", 0))
 
         if fresh:
             return await load()
@@ -228,16 +245,20 @@ class AccountService:
             key=lambda user: user.email,
         )
 
-    async def create_user(self, email: str, role: str, password: str) -> User:
+    async def create_user(
+        self, email: str, role: str, password: str, *, resource_id: str = ""
+    ) -> User:
+        """A new account. ``role`` accepts the old name ``staff`` (reception); a therapist's
+        account names its therapist (``resource_id``), and only a therapist's does."""
         address = check_email(email)
-        if role not in ROLES:
-            raise AccountError("The role is admin or staff.", field="role")
+        checked, resource_id = _checked_role(role, resource_id)
         check_password(password, address)
         now = self._clock()
         user = User(
             id=f"u_{secrets.token_hex(8)}",
             email=address,
-            role=role,
+            role=checked,
+            resource_id=resource_id,
             password_hash=await self._hash(password),
             created_at=now,
             password_changed_at=now,
@@ -247,7 +268,9 @@ class AccountService:
         return user
 
     async def authenticate(self, email: str, password: str) -> User | None:
-        """The user if the password is theirs; ``None`` otherwise, in the same time either way."""
+        """The user if the password is theirs; ``None`` otherwise, in the same time either way.
+        Raises ``AccountError`` (:data:`SWITCHED_OFF`) for the right password of an account
+        that an admin switched off."""
         user = await self.get(email) if len(password) <= MAX_PASSWORD else None
         if user is None:
             # Spend what a real check spends, so the answer's timing tells nothing.
@@ -257,6 +280,8 @@ class AccountService:
             return None
         if not await self._verify(user.password_hash, password):
             return None
+        if not user.active:  # said only to whoever knows the password
+            raise AccountError(SWITCHED_OFF, field="password")
         if self.hasher.check_needs_rehash(user.password_hash):
             user = await self._store_password(user, password, changed=False)
         return user
@@ -268,10 +293,18 @@ class AccountService:
         check_password(new, user.email)
         return await self._store_password(user, new, changed=True)
 
-    async def set_role(self, email: str, role: str) -> User:
-        if role not in ROLES:
-            raise AccountError("The role is admin or staff.", field="role")
-        return await self.change(email, lambda record: bumped(record, role=role))
+    async def set_role(self, email: str, role: str, *, resource_id: str = "") -> User:
+        """Change the role (and a therapist's therapist); the account's sessions end."""
+        checked, resource_id = _checked_role(role, resource_id)
+        return await self.change(
+            email, lambda record: bumped(record, role=checked, resource_id=resource_id)
+        )
+
+    async def set_active(self, email: str, active: bool) -> User:
+        """Switch an account off (its sessions end at once, it cannot log in or reset its
+        password; its record and history stay) or back on."""
+        at = 0.0 if active else self._clock()
+        return await self.change(email, lambda record: bumped(record, deactivated_at=at))
 
     async def _store_password(self, user: User, password: str, *, changed: bool) -> User:
         password_hash = await self._hash(password)
@@ -294,7 +327,7 @@ class AccountService:
             user = await self.get(check_email(email))
         except AccountError:
             return None
-        if user is None or self.stage is None:
+        if user is None or not user.active or self.stage is None:
             return None
         now = self._clock()
         token = secrets.token_urlsafe(32)
@@ -308,7 +341,7 @@ class AccountService:
         }
         # The account's newest link, written with it: every older one is replaced (two asked
         # at once: the later write wins, and the other link says it was replaced).
-        newest = _newest_link_key(user.email)
+        newest = newest_link_key(user.email)
         ok = await self._users.transact(
             {key: record, newest: {"link": key}, **staged.writes},
             expect={key: ABSENT, **staged.expect},
@@ -322,9 +355,9 @@ class AccountService:
         record = await self._reset_record(token)
         if record is None:
             return "gone"
-        newest = await self._users.get_item(_newest_link_key(str(record["email"])))
+        newest = await self._users.get_item(newest_link_key(str(record["email"])))
         current = await self._users.get_item(str(record["email"]))
-        return _state_of(token, record, newest, current)
+        return state_of(token, record, newest, current)
 
     async def _reset_record(self, token: str) -> dict[str, Any] | None:
         if not 16 <= len(token) <= 100:
@@ -347,11 +380,11 @@ class AccountService:
         email = str(record["email"])
         check_password(password, email)
         password_hash = await self._hash(password)
-        newest_key = _newest_link_key(email)
+        newest_key = newest_link_key(email)
         for _ in range(4):  # a login noting its address meanwhile changes the record
             current = await self._users.get_item(email)
             newest = await self._users.get_item(newest_key)
-            state = _state_of(token, record, newest, current)
+            state = state_of(token, record, newest, current)
             if state != "valid" or current is None:
                 raise AccountError(RESET_GONE[state], field="token")
             changed = bumped(
@@ -376,27 +409,13 @@ class AccountService:
         return User(**changed)
 
 
-RESET_GONE: dict[ResetState, str] = {
-    "gone": "This reset link has expired or was already used. Ask for a new one.",
-    "replaced": "This reset link was replaced by a newer one: use the link in the most recent "
-    "e-mail, or ask for a new one.",
-    "changed": "This reset link no longer works: the password was changed after it was sent. "
-    "Log in with the new password, or ask for a new link.",
-}
-"""Why a link cannot set the password, for people (every state but ``valid``)."""
-
-
-def _newest_link_key(email: str) -> str:
-    # Hashed like the links, and without an "@": the namespace's accounts are the keys with one.
-    return f"rl:{sha256_hex(email)}"
-
-
-def _state_of(
-    token: str, record: dict[str, Any], newest: Any, current: dict[str, Any] | None
-) -> ResetState:
-    """A live link's state, given the account's newest link and the account itself."""
-    if isinstance(newest, dict) and newest.get("link") != f"r:{sha256_hex(token)}":
-        return "replaced"
-    if current is None or int(current.get("credentials_version", 0)) != record["version"]:
-        return "changed"
-    return "valid"
+def _checked_role(role: str, resource_id: str) -> tuple[Role, str]:
+    checked = parse_role(role)
+    if checked is None:
+        raise AccountError("The role is admin, reception or therapist.", field="role")
+    resource_id = resource_id.strip()
+    if checked == "therapist" and not resource_id:
+        raise AccountError(
+            "Choose the therapist whose calendar this account sees.", field="resource"
+        )
+    return checked, resource_id if checked == "therapist" else ""

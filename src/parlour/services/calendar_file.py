@@ -34,8 +34,9 @@ def _utc(instant: datetime) -> datetime:
     return instant.astimezone(UTC).replace(microsecond=0)
 
 
-def calendar_file(booking: Booking, business: Business, link: str) -> str:
-    """The booking as a calendar file; ``link`` is its manage link (from ``Links``)."""
+def calendar_file(booking: Booking, business: Business, link: str, *, therapist: str = "") -> str:
+    """The booking as a calendar file; ``link`` is its manage link (from ``Links``),
+    ``therapist`` the name of who it is with, if known."""
     event = Event()
     event.add("UID", _text(f"{booking.id}@parlour"))
     event.add("SEQUENCE", booking.sequence)
@@ -44,8 +45,12 @@ def calendar_file(booking: Booking, business: Business, link: str) -> str:
     event.add("LAST-MODIFIED", _utc(booking.last_modified))
     event.add("DTSTART", _utc(booking.start))
     event.add("DTEND", _utc(booking.end))
-    event.add("SUMMARY", _text(f"{booking.treatment_name} at {business.name}"))
-    event.add("DESCRIPTION", _text(f"See, move or cancel your booking: {link}"))
+    with_whom = f" with {therapist}" if therapist else ""
+    event.add("SUMMARY", _text(f"{booking.treatment_name}{with_whom} at {business.name}"))
+    event.add(
+        "DESCRIPTION",
+        _text(f"{booking.treatment_name}{with_whom}. See, move or cancel your booking: {link}"),
+    )
     event.add("URL", vUri(_CONTROL.sub("", _LINE_BREAK.sub("", link))))
     event.add("STATUS", "CANCELLED" if booking.status is Status.CANCELLED else "CONFIRMED")
     if business.address:

@@ -9,6 +9,7 @@ from datetime import date
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from parlour.domain.addresses import parse_email
 from parlour.domain.catalogue import UNIT_MINUTES, BookingRules, Resource, Treatment
 from parlour.domain.schedule import Hours, Schedule
 from parlour.domain.text import HIDDEN, hidden_characters
@@ -32,6 +33,8 @@ class Business:
     currency: str = "GBP"
     address: str = ""
     phone: str = ""
+    email: str = ""
+    """Where replies to the salon's e-mails go (their Reply-To); none: replies are not asked for."""
     rules: BookingRules = field(default_factory=BookingRules)
     locale: str = DEFAULT_LOCALE
     """How prices are written (CLDR), e.g. ``en_GB``: ``£45.00``; ``ja_JP``: ``￥2,800``."""
@@ -90,6 +93,17 @@ def business_from_json(data: dict[str, Any]) -> Business:
 
 
 # -- validation ---------------------------------------------------------------------------------
+
+
+def _reply_address(fields: dict[str, str], problems: dict[str, str]) -> str:
+    typed = fields.get("email", "").strip()
+    if not typed:
+        return ""
+    try:
+        return parse_email(typed).typed
+    except InvalidInput as exc:
+        problems.update(exc.fields)
+        return typed
 
 
 def _text(
@@ -226,6 +240,7 @@ class CatalogueService:
             currency=currency,
             address=_text(fields, problems, "address", "address", 300, required=False),
             phone=_text(fields, problems, "phone", "phone number", 40, required=False),
+            email=_reply_address(fields, problems),
             rules=rules,
             locale=locale,
         )

@@ -97,7 +97,7 @@ def windows(email: str, address: str) -> list[Window]:
     if address.strip():
         found += [
             Window(f"{policy}, this address", policy, Identity.ip(address))
-            for policy in ("login", "booking", "review")
+            for policy in ("login", "booking", "booking_attempt", "review")
         ]
     if email.strip() and address.strip():
         found.append(

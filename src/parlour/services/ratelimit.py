@@ -41,6 +41,14 @@ def policies_from(settings: Settings) -> dict[str, Policy]:
         "booking": Policy(
             "booking", settings.booking_rate_limit, settings.booking_rate_limit_outage == "open"
         ),
+        # Every try at the public booking form, made or not, per address: what stops a flood
+        # once "booking" counts only the bookings made (a try that lost its time, or a form
+        # sent again, is given back). Ten times the bookings allowed, in the same window.
+        "booking_attempt": Policy(
+            "booking_attempt",
+            Rate(settings.booking_rate_limit.limit * 10, settings.booking_rate_limit.window),
+            settings.booking_rate_limit_outage == "open",
+        ),
         "login": Policy(
             "login", settings.login_rate_limit, settings.login_rate_limit_outage == "open"
         ),
@@ -61,6 +69,9 @@ def policies_from(settings: Settings) -> dict[str, Policy]:
         # Mail fails open: a confirmation not sent because Redis blinked would be worse.
         "mail_recipient": Policy("mail_recipient", settings.mail_recipient_rate_limit, True),
         "mail_global": Policy("mail_global", settings.mail_global_rate_limit, True),
+        # Many salons: one address's limited actions across all of them (fails open like the
+        # booking limit; each salon's own limits still hold).
+        "platform": Policy("platform", settings.platform_rate_limit, True),
     }
 
 
@@ -125,9 +136,21 @@ class Limiter:
         self.outages: Counter[str] = Counter()
         self.decisions: Counter[tuple[str, str]] = Counter()
         """(policy, outcome) -> count, outcome one of admitted, refused, failed_open."""
+        self.salon = ""
+        """The salon whose windows these are (``scoped``): its slug starts every key."""
+        self.platform: Limiter | None = None
+        """A salon's limiter's deployment-wide one (the ``platform`` policy), else ``None``."""
+
+    def scoped(self, salon: str) -> Limiter:
+        """The same limits for one salon of many: its own windows (its slug in every key), its
+        decisions counted with the rest, and :attr:`platform` the deployment's limiter."""
+        limiter = Limiter(self.store, self.policies, self._secret)
+        limiter.outages, limiter.decisions = self.outages, self.decisions
+        limiter.salon, limiter.platform = salon, self
+        return limiter
 
     def _keys(self, identities: tuple[Identity, ...]) -> tuple[str, ...]:
-        return tuple(sorted({identity.key(self._secret) for identity in identities}))
+        return tuple(sorted({self.key_of(identity) for identity in identities}))
 
     async def check(self, policy_name: str, *identities: Identity) -> Decision:
         """Admit and count, or raise :class:`RateLimited` having counted nothing."""
@@ -158,7 +181,8 @@ class Limiter:
 
     def key_of(self, identity: Identity) -> str:
         """The private key ``identity`` counts under (what an account remembers of an address)."""
-        return identity.key(self._secret)
+        key = identity.key(self._secret)
+        return f"{self.salon}/{key}" if self.salon else key
 
     async def peek(self, policy_name: str, identity: Identity) -> Verdict:
         """The window of one identity, counting nothing."""

@@ -31,10 +31,19 @@ from parlour.storage.base import KVStore
 from parlour.tokens import sha256_hex
 
 ISSUER = "Parlour"
+"""The authenticator's name for an account when the salon has none (it names the salon)."""
 DRIFT_STEPS = 1
 RECOVERY_CODES = 10
 PENDING_SECONDS = 300.0
 WRONG_CODE = "That code is not right. Enter the 6 digits your app shows now, or a recovery code."
+USED_CODE = (
+    "That code was used already (to turn two-factor on, or to log in): each code works once, "
+    "so one seen over a shoulder cannot be used again. Wait for your app to show the next one "
+    "(at most 30 seconds) and enter that, or use a recovery code."
+)
+"""Issue 24, defect 18: the code that turned two-factor on was refused at a login in the same
+30 s without a word. It stays refused (a code is never accepted twice, whatever it was used
+for: the safer reading), and the refusal now says why and what to do."""
 
 
 def recovery_code() -> str:
@@ -64,14 +73,17 @@ class TwoFactorService:
         self._accounts = accounts
         self._clock = clock
 
-    async def start(self, email: str) -> Enrolment:
+    async def start(self, email: str, issuer: str = ISSUER) -> Enrolment:
         """A new pending secret for ``email`` (replacing any earlier pending one)."""
         secret = pyotp.random_base32()
         user = await self._accounts.change(email, lambda r: {**r, "totp_pending": secret})
-        return self.enrolment(user)
+        return self.enrolment(user, issuer)
 
-    def enrolment(self, user: User) -> Enrolment:
-        uri = pyotp.TOTP(user.totp_pending).provisioning_uri(name=user.email, issuer_name=ISSUER)
+    def enrolment(self, user: User, issuer: str = ISSUER) -> Enrolment:
+        """The secret and its ``otpauth://`` address; the app lists it as ``issuer`` (the
+        salon's name) and the account's address."""
+        issuer = " ".join(issuer.replace(":", " ").split()) or ISSUER  # ":" splits the label
+        uri = pyotp.TOTP(user.totp_pending).provisioning_uri(name=user.email, issuer_name=issuer)
         return Enrolment(user.totp_pending, uri)
 
     async def confirm(self, email: str, code: str) -> tuple[User, list[str]]:
@@ -104,18 +116,24 @@ class TwoFactorService:
     async def verify(self, email: str, code: str) -> User | None:
         """The account if ``code`` is a fresh TOTP code or an unused recovery code of it (which
         is used up); ``None`` for a wrong, replayed or used code, or no second factor."""
+        checked = await self.check(email, code)
+        return checked if isinstance(checked, User) else None
+
+    async def check(self, email: str, code: str) -> User | str:
+        """As :meth:`verify`, but a refusal is why, for people: :data:`USED_CODE` for a code of
+        a step already used (a replay), else :data:`WRONG_CODE`."""
         user = await self._accounts.get(email)
         if user is None or not user.two_factor:
-            return None
+            return WRONG_CODE
         digits = "".join(code.split())
         if digits.isdigit():
             step = self._matching_step(user.totp_secret, digits)
             if step is None:
-                return None
+                return WRONG_CODE
             return await self._use(email, lambda r: _take_step(r, step))
         hashed = _recovery_hash(code)
         if hashed not in user.recovery_codes:
-            return None
+            return WRONG_CODE
         return await self._use(email, lambda r: _take_recovery(r, hashed))
 
     async def disable(self, email: str) -> User:
@@ -141,28 +159,28 @@ class TwoFactorService:
 
     async def _use(
         self, email: str, take: Callable[[dict[str, Any]], dict[str, Any]]
-    ) -> User | None:
+    ) -> User | str:
         try:
             return await self._accounts.change(email, take)
-        except _Refused:
-            return None
+        except _Refused as refused:
+            return str(refused)
 
 
 class _Refused(AccountError):
-    def __init__(self) -> None:
-        super().__init__(WRONG_CODE, field="code")
+    def __init__(self, message: str = WRONG_CODE) -> None:
+        super().__init__(message, field="code")
 
 
 def _take_step(record: dict[str, Any], step: int) -> dict[str, Any]:
     if step <= int(record.get("totp_last_step", 0)):
-        raise _Refused  # this step, or an earlier one, was used already: a replay
+        raise _Refused(USED_CODE)  # this step, or an earlier one, was used already: a replay
     return {**record, "totp_last_step": step}
 
 
 def _take_recovery(record: dict[str, Any], hashed: str) -> dict[str, Any]:
     left = list(record.get("recovery_codes", []))
     if hashed not in left:
-        raise _Refused  # used meanwhile, by a parallel request
+        raise _Refused(USED_CODE)  # used meanwhile, by a parallel request
     left.remove(hashed)
     return {**record, "recovery_codes": left}
 

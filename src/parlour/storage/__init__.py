@@ -15,9 +15,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 
-from parlour.config import NAMESPACES, Settings, mask_url_password
-from parlour.errors import ConfigurationError, StorageError
-from parlour.storage.base import JSON, Backend, KVStore, check_namespace
+from parlour.config import NAMESPACES, PLATFORM_NAMESPACES, Settings, mask_url_password
+from parlour.errors import ConfigurationError, NoSalonInScope, StorageError
+from parlour.storage.base import (
+    JSON,
+    Backend,
+    KVStore,
+    check_namespace,
+    salon_namespace,
+    split_namespace,
+)
 from parlour.storage.dual import DualBackend
 from parlour.storage.events import ChangeEvent, ChangeKind, Subscription
 from parlour.storage.memory import MemoryBackend
@@ -52,6 +59,8 @@ class Storage:
         backends: Mapping[str, Backend],
         routes: Mapping[str, Backend],
         ratelimits: RateLimitStore,
+        *,
+        scoped: bool = False,
     ) -> None:
         self._backends = dict(backends)
         self._routes = dict(routes)
@@ -59,6 +68,9 @@ class Storage:
         self._open = False
         self.ratelimits = ratelimits
         """Sliding windows, on the backend of the ``ratelimit`` namespace."""
+        self.scoped = scoped
+        """Many salons (``PARLOUR_TENANCY=multi``): a salon's namespaces only through
+        :meth:`salon`, never :meth:`kv`."""
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Storage:
@@ -78,7 +90,12 @@ class Storage:
             for namespace in moving:
                 routes[namespace] = DualBackend(routes[namespace], old)
         limits = backends[entries["ratelimit"].name]
-        return cls(backends, routes, entries["ratelimit"].rate_limits(limits))
+        return cls(
+            backends,
+            routes,
+            entries["ratelimit"].rate_limits(limits),
+            scoped=settings.tenancy == "multi",
+        )
 
     async def __aenter__(self) -> Storage:
         if self._open:
@@ -111,14 +128,29 @@ class Storage:
         return self._backends
 
     def backend_for(self, namespace: str) -> Backend:
-        return self._routes[check_namespace(namespace)]
+        return self._routes[split_namespace(check_namespace(namespace))[0]]
 
     def kv(self, namespace: str) -> KVStore:
-        """The store for ``namespace`` (a word of a-z, 0-9 and _)."""
+        """The store for ``namespace`` (a word of a-z, 0-9 and _). With many salons, only the
+        deployment's own namespaces (``tenants``, ``ratelimit``): a salon's raise
+        :class:`NoSalonInScope`, since reading "the" bookings of a platform is a mistake."""
         store = self._stores.get(namespace)
         if store is None:
+            if self.scoped and split_namespace(namespace)[0] not in PLATFORM_NAMESPACES:
+                raise NoSalonInScope(
+                    f"{namespace!r} belongs to a salon: name one (Storage.salon), there is no "
+                    "default salon when PARLOUR_TENANCY=multi"
+                )
             store = self._stores[namespace] = KVStore(self.backend_for(namespace), namespace)
         return store
+
+    def salon(self, space: str | None) -> SalonStores:
+        """The stores of the salon whose keys live under ``space`` (its slug; ``None`` for a
+        single salon, and for the first salon of many, which keeps the keys it had)."""
+        return SalonStores(self, space)
+
+    def _salon_kv(self, namespace: str) -> KVStore:
+        return KVStore(self.backend_for(namespace), namespace)  # kept by the SalonStores
 
     async def check(self) -> list[BackendStatus]:
         """Ask every backend to answer: one status each, never raising for one that is down."""
@@ -131,6 +163,36 @@ class Storage:
             else:
                 statuses.append(BackendStatus(name, backend.describe(), None))
         return statuses
+
+
+class SalonStores:
+    """One salon's namespaces: ``stores.kv("bookings")`` is ``bookings@<slug>`` (or ``bookings``
+    for the salon that keeps a single-salon deployment's keys). Everything of a salon is reached
+    through one of these, so no service can name another salon's keys."""
+
+    __slots__ = ("_storage", "_stores", "space")
+
+    def __init__(self, storage: Storage, space: str | None) -> None:
+        self._storage = storage
+        self.space = space
+        self._stores: dict[str, KVStore] = {}
+
+    def kv(self, namespace: str) -> KVStore:
+        store = self._stores.get(namespace)
+        if store is None:
+            if namespace in PLATFORM_NAMESPACES:
+                raise NoSalonInScope(f"{namespace!r} is the platform's, not a salon's")
+            qualified = salon_namespace(check_namespace(namespace), self.space)
+            store = self._stores[namespace] = self._storage._salon_kv(qualified)
+        return store
+
+    def namespaces(self) -> list[str]:
+        """Every namespace this salon may hold keys in, as the backends name them."""
+        return [
+            salon_namespace(namespace, self.space)
+            for namespace in NAMESPACES
+            if namespace not in PLATFORM_NAMESPACES
+        ]
 
 
 def backend_for_spec(spec: str, settings: Settings) -> Backend:

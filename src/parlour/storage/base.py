@@ -28,7 +28,24 @@ T = TypeVar("T")
 MAX_KEY_BYTES = 512
 MAX_VALUE_BYTES = 16 * 1024 * 1024
 MAX_TTL_SECONDS = 10 * 365 * 24 * 3600.0
-_NAMESPACE = re.compile(r"[a-z][a-z0-9_]{0,31}")
+_WORD = r"[a-z][a-z0-9_]{0,31}"
+_SALON = r"[a-z0-9](?:[a-z0-9-]{0,30}[a-z0-9])?"
+_NAMESPACE = re.compile(rf"{_WORD}(?:@{_SALON})?")
+SALON_MARK = "@"
+"""Between a namespace's kind and its salon: ``bookings@maya`` is salon maya's bookings."""
+
+
+def salon_namespace(namespace: str, salon: str | None) -> str:
+    """``namespace`` of ``salon`` (``bookings@maya``); the namespace itself for ``None``, the
+    salon of a single-salon deployment (and the first salon of a multi-tenant one, which keeps
+    the keys it had: docs/tenancy.md)."""
+    return namespace if salon is None else f"{namespace}{SALON_MARK}{salon}"
+
+
+def split_namespace(namespace: str) -> tuple[str, str | None]:
+    """``(kind, salon)`` of a namespace: ``("bookings", "maya")``, ``("bookings", None)``."""
+    kind, mark, salon = namespace.partition(SALON_MARK)
+    return kind, (salon if mark else None)
 
 
 class _Marker(enum.Enum):
@@ -152,7 +169,8 @@ def _check_fields(key: str, fields: Mapping[str, str | _Marker]) -> dict[str, st
 def check_namespace(namespace: str) -> str:
     if not isinstance(namespace, str) or not _NAMESPACE.fullmatch(namespace):
         raise InvalidKey(
-            f"namespace {namespace!r} must be 1-32 of a-z, 0-9 and _, starting with a letter"
+            f"namespace {namespace!r} must be 1-32 of a-z, 0-9 and _, starting with a letter, "
+            "then @ and a salon's slug if it is a salon's"
         )
     return namespace
 

@@ -36,6 +36,7 @@ from parlour.storage.base import (
     Sample,
     expectation_holds,
     merged,
+    split_namespace,
 )
 from parlour.storage.events import ChangeKind
 from parlour.storage.postgres_events import NotifyListener
@@ -52,6 +53,7 @@ RECLAIM_BATCH = 500
 BYTES_PER_SECOND = 8 * 1024 * 1024
 RECLAIM_INTERVAL = 5.0
 _LIVE = "(expires_at IS NULL OR expires_at > now())"
+_SCOPE = "SELECT set_config('parlour.salon', $1, false)"
 _EXPIRY = "now() + make_interval(secs => $4)"
 
 _SET = {
@@ -191,14 +193,27 @@ class PostgresBackend(Backend):
         idempotent: bool,
         retry_conflicts: bool = False,
         size: int = 0,
+        salon: str = "",
     ) -> T:
         """``work`` on a pooled connection within the deadline, for modules with their own SQL.
 
         ``size``: bytes sent. A 16 MB value took 0.5 s to write on an idle 2-core machine, so
         large values get time to travel on top of the deadline (at :data:`BYTES_PER_SECOND`).
+        ``salon``: the only salon whose rows ``work`` may see or write (row-level security,
+        schema version 2); none: a single salon's and the deployment's own; ``*``: every salon's.
         """
         if not self._schema_checked:
             await self._ensure_schema()
+        if salon:
+            unscoped = work
+
+            async def scoped(connection: Connection) -> T:
+                # For this use of the connection only: the pool's reset on release (RESET ALL)
+                # forgets it before anyone else is given the connection.
+                await connection.execute(_SCOPE, salon)
+                return await unscoped(connection)
+
+            work = scoped
         return await self.database.call(
             work,
             idempotent=idempotent,
@@ -207,12 +222,17 @@ class PostgresBackend(Backend):
         )
 
     async def _call(
-        self, statement: str, *args: Any, idempotent: bool = True, size: int = 0
+        self, statement: str, *args: Any, idempotent: bool = True, size: int = 0, salon: str = ""
     ) -> Any:
+        """``statement`` with ``args``; on the rows of the salon of the namespace ``args``
+        start with (every statement of the contract names its namespace first)."""
+        if not salon and args and isinstance(args[0], str):
+            salon = split_namespace(args[0])[1] or ""
+
         async def fetch(connection: Connection) -> Any:
             return await connection.fetch(statement, *args)
 
-        return await self.run(fetch, idempotent=idempotent, size=size)
+        return await self.run(fetch, idempotent=idempotent, size=size, salon=salon)
 
     # -- the contract ---------------------------------------------------------------------------
 
@@ -371,7 +391,13 @@ class PostgresBackend(Backend):
         # a serialization failure or deadlock rolled everything back, so that is retried.
         work = merge_then_apply if merging else apply
         size = sum(len(op.write) for op in ordered if isinstance(op.write, str))
-        return await self.run(work, idempotent=False, retry_conflicts=True, size=size)
+        return await self.run(
+            work,
+            idempotent=False,
+            retry_conflicts=True,
+            size=size,
+            salon=split_namespace(namespace)[1] or "",
+        )
 
     async def scan(self, namespace: str, batch_size: int) -> AsyncIterator[list[tuple[str, str]]]:
         # Keyset pagination on the primary key: each batch is one short indexed read.
@@ -402,6 +428,7 @@ class PostgresBackend(Backend):
             " SELECT ctid FROM parlour_kv WHERE expires_at <= now()"
             " LIMIT $1 FOR UPDATE SKIP LOCKED) RETURNING 1) SELECT count(*) FROM gone",
             RECLAIM_BATCH,
+            salon="*",  # expired rows of every salon
         )
         return int(rows[0][0])
 

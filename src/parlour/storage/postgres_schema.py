@@ -12,6 +12,10 @@ Version 1:
 - ``parlour_transact()`` and ``parlour_ratelimit_hit()``: the two multi-row atomic steps as
   server-side functions (``postgres_sql/*.sql``), so each costs one round trip, as the Lua
   scripts do on Redis.
+
+Version 2 (many salons): ``parlour_kv.salon``, the salon of the row's namespace, and row-level
+security forced on ``parlour_kv``: a statement sees and writes only the rows of the salon that
+``parlour.salon`` names (set for each statement on a salon's rows: ``storage/postgres.py``).
 """
 
 from __future__ import annotations
@@ -30,8 +34,11 @@ def _sql(name: str) -> str:
 
 def migrations() -> list[tuple[int, str]]:
     """``(version, SQL)`` in order. Never edit a released one: add the next."""
-    return [(1, _sql("v1_tables") + "\n" + _sql("transact") + "\n" + _sql("ratelimit"))]
+    return [
+        (1, _sql("v1_tables") + "\n" + _sql("transact") + "\n" + _sql("ratelimit")),
+        (2, _sql("v2_salons")),
+    ]
 
 
-LATEST = 1
+LATEST = 2
 """The schema version this Parlour needs (the last of :func:`migrations`)."""

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import replace
 
 from argon2 import PasswordHasher
 from starlette.applications import Starlette
@@ -20,6 +21,7 @@ from starlette.routing import Mount, Route
 from parlour.config import Settings, load_settings
 from parlour.links import Links, allowed_hosts
 from parlour.runtime import Runtime
+from parlour.salons import SalonServices
 from parlour.storage import Storage
 from parlour.web import health, public, staff
 from parlour.web.api import build_api
@@ -32,10 +34,12 @@ from parlour.web.middleware.header_limit import HeaderLimit
 from parlour.web.middleware.hosts import AllowedHosts
 from parlour.web.middleware.ratelimit_headers import RateLimitHeaders
 from parlour.web.middleware.request_metrics import RequestMetrics
+from parlour.web.middleware.salons import SalonHosts
 from parlour.web.middleware.security import SecurityHeaders
 from parlour.web.middleware.serving_gate import ServingGate
 from parlour.web.middleware.sessions import SessionMiddleware
 from parlour.web.parts import Parts
+from parlour.web.platform import routes as platform_routes
 from parlour.web.templating import StaticAssets, build_templates
 
 MAX_BODY = 1024 * 1024
@@ -80,9 +84,18 @@ def create_app(
         delivery=delivery,
         links=Links.from_settings(settings),
         durability=runtime.durability,
+        runtime=runtime,
+        stores=runtime.home.stores,
     )
     api = build_api(app_parts)
     install_error_handlers(api)
+    # Inside the host check: what serves a salon, or the platform, once the host is known.
+    inner = [
+        Middleware(ServingGate, durability=runtime.durability),
+        Middleware(SessionMiddleware, service=runtime.sessions, settings=settings),
+        Middleware(RateLimitHeaders),
+        Middleware(CloseForms),
+    ]
 
     # With its own listener (PARLOUR_METRICS_BIND, started by `parlour serve`), /metrics
     # leaves the main port.
@@ -111,11 +124,8 @@ def create_app(
             # Pages, JSON and CSS; Starlette leaves event streams and images as they are.
             Middleware(GZipMiddleware, minimum_size=500),
             Middleware(HeaderLimit),
-            Middleware(AllowedHosts, hosts=allowed_hosts(settings)),
-            Middleware(ServingGate, durability=runtime.durability),
-            Middleware(SessionMiddleware, service=runtime.sessions, settings=settings),
-            Middleware(RateLimitHeaders),
-            Middleware(CloseForms),
+            hosts_check(runtime, app_parts, inner),
+            *inner,
         ],
         routes=routes,
         lifespan=lifespan,
@@ -124,6 +134,34 @@ def create_app(
     app.state.parts = app_parts
     install_error_handlers(app)
     return app
+
+
+def hosts_check(runtime: Runtime, app_parts: Parts, inner: list[Middleware]) -> Middleware:
+    """Which host a request may be for: this site's names (one salon), or with many salons,
+    each salon's and the platform's (``web/middleware/salons.py``)."""
+    if runtime.tenants is None or runtime.salons is None:
+        return Middleware(AllowedHosts, hosts=allowed_hosts(runtime.settings))
+    platform = Starlette(middleware=inner, routes=[*health.routes, *platform_routes()])
+    platform.state.parts = app_parts
+    install_error_handlers(platform)
+
+    def parts_of(services: SalonServices) -> Parts:
+        return replace(
+            app_parts,
+            core=services.core,
+            sessions=services.sessions,
+            limiter=services.limiter,
+            links=services.links,
+            stores=services.stores,
+        )
+
+    return Middleware(
+        SalonHosts,
+        tenants=runtime.tenants,
+        salons=runtime.salons,
+        platform=platform,
+        parts_of=parts_of,
+    )
 
 
 def app_from_environment() -> Starlette:

@@ -15,9 +15,11 @@ from parlour.services.bookings.records import OUT_OF_RANGE, in_range
 from parlour.web import csrf
 from parlour.web.contact import business_for_page, opening_for_page
 from parlour.web.middleware.sessions import Session
-from parlour.web.parts import parts
+from parlour.web.parts import core, parts
 
 log = logging.getLogger(__name__)
+_APPOINTMENTS = frozenset({"admin/index.html", "admin/booking.html", "admin/calendar.html"})
+"""Staff pages that show appointments, each with its client's alerts (services.clients.people)."""
 
 
 def session_of(request: Request) -> Session:
@@ -50,6 +52,8 @@ async def render(
     }
     if full.get("business") is None:  # every page names the salon (web/contact.py)
         full["business"] = await business_for_page(request)
+    if template in _APPOINTMENTS and "alerts" not in full and session.record:
+        full["alerts"] = await core(request).clients.alerts()  # the clients' alert notes
     if "opening" not in full and not request.url.path.startswith("/admin"):
         full["opening"] = await opening_for_page(request)
     return templates.TemplateResponse(

@@ -15,10 +15,11 @@ from starlette.templating import Jinja2Templates
 from parlour.config import Settings
 from parlour.links import Links
 from parlour.mail.delivery import DeliveryWorker
+from parlour.runtime import Runtime
 from parlour.services.core import Core
 from parlour.services.ratelimit import Limiter
 from parlour.services.sessions import SessionService
-from parlour.storage import Storage
+from parlour.storage import SalonStores, Storage
 from parlour.storage.durability import Durability
 from parlour.web.metrics import Metrics
 
@@ -39,13 +40,25 @@ class Parts:
     """Every absolute link (manage links, calendar files, e-mails): from the settings only."""
     durability: Durability
     """Whether Redis may be served from: not emptied, not evicting (storage/durability.py)."""
+    runtime: Runtime
+    """The process's composition root: the platform's pages reach the salons through it."""
+    stores: SalonStores
+    """This salon's stores (a change feed of its own: the staff desk's live view)."""
+
+
+SALON_PARTS = "parlour.parts"
+"""The scope key under which a salon's own parts ride with its request (many salons:
+``web/middleware/salons.py`` puts them there before anything else runs)."""
 
 
 def parts(where: HTTPConnection | Starlette) -> Parts:
-    """The parts of the app that serves this request (or of this app)."""
-    app = where if isinstance(where, Starlette) else where.app
-    found: Parts = app.state.parts
-    return found
+    """The parts of the salon this request is for (or of this app: its only salon, or with
+    many, the platform's own)."""
+    if isinstance(where, Starlette):
+        found: Parts = where.state.parts
+        return found
+    salon: Parts | None = where.scope.get(SALON_PARTS)
+    return salon if salon is not None else where.app.state.parts
 
 
 def core(where: HTTPConnection | Starlette) -> Core:

@@ -21,9 +21,18 @@ async def enforce(request: Request, policy: str, *identities: Identity) -> Decis
     """Apply ``policy`` to the client's address and ``identities``; remember the decision so
     the response carries its RateLimit headers. Raises :class:`RateLimited`."""
     limiter = parts(request).limiter
-    decision = await limiter.check(policy, Identity.ip(client_address(request)), *identities)
+    address = Identity.ip(client_address(request))
+    if limiter.platform is not None:  # one salon of many: the address across all of them too
+        await limiter.platform.check("platform", address)
+    decision = await limiter.check(policy, address, *identities)
     request.state.ratelimit = decision
     return decision
+
+
+async def give_back(request: Request, decision: Decision) -> None:
+    """Return an admission ``enforce`` counted: the request turned out not to be what the
+    policy counts (a booking form that booked nothing new)."""
+    await parts(request).limiter.refund(decision)
 
 
 def client_address(request: Request) -> str:

@@ -98,7 +98,9 @@ def closed_reason(
         everyone = not any(works(r) for r in resources if r.active)
         who = "We are closed" if everyone else f"No one who does {treatment.name} works"
         return Why.CLOSED, f"{who} on {weekday}s."
-    return Why.OFF, f"We are closed on {day:%A %-d %B}."
+    others_work = any(r.schedule.hours_on(day) for r in resources if r.active)
+    who = f"No one who does {treatment.name} works" if others_work else "We are closed"
+    return Why.OFF, f"{who} on {day:%A %-d %B}."
 
 
 def _works_on(weekday: int) -> Callable[[Resource], bool]:

@@ -5,8 +5,7 @@ key's id, services.bookings.client_keys):
 
     c:k:<id>          {booking id: summary} for every booking of that key (merged)
     c:q:<nn>          {id: ""} for keys whose listing is not yet up to date, in 256 shards
-    c:l:<id>          the key's listing: its entries in the sorted index, and the phones it gave
-    c:p:<phone id>    {e-mail key id: ""}: the e-mail keys whose bookings gave that phone (merged)
+    c:l:<id>          the key's listing: its entries in the sorted index
     c:s, c:s:<leaf>   the sorted index of listing entries (services.sorted_index)
     c:built           the build marker: every booking made before the index existed is in it
 
@@ -17,7 +16,7 @@ booking and its summary apart. It only merges, reads nothing first and expects n
 never makes a booking contend; and it touches one or two small keys: the key's own bookings and,
 when the booking is new or its client's name, e-mail or phone changed, a pending-shard field.
 
-Everything else (the listing, the sorted entries, the phones' owners) is brought up to date from
+Everything else (the listing and the sorted entries) is brought up to date from
 ``c:k`` by services.clients.listing before any read, for the keys still pending: its work is
 proportional to what changed since, and never on a booking's path. A shared name or phone (a
 front desk's number on every booking) therefore never makes a booking rewrite a growing key.
@@ -34,7 +33,7 @@ from datetime import datetime
 from typing import Any
 
 from parlour.domain.booking import Booking, Status
-from parlour.services.bookings.client_keys import client_id, client_key
+from parlour.services.bookings.client_keys import client_id, client_key, client_key_of
 from parlour.services.bookings.keys import client_pending_key, client_summaries_key
 from parlour.services.staged import Staged
 from parlour.storage.base import DELETE, JSON
@@ -65,7 +64,7 @@ class Visit:
 
     @property
     def key(self) -> str:
-        return client_key(self.email, self.phone)
+        return client_key(self.email, self.phone, self.name)
 
 
 def summary(booking: Booking) -> str:
@@ -114,8 +113,8 @@ def _named(booking: Booking) -> tuple[str, str, str, datetime]:
 def index_change(before: Booking | None, after: Booking | None) -> Staged:
     """The merges that keep the index true for a booking going from ``before`` to ``after``
     (``None``: it did not exist), for the change's own ``transact``."""
-    old = client_key(before.email, before.phone) if before is not None else ""
-    new = client_key(after.email, after.phone) if after is not None else ""
+    old = client_key_of(before) if before is not None else ""
+    new = client_key_of(after) if after is not None else ""
     merge: dict[str, dict[str, Any]] = {}
 
     def add(key: str, fields: dict[str, Any]) -> None:

@@ -4,10 +4,8 @@ visits.
 
 A page reads the pending shards (services.clients.listing brings any key still pending up to
 date first), the stretch of the sorted index it shows, then for those keys their summaries and
-listings, their phones' owners and the phone keys shown with them: a handful of round trips of
-a size set by the page, whatever the size of the namespace. The phone rule is applied here, as
-the page is read (services.bookings.client_keys.shown_under): a phone key shown under an e-mail
-client is skipped, and that client's row counts its bookings.
+listings: a handful of round trips of a size set by the page, whatever the size of the
+namespace. Each key is one client (services.bookings.client_keys: a phone number joins nobody).
 """
 
 from __future__ import annotations
@@ -19,10 +17,8 @@ from datetime import UTC, datetime
 
 from parlour.domain.booking import Status
 from parlour.services.bookings.client_index import Visit, visits_of
-from parlour.services.bookings.client_keys import shown_under
 from parlour.services.bookings.keys import (
     client_listing_key,
-    client_owners_key,
     client_summaries_key,
 )
 from parlour.services.clients.listing import ClientListing, Listing
@@ -39,11 +35,13 @@ class Shown:
 
     id: str
     keys: tuple[str, ...]
-    """Its own key first, then the phone keys shown with it."""
+    """Its key."""
     own: tuple[Visit, ...]
-    """The visits of its own key, oldest made first: the newest names it."""
-    visits: tuple[Visit, ...]
-    """Every visit shown with it."""
+    """Its visits, oldest made first: the newest names it."""
+
+    @property
+    def visits(self) -> tuple[Visit, ...]:
+        return self.own
 
     @property
     def row(self) -> Row:
@@ -140,14 +138,14 @@ class ClientDirectory:
         return query.by(min(query.words, key=lambda w: (spans[prefixes[w]], -len(w))))
 
     async def client(self, client_id: str) -> Shown | None:
-        """The client listed by this id, or ``None`` (none, or shown under another)."""
+        """The client listed by this id, or ``None``."""
         await self.listing.ready()
         found = (await self._shown([client_id[:64]])).get(client_id[:64])
         return None if found is None else found.shown
 
     async def _rows(self, entries: Sequence[str], query: Query) -> list[Row]:
         """The rows of the keys ``entries`` list, skipping an entry its key's listing no
-        longer holds (changed while the page was read) and a key shown under another."""
+        longer holds (changed while the page was read)."""
         shown = await self._shown([key_of(entry) for entry in entries])
         rows = []
         for entry in entries:
@@ -168,28 +166,10 @@ class ClientDirectory:
             if visits[k]
             and (listing := Listing.from_json(read.get(client_listing_key(k)))) is not None
         }
-        live = list(listings)
-        phone_only = {k for k in live if not visits[k][-1].email.strip()}
-        phones = {k: () if k in phone_only else listings[k].phones for k in live}
-        asked = phone_only | {p for k in live for p in phones[k]}
-        found = await self._store.get_many([client_owners_key(p) for p in asked])
-        owners = {p: set(found.get(client_owners_key(p)) or ()) for p in asked}
-        joined = {
-            k: [p for p in phones[k] if shown_under(p, owners[p], phone_only=True) == k]
-            for k in live
+        return {
+            k: _Found(Shown(k, (visits[k][-1].key,), tuple(visits[k])), listing.entries)
+            for k, listing in listings.items()
         }
-        extra = await self._store.get_many(
-            [client_summaries_key(p) for k in live for p in joined[k]]
-        )
-        result = {}
-        for k in live:
-            if k in phone_only and shown_under(k, owners[k], phone_only=True) != k:
-                continue
-            theirs = [v for p in joined[k] if (v := visits_of(extra.get(client_summaries_key(p))))]
-            keys = (visits[k][-1].key, *(v[-1].key for v in theirs))
-            every = (*visits[k], *(visit for v in theirs for visit in v))
-            result[k] = _Found(Shown(k, keys, tuple(visits[k]), every), listings[k].entries)
-        return result
 
 
 @dataclass(frozen=True, slots=True)

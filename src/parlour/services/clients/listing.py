@@ -4,9 +4,8 @@ the layout).
 A key waits in a pending shard from the change that needs it until a read: :meth:`ready` reads
 the 256 shards (one round trip, nothing in them most of the time), and for each key still pending
 works out its listing again from its bookings' summaries: its entries in the sorted index
-(services.clients.search) and the phones its bookings gave (``c:p``, for the phone rule of
-services.bookings.client_keys). One ``transact`` per batch of keys writes the listings, the
-sorted index's leaves and the phones' owners, and takes the keys off their shards, expecting
+(services.clients.search). One ``transact`` per batch of keys writes the listings and the
+sorted index's leaves, and takes the keys off their shards, expecting
 each key's summaries and listing as read: a booking that changed a key meanwhile fails it and it
 is worked out again; a change after it puts the key back. So the work is what changed since the
 last read, and it is never on a booking's path.
@@ -18,8 +17,11 @@ change made meanwhile (which indexes itself) is never overwritten by an older co
 under a key the booking no longer has are taken out the same way. Two instances building at
 once do the same merges twice. Then every key's listing is worked out again, its entries put in
 whatever its old listing said (stray entries of no listing are never shown), and the marker says
-the build is done. :data:`VERSION` changes when the listing's rule does (issue 24): a changed
-version builds again, upgrading every listing in place.
+the build is done. :data:`VERSION` changes when the listing's rule does: a changed version
+builds again, upgrading every listing in place. Version 2 (issue 24) is the rule that a phone
+number joins nobody (services.bookings.client_keys): its build moves each phone-only booking's
+summary to its new key (number and name), so clients the old rule showed as one come apart, and
+removes the phones' owners (``c:p:<phone id>``) the old rule kept.
 
 During a rolling upgrade, instances still on an older version change bookings without the index
 after the first build; so the first read an hour (:data:`SETTLE`) after a build builds once more
@@ -41,7 +43,7 @@ from parlour.services.bookings.client_index import (
     summary,
     visits_of,
 )
-from parlour.services.bookings.client_keys import client_id, client_key, phone_client_key
+from parlour.services.bookings.client_keys import client_id, client_key_of
 from parlour.services.bookings.keys import (
     CLIENT_INDEX_BUILT,
     CLIENT_SORTED,
@@ -60,43 +62,39 @@ from parlour.services.clients.search import entries
 from parlour.services.sorted_index import MAX_LEAF, SortedIndex
 from parlour.storage.base import ABSENT, DELETE, JSON, KVStore
 
-VERSION = 1
+VERSION = 3
+"""2: names indexed by their words without accents (search.fold, issue 24 defect 19);
+3: a phone-only booking's client is its phone and name, never another's (issue 24 defect 5)."""
 SETTLE = timedelta(hours=1)
 """How long after a build the next read builds once more (longer than a rolling upgrade)."""
 BATCH = 32
 """Keys brought up to date in one ``transact``."""
 BUILD_BATCH = 200
 ATTEMPTS = 8
+_OWNERS = client_owners_key("")
 
 
 @dataclass(frozen=True, slots=True)
 class Listing:
     entries: tuple[str, ...]
-    phones: tuple[str, ...]
-    """For an e-mail key: the ids of the phone keys its bookings gave."""
 
     def to_json(self) -> dict[str, Any]:
-        return {"entries": list(self.entries), "phones": list(self.phones)}
+        return {"entries": list(self.entries)}
 
     @classmethod
     def from_json(cls, value: JSON) -> Listing | None:
         if not isinstance(value, dict):
             return None
-        return cls(tuple(value.get("entries", ())), tuple(value.get("phones", ())))
+        return cls(tuple(value.get("entries", ())))
 
 
 def listing_for(key_id: str, visits: Sequence[Visit]) -> Listing | None:
     """A key's listing from its visits (oldest made first): its newest booking's name, e-mail
-    and phone; for an e-mail key, every phone its bookings gave."""
+    and phone."""
     if not visits:
         return None
     newest = visits[-1]
-    phones: set[str] = set()
-    if newest.email.strip():
-        phones = {client_id(k) for v in visits if (k := phone_client_key(v.phone))}
-    return Listing(
-        tuple(entries(key_id, newest.name, newest.email, newest.phone)), tuple(sorted(phones))
-    )
+    return Listing(tuple(entries(key_id, newest.name, newest.email, newest.phone)))
 
 
 class ClientListing:
@@ -150,7 +148,7 @@ class ClientListing:
                     read.get(client_summaries_key(key_id)),
                     read.get(client_listing_key(key_id)),
                 )
-                old = Listing.from_json(stored) or Listing((), ())
+                old = Listing.from_json(stored) or Listing(())
                 new = listing_for(key_id, visits_of(document))
                 expect[client_summaries_key(key_id)] = ABSENT if document is None else document
                 expect[client_listing_key(key_id)] = ABSENT if stored is None else stored
@@ -158,12 +156,9 @@ class ClientListing:
                     writes[client_summaries_key(key_id)] = DELETE
                 if new != Listing.from_json(stored):
                     writes[client_listing_key(key_id)] = DELETE if new is None else new.to_json()
-                new = new or Listing((), ())
+                new = new or Listing(())
                 added |= set(new.entries) - (set() if again else set(old.entries))
                 removed |= set(old.entries) - set(new.entries)
-                for phone in set(new.phones) ^ set(old.phones):
-                    owned = phone in new.phones
-                    merge.setdefault(client_owners_key(phone), {})[key_id] = "" if owned else DELETE
                 merge.setdefault(pending_key(key_id), {})[key_id] = DELETE
             plan = await self.sorted.plan(added, removed)
             if await self._store.transact(
@@ -183,6 +178,8 @@ class ClientListing:
         indexed: dict[str, set[str]] = {}
         """Booking id -> the keys whose summaries hold it."""
         keys: set[str] = set()
+        owners: list[str] = []
+        """The old rule's phones' owners, removed once every key is up to date."""
         async for key, value in self._store.items():
             if is_booking(key) and isinstance(value, dict):
                 records[booking_id_of(key)] = value
@@ -192,12 +189,16 @@ class ClientListing:
                     indexed.setdefault(booking_id, set()).add(client_key_id_of(key))
             elif is_client_listing(key):
                 keys.add(client_key_id_of(key))
+            elif key.startswith(_OWNERS):
+                owners.append(key)
         every = sorted(records.keys() | indexed.keys())
         for start in range(0, len(every), BUILD_BATCH):
             keys |= await self._put(every[start : start + BUILD_BATCH], records, indexed)
         ordered = sorted(keys)
         for start in range(0, len(ordered), BATCH):
             await self._bring_up_to_date(ordered[start : start + BATCH], again=True)
+        for start in range(0, len(owners), BUILD_BATCH):
+            await self._store.transact(dict.fromkeys(owners[start : start + BUILD_BATCH], DELETE))
         at, settled = (first, True) if first else (self._clock().isoformat(), False)
         await self._store.set_item(
             CLIENT_INDEX_BUILT, {"version": VERSION, "at": at, "settled": settled}
@@ -217,9 +218,7 @@ class ClientListing:
                 owner = ""
                 if record is not None:
                     booking = booking_from_json(record)
-                    owner = (
-                        client_id(key) if (key := client_key(booking.email, booking.phone)) else ""
-                    )
+                    owner = client_id(key) if (key := client_key_of(booking)) else ""
                     if owner:
                         merge.setdefault(client_summaries_key(owner), {})[booking_id] = summary(
                             booking

@@ -1,7 +1,8 @@
 """Booking records as a whole: every booking (for the client list), a fresh manage link for a
-booking, and a booking's client details erased. They keep the ``bookings`` namespace's layout
-(services.bookings.keys: ``b:<id>`` records, ``t:<sha256 of token>`` -> id) and change a
-record only in one ``transact`` that expects it as read, as the booking service does.
+booking, a booking's client details replaced (a client edited or merged) or erased. They keep
+the ``bookings`` namespace's layout (services.bookings.keys: ``b:<id>`` records,
+``t:<sha256 of token>`` -> id) and change a record only in one ``transact`` that expects it
+as read, as the booking service does.
 
 A manage link's token is stored only as its hash, so staff cannot show a client the link they
 were sent. :meth:`ClientRecords.new_link` issues a new one instead: the new hash replaces the
@@ -79,6 +80,13 @@ class ClientRecords:
             booking_id, lambda b: {"token_hash": sha256_hex(token)}, token=token
         )
         return changed, token
+
+    async def set_client(self, booking_id: str, name: str, email: str, phone: str) -> Booking:
+        """The booking's client details replaced (staff editing or merging a client); its
+        manage link kept."""
+        return await self._rewrite(
+            booking_id, lambda b: {"client_name": name, "email": email, "phone": phone}
+        )
 
     async def erase_client(self, booking_id: str) -> Booking:
         """The booking kept for the books (time, treatment, price, status), its client's name,

@@ -3,7 +3,7 @@ page: each listed key has a few strings in the sorted index (services.sorted_ind
 query reads the run of strings that start with what it asks.
 
     n <name> <id>            everyone, by name (case-folded), then id: the list without a query
-    w <word> <name> <id>     each word of the name: "ann", "ann ex", "example ann"
+    w <word> <name> <id>     each word of the name, folded (:func:`fold`): "ann", "nguyen"
     e <e-mail> <id>          the address, case-folded: "ann@", "ann@example.com"
     p <reversed digits> <id> the phone number read backwards: its last digits, "0111", or all
 
@@ -11,6 +11,8 @@ query reads the run of strings that start with what it asks.
 by the start of any of its words (each word of the query must start one, in any order), an
 e-mail address by its start, a phone number by its end (three digits or more, or the whole
 number as it was given): what a receptionist types, and each a run of one stretch of the index.
+Words are compared folded, without case or accents (issue 24: "nguyen" finds "Nguyễn", and
+"Nguyễn" finds "Nguyen"), as a receptionist types on a keyboard without them.
 It cannot find the middle of a word or of a number ("xamp", "7700 900"), which would need every
 client read. :func:`matches` is the same rule for one client, for the reference derivation.
 """
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 import enum
 import re
+import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 
@@ -40,11 +43,23 @@ def sort_name(name: str) -> str:
     return name.casefold().replace(SEP, " ")
 
 
+_UNDECOMPOSED = str.maketrans(
+    {"đ": "d", "ø": "o", "ł": "l", "æ": "ae", "œ": "oe", "\u0131": "i"}  # the last: dotless i
+)
+"""Letters that Unicode does not decompose into a base letter and a mark."""
+
+
+def fold(text: str) -> str:
+    """``text`` case-folded and without accents: "Nguyễn" -> "nguyen", "Øre" -> "ore"."""
+    decomposed = unicodedata.normalize("NFKD", text.casefold().translate(_UNDECOMPOSED))
+    return "".join(c for c in decomposed if not unicodedata.combining(c))
+
+
 def name_words(name: str) -> set[str]:
-    """The words a name is found by: each word, and each part of a hyphenated or apostrophed
-    one ("smith-jones": also "smith" and "jones"; "o'brien": also "brien")."""
+    """The words a name is found by, folded: each word, and each part of a hyphenated or
+    apostrophed one ("smith-jones": also "smith" and "jones"; "o'brien": also "brien")."""
     words = set()
-    for word in sort_name(name).split():
+    for word in fold(sort_name(name)).split():
         words.add(word)
         words.update(part for part in _WORD_PARTS.split(word) if part)
     return words
@@ -124,7 +139,7 @@ def parse(text: str) -> Query:
     digits = _digits(text)
     if _PHONE_QUERY.fullmatch(text) and len(digits) >= 3:
         return Query(Kind.PHONE, digits[::-1])
-    words = tuple(sort_name(text).split())
+    words = tuple(fold(sort_name(text)).split())
     if not words:
         return Query(Kind.EVERYONE, "")
     return Query(Kind.NAME, max(words, key=len), words)

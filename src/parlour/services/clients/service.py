@@ -2,7 +2,7 @@
 and what staff noted about them; a client's data exported, or erased on request.
 
 Clients are not stored apart from their bookings: each booking names its client by a key
-(services.bookings.client_keys says which, and how a phone-only booking joins an e-mail client),
+(services.bookings.client_keys says which: a phone number joins nobody),
 and the client index (services.bookings.client_index), kept in the same step as every booking
 change, holds each key's bookings. The list reads a page of it (services.clients.directory);
 :func:`group` derives the same clients from every booking at once, the reference the index is
@@ -11,6 +11,7 @@ tested against.
 Keys in the ``clients`` namespace:
 
     n:<client id>            the staff's notes on the client, oldest first
+    alerts                   every note marked as an alert (services.clients.people)
 """
 
 from __future__ import annotations
@@ -24,20 +25,26 @@ from typing import Any
 from parlour.domain.booking import Booking, Status
 from parlour.domain.text import HIDDEN, hidden_characters
 from parlour.errors import Conflict, InvalidInput, NotFound
-from parlour.services.bookings.client_keys import (
-    client_id,
-    client_key,
-    phone_client_key,
-    shown_under,
-)
-from parlour.services.bookings.records import booking_to_json
+from parlour.services.bookings.client_keys import client_id, client_key_of
+from parlour.services.bookings.records import ClientDetails, booking_to_json
 from parlour.services.clients.directory import ClientDirectory, Page, Row
+from parlour.services.clients.people import (
+    ALERTS,
+    AlertBook,
+    alert_field,
+    give_details,
+    key_of,
+    merged_details,
+    move_notes,
+    note_keys,
+)
 from parlour.services.clients.records import ClientRecords
 from parlour.services.clients.search import matches, parse
 from parlour.services.reviews import ReviewService
-from parlour.storage.base import DELETE, JSON, KVStore
+from parlour.storage.base import ABSENT, DELETE, JSON, KVStore
 
 MAX_NOTE = 2000
+ATTEMPTS = 8
 ERASED_REVIEWER = "Former client"
 
 
@@ -48,6 +55,8 @@ class Note:
     author: str
     at: str
     """ISO 8601, UTC."""
+    alert: bool = False
+    """Shown on each of the client's appointments (an allergy, a patch test)."""
 
     @property
     def when(self) -> datetime:
@@ -62,7 +71,7 @@ class ClientHistory:
 
     id: str
     keys: list[str]
-    """The key that names it first, then any phone-only key that joined it."""
+    """The key that names it."""
     name: str
     email: str
     phone: str
@@ -118,27 +127,8 @@ def group(bookings: Iterable[Booking]) -> list[ClientHistory]:
     gives its name and details. Reads nothing: the reference the client index is tested
     against."""
     by_key: dict[str, ClientHistory] = {}
-    phone_only: list[tuple[str, Booking]] = []
     for booking in bookings:
-        key = client_key(booking.email, booking.phone)
-        if not key:
-            continue
-        if key.startswith("tel:"):
-            phone_only.append((key, booking))
-            continue
-        _add(by_key, key, booking)
-    owners: dict[str, set[str]] = {}
-    for key, client in by_key.items():
-        for phone in {phone_client_key(b.phone) for b in client.bookings} - {""}:
-            owners.setdefault(phone, set()).add(key)
-    for key, booking in phone_only:
-        shown = shown_under(key, owners.get(key, set()), phone_only=True)
-        if shown != key:
-            owner = by_key[shown]
-            owner.bookings.insert(0, booking)  # kept in order below
-            if key not in owner.keys:
-                owner.keys.append(key)
-        else:
+        if key := client_key_of(booking):
             _add(by_key, key, booking)
     clients = list(by_key.values())
     for client in clients:
@@ -203,11 +193,54 @@ class ClientService:
         )
 
     async def notes(self, client: ClientHistory) -> list[Note]:
-        found = await self._notes.get_many([f"n:{client_id(k)}" for k in client.keys])
-        notes = [Note(**n) for value in found.values() if isinstance(value, list) for n in value]
-        return sorted(notes, key=lambda n: n.at)
+        found = await self._notes.get_many(note_keys(client.keys))
+        notes = {
+            n["id"]: Note(**n)
+            for value in found.values()
+            if isinstance(value, list)
+            for n in value
+            if isinstance(n, dict)
+        }
+        return sorted(notes.values(), key=lambda n: n.at)
 
-    async def add_note(self, client: ClientHistory, text: str, author: str) -> Note:
+    async def alerts(self) -> AlertBook:
+        """Every client's alert notes, to show on their appointments."""
+        return AlertBook.from_json(await self._notes.get_item(ALERTS))
+
+    async def edit(self, client: ClientHistory, details: ClientDetails) -> str:
+        """Every booking of the client given these details (their notes follow if that makes
+        them another key); the client's id now. Refused if the details name another client:
+        merge the two instead."""
+        key = key_of(details)
+        if key != client.keys[0]:
+            other = await self._directory.client(client_id(key))
+            if other is not None:
+                raise Conflict(
+                    f"{other.own[-1].name} already has "
+                    f"{'that e-mail address' if details.email else 'that name and phone'}. "
+                    f"To make them one client, merge the two instead."
+                )
+        await give_details(self._records, client.bookings, details)
+        await move_notes(self._notes, client.keys, key)
+        return client_id(key)
+
+    async def merge(self, kept: ClientHistory, other: ClientHistory) -> str:
+        """``other``'s bookings and notes made ``kept``'s (services.clients.people says
+        how); the merged client's id."""
+        if kept.id == other.id:
+            raise InvalidInput({"other": "Choose another client to merge with this one."})
+        details = merged_details(
+            ClientDetails(kept.name, kept.email, kept.phone),
+            ClientDetails(other.name, other.email, other.phone),
+        )
+        await give_details(self._records, [*kept.bookings, *other.bookings], details)
+        key = key_of(details)
+        await move_notes(self._notes, [*kept.keys, *other.keys], key)
+        return client_id(key)
+
+    async def add_note(
+        self, client: ClientHistory, text: str, author: str, *, alert: bool = False
+    ) -> Note:
         text = text.strip()
         if not text:
             raise InvalidInput({"note": "Write the note first."})
@@ -215,17 +248,20 @@ class ClientService:
             raise InvalidInput({"note": f"Keep a note under {MAX_NOTE} characters."})
         if hidden_characters(text, multiline=True):
             raise InvalidInput({"note": HIDDEN})
-        note = Note(secrets.token_hex(6), text, author, self._clock().isoformat())
-
-        def append(current: JSON | None) -> JSON:
-            return [*(current if isinstance(current, list) else []), asdict(note)]
-
-        await self._notes.update(f"n:{client.id}", append)
-        return note
+        note = Note(secrets.token_hex(6), text, author, self._clock().isoformat(), alert)
+        key = f"n:{client.id}"
+        merge = {ALERTS: {note.id: alert_field(client.keys[0], text)}} if alert else None
+        for _ in range(ATTEMPTS):
+            current = await self._notes.get_item(key)
+            notes = [*(current if isinstance(current, list) else []), asdict(note)]
+            expect = {key: ABSENT if current is None else current}
+            if await self._notes.transact({key: notes}, expect=expect, merge=merge):
+                return note
+        raise Conflict("The notes kept changing; please try again.")
 
     async def remove_note(self, client: ClientHistory, note_id: str) -> bool:
         removed = False
-        for key in client.keys:
+        for key in note_keys(client.keys):
 
             def without(current: JSON | None) -> JSON:
                 return [
@@ -234,12 +270,14 @@ class ClientService:
                     if not (isinstance(n, dict) and n.get("id") == note_id)
                 ]
 
-            before = await self._notes.get_item(f"n:{client_id(key)}")
+            before = await self._notes.get_item(key)
             if isinstance(before, list) and any(
                 isinstance(n, dict) and n.get("id") == note_id for n in before
             ):
-                await self._notes.update(f"n:{client_id(key)}", without)
+                await self._notes.update(key, without)
                 removed = True
+        if removed:
+            await self._notes.transact({}, merge={ALERTS: {note_id: DELETE}})
         return removed
 
     async def export(self, client: ClientHistory) -> dict[str, Any]:
@@ -273,10 +311,11 @@ class ClientService:
             if await self._reviews.for_booking(booking.id) is not None:
                 await self._review_store.update(booking.id, _anonymous_review)
                 reviewed += 1
-        keys = [f"n:{client_id(k)}" for k in client.keys]
-        notes = len(await self.notes(client))
-        await self._notes.transact(dict.fromkeys(keys, DELETE))
-        return Erased(len(client.bookings), reviewed, notes)
+        keys = note_keys(client.keys)
+        notes = await self.notes(client)
+        alerts = dict.fromkeys((n.id for n in notes), DELETE)
+        await self._notes.transact(dict.fromkeys(keys, DELETE), merge={ALERTS: alerts})
+        return Erased(len(client.bookings), reviewed, len(notes))
 
 
 def _anonymous_review(current: JSON | None) -> JSON:

@@ -46,7 +46,7 @@ from parlour.services.outbox.queue import (
 )
 from parlour.services.outbox.records import Message, State, message_from_json, message_to_json
 from parlour.services.staged import Staged
-from parlour.storage.base import ABSENT, DELETE, JSON, KVStore
+from parlour.storage.base import ABSENT, DELETE, JSON, KVStore, split_namespace
 
 SENT_KEPT = 31 * 24 * 3600.0
 """How long a sent message and its day's log are kept, for people to look back on."""
@@ -62,7 +62,9 @@ class Outbox:
 
     @property
     def namespace(self) -> str:
-        return self.store.namespace
+        """The kind of record its messages live beside (``bookings``, ``users``), whichever
+        salon's they are: what staff pages and logs name."""
+        return split_namespace(self.store.namespace)[0]
 
     @staticmethod
     def is_queue_change(key: str) -> bool:

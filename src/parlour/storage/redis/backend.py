@@ -1,11 +1,12 @@
 """The Redis backend: the storage contract (:class:`parlour.storage.base.Backend`) on one server,
 Sentinel or Cluster, composed of the modules of this package.
 
-Layout: an item lives at ``{prefix}:{namespace}:v:{key}``; each namespace keeps an index, a sorted
-set ``{prefix}:{namespace}:i`` of its keys scored by expiry, so listing costs O(namespace) and
-never touches the rest of the keyspace. The namespace is a validated word inside a Redis hash tag,
-so no key can reach another namespace, and every multi-key step of one namespace stays in one
-Cluster slot. Each write, its index entry and its change event are one Lua script
+Layout: an item lives at ``{prefix}:{space}:v:{key}``; each namespace keeps an index, a sorted
+set ``{prefix}:{space}:i`` of its keys scored by expiry, so listing costs O(namespace) and
+never touches the rest of the keyspace. The space (:mod:`~parlour.storage.redis.layout`) is the
+namespace's validated word inside a Redis hash tag, or a salon's slug in one and the word after
+it, so no key can reach another namespace or salon, and every multi-key step of one namespace
+stays in one Cluster slot. Each write, its index entry and its change event are one Lua script
 (:mod:`~parlour.storage.redis.scripts`). ``set_if_absent`` is never sent twice.
 """
 
@@ -17,12 +18,13 @@ from typing import Any, cast
 
 from parlour.config import Settings, mask_url_password
 from parlour.errors import ConfigurationError, StorageError
-from parlour.storage.base import Backend, Condition, Operation, Sample
+from parlour.storage.base import Backend, Condition, Operation, Sample, split_namespace
 from parlour.storage.events import ChangeKind
 from parlour.storage.redis import metrics
 from parlour.storage.redis.durability import MetaKeys, durable_namespaces
 from parlour.storage.redis.events import PubSubListener, encode_event
 from parlour.storage.redis.gate import Gate
+from parlour.storage.redis.layout import space
 from parlour.storage.redis.scripts import (
     WRITE_MODES,
     milliseconds,
@@ -118,10 +120,10 @@ class RedisBackend(Backend):
     # -- keys and scripts -----------------------------------------------------------------------
 
     def item_key(self, namespace: str, key: str) -> str:
-        return f"{self.prefix}:{{{namespace}}}:v:{key}"
+        return f"{self.prefix}:{space(namespace)}:v:{key}"
 
     def index_key(self, namespace: str) -> str:
-        return f"{self.prefix}:{{{namespace}}}:i"
+        return f"{self.prefix}:{space(namespace)}:i"
 
     async def eval_script(
         self,
@@ -134,7 +136,9 @@ class RedisBackend(Backend):
     ) -> Any:
         """Run ``lua/<name>.lua`` through :meth:`call` (:func:`.scripts.run_script`); a write to
         ``durable`` waits for a replica when that is one of :attr:`replica_ack_namespaces`."""
-        acknowledged = durable in self.replica_ack_namespaces
+        acknowledged = (
+            durable is not None and split_namespace(durable)[0] in self.replica_ack_namespaces
+        )
         return await run_script(
             self.gate, name, keys, args, idempotent=idempotent, acknowledged=acknowledged
         )

@@ -29,6 +29,7 @@ from redis.asyncio import Redis, RedisCluster
 from parlour.config import NAMESPACES
 from parlour.errors import ConfigurationError, StorageUnavailable
 from parlour.storage.redis.gate import Gate
+from parlour.storage.redis.layout import space
 
 REPLICAS = 1
 _EPHEMERAL = ("sessions", "ratelimit")  # lost in a failover, they cost a login or a window
@@ -74,7 +75,7 @@ class MetaKeys:
         self._prefix = prefix
 
     def key(self, namespace: str, name: str) -> str:
-        return f"{self._prefix}:{{{namespace}}}:{name}"
+        return f"{self._prefix}:{space(namespace)}:{name}"
 
     async def probe_write(self, namespaces: Sequence[str]) -> None:
         """Write a short-lived key in each namespace's slot (each master of a Cluster that holds

@@ -21,6 +21,11 @@ class RedisRateLimits(RateLimitStore):
         self._tokens = hit_tokens()
 
     def _key(self, bucket: str, key: str) -> str:
+        # A salon's windows (``<slug>/<key>``, services.ratelimit) share its hash tag, so they
+        # spread over a Cluster with the salons; the deployment's share one tag per policy.
+        salon, mark, _ = key.partition("/")
+        if mark:
+            return f"{self._backend.prefix}:{{s.{salon}}}:ratelimit:{bucket}:{key}"
         return f"{self._backend.prefix}:{{ratelimit:{bucket}}}:{key}"
 
     async def hit(

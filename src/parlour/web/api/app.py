@@ -6,12 +6,15 @@ A request without cookies needs no CSRF token; one that carries Parlour's cookie
 
 from __future__ import annotations
 
+from collections.abc import Callable, Coroutine
 from datetime import date as Date  # "date" is the query parameter's name
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, FastAPI, Header, Query, Request
+from fastapi import APIRouter, Depends, FastAPI, Header, HTTPException, Query, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
+from fastapi.routing import APIRoute
 from pydantic import AwareDatetime, BaseModel, Field
 
 from parlour import __version__
@@ -178,7 +181,33 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     422: {"model": Invalid, "description": "Invalid input; every field named"},
     503: {"model": Problem, "description": "Storage is briefly unavailable; retry after a moment"},
 }
-router = APIRouter(dependencies=[Depends(_csrf)], responses=ERRORS)
+
+
+class _JsonBodyRoute(APIRoute):
+    """A body that is not JSON is a 400 that says so and where, not a 422 about a "field"
+    named after the character where parsing stopped (pydantic's location of the error)."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+
+        async def checked(request: Request) -> Response:
+            try:
+                return await handler(request)
+            except RequestValidationError as exc:
+                broken = [e for e in exc.errors() if e.get("type") == "json_invalid"]
+                if not broken:
+                    raise
+                where, why = broken[0]["loc"][-1], broken[0].get("ctx", {}).get("error", "")
+                message = (
+                    f"The body is not valid JSON ({why or 'unreadable'} at character {where}). "
+                    "Send one JSON object, as the API's document describes."
+                )
+                raise HTTPException(400, message) from None
+
+        return checked
+
+
+router = APIRouter(dependencies=[Depends(_csrf)], responses=ERRORS, route_class=_JsonBodyRoute)
 
 
 @router.get("/treatments", response_model=list[TreatmentOut])

@@ -29,6 +29,7 @@ from parlour.services.sessions import (
     storage_key,
 )
 from parlour.web.clientip import client_ip
+from parlour.web.parts import SALON_PARTS
 
 log = logging.getLogger(__name__)
 
@@ -208,7 +209,9 @@ class SessionMiddleware:
         forwarded = ",".join(headers.getlist("x-forwarded-for")) or None
         ip = client_ip(peer, forwarded, self.settings.trusted_proxies)
         agent = describe_agent(headers.get("user-agent", "")[:512])
-        session = Session(self.service, cookies.get(session_name) or None, ip, agent)
+        salon = scope.get(SALON_PARTS)  # many salons: each has its own sessions
+        service = self.service if salon is None else salon.sessions
+        session = Session(service, cookies.get(session_name) or None, ip, agent)
         scope.setdefault("state", {})["session"] = session
         replaced = False
 

@@ -6,6 +6,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from parlour.services.accounts import AccountError
 from parlour.web.forms import submitted
 from parlour.web.login_throttle import count_guess, guessed_right
 from parlour.web.pages import local_path, redirect, render, session_of
@@ -44,7 +45,12 @@ async def login(request: Request) -> Response:
     # gives it back), and an unknown account costs its dummy hash only after the throttle.
     accounts.hashing.check()
     guess = await count_guess(request, email)
-    user = await accounts.authenticate(email, password)
+    try:
+        user = await accounts.authenticate(email, password)
+    except AccountError as exc:  # switched off: the guess was right, and still no login
+        await guessed_right(request, guess)
+        context = {"error": str(exc), "email": email, "next": destination}
+        return await render(request, "login.html", context, status=403)
     if user is None:
         return await render(
             request, "login.html", {"error": WRONG, "email": email, "next": destination}, status=400

@@ -43,6 +43,7 @@ async def _page(
         "business": business,
         "zone": rules.zone,
         "booking": booking,
+        "therapist": await _therapist(request, booking),
         "token": token,
         "may_change": booking.client_may_change(now, rules.cancel_cutoff_hours),
         "cutoff": rules.cancel_cutoff_hours,
@@ -55,13 +56,15 @@ async def _page(
     return await render(request, "manage.html", context, status=status, headers=PRIVATE)
 
 
+async def _therapist(request: Request, booking: Booking) -> str:
+    """Who the booking is with, by name (a resource since removed: nobody is named)."""
+    resources = await core(request).catalogue.resources()
+    return next((r.name for r in resources if r.id == booking.resource_id), "")
+
+
 async def manage(request: Request) -> Response:
     booking = await _booking(request)
-    business = await core(request).catalogue.business()
-    if request.query_params.get("done") != "moved-therapist":
-        return await _page(request, booking, business)
-    names = {r.id: r.name for r in await core(request).catalogue.resources()}
-    return await _page(request, booking, business, therapist_now=names.get(booking.resource_id))
+    return await _page(request, booking, await core(request).catalogue.business())
 
 
 async def calendar(request: Request) -> Response:
@@ -69,7 +72,7 @@ async def calendar(request: Request) -> Response:
     business = await core(request).catalogue.business()
     link = parts(request).links.manage(request.path_params["token"])
     return Response(
-        calendar_file(booking, business, link),
+        calendar_file(booking, business, link, therapist=await _therapist(request, booking)),
         media_type="text/calendar; charset=utf-8",
         headers={**PRIVATE, "content-disposition": 'attachment; filename="booking.ics"'},
     )

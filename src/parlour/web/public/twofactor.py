@@ -12,7 +12,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from parlour.services.accounts import User
-from parlour.services.twofactor import WRONG_CODE, PendingLogins
+from parlour.services.twofactor import PendingLogins
 from parlour.web.forms import submitted
 from parlour.web.login_throttle import count_guess, guessed_right
 from parlour.web.pages import local_path, redirect, render, session_of
@@ -42,9 +42,9 @@ async def login_code(request: Request) -> Response:
             request, "login.html", {"error": EXPIRED, "next": destination}, status=400
         )
     guess = await count_guess(request, pending.email)
-    user = await core(request).twofactor.verify(pending.email, code)
-    if user is None:
-        context = {"token": token, "next": destination, "error": WRONG_CODE}
+    user = await core(request).twofactor.check(pending.email, code)
+    if isinstance(user, str):  # why not: wrong, or used already (defect 18)
+        context = {"token": token, "next": destination, "error": user}
         return await render(request, "login_code.html", context, status=400)
     if user.credentials_version != pending.version or not await _pending(request).finish(token):
         return await render(

@@ -10,6 +10,7 @@ from starlette.routing import Route
 
 from parlour.services.accounts import AccountError
 from parlour.services.login_throttle import windows
+from parlour.services.roles import ROLES, TITLES
 from parlour.services.sessions import SessionRecord
 from parlour.web.forms import submitted
 from parlour.web.login_throttle import count_guess, guessed_right
@@ -17,7 +18,7 @@ from parlour.web.pages import redirect, render, session_of
 from parlour.web.parts import core, parts
 from parlour.web.staff.audit import audit
 from parlour.web.staff.confirm import ask_first, confirmed
-from parlour.web.staff.guards import ADMIN, ENROLLING, STAFF, guarded, signed_in
+from parlour.web.staff.guards import ADMIN, ENROLLING, OWN, guarded, signed_in
 
 
 async def account(request: Request) -> Response:
@@ -137,19 +138,32 @@ async def _users_page(
         (user, len(await sessions.sessions_of(user.id)))
         for user in await core(request).accounts.list_users()
     ]
-    context = {"rows": rows, "errors": errors or {}, "form": form or {}}
+    resources = await core(request).catalogue.resources()
+    context = {
+        "rows": rows,
+        "errors": errors or {},
+        "form": form or {},
+        "roles": ROLES,
+        "titles": TITLES,
+        "therapists": resources,
+        "names": {r.id: r.name for r in resources},
+    }
     return await render(request, "admin/users.html", context, status=status)
 
 
 async def create_user(request: Request) -> Response:
     form = await submitted(request)
-    email, role = form.text("email", 254), form.text("role", 10)
+    email, role = form.text("email", 254), form.text("role", 16)
+    resource = form.text("resource", 64)
     try:
-        user = await core(request).accounts.create_user(email, role, form.text("password", 1024))
+        user = await core(request).accounts.create_user(
+            email, role, form.text("password", 1024), resource_id=resource
+        )
     except AccountError as exc:
-        fields = {"email": email, "role": role}
+        fields = {"email": email, "role": role, "resource": resource}
         return await _users_page(request, {exc.field or "email": str(exc)}, fields, 400)
-    await audit(request, "user.create", user.email, None, {"role": user.role})
+    words = await _role_words(request, user.role, user.resource_id)
+    await audit(request, "user.create", user.email, None, words)
     session_of(request).flash(f"Account created for {user.email}.")
     return redirect("/admin/users")
 
@@ -158,20 +172,90 @@ async def change_role(request: Request) -> Response:
     me = signed_in(request)
     form = await submitted(request)
     before = await core(request).accounts.get(form.text("email", 254))
+    demoted = before is not None and form.text("role", 16).strip() != "admin"
+    if demoted and before and (refusal := await _last_admin(request, before.email)):
+        return await _users_page(request, {"role": refusal}, status=400)
     try:
-        user = await core(request).accounts.set_role(form.text("email", 254), form.text("role", 10))
+        user = await core(request).accounts.set_role(
+            form.text("email", 254), form.text("role", 16), resource_id=form.text("resource", 64)
+        )
     except AccountError as exc:
         return await _users_page(request, {"role": str(exc)}, status=400)
     await audit(
-        request, "user.role", user.email, {"role": before and before.role}, {"role": user.role}
+        request,
+        "user.role",
+        user.email,
+        before and await _role_words(request, before.role, before.resource_id),
+        await _role_words(request, user.role, user.resource_id),
     )
     # A session carries its role: the user's sessions end, and the next login has the new one.
     ended = await parts(request).sessions.end_all(user.id, reason="role change")
     if user.id == me.user_id:
         session_of(request).end()
         return redirect("/login?ended=1")
-    session_of(request).flash(f"{user.email} is now {user.role}. {_ended(ended)}")
+    title = TITLES[user.role].lower()
+    session_of(request).flash(f"{user.email} is now {title}. {_ended(ended)}")
     return redirect("/admin/users")
+
+
+async def set_active(request: Request) -> Response:
+    """Switch an account off (it cannot log in, its sessions end, its history stays) or on."""
+    me = signed_in(request)
+    form = await submitted(request)
+    email, active = form.text("email", 254), form.text("active", 3) == "yes"
+    account = await core(request).accounts.get(email)
+    if account is None:
+        return await _users_page(request, {"role": "There is no such account."}, status=400)
+    if account.id == me.user_id and not active:
+        refusal = "You cannot switch off your own account: ask another admin."
+        return await _users_page(request, {"role": refusal}, status=400)
+    if not active and (refusal := await _last_admin(request, account.email)):
+        return await _users_page(request, {"role": refusal}, status=400)
+    if not active and not confirmed(form):
+        return await ask_first(
+            request,
+            question=f"Switch off the account of {account.email}?",
+            details="They are logged out everywhere at once and cannot log in until an admin "
+            "switches the account back on. Its history stays.",
+            action="/admin/users/active",
+            fields={"email": account.email, "active": "no"},
+            button="Yes, switch it off",
+            back="/admin/users",
+        )
+    user = await core(request).accounts.set_active(account.email, active)
+    ended = await parts(request).sessions.end_all(user.id, reason="account switched off")
+    await audit(
+        request,
+        "user.active",
+        user.email,
+        {"account": "on" if account.active else "off"},
+        {"account": "on" if user.active else "off"},
+    )
+    state = "switched back on" if active else f"switched off. {_ended(ended)}"
+    session_of(request).flash(f"{user.email} is {state}")
+    return redirect("/admin/users")
+
+
+async def _last_admin(request: Request, email: str) -> str:
+    """Why ``email`` may not stop being an active admin (``""``: it may): a salon keeps one,
+    or nobody could reach the staff accounts again (short of ``parlour create-user``)."""
+    others = [
+        user
+        for user in await core(request).accounts.list_users()
+        if user.is_admin and user.active and user.email != email
+    ]
+    if others:
+        return ""
+    return f"{email} is the only active owner/admin: make another account admin first."
+
+
+async def _role_words(request: Request, role: str, resource_id: str) -> dict[str, str]:
+    """A role as the audit log shows it: "Therapist" with the therapist's name."""
+    words = {"role": TITLES.get(role, role)}
+    if resource_id:
+        names = {r.id: r.name for r in await core(request).catalogue.resources()}
+        words["therapist"] = names.get(resource_id, resource_id)
+    return words
 
 
 async def end_user_sessions(request: Request) -> Response:
@@ -252,7 +336,7 @@ def _ended(count: int) -> str:
 routes = [  # under /admin
     *guarded(ENROLLING, [Route("/account", account)]),
     *guarded(
-        STAFF,
+        OWN,
         [
             Route("/account/password", change_password, methods=["POST"]),
             Route("/account/sessions/end", end_session, methods=["POST"]),
@@ -266,6 +350,7 @@ routes = [  # under /admin
             Route("/users", users),
             Route("/users", create_user, methods=["POST"]),
             Route("/users/role", change_role, methods=["POST"]),
+            Route("/users/active", set_active, methods=["POST"]),
             Route("/users/end-sessions", end_user_sessions, methods=["POST"]),
             Route("/ratelimits", ratelimits),
             Route("/ratelimits/clear", clear_ratelimits, methods=["POST"]),

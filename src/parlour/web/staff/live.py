@@ -24,7 +24,7 @@ KEEPALIVE = 15.0
 
 
 async def events(request: Request) -> Response:
-    subscription = parts(request).storage.kv("bookings").subscribe(BOOKING_RECORDS)
+    subscription = parts(request).stores.kv("bookings").subscribe(BOOKING_RECORDS)
     await subscription.__aenter__()  # the feed is live before the answer starts (or a 503)
     return StreamingResponse(
         _stream(subscription),

@@ -3,6 +3,10 @@ retry button for those that need a person. Admins only: messages carry clients' 
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
@@ -14,11 +18,31 @@ from parlour.web.parts import core, parts
 from parlour.web.staff.audit import audit
 from parlour.web.staff.guards import ADMIN, guarded
 
+LOOKAHEAD_DAYS = 7
+"""How far ahead the waiting list reaches (``OutboxStore.listing``): later ones are scheduled."""
+SENT_HOURS = 24
+"""How far back the sent list reaches."""
+
+
+def wall_clock(zone: ZoneInfo) -> Callable[[float], str]:
+    """A timestamp as the salon's clock shows it, its zone named (as the public pages show
+    times): the outbox's times were UTC while every other page used the salon's zone."""
+
+    def shown(timestamp: float) -> str:
+        return datetime.fromtimestamp(timestamp, zone).strftime("%a %-d %b %Y, %H:%M %Z")
+
+    return shown
+
 
 async def outbox(request: Request) -> Response:
     delivery = parts(request).delivery
     listed = await core(request).outboxes.listing(delivery.clock())
+    business = await core(request).catalogue.business()
     context = {
+        "business": business,
+        "when": wall_clock(business.rules.zone),
+        "lookahead_days": LOOKAHEAD_DAYS,
+        "sent_hours": SENT_HOURS,
         "listed": listed,
         "sending": [t.describe() for t in delivery.transports[:1]],
         "stats": delivery.stats,
@@ -32,7 +56,10 @@ async def message(request: Request) -> Response:
         request.path_params["namespace"], request.path_params["message_id"]
     )
     delivery = parts(request).delivery
+    business = await core(request).catalogue.business()
     context = {
+        "business": business,
+        "when": wall_clock(business.rules.zone),
         "message": found,
         "namespace": request.path_params["namespace"],
         "rendered": delivery.renderer.render(found),

@@ -17,7 +17,7 @@ from parlour.web.forms import Form, submitted
 from parlour.web.pages import redirect, render, session_of
 from parlour.web.parts import core
 from parlour.web.staff.audit import audit
-from parlour.web.staff.guards import ADMIN, STAFF, guarded
+from parlour.web.staff.guards import ADMIN, CATALOGUE, SHOWCASE, guarded
 
 TREATMENT_FIELDS = (
     "name",
@@ -43,6 +43,7 @@ BUSINESS_FIELDS = (
     "locale",
     "address",
     "phone",
+    "email",
     "timezone",
     "slot_step",
     "min_notice",
@@ -202,6 +203,7 @@ async def business_form(request: Request) -> Response:
         "locale": business.locale,
         "address": business.address,
         "phone": business.phone,
+        "email": business.email,
         "timezone": rules.timezone,
         "slot_step": str(rules.slot_step),
         "min_notice": str(rules.min_notice),
@@ -321,7 +323,7 @@ async def _confirm_delete(request: Request, photo_id: str) -> Response:
 
 routes = [  # under /admin
     *guarded(
-        STAFF,
+        CATALOGUE,  # prices, treatments and hours: not reception's (issue 24)
         [
             Route("/treatments", treatments),
             Route("/treatments/new", treatment_form, methods=["GET"]),
@@ -343,7 +345,7 @@ routes = [  # under /admin
         ],
     ),
     *guarded(
-        STAFF,
+        SHOWCASE,
         [
             Route("/reviews", reviews),
             Route("/reviews/{booking_id}", moderate, methods=["POST"]),

@@ -13,7 +13,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from parlour.services.accounts import AccountError
-from parlour.services.twofactor import WRONG_CODE, qr_svg
+from parlour.services.twofactor import qr_svg
 from parlour.web.forms import submitted
 from parlour.web.login_throttle import count_guess, guessed_right
 from parlour.web.pages import redirect, render, session_of
@@ -42,8 +42,13 @@ async def _page(
         "required": parts(request).settings.require_2fa,
     }
     if user is not None and user.totp_pending and not user.two_factor:
-        enrolment = core(request).twofactor.enrolment(user)
-        context |= {"key": enrolment.secret, "qr": Markup(qr_svg(enrolment.uri))}  # noqa: S704 - segno's own SVG
+        business = await core(request).catalogue.business()
+        enrolment = core(request).twofactor.enrolment(user, business.name)
+        context |= {
+            "key": enrolment.secret,
+            "uri": enrolment.uri,
+            "qr": Markup(qr_svg(enrolment.uri)),  # noqa: S704 - segno's own SVG
+        }
     return await render(request, "admin/two_factor.html", context, status=status)
 
 
@@ -52,7 +57,7 @@ async def start(request: Request) -> Response:
     await submitted(request)
     if (user := await core(request).accounts.get(me.email)) and user.two_factor:
         return redirect("/admin/account/two-factor")
-    await core(request).twofactor.start(me.email)
+    await core(request).twofactor.start(me.email, (await core(request).catalogue.business()).name)
     await audit(request, "2fa.start", me.email)
     return redirect("/admin/account/two-factor")
 
@@ -81,8 +86,9 @@ async def disable(request: Request) -> Response:
     if await accounts.authenticate(me.email, form.text("password", 1024)) is None:
         errors = {"password": "The password is not right."}
         return await _page(request, me.email, errors, status=400)
-    if await twofactor.verify(me.email, form.text("code", 64)) is None:
-        return await _page(request, me.email, {"code": WRONG_CODE}, status=400)
+    checked = await twofactor.check(me.email, form.text("code", 64))
+    if isinstance(checked, str):
+        return await _page(request, me.email, {"code": checked}, status=400)
     await guessed_right(request, guess)
     user = await twofactor.disable(me.email)
     await audit(request, "2fa.disable", me.email, {"two_factor": True}, {"two_factor": False})
