@@ -113,6 +113,7 @@ class Renderer:
                 "therapist": data.therapist,
                 "link": link,
                 "previous_start": data.previous_start,
+                "previous_therapist": data.previous_therapist,
                 "price": money(data.booking.price, data.business.currency, data.business.locale)
                 if data.booking.price
                 else "",

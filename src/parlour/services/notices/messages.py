@@ -53,7 +53,9 @@ class BookingNotice:
     link: str
     """Sealed (services.sealing): the client's manage link, or staff's page of the booking."""
     previous_start: datetime | None = None
-    """Where a moved booking was before (UTC)."""
+    """Where a moved booking was before (UTC); ``None`` if its time did not change."""
+    previous_therapist: str = ""
+    """Who a changed booking was with before, if that changed; empty if it did not."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +110,7 @@ def to_json(data: MessageData) -> dict[str, Any]:
             "therapist": data.therapist,
             "link": data.link,
             "previous_start": previous,
+            "previous_therapist": data.previous_therapist,
         }
     if isinstance(data, PasswordReset):
         return {
@@ -154,4 +157,5 @@ def from_json(raw: Mapping[str, Any]) -> MessageData:
         therapist=raw["therapist"],
         link=raw["link"],
         previous_start=datetime.fromisoformat(previous) if previous else None,
+        previous_therapist=str(raw.get("previous_therapist") or ""),
     )
