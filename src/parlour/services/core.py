@@ -28,9 +28,10 @@ from parlour.services.reviews import ReviewService
 from parlour.services.twofactor import TwoFactorService
 from parlour.storage.base import KVStore
 
-CACHED = ("business", "treatments", "resources", "gallery", "users")
+CACHED = ("business", "treatments", "resources", "gallery", "users", "clients")
 """Namespaces read on almost every page and changed rarely: kept per process (services.cache).
-``users`` is there for the credentials version every staff request compares its session with."""
+``users`` is there for the credentials version every staff request compares its session with,
+``clients`` for the alert book every page of appointments shows (services.clients.people)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,5 +107,5 @@ class Core:
             notifier=notifier,
             days=CalendarDays(bookings, catalogue),
             records=records,
-            clients=ClientService(records, kv("clients"), reviews, kv("reviews")),
+            clients=ClientService(records, kv("clients"), reviews, kv("reviews"), cache=cache),
         )

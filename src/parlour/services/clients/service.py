@@ -27,6 +27,7 @@ from parlour.domain.text import HIDDEN, hidden_characters
 from parlour.errors import Conflict, InvalidInput, NotFound
 from parlour.services.bookings.client_keys import client_id, client_key_of
 from parlour.services.bookings.records import ClientDetails, booking_to_json
+from parlour.services.cache import NamespaceCache
 from parlour.services.clients.directory import ClientDirectory, Page, Row
 from parlour.services.clients.people import (
     ALERTS,
@@ -160,7 +161,10 @@ class ClientService:
         review_store: KVStore,
         *,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        cache: NamespaceCache | None = None,
     ) -> None:
+        self._cache = cache if cache is not None else NamespaceCache([])
+        """Where the alert book is kept between pages (read on every page of appointments)."""
         self._records = records
         self._directory = ClientDirectory(records.store, clock=clock)
         self._notes = notes
@@ -205,7 +209,16 @@ class ClientService:
 
     async def alerts(self) -> AlertBook:
         """Every client's alert notes, to show on their appointments."""
-        return AlertBook.from_json(await self._notes.get_item(ALERTS))
+
+        async def load() -> AlertBook:
+            return AlertBook.from_json(await self._notes.get_item(ALERTS))
+
+        return await self._cache.get(self._notes.namespace, ALERTS, load)
+
+    def _changed(self) -> None:
+        """The notes were just written here: the alert book is read afresh (other processes
+        hear of it through the change feed)."""
+        self._cache.forget(self._notes.namespace)
 
     async def edit(self, client: ClientHistory, details: ClientDetails) -> str:
         """Every booking of the client given these details (their notes follow if that makes
@@ -222,6 +235,7 @@ class ClientService:
                 )
         await give_details(self._records, client.bookings, details)
         await move_notes(self._notes, client.keys, key)
+        self._changed()
         return client_id(key)
 
     async def merge(self, kept: ClientHistory, other: ClientHistory) -> str:
@@ -236,6 +250,7 @@ class ClientService:
         await give_details(self._records, [*kept.bookings, *other.bookings], details)
         key = key_of(details)
         await move_notes(self._notes, [*kept.keys, *other.keys], key)
+        self._changed()
         return client_id(key)
 
     async def add_note(
@@ -256,6 +271,7 @@ class ClientService:
             notes = [*(current if isinstance(current, list) else []), asdict(note)]
             expect = {key: ABSENT if current is None else current}
             if await self._notes.transact({key: notes}, expect=expect, merge=merge):
+                self._changed()
                 return note
         raise Conflict("The notes kept changing; please try again.")
 
@@ -278,6 +294,7 @@ class ClientService:
                 removed = True
         if removed:
             await self._notes.transact({}, merge={ALERTS: {note_id: DELETE}})
+            self._changed()
         return removed
 
     async def export(self, client: ClientHistory) -> dict[str, Any]:
@@ -315,6 +332,7 @@ class ClientService:
         notes = await self.notes(client)
         alerts = dict.fromkeys((n.id for n in notes), DELETE)
         await self._notes.transact(dict.fromkeys(keys, DELETE), merge={ALERTS: alerts})
+        self._changed()
         return Erased(len(client.bookings), reviewed, len(notes))
 
 
