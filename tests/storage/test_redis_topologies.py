@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+import redis.asyncio
 
 from parlour.config import load_settings
 from parlour.errors import ConfigurationError, StorageUnavailable
@@ -88,3 +89,21 @@ async def test_an_untrusted_certificate_is_refused(tls_redis: TlsRedisServer) ->
             await backend.ping()
     finally:
         await backend.close()
+
+
+@pytest.mark.parametrize(
+    ("url", "tls", "cluster"),
+    [
+        ("unix:///tmp/walk/redis.sock", False, False),
+        ("unix:///tmp/r.sock?db=2", True, False),
+        ("redis://a:6379/0", False, True),
+        ("redis://a:6379/0", True, False),
+    ],
+)
+def test_a_url_keeps_its_shape_when_only_its_scheme_changes(
+    url: str, tls: bool, cluster: bool
+) -> None:
+    # unix:///path was rewritten unix:/path, which redis-py refuses: every command failed.
+    parsed = parse(url, tls=tls, cluster=cluster)
+    assert parsed.url.partition("://")[2] == url.partition("://")[2]
+    redis.asyncio.from_url(parsed.url.replace("+cluster", ""))  # redis-py reads it

@@ -66,7 +66,9 @@ def parse(url: str, *, tls: bool = False, cluster: bool = False) -> Topology:
     if kind == "standalone" and cluster:
         kind = "cluster"
         scheme += "+cluster"
-    url = parts._replace(scheme=scheme).geturl()
+    # Only the scheme changes: urlunsplit would write unix:///path (no host) as unix:/path,
+    # which redis-py refuses.
+    url = scheme + url[len(parts.scheme) :] if parts.scheme else url
     if kind == "standalone":
         return Topology(kind, url)
     userinfo, _, hosts = parts.netloc.rpartition("@")
