@@ -171,7 +171,7 @@ async def add_closure(request: Request) -> Response:
         save,
         carry=fields,
         action="/admin/closures",
-        change=f"the closure {closure}",
+        change=f"the closure {_words(closure)}{f' ({closure.label})' if closure.label else ''}",
         back="/admin/closures",
     )
     if isinstance(done, Response):
