@@ -153,6 +153,8 @@ async def test_a_salon_closure_can_keep_a_booking_and_says_so(salon: Salon) -> N
     page = await salon.staff.get("/admin/closures")
     assert "Kept 1 booking as booked." in page.text
     assert f"{salon.day} Flood" in page.text
+    public = await salon.staff.get(f"/book/{FACIAL.id}?date={salon.day}")
+    assert f"We are closed on {salon.day:%A %-d %B}." in public.text  # not "every time is booked"
     removed = await post_form(
         salon.staff, "/admin/closures", "/admin/closures/remove", closure=f"{salon.day} Flood"
     )

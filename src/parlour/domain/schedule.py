@@ -108,7 +108,11 @@ class Schedule:
     stored with a resource (services.catalogue)."""
 
     def hours_on(self, day: date) -> tuple[Hours, ...]:
-        if day in self.closed:
+        """The wall-clock hours of ``day``: none on a day off, or a day a whole-day block or
+        closure covers (so a page can say the day is closed, not that it is fully booked)."""
+        if day in self.closed or any(
+            block.hours is None and block.on(day) for block in (*self.blocks, *self.closures)
+        ):
             return ()
         for exception_day, hours in self.exceptions:
             if exception_day == day:
