@@ -116,6 +116,8 @@ async def test_blocked_hours_over_a_booking_move_it_to_a_listed_time(salon: Salo
     ]
     form = await salon.staff.get(ANN)
     assert f"{weekday}s 10:00-11:00 Training" in form.text
+    listed = await salon.staff.get("/admin/resources")
+    assert f"{weekday}s 10:00-11:00 Training" in listed.text
 
 
 async def test_a_move_to_a_time_not_listed_is_refused_and_nothing_saved(salon: Salon) -> None:

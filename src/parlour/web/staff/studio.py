@@ -4,6 +4,7 @@ profile, review moderation and the gallery."""
 from __future__ import annotations
 
 from dataclasses import replace
+from datetime import UTC, datetime
 from typing import Any
 
 from starlette.requests import Request
@@ -144,9 +145,18 @@ async def save_treatment(request: Request) -> Response:
 
 
 async def resources(request: Request) -> Response:
-    return await render(
-        request, "admin/resources.html", {"resources": await core(request).catalogue.resources()}
-    )
+    catalogue = core(request).catalogue
+    zone = (await catalogue.business()).rules.zone
+    today = datetime.now(UTC).astimezone(zone).date()
+    every = await catalogue.resources()
+    time_off = {
+        r.id: [
+            *(f"{day}" for day in sorted(r.schedule.closed) if day >= today),
+            *(str(b) for b in r.schedule.blocks if b.last is None or b.last >= today),
+        ]
+        for r in every
+    }
+    return await render(request, "admin/resources.html", {"resources": every, "time_off": time_off})
 
 
 async def resource_form(request: Request) -> Response:
