@@ -4,6 +4,7 @@ kept; the client hears of a move or a cancellation through the outbox."""
 
 from __future__ import annotations
 
+import html
 import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -190,3 +191,34 @@ async def test_blocked_time_written_wrongly_is_refused_with_an_example(salon: Sa
     )
     assert refused.status_code == 422
     assert "Tuesdays 12:00-13:00 Lunch" in refused.text
+
+
+async def test_the_change_travels_whole_in_the_asking_page(salon: Salon) -> None:
+    """The page that asks carries the form as it was written (several lines, quotes, accents)
+    and sending it back saves exactly that."""
+    leave = {
+        "name": 'Ann "Zoë" Ó',
+        "active": "on",
+        **WEEKDAY_HOURS,
+        "closed": f"2027-01-01\n{salon.day} to {salon.day + timedelta(days=2)} Congé d'été",
+        "blocked": "Mondays 12:00-13:00 Lunch\nEvery day 16:30-17:00 Tidy",
+    }
+    asked = await post_form(salon.staff, ANN, ANN, **leave)
+    hidden = {
+        html.unescape(name): html.unescape(value)
+        for name, value in re.findall(
+            r'<input type="hidden" name="([^"]+)" value="([^"]*)">', asked.text
+        )
+    }
+    assert {name: hidden[name] for name in leave} == leave
+    hidden[f"choice_{salon.booking.id}"] = "keep"
+    done = await salon.staff.post(ANN, data=hidden)
+    assert done.status_code == 303
+    ann = await core(salon.app).catalogue.resource("r_ann")
+    assert ann.name == 'Ann "Zoë" Ó'
+    assert [str(b) for b in ann.schedule.blocks] == [
+        f"{salon.day} to {salon.day + timedelta(days=2)} Congé d'été",
+        "Mondays 12:00-13:00 Lunch",
+        "Every day 16:30-17:00 Tidy",
+    ]
+    assert date(2027, 1, 1) in ann.schedule.closed
