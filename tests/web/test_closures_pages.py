@@ -222,3 +222,20 @@ async def test_the_change_travels_whole_in_the_asking_page(salon: Salon) -> None
         "Every day 16:30-17:00 Tidy",
     ]
     assert date(2027, 1, 1) in ann.schedule.closed
+
+
+async def test_a_weekly_closure_takes_that_weekday_out_of_booking(salon: Salon) -> None:
+    later = salon.day + timedelta(days=7)
+    weekly = {"first": later.isoformat(), "start": "13:00", "end": "17:00", "weekly": "on"}
+    saved = await post_form(salon.staff, "/admin/closures", "/admin/closures", **weekly)
+    assert saved.status_code == 303
+    (closure,) = await core(salon.app).catalogue.closures()
+    assert str(closure) == f"{later:%A}s from {later} 13:00-17:00"
+    for day in (later, later + timedelta(days=7)):
+        _, slots = await core(salon.app).bookings.availability(FACIAL.id, day, staff=True)
+        assert slots, day
+        assert max(s.start for s in slots).isoformat() < at(13, day=day)
+    _, before = await core(salon.app).bookings.availability(FACIAL.id, salon.day, staff=True)
+    assert max(s.start for s in before).isoformat() > at(13, day=salon.day)
+    page = await salon.staff.get("/admin/closures")
+    assert f"The salon is closed every {later:%A} from {later:%-d %B %Y}, 13:00-17:00." in page.text

@@ -77,7 +77,8 @@ def _hours_list(text: str) -> tuple[Hours, ...]:
 
 def closure_from_form(fields: dict[str, str]) -> Block:
     """A salon closure from the closures form: ``first`` (a date), ``last`` (a date, or empty
-    for one day), ``start`` and ``end`` (times, or both empty for whole days) and ``label``.
+    for one day), ``start`` and ``end`` (times, or both empty for whole days), ``weekly`` (the
+    first day's weekday every week, to ``last`` or for good) and ``label``.
     ``InvalidInput`` names each field a person must correct."""
     problems: dict[str, str] = {}
     first = _date(fields, problems, "first", required=True)
@@ -101,6 +102,9 @@ def closure_from_form(fields: dict[str, str]) -> Block:
         problems["last"] = "The last day is before the first. Check the dates."
     if problems or first is None or last is None:
         raise InvalidInput(problems)
+    if fields.get("weekly", "") in ("on", "true", "1"):
+        # every week on the first day's weekday, until the last day if one was given
+        return Block(first, last if fields.get("last", "").strip() else None, hours, True, label)
     return Block(first, last, hours, label=label)
 
 

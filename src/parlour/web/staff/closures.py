@@ -30,7 +30,7 @@ from parlour.web.parts import core
 from parlour.web.staff.audit import audit
 from parlour.web.staff.guards import ADMIN, guarded
 
-CLOSURE_FIELDS = ("first", "last", "start", "end", "label")
+CLOSURE_FIELDS = ("first", "last", "start", "end", "weekly", "label")
 
 
 async def settle(
@@ -197,6 +197,10 @@ async def remove_closure(request: Request) -> Response:
 
 
 def _words(closure: Block) -> str:
+    if closure.weekly:
+        until = "" if closure.last is None else f" until {closure.last:%-d %B %Y}"
+        days = f"every {closure.first:%A} from {closure.first:%-d %B %Y}{until}"
+        return days if closure.hours is None else f"{days}, {closure.hours}"
     days = (
         f"on {closure.first:%A %-d %B %Y}"
         if closure.last == closure.first
