@@ -135,7 +135,12 @@ async def test_a_move_to_a_time_not_listed_is_refused_and_nothing_saved(salon: S
     refused = await post_form(salon.staff, ANN, ANN, **leave, settling="yes", **moving)
     assert refused.status_code == 422
     assert "Choose one of the listed times to move it to." in refused.text
+    for garbage in ("tomorrow", "2026-12-10T10:00", ""):
+        moving[f"move_{salon.booking.id}"] = garbage
+        again = await post_form(salon.staff, ANN, ANN, **leave, settling="yes", **moving)
+        assert again.status_code == 422, garbage
     assert not (await core(salon.app).catalogue.resource("r_ann")).schedule.blocks
+    assert (await core(salon.app).bookings.get(salon.booking.id)).start == salon.booking.start
 
 
 async def test_a_salon_closure_can_keep_a_booking_and_says_so(salon: Salon) -> None:

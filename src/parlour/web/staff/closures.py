@@ -11,6 +11,7 @@ booking is moved or cancelled hears of it through the outbox, as with any staff 
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -78,13 +79,9 @@ def _choices(form: Form, stranded: Sequence[Stranded]) -> dict[str, Choice]:
         if picked not in tuple(Action):
             continue
         start = None
-        if picked == Action.MOVE:
-            try:
+        if picked == Action.MOVE:  # a time not listed (or not one at all) is refused as such
+            with contextlib.suppress(ValueError):
                 start = datetime.fromisoformat(form.text(f"move_{item.booking.id}", 40))
-            except ValueError:
-                start = None
-            if start is None or start.tzinfo is None:
-                start = datetime.min.replace(tzinfo=UTC)  # listed nowhere: refused as such
         choices[item.booking.id] = Choice(Action(picked), start)
     return choices
 
