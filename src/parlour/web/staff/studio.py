@@ -216,7 +216,14 @@ async def save_resource(request: Request) -> Response:
 
     action = f"/admin/resources/{resource_id or 'new'}"
     done = await settle(
-        request, form, after, save, carry=fields, action=action, change=saved.name, back=action
+        request,
+        form,
+        after,
+        save,
+        carry=fields,
+        action=action,
+        change=f"the change to {saved.name}'s hours",
+        back=action,
     )
     if isinstance(done, Response):
         return done
