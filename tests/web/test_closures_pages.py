@@ -244,3 +244,12 @@ async def test_a_weekly_closure_takes_that_weekday_out_of_booking(salon: Salon) 
     assert max(s.start for s in before).isoformat() > at(13, day=salon.day)
     page = await salon.staff.get("/admin/closures")
     assert f"The salon is closed every {later:%A} from {later:%-d %B %Y}, 13:00-17:00." in page.text
+
+
+async def test_taking_a_therapist_off_the_books_asks_about_their_bookings_first(
+    salon: Salon,
+) -> None:
+    retired = {"name": "Ann", "active": "", **WEEKDAY_HOURS}
+    asked = await post_form(salon.staff, ANN, ANN, **retired)
+    assert "1 booking falls in this time" in asked.text
+    assert (await core(salon.app).catalogue.resource("r_ann")).active

@@ -10,6 +10,7 @@ change), or keep it as booked. Nothing is stranded without a person having said 
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -25,6 +26,8 @@ from parlour.services.catalogue import Business, CatalogueService
 
 MOVE_DAYS = 14
 """How many days from a stranded booking's own day its alternative times are sought."""
+READ_BATCH = 32
+"""Days whose bookings are read at once (deactivating a therapist reads ten years of days)."""
 MOVE_CHOICES = 24
 """At most this many alternative times are offered for one booking."""
 
@@ -107,26 +110,32 @@ class TimeOffPlanner:
         if not changed:
             return []
         today = now.astimezone(zone).date()
-        found: list[Booking] = []
         # Staff may book up to ten years ahead; a booking can only be where a schedule changed.
+        to_read = []
         for offset in range(rules_for(business, staff=True).horizon_days + 2):
             day = today + timedelta(days=offset)
             differ = [
                 rid
                 for rid, new in changed.items()
-                if not new.active or new.schedule.plan(day) != before[rid].schedule.plan(day)
+                if (not new.active and before[rid].active)
+                or new.schedule.plan(day) != before[rid].schedule.plan(day)
             ]
-            if not differ:
-                continue
-            for booking in await self._bookings.day(day, differ):
-                if (
-                    booking.holds_time
+            if differ:
+                to_read.append((day, differ))
+        found: list[Booking] = []
+        for first in range(0, len(to_read), READ_BATCH):
+            batch = to_read[first : first + READ_BATCH]
+            days = await asyncio.gather(*(self._bookings.day(d, ids) for d, ids in batch))
+            for (day, _), bookings in zip(batch, days, strict=True):
+                found += (
+                    booking
+                    for booking in bookings
+                    if booking.holds_time
                     and booking.status is Status.CONFIRMED
                     and booking.start > now
                     and fits(booking, before[booking.resource_id], day, business)
                     and not fits(booking, changed[booking.resource_id], day, business)
-                ):
-                    found.append(booking)
+                )
         reader = _Days(self._bookings)
         return [
             Stranded(booking, await self._moves(booking, after, business, reader))
