@@ -47,6 +47,8 @@ class Blocked:
     last: date
     weekly: bool
     hours: tuple[time, time] | None
+    block: Block
+    """The block itself, as stored (to lift it again)."""
 
     def on(self, day: date) -> bool:
         in_range = self.first <= day <= self.last
@@ -93,7 +95,9 @@ class ClosuresMachine(BookingMachine):
         block = Block(day, None if weekly else day, Hours(*wall), weekly, "Lunch")
         schedule = replace(current.schedule, blocks=(*current.schedule.blocks, block))
         self.run(self.catalogue.put_resource(replace(current, schedule=schedule)))
-        self.blocked.append(Blocked(resource, day, date.max if weekly else day, weekly, wall))
+        self.blocked.append(
+            Blocked(resource, day, date.max if weekly else day, weekly, wall, block)
+        )
 
     @rule(resource=st.sampled_from(RESOURCES), offset=st.integers(0, 6), days=st.integers(1, 4))
     def leave(self, resource: str, offset: int, days: int) -> None:
@@ -102,7 +106,7 @@ class ClosuresMachine(BookingMachine):
         block = Block(first, last, label="Holiday")
         schedule = replace(current.schedule, blocks=(*current.schedule.blocks, block))
         self.run(self.catalogue.put_resource(replace(current, schedule=schedule)))
-        self.blocked.append(Blocked(resource, first, last, False, None))
+        self.blocked.append(Blocked(resource, first, last, False, None, block))
 
     @rule(
         offset=st.integers(0, 6),
@@ -116,7 +120,23 @@ class ClosuresMachine(BookingMachine):
         closure = Block(first, last, None if wall is None else Hours(*wall), label="Closed")
         current = self.run(self.catalogue.closures())
         self.run(self.catalogue.put_closures((*current, closure)))
-        self.blocked.append(Blocked(None, first, last, False, wall))
+        self.blocked.append(Blocked(None, first, last, False, wall, closure))
+
+    @precondition(lambda self: self.blocked)
+    @rule(index=st.integers(0, 200))
+    def lift_a_block(self, index: int) -> None:
+        gone = self.blocked[index % len(self.blocked)]
+        same = [b for b in self.blocked if (b.resource, b.block) == (gone.resource, gone.block)]
+        self.blocked = [b for b in self.blocked if b not in same]
+        if gone.resource is None:
+            current = self.run(self.catalogue.closures())
+            kept = tuple(c for c in current if c != gone.block)
+            self.run(self.catalogue.put_closures(kept))
+            return
+        resource = self.resource(gone.resource)
+        blocks = tuple(b for b in resource.schedule.blocks if b != gone.block)
+        schedule = replace(resource.schedule, blocks=blocks)
+        self.run(self.catalogue.put_resource(replace(resource, schedule=schedule)))
 
     @rule(
         treatment=st.sampled_from([t.id for t in TREATMENTS]),
