@@ -1,6 +1,6 @@
 """Time not for booking, model-checked (issue 24): the booking state machine of
 test_booking_model.py, with blocked hours on a therapist (one-off or weekly), leave over a range
-of days and salon-wide closures (whole days or some hours) added as it runs.
+of days and salon-wide closures (whole days or some hours) added, and lifted again, as it runs.
 
 Against a plain reference model (each block as the wall-clock times it covers), after any
 sequence of steps:
