@@ -56,7 +56,7 @@ async def test_a_closure_over_a_booking_moves_or_cancels_it_before_it_saves(
     done = "Moved 1 booking" if action == "move" else "Cancelled 1 booking"
     await expect(
         page.get_by_text(f"The salon is closed on {site.day:%A %-d %B %Y}.")
-    ).to_contain_text(f"{done}; the clients are told.")
+    ).to_contain_text(f"{done}; the client is told.")
     await expect(page.get_by_text(f"{site.day} Staff training")).to_be_visible()
     await checked(page, axe)
     if size != NARROW:

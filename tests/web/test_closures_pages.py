@@ -86,7 +86,7 @@ async def test_a_day_off_over_a_booking_is_not_saved_until_the_booking_is_dealt_
     assert cancelled.status is Status.CANCELLED
     assert "client4@example.com" in await _client_messages(salon.app, "cancelled")
     page = await salon.staff.get("/admin/resources")
-    assert "Cancelled 1 booking; the clients are told." in page.text
+    assert "Cancelled 1 booking; the client is told." in page.text
 
 
 async def test_blocked_hours_over_a_booking_move_it_to_a_listed_time(salon: Salon) -> None:

@@ -63,13 +63,14 @@ class Outcome:
     """Each cancel and move done: ``("booking.status" or "booking.move", before, after)``."""
 
     def __str__(self) -> str:
-        """``Cancelled 1 booking and moved 2; their clients are e-mailed.``"""
+        """``Cancelled 1 booking and moved 2; the clients are told.``"""
         done = [
             f"{verb} {count} booking{'s' if count != 1 else ''}"
             for verb, count in (("cancelled", self.cancelled), ("moved", self.moved))
             if count
         ]
-        words = (" and ".join(done).capitalize() + "; the clients are told.") if done else ""
+        told = "the client is told" if self.cancelled + self.moved == 1 else "the clients are told"
+        words = f"{' and '.join(done).capitalize()}; {told}." if done else ""
         if self.kept:
             words += f" Kept {self.kept} booking{'s' if self.kept != 1 else ''} as booked."
         return words.strip()
