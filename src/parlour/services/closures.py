@@ -58,7 +58,8 @@ class Outcome:
     moved: int = 0
     kept: int = 0
     failed: tuple[tuple[Booking, str], ...] = ()
-    """Moves refused after the change was saved (the time went meanwhile), with the reason."""
+    """Changes refused, with the reason: a cancel (the booking changed meanwhile) or a move
+    after the change was saved (the time went meanwhile, or to another booking of this plan)."""
     changes: tuple[tuple[str, Booking, Booking], ...] = ()
     """Each cancel and move done: ``("booking.status" or "booking.move", before, after)``."""
 
