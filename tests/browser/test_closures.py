@@ -5,6 +5,8 @@ listed time or cancel it; the closure is then saved and says what became of the 
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from axe_playwright_python.async_playwright import Axe
 from playwright.async_api import Page, ViewportSize, expect
@@ -71,3 +73,37 @@ async def test_a_closure_over_a_booking_moves_or_cancels_it_before_it_saves(
         await expect(main).to_contain_text("confirmed")
     else:
         await expect(page.locator("main")).to_contain_text("cancelled")
+
+
+@pytest.mark.parametrize(
+    ("size", "suffix"), [(PHONE, "-phone"), (DESKTOP, "")], ids=["390", "1280"]
+)
+async def test_leave_over_a_booking_moves_it_to_another_therapist_first(
+    site: Site, browser: Chromium, size: ViewportSize, suffix: str
+) -> None:
+    page, axe = await new_page(browser, size), Axe()
+    await log_in(page, site.one)
+    await page.goto(f"{site.one}/admin/resources/r_ann")
+    leave = f"{site.day} to {site.day + timedelta(days=2)} Holiday"
+    await page.get_by_label("Days off and leave").fill(f"2027-12-25\n{leave}")
+    await page.get_by_label("Blocked time").fill("Every day 12:30-13:00 Lunch")
+    await page.get_by_role("button", name="Save").click()
+
+    await expect(page.get_by_role("heading", name="1 booking falls in this time")).to_be_visible()
+    await checked(page, axe)
+    await site.shoot(page, "25-leave-over-a-booking" + suffix)
+    await page.get_by_label("Move it").check()
+    times = page.get_by_label("New time for Client 8")
+    same_time_with_bob = f"{site.day:%a %-d %b}, 11:00 with Bob"
+    await times.select_option(label=same_time_with_bob)
+    await page.get_by_role("button", name="Save, and move or cancel as chosen").click()
+
+    await expect(
+        page.get_by_text("Saved Ann. Moved 1 booking; the client is told.")
+    ).to_be_visible()
+    await checked(page, axe)
+    await page.goto(f"{site.one}/admin/resources/r_ann")  # both lines came through the asking
+    await expect(page.get_by_label("Days off and leave")).to_have_value(f"2027-12-25\n{leave}")
+    await expect(page.get_by_label("Blocked time")).to_have_value("Every day 12:30-13:00 Lunch")
+    await page.goto(f"{site.one}/admin/bookings/{site.booking}")
+    await expect(page.locator("main")).to_contain_text("Bob")
