@@ -214,6 +214,7 @@ STAFF_PAGES = [
     Stop("therapist: new", go("/admin/resources/new")),
     Stop("therapist", go("/admin/resources/r_ann")),
     Stop("business", go("/admin/business")),
+    Stop("closures", go("/admin/closures")),
     Stop("reviews", go("/admin/reviews")),
     Stop("gallery", go("/admin/gallery")),
     Stop("gallery: confirm a deletion", asked_first("/admin/gallery", "form[data-confirm]")),
@@ -293,6 +294,7 @@ COVERED = {
     "/login/forgot", "/login/reset/{token}", "/admin/outbox",
     "/admin/outbox/{namespace}/{message_id}",
     "/admin/clients", "/admin/clients/{client_id}", "/admin/clients/{client_id}/erase",
+    "/admin/closures",
 }  # fmt: skip
 NOT_PAGES = {
     "/healthz", "/readyz", "/metrics", "/favicon.ico", "/admin/events",

@@ -342,6 +342,15 @@ async def _end_all(w: Walk) -> httpx.Response:
     )
 
 
+async def _closure_add(w: Walk) -> httpx.Response:
+    return await post_form(w.admin, "/admin/closures", "/admin/closures", first="2030-01-01")
+
+
+async def _closure_remove(w: Walk) -> httpx.Response:
+    page = "/admin/closures"
+    return await post_form(w.admin, page, f"{page}/remove", closure="2030-01-01")
+
+
 ACTIONS: list[tuple[str, str, Callable[[Walk], Awaitable[httpx.Response]]]] = [
     ("/admin/bookings/new", "booking.create", _new_booking),
     ("/admin/bookings/{booking_id}/status", "booking.status", _status),
@@ -356,6 +365,8 @@ ACTIONS: list[tuple[str, str, Callable[[Walk], Awaitable[httpx.Response]]]] = [
     ("/admin/resources/new", "resource.save", _resource("/admin/resources/new")),
     ("/admin/resources/{resource_id}", "resource.save", _resource("/admin/resources/r_bob")),
     ("/admin/business", "business.save", _business),
+    ("/admin/closures", "closure.add", _closure_add),
+    ("/admin/closures/remove", "closure.remove", _closure_remove),
     ("/admin/reviews/{booking_id}", "review.moderate", _moderate),
     ("/admin/gallery", "photo.add", _upload),
     ("/admin/gallery/{photo_id}", "photo.caption", _photo),

@@ -270,6 +270,8 @@ async def test_hours_are_edited_as_text(desk: Desk) -> None:
         "/admin/resources/r_ann",
         name="Ann",
         hours_0="09:00-12:00, 13:00-17:00",
+        # the desk's booking, on a weekday at 10:00, stays inside the hours (else: asked first)
+        **{f"hours_{weekday}": "09:00-17:00" for weekday in range(1, 5)},
         hours_5="10:00-14:00",
         closed="2026-12-25",
         exceptions="2026-12-24 09:00-13:00",

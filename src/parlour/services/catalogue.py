@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import itertools
 import secrets
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field, fields, replace
 from datetime import date
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from parlour.domain.addresses import parse_email
 from parlour.domain.catalogue import UNIT_MINUTES, BookingRules, Resource, Treatment
-from parlour.domain.schedule import Hours, Schedule
+from parlour.domain.schedule import Block, Hours, Schedule
 from parlour.domain.text import HIDDEN, hidden_characters
 from parlour.errors import InvalidInput, NotFound
 from parlour.services.cache import NamespaceCache, NoCache
@@ -22,9 +21,13 @@ from parlour.services.money import (
     check_locale,
     parse_amount,
 )
+from parlour.services.schedule_form import parse_schedule_form
 from parlour.storage.base import KVStore
 
 PROFILE = "profile"
+CLOSURES = "salon-closures"
+"""The salon's closures, kept in the resources' namespace: they change what every resource's
+schedule says, so one change event (and one cached read) covers both."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,7 +53,28 @@ def schedule_to_json(schedule: Schedule) -> dict[str, Any]:
         "exceptions": {
             day.isoformat(): [str(h) for h in hours] for day, hours in schedule.exceptions
         },
+        "blocks": [block_to_json(block) for block in schedule.blocks],
     }
+
+
+def block_to_json(block: Block) -> dict[str, Any]:
+    return {
+        "first": block.first.isoformat(),
+        "last": None if block.last is None else block.last.isoformat(),
+        "hours": None if block.hours is None else str(block.hours),
+        "weekly": block.weekly,
+        "label": block.label,
+    }
+
+
+def block_from_json(data: dict[str, Any]) -> Block:
+    return Block(
+        first=date.fromisoformat(data["first"]),
+        last=None if data["last"] is None else date.fromisoformat(data["last"]),
+        hours=None if data["hours"] is None else Hours.parse(data["hours"]),
+        weekly=bool(data["weekly"]),
+        label=str(data["label"]),
+    )
 
 
 def schedule_from_json(data: dict[str, Any]) -> Schedule:
@@ -61,6 +85,7 @@ def schedule_from_json(data: dict[str, Any]) -> Schedule:
             (date.fromisoformat(day), tuple(Hours.parse(text) for text in hours))
             for day, hours in sorted(data["exceptions"].items())
         ),
+        blocks=tuple(block_from_json(block) for block in data.get("blocks", ())),
     )
 
 
@@ -69,7 +94,8 @@ def treatment_from_json(data: dict[str, Any]) -> Treatment:
 
 
 def resource_to_json(resource: Resource) -> dict[str, Any]:
-    return {**asdict(resource), "schedule": schedule_to_json(resource.schedule)}
+    data = {f.name: getattr(resource, f.name) for f in fields(Resource)}
+    return {**data, "schedule": schedule_to_json(resource.schedule)}
 
 
 def resource_from_json(data: dict[str, Any]) -> Resource:
@@ -149,46 +175,6 @@ def _minutes(
             f"The {label} is {lowest} to {highest} minutes, in steps of {UNIT_MINUTES}."
         )
     return value
-
-
-def parse_schedule_form(fields: dict[str, str], problems: dict[str, str]) -> Schedule:
-    """Weekly hours (``hours_0`` .. ``hours_6``: ``09:00-13:00, 14:00-18:00`` or empty),
-    ``closed`` (dates, one per line) and ``exceptions`` (``2026-12-24 09:00-13:00`` per line)."""
-    weekly = []
-    for weekday in range(7):
-        name = f"hours_{weekday}"
-        try:
-            weekly.append(_hours_list(fields.get(name, "")))
-        except ValueError as exc:
-            problems[name] = str(exc)
-            weekly.append(())
-    closed = set()
-    for line in fields.get("closed", "").split():
-        try:
-            closed.add(date.fromisoformat(line))
-        except ValueError:
-            problems["closed"] = f"Write closed days as 2026-12-25, one per line (not {line!r})."
-    exceptions = []
-    for line in fields.get("exceptions", "").splitlines():
-        if not line.strip():
-            continue
-        day, _, hours = line.strip().partition(" ")
-        try:
-            exceptions.append((date.fromisoformat(day), _hours_list(hours)))
-        except ValueError:
-            problems["exceptions"] = (
-                f"Write one day per line, like 2026-12-24 09:00-13:00 (not {line.strip()!r})."
-            )
-    return Schedule(tuple(weekly), frozenset(closed), tuple(sorted(exceptions)))
-
-
-def _hours_list(text: str) -> tuple[Hours, ...]:
-    parts = [part.strip() for part in text.split(",") if part.strip()]
-    hours = tuple(sorted((Hours.parse(part) for part in parts), key=lambda h: h.start))
-    for first, second in itertools.pairwise(hours):
-        if second.start < first.end:
-            raise ValueError(f"{first} and {second} overlap")
-    return hours
 
 
 class CatalogueService:
@@ -296,12 +282,31 @@ class CatalogueService:
         return treatment
 
     async def resources(self) -> list[Resource]:
+        """Every therapist and room, each schedule with the salon's closures filled in."""
+
         async def load() -> list[Resource]:
             items = await self._resources.get_all_items()
+            closures = tuple(block_from_json(b) for b in items.pop(CLOSURES, None) or ())
             found = [resource_from_json(v) for v in items.values()]
-            return sorted(found, key=lambda r: r.name.casefold())
+            return sorted(
+                (replace(r, schedule=replace(r.schedule, closures=closures)) for r in found),
+                key=lambda r: r.name.casefold(),
+            )
 
         return await self._cache.get(self._resources.namespace, "all", load)
+
+    async def closures(self) -> tuple[Block, ...]:
+        """The salon's closures, by first day."""
+        every = await self.resources()
+        if every:
+            return every[0].schedule.closures
+        stored = await self._resources.get_item(CLOSURES)
+        return tuple(block_from_json(b) for b in stored or ())
+
+    async def put_closures(self, closures: tuple[Block, ...]) -> None:
+        ordered = sorted(dict.fromkeys(closures), key=lambda b: (b.first, str(b)))
+        await self._resources.set_item(CLOSURES, [block_to_json(b) for b in ordered])
+        self._cache.forget(self._resources.namespace)
 
     async def resource(self, resource_id: str) -> Resource:
         for resource in await self.resources():
@@ -312,6 +317,12 @@ class CatalogueService:
     async def save_resource(
         self, fields: dict[str, str], resource_id: str | None = None
     ) -> Resource:
+        resource = self.parse_resource(fields, resource_id)
+        await self.put_resource(resource)
+        return resource
+
+    def parse_resource(self, fields: dict[str, str], resource_id: str | None = None) -> Resource:
+        """The resource a form describes, not yet saved; ``InvalidInput`` if it describes none."""
         problems: dict[str, str] = {}
         kind = fields.get("kind") or "therapist"
         if kind not in ("therapist", "room"):
@@ -325,7 +336,6 @@ class CatalogueService:
         )
         if problems:
             raise InvalidInput(problems)
-        await self.put_resource(resource)
         return resource
 
     async def put_treatment(self, treatment: Treatment) -> None:

@@ -22,7 +22,17 @@ from __future__ import annotations
 from starlette.routing import BaseRoute
 
 from parlour.web.routing import segment
-from parlour.web.staff import account, audit, clients, desk, live, outbox, studio, twofactor
+from parlour.web.staff import (
+    account,
+    audit,
+    clients,
+    closures,
+    desk,
+    live,
+    outbox,
+    studio,
+    twofactor,
+)
 
 
 def routes() -> list[BaseRoute]:
@@ -35,6 +45,7 @@ def routes() -> list[BaseRoute]:
                 *desk.routes,
                 *live.routes,
                 *studio.routes,
+                *closures.routes,
                 *account.routes,
                 *clients.routes,
                 *outbox.routes,

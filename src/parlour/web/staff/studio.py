@@ -3,12 +3,15 @@ profile, review moderation and the gallery."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+from datetime import UTC, datetime
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from parlour.domain.schedule import Block
 from parlour.errors import InvalidInput, NotFound
 from parlour.services.catalogue import schedule_to_json
 from parlour.services.gallery import MAX_BYTES
@@ -17,6 +20,7 @@ from parlour.web.forms import Form, submitted
 from parlour.web.pages import redirect, render, session_of
 from parlour.web.parts import core
 from parlour.web.staff.audit import audit
+from parlour.web.staff.closures import say, settle
 from parlour.web.staff.guards import ADMIN, CATALOGUE, SHOWCASE, guarded
 
 TREATMENT_FIELDS = (
@@ -34,6 +38,7 @@ RESOURCE_FIELDS = (
     "kind",
     "active",
     "closed",
+    "blocked",
     "exceptions",
     *(f"hours_{weekday}" for weekday in range(7)),
 )
@@ -141,9 +146,18 @@ async def save_treatment(request: Request) -> Response:
 
 
 async def resources(request: Request) -> Response:
-    return await render(
-        request, "admin/resources.html", {"resources": await core(request).catalogue.resources()}
-    )
+    catalogue = core(request).catalogue
+    zone = (await catalogue.business()).rules.zone
+    today = datetime.now(UTC).astimezone(zone).date()
+    every = await catalogue.resources()
+    time_off = {
+        r.id: [
+            *(f"{day}" for day in sorted(r.schedule.closed) if day >= today),
+            *(str(b) for b in r.schedule.blocks if b.last is None or b.last >= today),
+        ]
+        for r in every
+    }
+    return await render(request, "admin/resources.html", {"resources": every, "time_off": time_off})
 
 
 async def resource_form(request: Request) -> Response:
@@ -156,7 +170,10 @@ async def resource_form(request: Request) -> Response:
             "name": resource.name,
             "kind": resource.kind,
             "active": "on" if resource.active else "",
-            "closed": "\n".join(schedule["closed"]),
+            "closed": "\n".join(
+                [*schedule["closed"], *(str(b) for b in resource.schedule.blocks if _leave(b))]
+            ),
+            "blocked": "\n".join(str(b) for b in resource.schedule.blocks if not _leave(b)),
             "exceptions": "\n".join(
                 f"{day} {', '.join(hours)}" for day, hours in schedule["exceptions"].items()
             ),
@@ -175,10 +192,11 @@ async def resource_form(request: Request) -> Response:
 async def save_resource(request: Request) -> Response:
     form = await submitted(request)
     resource_id = request.path_params.get("resource_id")
-    before = await core(request).catalogue.resource(resource_id) if resource_id else None
+    catalogue = core(request).catalogue
+    before = await catalogue.resource(resource_id) if resource_id else None
     fields = _fields(form, RESOURCE_FIELDS)
     try:
-        saved = await core(request).catalogue.save_resource(fields, resource_id)
+        parsed = catalogue.parse_resource(fields, resource_id)
     except InvalidInput as exc:
         return await render(
             request,
@@ -186,9 +204,38 @@ async def save_resource(request: Request) -> Response:
             {"resource_id": resource_id, "fields": fields, "errors": exc.fields},
             status=422,
         )
+    closures = await catalogue.closures()
+    saved = replace(
+        parsed,
+        email=before.email if before else "",
+        schedule=replace(parsed.schedule, closures=closures),
+    )
+    after = [saved if r.id == saved.id else r for r in await catalogue.resources()]
+
+    async def save() -> None:
+        await catalogue.put_resource(saved)
+
+    action = f"/admin/resources/{resource_id or 'new'}"
+    done = await settle(
+        request,
+        form,
+        after,
+        save,
+        carry=fields,
+        action=action,
+        change=f"the change to {saved.name}'s hours",
+        back=action,
+    )
+    if isinstance(done, Response):
+        return done
     await audit(request, "resource.save", saved.id, before, saved)
-    session_of(request).flash(f"Saved {saved.name}.")
+    say(request, f"Saved {saved.name}.", done)
     return redirect("/admin/resources")
+
+
+def _leave(block: Block) -> bool:
+    """Whole days off over a range: shown with the days off, not with the blocked hours."""
+    return block.hours is None and not block.weekly and block.last is not None
 
 
 # -- business ----------------------------------------------------------------------------------
