@@ -1,0 +1,78 @@
+"""Attacks between salons of one deployment: what salon A's host hands out (cookies, tokens,
+signed values) must be worthless at salon B's, and nothing B's visitors send may reach A."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import httpx
+import pytest
+from starlette.applications import Starlette
+
+from parlour.config import load_settings
+from parlour.web.app import create_app
+from parlour.web.parts import parts
+
+from support.web import running
+
+DOMAIN = "salons.test"
+_TOKEN = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+async def _two_salons(tmp_path: Path, **settings: object) -> AsyncIterator[Starlette]:
+    app = create_app(
+        load_settings(
+            env_file=None, data_dir=tmp_path, tenancy="multi", platform_domain=DOMAIN, **settings
+        )
+    )
+    async with running(app):
+        tenants = parts(app).runtime.tenants
+        assert tenants is not None
+        for slug in ("maya", "jonah"):
+            await tenants.create(slug, slug.title(), f"owner@{slug}.test")
+        yield app
+
+
+@pytest.fixture
+async def salons(tmp_path: Path) -> AsyncIterator[Starlette]:
+    async for app in _two_salons(tmp_path):
+        yield app
+
+
+def client(app: Starlette, host: str) -> httpx.AsyncClient:
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=f"http://{host}")
+
+
+async def test_an_anonymous_csrf_cookie_of_one_salon_is_refused_at_another(
+    salons: Starlette,
+) -> None:
+    """The anonymous CSRF cookie is signed with the deployment's one key: one made at maya's
+    host (a page anyone can fetch) passed the check at jonah's, with its token. A sibling
+    host that can set a cookie for the parent domain then forges jonah's public forms."""
+    async with client(salons, f"maya.{DOMAIN}") as maya:
+        page = await maya.get("/login")
+        cookie = page.cookies["parlour_csrf"]
+        token = _TOKEN.search(page.text)
+        assert token is not None
+    async with client(salons, f"jonah.{DOMAIN}") as jonah:
+        answer = await jonah.post(
+            "/login",
+            data={"email": "a@b.test", "password": "x", "csrf_token": token.group(1)},
+            headers={"cookie": f"parlour_csrf={cookie}"},
+        )
+    assert answer.status_code == 403, answer.text
+
+
+async def test_the_same_cookie_and_token_still_work_at_their_own_salon(
+    salons: Starlette,
+) -> None:
+    async with client(salons, f"maya.{DOMAIN}") as maya:
+        page = await maya.get("/login")
+        token = _TOKEN.search(page.text)
+        assert token is not None
+        answer = await maya.post(
+            "/login", data={"email": "a@b.test", "password": "x", "csrf_token": token.group(1)}
+        )
+    assert answer.status_code == 400  # past the CSRF check: the password is wrong
