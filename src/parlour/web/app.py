@@ -8,6 +8,8 @@ per route its router checks; a Starlette route costs a fraction of that.)
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import replace
@@ -148,6 +150,10 @@ def hosts_check(runtime: Runtime, app_parts: Parts, inner: list[Middleware]) -> 
     def parts_of(services: SalonServices) -> Parts:
         return replace(
             app_parts,
+            # Signed values (anonymous CSRF cookies, kept booking details) are the salon's own:
+            # one made at another salon's host must not pass here. The adopted salon keeps the
+            # key it had (its visitors' cookies stay good across the move to many salons).
+            secret_key=salon_key(runtime.secret_key, services.stores.space),
             core=services.core,
             sessions=services.sessions,
             limiter=services.limiter,
@@ -162,6 +168,13 @@ def hosts_check(runtime: Runtime, app_parts: Parts, inner: list[Middleware]) -> 
         platform=platform,
         parts_of=parts_of,
     )
+
+
+def salon_key(secret: bytes, space: str | None) -> bytes:
+    """The key a salon's signed cookies are made with: the deployment's, bound to the salon."""
+    if space is None:
+        return secret
+    return hmac.new(secret, b"salon\0" + space.encode(), hashlib.sha256).digest()
 
 
 def app_from_environment() -> Starlette:
