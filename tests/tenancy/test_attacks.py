@@ -76,3 +76,34 @@ async def test_the_same_cookie_and_token_still_work_at_their_own_salon(
             "/login", data={"email": "a@b.test", "password": "x", "csrf_token": token.group(1)}
         )
     assert answer.status_code == 400  # past the CSRF check: the password is wrong
+
+
+@pytest.fixture
+async def behind_origin(tmp_path: Path) -> AsyncIterator[Starlette]:
+    """PARLOUR_PUBLIC_ORIGIN names the bare platform domain with many salons (its scheme and
+    port are every salon's)."""
+    async for app in _two_salons(tmp_path, public_origin=f"http://{DOMAIN}"):
+        yield app
+
+
+@pytest.mark.parametrize(
+    ("origin", "status"),
+    [(f"http://maya.{DOMAIN}", 400), (f"http://jonah.{DOMAIN}", 403), (f"http://{DOMAIN}", 403)],
+    ids=["own-host", "another-salon", "platform"],
+)
+async def test_a_salon_judges_a_browser_form_by_its_own_origin(
+    behind_origin: Starlette, origin: str, status: int
+) -> None:
+    """With PARLOUR_PUBLIC_ORIGIN set, every salon expected its forms from the platform's
+    origin: a salon's own page was refused (no staff could log in from a browser) and a page
+    of the platform's host passed."""
+    async with client(behind_origin, f"maya.{DOMAIN}") as maya:
+        page = await maya.get("/login")
+        token = _TOKEN.search(page.text)
+        assert token is not None
+        answer = await maya.post(
+            "/login",
+            data={"email": "a@b.test", "password": "x", "csrf_token": token.group(1)},
+            headers={"origin": origin},
+        )
+    assert answer.status_code == status, answer.text[:300]
