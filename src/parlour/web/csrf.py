@@ -26,7 +26,7 @@ from parlour.config import Settings
 from parlour.errors import CsrfRejected
 from parlour.tokens import b64decode, b64encode, xor
 from parlour.web.middleware.sessions import Session, cookie, cookie_names, is_secure
-from parlour.web.parts import parts
+from parlour.web.parts import SALON_PARTS, parts
 
 FIELD = "csrf_token"
 HEADER = "x-csrf-token"
@@ -103,9 +103,13 @@ def hidden_input(request: Request) -> Markup:
 
 def _expected_origin(request: Request) -> str:
     configured = _settings(request).public_origin
-    if configured:
+    if configured and SALON_PARTS not in request.scope:
         return configured
-    return f"{request.url.scheme}://{request.headers.get('host', '')}".lower()
+    # One salon of many is served at the host its request named (web/middleware/salons.py
+    # found it to be this salon's), with the scheme PARLOUR_PUBLIC_ORIGIN gives every salon:
+    # that origin names the platform's bare domain, which is not this salon's page.
+    scheme = urlsplit(configured).scheme if configured else request.url.scheme
+    return f"{scheme}://{request.headers.get('host', '')}".lower()
 
 
 def _same_origin(request: Request) -> bool:
