@@ -15,7 +15,7 @@ from parlour.config import load_settings
 from parlour.web.app import create_app
 from parlour.web.parts import parts
 
-from support.web import running
+from support.web import log_in, running
 
 DOMAIN = "salons.test"
 _TOKEN = re.compile(r'name="csrf_token" value="([^"]+)"')
@@ -107,3 +107,21 @@ async def test_a_salon_judges_a_browser_form_by_its_own_origin(
             headers={"origin": origin},
         )
     assert answer.status_code == status, answer.text[:300]
+
+
+@pytest.fixture
+async def held(tmp_path: Path) -> AsyncIterator[Starlette]:
+    async for app in _two_salons(tmp_path, platform_rate_limit="4/1 minute"):
+        yield app
+
+
+async def test_password_guesses_count_against_the_address_across_every_salon(
+    held: Starlette,
+) -> None:
+    """PARLOUR_PLATFORM_RATE_LIMIT holds one address's logins across every salon together, as
+    its description says; password guesses counted only in each salon's own windows, so one
+    address could try ten passwords per salon per quarter hour at every salon of the platform."""
+    async with client(held, f"maya.{DOMAIN}") as maya, client(held, f"jonah.{DOMAIN}") as jonah:
+        for salon in (maya, jonah, maya, jonah):
+            assert (await log_in(salon, "owner@x.test", "a guess 123")).status_code == 400
+        assert (await log_in(jonah, "owner@x.test", "a guess 123")).status_code == 429
