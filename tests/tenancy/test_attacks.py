@@ -125,3 +125,28 @@ async def test_password_guesses_count_against_the_address_across_every_salon(
         for salon in (maya, jonah, maya, jonah):
             assert (await log_in(salon, "owner@x.test", "a guess 123")).status_code == 400
         assert (await log_in(jonah, "owner@x.test", "a guess 123")).status_code == 429
+
+
+@pytest.fixture
+async def sending(tmp_path: Path) -> AsyncIterator[Starlette]:
+    # Nothing listens there: the delivery worker only pauses.
+    async for app in _two_salons(tmp_path, smtp_url="smtp://127.0.0.1:9"):
+        yield app
+
+
+async def test_a_salons_outbox_page_shows_no_figures_of_the_whole_deployment(
+    sending: Starlette,
+) -> None:
+    """/admin/outbox showed the process's delivery figures (messages due in every salon's
+    outbox; sent, retried and given up on for all salons) to each salon's admin."""
+    runtime = parts(sending).runtime
+    assert runtime.salons is not None
+    assert runtime.tenants is not None
+    maya = runtime.salons.services(await runtime.tenants.require("maya"))
+    await maya.core.accounts.create_user("owner@maya.test", "admin", "maya password 123")
+    async with client(sending, f"maya.{DOMAIN}") as browser:
+        assert (await log_in(browser, "owner@maya.test", "maya password 123")).status_code == 303
+        page = await browser.get("/admin/outbox")
+    assert page.status_code == 200
+    assert "Sending through" in page.text
+    assert "this instance sent" not in page.text
