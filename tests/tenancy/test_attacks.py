@@ -150,3 +150,11 @@ async def test_a_salons_outbox_page_shows_no_figures_of_the_whole_deployment(
     assert page.status_code == 200
     assert "Sending through" in page.text
     assert "this instance sent" not in page.text
+
+
+async def test_a_host_longer_than_any_domain_name_is_nobodys(salons: Starlette) -> None:
+    """A Host header longer than a domain name can be became a directory key too long for the
+    store: a 500 (InvalidKey) before any page, where any other unknown host gets 404."""
+    async with client(salons, "x" * 600 + ".example") as visitor:
+        answer = await visitor.get("/")
+    assert answer.status_code == 404
