@@ -4,6 +4,7 @@ signed values) must be worthless at salon B's, and nothing B's visitors send may
 from __future__ import annotations
 
 import re
+import secrets
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -12,6 +13,8 @@ import pytest
 from starlette.applications import Starlette
 
 from parlour.config import load_settings
+from parlour.tokens import b64encode
+from parlour.web import csrf
 from parlour.web.app import create_app
 from parlour.web.parts import parts
 
@@ -158,3 +161,32 @@ async def test_a_host_longer_than_any_domain_name_is_nobodys(salons: Starlette) 
     async with client(salons, "x" * 600 + ".example") as visitor:
         answer = await visitor.get("/")
     assert answer.status_code == 404
+
+
+@pytest.fixture
+async def adopted(tmp_path: Path) -> AsyncIterator[Starlette]:
+    app = create_app(
+        load_settings(env_file=None, data_dir=tmp_path, tenancy="multi", platform_domain=DOMAIN)
+    )
+    async with running(app):
+        tenants = parts(app).runtime.tenants
+        assert tenants is not None
+        await tenants.create("first", "First", "owner@first.test", adopt=True)
+        yield app
+
+
+async def test_the_platforms_anonymous_csrf_cookie_is_refused_at_the_adopted_salon(
+    adopted: Starlette,
+) -> None:
+    """The platform's pages and the salon that adopted a single-salon deployment both signed
+    with the deployment's own key: an anonymous CSRF cookie of the platform's (its sign-up
+    form's, made here as the platform makes one) passed the adopted salon's forms."""
+    nonce = b64encode(secrets.token_bytes(32))
+    cookie = f"{nonce}.{csrf._signed(nonce, parts(adopted).secret_key)}"  # the platform's parts
+    async with client(adopted, f"first.{DOMAIN}") as first:
+        answer = await first.post(
+            "/login",
+            data={"email": "a@b.test", "password": "x", "csrf_token": csrf.mask(nonce)},
+            headers={"cookie": f"parlour_csrf={cookie}"},
+        )
+    assert answer.status_code == 403, answer.text
