@@ -77,7 +77,9 @@ def create_app(
     app_parts = Parts(
         settings=settings,
         storage=runtime.storage,
-        secret_key=runtime.secret_key,
+        # With many salons these are the platform's: its key is bound to its space, as each
+        # salon's is (one salon: the deployment's key, as it always was).
+        secret_key=salon_key(runtime.secret_key, runtime.home.stores.space),
         templates=build_templates(assets),
         limiter=runtime.limiter,
         metrics=metrics,
