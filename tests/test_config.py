@@ -73,6 +73,7 @@ VARIABLES = (
     "PARLOUR_PLATFORM_DOMAIN=",
     "PARLOUR_SALONS_KEPT=1000",
     "PARLOUR_PLATFORM_RATE_LIMIT=300/1 minute",
+    "PARLOUR_SIGNUP_RATE_LIMIT=3/1 hour",
 )
 """Every variable with its default, in the order `parlour check` prints them: taken from the flat
 ``config.py`` before it became a package of groups (issue 22), so the groups change none of it."""

@@ -18,6 +18,7 @@ from parlour.services.notices.messages import (
     Kind,
     PasswordReset,
     ProbeMessage,
+    SalonWelcome,
     from_json,
     to_json,
 )
@@ -79,8 +80,10 @@ def renderer() -> Renderer:
 
 ALL = [
     *(notice(kind, datetime(2026, 3, 30, 9, tzinfo=UTC)) for kind in sorted(Kind) if kind not in
-      (Kind.PASSWORD_RESET, Kind.TEST)),
+      (Kind.PASSWORD_RESET, Kind.SALON_WELCOME, Kind.TEST)),
     PasswordReset(BUSINESS, "staff@willow.example", SEALER.seal("https://x/reset/abc"), 30),
+    SalonWelcome(BUSINESS, "ana@example.com", "Ana <script>", "https://ana.example.net",
+                 SEALER.seal("https://example.net/signup/confirm/abc"), 24),
     ProbeMessage(BUSINESS, "parlour mail test"),
 ]  # fmt: skip
 

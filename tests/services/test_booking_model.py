@@ -1,10 +1,12 @@
-"""The booking engine as a state machine against a plain reference model (issue 10, item 2).
+"""The booking engine as a state machine against a plain reference model (issue 10, item 2;
+therapist intent and staff overrides, issue 24).
 
 Random sequences of public and staff bookings (at listed times and at any quarter hour), client
-cancellations and reschedules, staff moves and status changes, edits of a treatment's duration
-and buffers, of a therapist's weekly hours, days off and special hours, and a clock that only
-moves forward, from a Friday two days before the clocks go forward in Europe/London (so the
-days offered cross the change). After every step:
+cancellations and reschedules (keeping a therapist asked for by name, or to one the mover
+chooses), staff moves, therapist changes, squeeze-ins outside hours and status changes, edits
+of a treatment's duration and buffers, of a therapist's weekly hours, days off and special
+hours, and a clock that only moves forward, from a Friday two days before the clocks go
+forward in Europe/London (so the days offered cross the change). After every step:
 
 - no two live bookings overlap on a resource, buffers included;
 - the claimed units are exactly the units of the live bookings, each claimed by its booking;
@@ -44,6 +46,7 @@ from parlour.domain.events import Actor
 from parlour.domain.schedule import Hours, local_day_bounds
 from parlour.domain.slots import occupied_span, units_between
 from parlour.errors import Conflict, InvalidInput, SlotTaken
+from parlour.services.bookings.changes import Amendment
 from parlour.services.bookings.engine import BookingService
 from parlour.services.bookings.keys import is_unit, unit_key
 from parlour.services.bookings.records import BookRequest, ClientDetails
@@ -223,6 +226,11 @@ class BookingMachine(RuleBasedStateMachine):
         target = slots[slot % len(slots)]
         try:
             moved = self.run(self.service.reschedule(booking, target.start, by_client=by_client))
+        except (SlotTaken, InvalidInput):  # (SlotTaken is a kind of Conflict: caught first)
+            # A therapist asked for by name is kept: refused only where they are not free.
+            assert booking.requested
+            assert booking.resource_id not in target.resource_ids
+            return
         except Conflict:
             if by_client:
                 assert not booking.client_may_change(self.clock.now, 24)
@@ -231,7 +239,113 @@ class BookingMachine(RuleBasedStateMachine):
             return
         assert moved.booking.start == target.start
         assert moved.booking.resource_id in target.resource_ids
+        assert moved.booking.requested == booking.requested
+        if booking.requested:
+            assert moved.booking.resource_id == booking.resource_id
         self.keep(moved.booking)
+
+    # -- therapist intent and staff overrides (issue 24) --------------------------------------
+
+    @precondition(lambda self: self.bookings)
+    @rule(
+        index=st.integers(0, 200),
+        offset=st.integers(0, 6),
+        slot=st.integers(0, 200),
+        resource=st.sampled_from(["", *RESOURCES]),
+        by_client=st.booleans(),
+    )
+    def move_to_a_chosen_therapist(
+        self, index: int, offset: int, slot: int, resource: str, by_client: bool
+    ) -> None:
+        """A move naming a therapist (or anyone) lands with them, at a time listed for them."""
+        booking = self.pick(index)
+        assert booking is not None
+        _, slots = self.run(
+            self.service.availability(
+                booking.treatment_id,
+                self.day(offset),
+                ignoring=booking,
+                staff=not by_client,
+                resource=resource,
+            )
+        )
+        if not slots:
+            return
+        target = slots[slot % len(slots)]
+        try:
+            moved = self.run(
+                self.service.reschedule(
+                    booking, target.start, by_client=by_client, resource=resource
+                )
+            )
+        except Conflict:
+            assert booking.status is not Status.CONFIRMED or (
+                by_client and not booking.client_may_change(self.clock.now, 24)
+            )
+            return
+        assert moved.booking.start == target.start
+        assert moved.booking.requested == bool(resource)
+        assert moved.booking.resource_id == (resource or moved.booking.resource_id)
+        self.keep(moved.booking)
+
+    @precondition(lambda self: self.bookings)
+    @rule(index=st.integers(0, 200), resource=st.sampled_from(RESOURCES), squeeze=st.booleans())
+    def staff_change_only_the_therapist(self, index: int, resource: str, squeeze: bool) -> None:
+        booking = self.pick(index)
+        assert booking is not None
+        try:
+            changed = self.run(
+                self.service.amend(booking, Amendment(resource=resource, squeeze=squeeze))
+            )
+        except SlotTaken:  # (a kind of Conflict: caught first)
+            if squeeze:  # only a claim refuses a squeeze-in: someone else holds that time
+                self.taken[0] += 1
+                # at the treatment's length now: a change takes the catalogue's current one
+                span = units_between(
+                    *occupied_span(self.treatments[booking.treatment_id], booking.start)
+                )
+                others = [b for b in self.live() if b.id != booking.id]
+                assert any(overlaps(b, resource, span) for b in others)
+            return
+        except Conflict:
+            assert booking.status is not Status.CONFIRMED
+            return
+        except InvalidInput:  # not able, not working then, or not on the grid
+            return
+        assert changed.booking.start == booking.start
+        assert changed.booking.resource_id == resource
+        self.keep(changed.booking)
+
+    @rule(
+        treatment=st.sampled_from([t.id for t in TREATMENTS]),
+        offset=st.integers(0, 6),
+        unit=st.integers(0, 287),
+        resource=st.sampled_from([None, *RESOURCES]),
+    )
+    def squeeze_in_outside_hours(
+        self, treatment: str, offset: int, unit: int, resource: str | None
+    ) -> None:
+        """Staff's override at any 5-minute start, open or not: only the claims decide."""
+        midnight, _ = local_day_bounds(self.day(offset), LONDON)
+        start = midnight + timedelta(minutes=5 * unit)
+        client = ClientDetails("Squeezed", "", "07700 900123")
+        request = BookRequest(treatment, start, client, resource, by=Actor.STAFF, squeeze=True)
+        chosen = self.treatments[treatment]
+        try:
+            booked = self.run(self.service.book(request))
+        except SlotTaken:
+            span = units_between(*occupied_span(chosen, start))
+            self.taken[0] += 1
+            for able in [r for r in chosen.resource_ids if resource in (None, r)]:
+                assert any(overlaps(b, able, span) for b in self.live())
+            return
+        except InvalidInput:  # in the past, or a resource that does not do it
+            assert start < self.clock.now or resource not in (None, *chosen.resource_ids)
+            return
+        assert booked.booking.start == start
+        assert booked.booking.requested == bool(resource)
+        self.keep(booked.booking)
+        self.tokens[booked.booking.id] = booked.token
 
     @precondition(lambda self: self.bookings)
     @rule(index=st.integers(0, 200), status=st.sampled_from(Status))

@@ -101,6 +101,13 @@ async def _reschedule(w: Walk) -> httpx.Response:
     )
 
 
+async def _edit_booking(w: Walk) -> httpx.Response:
+    page = f"/admin/bookings/{w.booking_id}"
+    return await post_form(
+        w.admin, page, f"{page}/edit", name="Renamed", email="", phone="07700 900999"
+    )
+
+
 def _treatment(path: str) -> Callable[[Walk], Awaitable[httpx.Response]]:
     async def save(w: Walk) -> httpx.Response:
         html = (await w.admin.get(path)).text
@@ -339,6 +346,7 @@ ACTIONS: list[tuple[str, str, Callable[[Walk], Awaitable[httpx.Response]]]] = [
     ("/admin/bookings/new", "booking.create", _new_booking),
     ("/admin/bookings/{booking_id}/status", "booking.status", _status),
     ("/admin/bookings/{booking_id}/reschedule", "booking.move", _reschedule),
+    ("/admin/bookings/{booking_id}/edit", "booking.edit", _edit_booking),
     ("/admin/treatments/new", "treatment.save", _treatment("/admin/treatments/new")),
     (
         "/admin/treatments/{treatment_id}",

@@ -186,7 +186,9 @@ async def test_the_manage_link_gives_a_calendar_file_and_cancels(site: Site) -> 
     assert f"DTSTART:{start}Z" in text
     assert "SUMMARY:Massage with Ann at Test Salon" in text
     page = await site.client.get(path)
-    cancelled = await site.client.post(f"{path}/cancel", data={"csrf_token": form_token(page.text)})
+    cancelled = await site.client.post(
+        f"{path}/cancel", data={"csrf_token": form_token(page.text), "confirmed": "yes"}
+    )
     assert cancelled.headers["location"].endswith("?done=cancelled")
     after = await site.client.get(cancelled.headers["location"])
     assert "Your booking is cancelled." in after.text
@@ -194,7 +196,11 @@ async def test_the_manage_link_gives_a_calendar_file_and_cancels(site: Site) -> 
     assert "STATUS:CANCELLED" in (await site.client.get(f"{path}/calendar.ics")).text
     again = await site.client.post(
         f"{path}/reschedule",
-        data={"csrf_token": form_token(page.text), "start": at(15, day=site.day)},
+        data={
+            "csrf_token": form_token(page.text),
+            "start": at(15, day=site.day),
+            "confirmed": "yes",
+        },
     )
     assert again.status_code == 409
     assert "cancelled, so it cannot be changed" in again.text
@@ -206,7 +212,11 @@ async def test_moving_a_booking_through_its_link(site: Site) -> None:
     assert page.status_code == 200
     moved = await site.client.post(
         f"{path}/reschedule",
-        data={"csrf_token": form_token(page.text), "start": at(14, day=site.day)},
+        data={
+            "csrf_token": form_token(page.text),
+            "start": at(14, day=site.day),
+            "confirmed": "yes",
+        },
     )
     assert moved.headers["location"].endswith("?done=moved")
     booking = (await core(site.app).bookings.day(site.day, ["r_ann"]))[0]

@@ -41,6 +41,11 @@ class TenancySettings(BaseModel):
         description="Limited actions (bookings, logins, reviews, sign-ups) one client address "
         "may make across every salon together, on top of each salon's own limits",
     )
+    signup_rate_limit: RateSetting = Field(
+        Rate(3, 3600),
+        description="Salons one owner address, and one client address, may sign up for (each "
+        "sends a confirmation e-mail)",
+    )
 
     _tenancy_empty_is_unset = empty_is_unset("platform_domain")
 

@@ -46,6 +46,10 @@ class Booking:
     takes a file with a higher one as the newer version of the same event."""
     updated_at: datetime | None = None
     """When it was last moved or changed status; ``None`` until then."""
+    requested: bool = False
+    """Whether this therapist (or room) was asked for by name, not "anyone free": a move keeps
+    it unless the mover chooses another. Older records, made before this was kept, read as
+    ``False``; a move still keeps their therapist whenever they are free."""
 
     def revised(self, now: datetime, **changes: Any) -> Booking:
         """This booking with ``changes``, one revision later."""

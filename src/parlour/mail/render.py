@@ -26,6 +26,7 @@ from parlour.services.notices.messages import (
     WITH_CALENDAR,
     BookingNotice,
     PasswordReset,
+    SalonWelcome,
     from_json,
     kind_of,
 )
@@ -48,6 +49,7 @@ SUBJECTS = {
     "staff_cancelled": "Cancelled: {{ booking.client_name }}, {{ booking.treatment_name }}, "
     "{{ booking.start | when_short(zone) }}",
     "password_reset": "Reset your staff password at {{ business.name }}",
+    "salon_welcome": "Open {{ salon }} on {{ business.name }}: confirm your address",
     "test": "A test message from {{ business.name }}",
 }
 
@@ -111,6 +113,7 @@ class Renderer:
                 "therapist": data.therapist,
                 "link": link,
                 "previous_start": data.previous_start,
+                "previous_therapist": data.previous_therapist,
                 "price": money(data.booking.price, data.business.currency, data.business.locale)
                 if data.booking.price
                 else "",
@@ -124,6 +127,14 @@ class Renderer:
                 "email": data.email,
                 "link": self._unseal(data.link),
                 "valid_minutes": data.valid_minutes,
+            }
+        elif isinstance(data, SalonWelcome):
+            context |= {
+                "email": data.email,
+                "salon": data.salon,
+                "address": data.address,
+                "link": self._unseal(data.link),
+                "valid_hours": data.valid_hours,
             }
         else:
             context["sent_by"] = data.sent_by

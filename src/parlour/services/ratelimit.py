@@ -66,6 +66,10 @@ def policies_from(settings: Settings) -> dict[str, Policy]:
             settings.password_reset_rate_limit,
             settings.login_rate_limit_outage == "open",
         ),
+        # Sign-up mails an address a stranger typed: refused, like a reset, rather than unlimited.
+        "signup": Policy(
+            "signup", settings.signup_rate_limit, settings.login_rate_limit_outage == "open"
+        ),
         # Mail fails open: a confirmation not sent because Redis blinked would be worse.
         "mail_recipient": Policy("mail_recipient", settings.mail_recipient_rate_limit, True),
         "mail_global": Policy("mail_global", settings.mail_global_rate_limit, True),

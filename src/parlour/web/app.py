@@ -42,6 +42,8 @@ from parlour.web.middleware.serving_gate import ServingGate
 from parlour.web.middleware.sessions import SessionMiddleware
 from parlour.web.parts import Parts
 from parlour.web.platform import routes as platform_routes
+from parlour.web.platform import salon_routes
+from parlour.web.platform.layout import platform_templates
 from parlour.web.templating import StaticAssets, build_templates
 
 MAX_BODY = 1024 * 1024
@@ -116,6 +118,8 @@ def create_app(
         *metrics_route,
         *staff.routes(),
         Mount("/static", assets.files(), name="static"),
+        # Many salons: the owner's first login after sign-up, before the /login mount.
+        *(salon_routes() if settings.tenancy == "multi" else []),
         *public.routes(),
         Mount("/api", api),
         Route("/favicon.ico", assets.favicon),
@@ -128,7 +132,7 @@ def create_app(
             # Pages, JSON and CSS; Starlette leaves event streams and images as they are.
             Middleware(GZipMiddleware, minimum_size=500),
             Middleware(HeaderLimit),
-            hosts_check(runtime, app_parts, inner),
+            hosts_check(runtime, app_parts, inner, assets),
             *inner,
         ],
         routes=routes,
@@ -140,13 +144,23 @@ def create_app(
     return app
 
 
-def hosts_check(runtime: Runtime, app_parts: Parts, inner: list[Middleware]) -> Middleware:
+def hosts_check(
+    runtime: Runtime, app_parts: Parts, inner: list[Middleware], assets: StaticAssets
+) -> Middleware:
     """Which host a request may be for: this site's names (one salon), or with many salons,
     each salon's and the platform's (``web/middleware/salons.py``)."""
     if runtime.tenants is None or runtime.salons is None:
         return Middleware(AllowedHosts, hosts=allowed_hosts(runtime.settings))
-    platform = Starlette(middleware=inner, routes=[*health.routes, *platform_routes()])
-    platform.state.parts = app_parts
+    platform = Starlette(
+        middleware=inner,
+        routes=[
+            *health.routes,
+            Mount("/static", assets.files(), name="static"),
+            Route("/favicon.ico", assets.favicon),
+            *platform_routes(),
+        ],
+    )
+    platform.state.parts = replace(app_parts, templates=platform_templates(assets))
     install_error_handlers(platform)
 
     def parts_of(services: SalonServices) -> Parts:

@@ -26,7 +26,7 @@ from parlour.config import Settings
 from parlour.errors import CsrfRejected
 from parlour.tokens import b64decode, b64encode, xor
 from parlour.web.middleware.sessions import Session, cookie, cookie_names, is_secure
-from parlour.web.parts import SALON_PARTS, parts
+from parlour.web.parts import parts
 
 FIELD = "csrf_token"
 HEADER = "x-csrf-token"
@@ -102,14 +102,17 @@ def hidden_input(request: Request) -> Markup:
 
 
 def _expected_origin(request: Request) -> str:
-    configured = _settings(request).public_origin
-    if configured and SALON_PARTS not in request.scope:
+    settings = _settings(request)
+    configured = settings.public_origin
+    if configured and settings.tenancy == "multi":
+        # Many salons, each at its own host (the public origin names the platform's, and gives
+        # the scheme): the request's own host, which web/middleware/salons.py has checked is
+        # one of ours before anything ran.
+        scheme = urlsplit(configured).scheme
+        return f"{scheme}://{request.headers.get('host', '')}".lower()
+    if configured:
         return configured
-    # One salon of many is served at the host its request named (web/middleware/salons.py
-    # found it to be this salon's), with the scheme PARLOUR_PUBLIC_ORIGIN gives every salon:
-    # that origin names the platform's bare domain, which is not this salon's page.
-    scheme = urlsplit(configured).scheme if configured else request.url.scheme
-    return f"{scheme}://{request.headers.get('host', '')}".lower()
+    return f"{request.url.scheme}://{request.headers.get('host', '')}".lower()
 
 
 def _same_origin(request: Request) -> bool:

@@ -39,9 +39,11 @@ def new_booking(
     start: datetime,
     client: ClientDetails,
     now: datetime,
+    *,
+    requested: bool = False,
 ) -> tuple[Booking, bytes]:
     """A confirmed booking of ``treatment`` and the raw bytes of its manage token (only the
-    token's hash is in the booking)."""
+    token's hash is in the booking); ``requested``: its resource was asked for by name."""
     raw_token = secrets.token_bytes(24)
     booking = Booking(
         id=f"b_{secrets.token_hex(8)}",
@@ -59,6 +61,7 @@ def new_booking(
         status=Status.CONFIRMED,
         created_at=now,
         token_hash=sha256_hex(b64encode(raw_token)),
+        requested=requested,
     )
     return booking, raw_token
 

@@ -21,16 +21,16 @@ different times never contend.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 from parlour.domain.addresses import parse_email
 from parlour.domain.booking import Booking, Status
-from parlour.domain.catalogue import Treatment
+from parlour.domain.catalogue import Resource, Treatment
 from parlour.domain.events import Actor, BookingEvent, Change
 from parlour.domain.slots import Slot, available_slots, occupied_span, slot_at, units_between
 from parlour.errors import Conflict, InvalidInput, NotFound, SlotTaken
 from parlour.services.bookings.availability import DayReader
-from parlour.services.bookings.changes import BookingChanges
+from parlour.services.bookings.changes import Amendment, BookingChanges
 from parlour.services.bookings.claims import (
     Contention,
     claim,
@@ -99,15 +99,18 @@ class BookingService:
         *,
         ignoring: Booking | None = None,
         staff: bool = False,
+        resource: str = "",
     ) -> tuple[Treatment, list[Slot]]:
         """Free start times of a treatment on a local day. Reads that day's units and nothing
-        else; ``ignoring`` a booking frees its own time (rescheduling it)."""
+        else; ``ignoring`` a booking frees its own time (rescheduling it); with ``resource``,
+        only the times that therapist or room is free, each naming only them."""
         business = await self._catalogue.business()
         treatment = await self._catalogue.treatment(treatment_id)
         resources = await self._catalogue.resources()
-        return treatment, await self._reader.slots(
-            business, treatment, resources, day, ignoring, staff
-        )
+        slots = await self._reader.slots(business, treatment, resources, day, ignoring, staff)
+        if resource:
+            slots = [Slot(s.start, (resource,)) for s in slots if resource in s.resource_ids]
+        return treatment, slots
 
     # -- making a booking ------------------------------------------------------------------
 
@@ -135,8 +138,10 @@ class BookingService:
         business = await self._catalogue.business()
         resources = await self._catalogue.resources()
         rules = rules_for(business, staff)
-        check_window(start, rules, self._clock())
         day = start.astimezone(business.rules.zone).date()
+        if request.squeeze and staff:
+            return await self._squeeze(treatment, resources, start, day, request)
+        check_window(start, rules, self._clock())
         wanted = request.resource or ""
         capable = [r.id for r in resources if r.id in treatment.resource_ids]
         asked = [r for r in resources if r.id == wanted] if wanted else resources
@@ -167,10 +172,7 @@ class BookingService:
                     now=self._clock(),
                 )
                 slots = available_slots(treatment, resources, day, rules, occupied, self._clock())
-                raise SlotTaken(
-                    "This time was just taken. Here are other times that day.",
-                    nearest(slots, start, wanted),
-                )
+                raise SlotTaken(_refusal(resources, wanted, staff), nearest(slots, start, wanted))
             untried = preferred_then_spread(candidates)
             while untried:
                 resource = self._contention.least_contended(untried, held)
@@ -184,6 +186,33 @@ class BookingService:
                     return repeat
         raise Conflict("Bookings for that day are changing too fast; please try again.")
 
+    async def _squeeze(
+        self,
+        treatment: Treatment,
+        resources: Sequence[Resource],
+        start: datetime,
+        day: date,
+        request: BookRequest,
+    ) -> Booked:
+        """Staff's override: any start, inside opening hours or not, on the named resource or
+        the first able one free then. Only the unit claims decide, as for every booking."""
+        now = self._clock()
+        if start < now - SQUEEZE_GRACE:
+            raise InvalidInput({"start": "That time has passed. Choose a time from now on."})
+        check_window(max(start, now), rules_for(await self._catalogue.business(), True), now)
+        able = [r.id for r in resources if r.active and r.id in treatment.resource_ids]
+        wanted = request.resource or ""
+        if wanted and wanted not in able:
+            raise InvalidInput(
+                {"resource": "That therapist does not do this treatment. Choose another."}
+            )
+        for resource in [wanted] if wanted else able:
+            booked = await self._claim(treatment, resource, start, day, request)
+            if booked is not None:
+                return booked
+        who = _name(resources, wanted) if wanted else "Every therapist able to do it"
+        raise SlotTaken(f"{who} has another booking then. Choose another time or therapist.", [])
+
     async def _claim(
         self,
         treatment: Treatment,
@@ -193,7 +222,14 @@ class BookingService:
         request: BookRequest,
     ) -> Booked | None:
         by = event_by(request.by is Actor.STAFF)
-        booking, raw_token = new_booking(treatment, resource, start, request.client, self._clock())
+        booking, raw_token = new_booking(
+            treatment,
+            resource,
+            start,
+            request.client,
+            self._clock(),
+            requested=bool(request.resource),
+        )
         change, ttl = claim(booking, raw_token, day_key(day, resource), request.idempotency_key, by)
         token = b64encode(raw_token)
         event = BookingEvent(Change.BOOKED, booking, None, by, booking.created_at, token)
@@ -252,7 +288,38 @@ class BookingService:
         return await self._changes.set_status(booking, status)
 
     async def reschedule(
-        self, booking: Booking, new_start: datetime, *, by_client: bool
+        self,
+        booking: Booking,
+        new_start: datetime,
+        *,
+        by_client: bool,
+        resource: str | None = None,
     ) -> Changed:
-        """Move a booking to a new start (on any resource able to do it), atomically."""
-        return await self._changes.reschedule(booking, new_start, by_client=by_client)
+        """Move a booking to a new start, atomically. ``resource``: ``None`` keeps what the
+        booking asked for (its therapist if it named one, else whoever is free, its own first);
+        ``""`` anyone free; an id, that therapist or room (then asked for by name)."""
+        return await self._changes.amend(
+            booking, Amendment(start=new_start, resource=resource), by_client=by_client
+        )
+
+    async def amend(self, booking: Booking, amendment: Amendment) -> Changed:
+        """Staff: change a booking's time, therapist, treatment or client details at once
+        (:class:`~parlour.services.bookings.changes.Amendment`), atomically."""
+        return await self._changes.amend(booking, amendment, by_client=False)
+
+
+SQUEEZE_GRACE = timedelta(minutes=5)
+"""How far in the past a squeeze-in may start: a walk-in starts now, rounded to the minute."""
+
+
+def _name(resources: Sequence[Resource], resource_id: str) -> str:
+    return next((r.name for r in resources if r.id == resource_id), resource_id)
+
+
+def _refusal(resources: Sequence[Resource], wanted: str, staff: bool) -> str:
+    """Why a listed-looking time was refused: staff naming a therapist learn it is that
+    therapist who is busy (the time may be free with others, so "just taken" would mislead)."""
+    if staff and wanted:
+        name = _name(resources, wanted)
+        return f"{name} is not free at that time. Here are {name}'s free times that day."
+    return "This time was just taken. Here are other times that day."

@@ -162,6 +162,9 @@ class BookRequest:
     """A therapist or room, or ``None`` for anyone able."""
     idempotency_key: str = ""
     by: Actor = Actor.CLIENT
+    squeeze: bool = False
+    """Staff only, confirmed by them: book outside opening hours or off the slot grid (a
+    walk-in, a squeeze-in). The unit claims still decide, so it cannot double-book."""
 
     @classmethod
     def from_fields(

@@ -28,10 +28,12 @@ class Kind(enum.StrEnum):
     STAFF_MOVED = "staff_moved"
     STAFF_CANCELLED = "staff_cancelled"
     PASSWORD_RESET = "password_reset"  # noqa: S105 - a kind of message, not a password
+    SALON_WELCOME = "salon_welcome"
+    """A new salon's owner confirms the address and opens the salon (services/signup.py)."""
     TEST = "test"
 
 
-BOOKING_KINDS = frozenset(Kind) - {Kind.PASSWORD_RESET, Kind.TEST}
+BOOKING_KINDS = frozenset(Kind) - {Kind.PASSWORD_RESET, Kind.SALON_WELCOME, Kind.TEST}
 CLIENT_KINDS = frozenset(
     {Kind.CONFIRMATION, Kind.REMINDER, Kind.MOVED, Kind.CANCELLED, Kind.REVIEW_INVITATION}
 )
@@ -51,7 +53,9 @@ class BookingNotice:
     link: str
     """Sealed (services.sealing): the client's manage link, or staff's page of the booking."""
     previous_start: datetime | None = None
-    """Where a moved booking was before (UTC)."""
+    """Where a moved booking was before (UTC); ``None`` if its time did not change."""
+    previous_therapist: str = ""
+    """Who a changed booking was with before, if that changed; empty if it did not."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,18 +68,34 @@ class PasswordReset:
 
 
 @dataclass(frozen=True, slots=True)
+class SalonWelcome:
+    business: Business
+    """The platform's own (its name signs the message)."""
+    email: str
+    salon: str
+    """The new salon's name."""
+    address: str
+    """Where it will be served (``https://maya.example.net``)."""
+    link: str
+    """Sealed: the single-use link that opens the salon."""
+    valid_hours: int
+
+
+@dataclass(frozen=True, slots=True)
 class ProbeMessage:
     business: Business
     sent_by: str
     """Who asked for it (the command line, an admin)."""
 
 
-MessageData = BookingNotice | PasswordReset | ProbeMessage
+MessageData = BookingNotice | PasswordReset | SalonWelcome | ProbeMessage
 
 
 def kind_of(data: MessageData) -> Kind:
     if isinstance(data, BookingNotice):
         return data.kind
+    if isinstance(data, SalonWelcome):
+        return Kind.SALON_WELCOME
     return Kind.PASSWORD_RESET if isinstance(data, PasswordReset) else Kind.TEST
 
 
@@ -90,6 +110,7 @@ def to_json(data: MessageData) -> dict[str, Any]:
             "therapist": data.therapist,
             "link": data.link,
             "previous_start": previous,
+            "previous_therapist": data.previous_therapist,
         }
     if isinstance(data, PasswordReset):
         return {
@@ -99,6 +120,16 @@ def to_json(data: MessageData) -> dict[str, Any]:
             "link": data.link,
             "valid_minutes": data.valid_minutes,
         }
+    if isinstance(data, SalonWelcome):
+        return {
+            "kind": Kind.SALON_WELCOME.value,
+            "business": business,
+            "email": data.email,
+            "salon": data.salon,
+            "address": data.address,
+            "link": data.link,
+            "valid_hours": data.valid_hours,
+        }
     return {"kind": Kind.TEST.value, "business": business, "sent_by": data.sent_by}
 
 
@@ -107,6 +138,15 @@ def from_json(raw: Mapping[str, Any]) -> MessageData:
     business = business_from_json(dict(raw["business"]))
     if kind is Kind.PASSWORD_RESET:
         return PasswordReset(business, raw["email"], raw["link"], int(raw["valid_minutes"]))
+    if kind is Kind.SALON_WELCOME:
+        return SalonWelcome(
+            business,
+            raw["email"],
+            raw["salon"],
+            raw["address"],
+            raw["link"],
+            int(raw["valid_hours"]),
+        )
     if kind is Kind.TEST:
         return ProbeMessage(business, raw["sent_by"])
     previous = raw.get("previous_start")
@@ -117,4 +157,5 @@ def from_json(raw: Mapping[str, Any]) -> MessageData:
         therapist=raw["therapist"],
         link=raw["link"],
         previous_start=datetime.fromisoformat(previous) if previous else None,
+        previous_therapist=str(raw.get("previous_therapist") or ""),
     )

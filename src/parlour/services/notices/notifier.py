@@ -147,17 +147,26 @@ class Notifier:
         sealed = self._seal(link)  # once: the notice and the reminder carry the same link
         when = event.at.timestamp()
         client_kind = _CLIENT_NOTICE.get(change)
+        if change is Change.MOVED and before is not None and _same_visit(before, booking):
+            client_kind = None  # staff corrected a name or phone: nothing to tell anyone
         if change is Change.CANCELLED and (before is None or before.status is not Status.CANCELLED):
             client_kind = Kind.CANCELLED
         done_before = before is not None and before.status is Status.COMPLETED
         if change is Change.STATUS and booking.status is Status.COMPLETED and not done_before:
             client_kind = Kind.REVIEW_INVITATION
         therapist, therapist_email = await self._therapist(booking.resource_id)
-        previous = before.start if change is Change.MOVED and before is not None else None
+        changed = before if change is Change.MOVED else None
+        previous = changed.start if changed and changed.start != booking.start else None
+        was_with = ""
+        if changed and changed.resource_id != booking.resource_id:
+            was_with = (await self._therapist(changed.resource_id))[0]
 
         def notice(kind: Kind, sealed_link: str) -> BookingNotice:
-            was = None if kind is Kind.REMINDER else previous
-            return BookingNotice(kind, business, booking, therapist, sealed_link, was)
+            if kind is Kind.REMINDER:
+                return BookingNotice(kind, business, booking, therapist, sealed_link)
+            return BookingNotice(
+                kind, business, booking, therapist, sealed_link, previous, was_with
+            )
 
         if client_kind is not None and booking.email:  # a phone client may have given none
             staged += Outbox.stage(
@@ -181,6 +190,8 @@ class Notifier:
         ):
             staged += self._reminder(notice(Kind.REMINDER, sealed), business, event.at)
         alert = _STAFF_ALERT.get(change)
+        if change is Change.MOVED and client_kind is None:
+            alert = None
         if alert is not None and (change is not Change.CANCELLED or client_kind is not None):
             alerted = self._alerted(therapist_email)
             link_for_staff = f"/admin/bookings/{booking.id}"
@@ -252,3 +263,14 @@ class Notifier:
 
 def _reminded(booking: Booking) -> bool:
     return booking.status is Status.CONFIRMED
+
+
+def _same_visit(before: Booking, after: Booking) -> bool:
+    """Whether a change left the visit as the client knows it: time, therapist, treatment and
+    the address it is sent to."""
+    return (before.start, before.resource_id, before.treatment_id, before.email) == (
+        after.start,
+        after.resource_id,
+        after.treatment_id,
+        after.email,
+    )

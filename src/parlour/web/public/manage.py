@@ -9,13 +9,14 @@ browser found that, see tests/browser.)
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
 from parlour.domain.booking import Booking
+from parlour.domain.catalogue import Resource
 from parlour.errors import Conflict, InvalidInput, SlotTaken
 from parlour.services.bookings.records import parse_start
 from parlour.services.calendar_file import calendar_file
@@ -78,8 +79,10 @@ async def calendar(request: Request) -> Response:
 
 
 async def cancel(request: Request) -> Response:
-    await submitted(request)
+    form = await submitted(request)
     booking = await _booking(request)
+    if form.text("confirmed", 3) != "yes":  # without JavaScript: a page that asks first
+        return await _ask(request, booking, "cancel", {})
     try:
         await core(request).bookings.cancel(booking, by_client=True)
     except Conflict as exc:
@@ -88,13 +91,41 @@ async def cancel(request: Request) -> Response:
     return redirect(f"/booking/{request.path_params['token']}?done=cancelled")
 
 
+ANYONE = "any"
+"""The therapist choice "whoever is free" (no choice at all keeps what the booking asked for)."""
+
+
+async def _therapists(request: Request, booking: Booking) -> list[Resource]:
+    """Who can do the booking's treatment: the move's therapist choice."""
+    treatment = await core(request).catalogue.treatment(booking.treatment_id)
+    resources = await core(request).catalogue.resources()
+    return [r for r in resources if r.active and r.id in treatment.resource_ids]
+
+
+def _kept(booking: Booking) -> str:
+    """The therapist a move keeps when none is chosen: the one asked for by name, if any."""
+    return booking.resource_id if booking.requested else ""
+
+
+def _chosen(booking: Booking, asked: str) -> str:
+    """The therapist a move lists times for: the one asked, else the booking's own if it named
+    one (a move keeps its therapist unless the client chooses another), else anyone."""
+    if asked:
+        return asked
+    return booking.resource_id if booking.requested else ANYONE
+
+
 async def reschedule_page(request: Request) -> Response:
     booking = await _booking(request)
     business = await core(request).catalogue.business()
     today = await core(request).days.today()
     day, problem = requested_day(request, booking.start.astimezone(business.rules.zone).date())
+    therapists = await _therapists(request, booking)
+    choice = _chosen(booking, request.query_params.get("resource", "")[:64])
+    if choice != ANYONE and choice not in {r.id for r in therapists}:
+        choice = ANYONE
     _, slots = await core(request).bookings.availability(
-        booking.treatment_id, day, ignoring=booking
+        booking.treatment_id, day, ignoring=booking, resource="" if choice == ANYONE else choice
     )
     return await _page(
         request,
@@ -105,6 +136,8 @@ async def reschedule_page(request: Request) -> Response:
         slots=slots,
         problem=problem,
         today=today,
+        therapists=therapists,
+        choice=choice,
         previous_day=day - timedelta(days=1) if day > today else None,
         next_day=day + timedelta(days=1),
     )
@@ -113,9 +146,16 @@ async def reschedule_page(request: Request) -> Response:
 async def reschedule(request: Request) -> Response:
     form = await submitted(request)
     booking = await _booking(request)
+    asked = form.text("resource", 64)
+    resource = None if not asked else ("" if asked == ANYONE else asked)
     try:
         start = parse_start(form.text("start", 64))
-        await core(request).bookings.reschedule(booking, start, by_client=True)
+        if form.text("confirmed", 3) != "yes":  # every move is asked about first
+            fields = {"start": start.isoformat(), "resource": asked}
+            return await _ask(request, booking, "move", fields, start=start, resource=resource)
+        moved = await core(request).bookings.reschedule(
+            booking, start, by_client=True, resource=resource
+        )
     except SlotTaken as exc:
         business = await core(request).catalogue.business()
         return await _page(
@@ -126,12 +166,55 @@ async def reschedule(request: Request) -> Response:
             moving=True,
             slots=exc.alternatives,
             day=booking.start.astimezone(business.rules.zone).date(),
+            therapists=await _therapists(request, booking),
+            choice=_chosen(booking, asked),
             problem=str(exc),
         )
     except (Conflict, InvalidInput) as exc:
         business = await core(request).catalogue.business()
         return await _page(request, booking, business, status=409, problem=str(exc))
-    return redirect(f"/booking/{request.path_params['token']}?done=moved")
+    changed = moved.booking.resource_id != booking.resource_id
+    done = "moved-therapist" if changed else "moved"
+    return redirect(f"/booking/{request.path_params['token']}?done={done}")
+
+
+async def _ask(
+    request: Request,
+    booking: Booking,
+    what: str,
+    fields: dict[str, str],
+    *,
+    start: datetime | None = None,
+    resource: str | None = None,
+) -> Response:
+    """The confirmation a client's cancel or move asks for without JavaScript (with it, the
+    page's own dialog asks and sends ``confirmed=yes``), naming who the move is with."""
+    business = await core(request).catalogue.business()
+    names = {r.id: r.name for r in await core(request).catalogue.resources()}
+    with_whom = ""
+    if start is not None:
+        keep = resource if resource is not None else _kept(booking)
+        if not keep:
+            zone = business.rules.zone
+            _, slots = await core(request).bookings.availability(
+                booking.treatment_id, start.astimezone(zone).date(), ignoring=booking
+            )
+            slot = next((s for s in slots if s.start == start), None)
+            ids = slot.resource_ids if slot else (booking.resource_id,)
+            keep = booking.resource_id if booking.resource_id in ids else ids[0]
+        with_whom = names.get(keep, keep)
+    context = {
+        "business": business,
+        "zone": business.rules.zone,
+        "booking": booking,
+        "token": request.path_params["token"],
+        "what": what,
+        "start": start,
+        "with_whom": with_whom,
+        "was_with": names.get(booking.resource_id, booking.resource_id),
+        "fields": fields,
+    }
+    return await render(request, "manage_confirm.html", context, headers=PRIVATE)
 
 
 async def review(request: Request) -> Response:

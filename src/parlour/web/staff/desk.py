@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+from dataclasses import replace
 from datetime import date, timedelta
 
 from starlette.requests import Request
@@ -10,7 +11,6 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from parlour.domain.booking import Booking, Status
-from parlour.domain.catalogue import Resource
 from parlour.domain.events import Actor
 from parlour.domain.slots import Slot
 from parlour.errors import Conflict, InvalidInput, SlotTaken
@@ -20,7 +20,9 @@ from parlour.web.forms import Form, submitted
 from parlour.web.pages import local_path, redirect, render, requested_day, session_of
 from parlour.web.parts import core, parts
 from parlour.web.staff.audit import audit
+from parlour.web.staff.booking import booking_page, capable, edit, parse_local, reschedule
 from parlour.web.staff.confirm import ask_first, confirmed
+from parlour.web.staff.first_run import first_run
 from parlour.web.staff.grid import day_grid, week_grid
 from parlour.web.staff.guards import STAFF, guarded
 
@@ -61,6 +63,7 @@ async def _calendar_context(
         "status": status,
         "statuses": [s.value for s in Status],
         "columns": columns,
+        "now": core(request).days.now(),
     }
 
 
@@ -68,6 +71,7 @@ async def today(request: Request) -> Response:
     business = await core(request).catalogue.business()
     day = await core(request).days.today()
     context = await _calendar_context(request, business, day, 1)
+    context["first_run"] = await first_run(request)
     return await render(request, "admin/index.html", {**context, "day": day})
 
 
@@ -117,37 +121,6 @@ async def calendar(request: Request) -> Response:
     )
 
 
-async def booking_page(request: Request) -> Response:
-    booking = await core(request).bookings.get(request.path_params["booking_id"])
-    business = await core(request).catalogue.business()
-    days = core(request).days
-    now = days.now()
-    today = now.astimezone(business.rules.zone).date()
-    asked, problem = requested_day(request, booking.start.astimezone(business.rules.zone).date())
-    day, refused = await days.move_to(asked)
-    problem = refused or problem
-    _, slots = await core(request).bookings.availability(
-        booking.treatment_id, day, ignoring=booking, staff=True
-    )
-    resources = {r.id: r.name for r in await core(request).catalogue.resources()}
-    return await render(
-        request,
-        "admin/booking.html",
-        {
-            "business": business,
-            "zone": business.rules.zone,
-            "booking": booking,
-            "slots": slots,
-            "day": day,
-            "today": today,
-            "problem": problem,
-            "names": resources,
-            "statuses": [s.value for s in Status if not booking.refuses(s, now)],
-            "started": booking.has_started(now),
-        },
-    )
-
-
 async def set_status(request: Request) -> Response:
     form = await submitted(request)
     service = core(request).bookings
@@ -191,63 +164,47 @@ async def _confirm_status(request: Request, booking: Booking, status: str, form:
     )
 
 
-async def reschedule(request: Request) -> Response:
-    form = await submitted(request)
-    service = core(request).bookings
-    booking = await service.get(request.path_params["booking_id"])
-    if not confirmed(form):  # a move is one tap on a time: ask first (web/staff/confirm.py)
-        return await _confirm_move(request, booking, form.text("start", 64))
-    try:
-        start = parse_start(form.text("start", 64))
-        moved = (await service.reschedule(booking, start, by_client=False)).booking
-    except (Conflict, InvalidInput) as exc:
-        session_of(request).flash(str(exc))
-        return redirect(f"/admin/bookings/{booking.id}")
-    await audit(request, "booking.move", booking.id, booking, moved)
-    business = await core(request).catalogue.business()
-    when = moved.start.astimezone(business.rules.zone).strftime("%a %-d %b, %H:%M")
-    session_of(request).flash(f"Moved to {when}.")
-    return redirect(f"/admin/bookings/{booking.id}")
-
-
-async def _confirm_move(request: Request, booking: Booking, start: str) -> Response:
-    zone = (await core(request).catalogue.business()).rules.zone
-    try:
-        when = parse_start(start).astimezone(zone).strftime("%A %-d %B at %H:%M")
-    except InvalidInput as exc:
-        session_of(request).flash(str(exc))
-        return redirect(f"/admin/bookings/{booking.id}")
-    now = booking.start.astimezone(zone).strftime("%A %-d %B at %H:%M")
-    return await ask_first(
+async def new_booking_page(request: Request) -> Response:
+    day, problem = requested_day(request, await core(request).days.today())
+    # From a free cell of the calendar, or the therapist choice: that start, with them.
+    return await _new_booking_form(
         request,
-        question=f"Move {booking.client_name}'s {booking.treatment_name} to {when}?",
-        details=f"It is booked for {now} now.",
-        action=f"/admin/bookings/{booking.id}/reschedule",
-        fields={"start": start},
-        button="Yes, move it",
-        back=f"/admin/bookings/{booking.id}",
-        danger=False,
+        treatment=request.query_params.get("treatment", "")[:64],
+        resource=request.query_params.get("resource", "")[:64],
+        day=day,
+        start=request.query_params.get("start", "")[:64],
+        problem=problem,
     )
 
 
-async def new_booking_page(request: Request) -> Response:
+async def _new_booking_form(
+    request: Request,
+    *,
+    treatment: str,
+    resource: str,
+    day: date,
+    start: str,
+    problem: str = "",
+    fields: dict[str, str] | None = None,
+    errors: dict[str, str] | None = None,
+    status: int = 200,
+    idempotency_key: str = "",
+) -> Response:
+    """The desk's "New booking": the times listed are those of the therapist chosen (with
+    or without JavaScript: the choice is a field of the form that lists the times)."""
     business = await core(request).catalogue.business()
     treatments = await core(request).catalogue.treatments(active_only=True)
-    chosen = request.query_params.get("treatment", "")
-    day, problem = requested_day(request, await core(request).days.today())
-    # From a free cell of the calendar: that start, with that therapist or room.
-    start, resource = (
-        request.query_params.get("start", "")[:64],
-        request.query_params.get("resource", "")[:64],
-    )
     everyone = await core(request).catalogue.resources()
     performer = next((r for r in everyone if r.id == resource), None)
     if performer is not None:
         treatments = [t for t in treatments if performer.id in t.resource_ids]
+    if treatment not in {t.id for t in treatments}:
+        treatment = ""
     slots: list[Slot] = []
-    if chosen:
-        _, slots = await core(request).bookings.availability(chosen, day, staff=True)
-        slots = [s for s in slots if performer is None or performer.id in s.resource_ids]
+    if treatment:
+        _, slots = await core(request).bookings.availability(
+            treatment, day, staff=True, resource=performer.id if performer else ""
+        )
     return await render(
         request,
         "admin/booking_new.html",
@@ -255,17 +212,18 @@ async def new_booking_page(request: Request) -> Response:
             "business": business,
             "zone": business.rules.zone,
             "treatments": treatments,
-            "treatment": chosen,
+            "treatment": treatment,
             "day": day,
             "slots": slots,
             "problem": problem,
             "start": start,
             "performer": performer,
-            "capable": await _capable(request, chosen),
-            "fields": {},
-            "errors": {},
-            "idempotency_key": secrets.token_urlsafe(16),
+            "capable": await capable(request, treatment) if treatment else [],
+            "fields": fields or {},
+            "errors": errors or {},
+            "idempotency_key": idempotency_key or secrets.token_urlsafe(16),
         },
+        status=status,
     )
 
 
@@ -275,48 +233,66 @@ async def new_booking(request: Request) -> Response:
         name: form.text(name, 300)
         for name in ("treatment", "start", "name", "email", "phone", "resource")
     }
+    zone = (await core(request).catalogue.business()).rules.zone
+    walk_in = form.text("walk_in", 3) == "yes"
+    squeeze = walk_in or form.text("squeeze", 3) == "yes"
     try:
+        if form.text("when", 32) and not squeeze:
+            raise InvalidInput({"squeeze": 'Tick "Book outside opening hours" to use that time.'})
+        if not (squeeze or fields["start"]):
+            raise InvalidInput({"start": "Choose a time from the list."})
+        if walk_in:  # starting now, to the minute: off the slot grid, so a squeeze-in
+            fields["start"] = core(request).days.now().replace(second=0, microsecond=0).isoformat()
+        elif squeeze:
+            fields["start"] = parse_local(form.text("when", 32), zone, "start").isoformat()
         wanted = BookRequest.from_fields(
             fields, idempotency_key=form.text("idempotency_key", 200), by=Actor.STAFF
         )
+        wanted = replace(wanted, squeeze=squeeze)
+        if squeeze and not walk_in and not confirmed(form):
+            return await _confirm_squeeze(request, wanted, form)
         booked = await core(request).bookings.book(wanted)
     except (InvalidInput, SlotTaken) as exc:
-        business = await core(request).catalogue.business()
         errors = exc.fields if isinstance(exc, InvalidInput) else {"start": str(exc)}
-        return await render(
+        try:
+            day = parse_start(fields["start"]).astimezone(zone).date()
+        except InvalidInput:
+            day = await core(request).days.today()
+        return await _new_booking_form(
             request,
-            "admin/booking_new.html",
-            {
-                "business": business,
-                "zone": business.rules.zone,
-                "treatments": await core(request).catalogue.treatments(active_only=True),
-                "treatment": fields["treatment"],
-                "day": None,
-                "slots": [],
-                "problem": "",
-                "start": fields["start"],
-                "performer": None,
-                "capable": await _capable(request, fields["treatment"]),
-                "fields": fields,
-                "errors": errors,
-                "idempotency_key": form.text("idempotency_key", 200),
-            },
+            treatment=fields["treatment"],
+            resource=fields["resource"],
+            day=day,
+            start="",
+            fields=fields,
+            errors=errors,
             status=422 if isinstance(exc, InvalidInput) else 409,
+            idempotency_key=form.text("idempotency_key", 200),
         )
-    await audit(request, "booking.create", booked.booking.id, None, booked.booking)
+    action = "booking.walk_in" if walk_in else "booking.squeeze" if squeeze else "booking.create"
+    await audit(request, action, booked.booking.id, None, booked.booking)
     link = parts(request).links.manage(booked.token)
     session_of(request).flash(f"Booked. The client's link: {link}")
     return redirect(f"/admin/bookings/{booked.booking.id}")
 
 
-async def _capable(request: Request, treatment_id: str) -> list[Resource]:
-    """Who can perform the treatment: the desk's therapist choice (besides "anyone")."""
-    treatments = await core(request).catalogue.treatments(active_only=True)
-    treatment = next((t for t in treatments if t.id == treatment_id), None)
-    if treatment is None:
-        return []
-    resources = await core(request).catalogue.resources()
-    return [r for r in resources if r.active and r.id in treatment.resource_ids]
+async def _confirm_squeeze(request: Request, wanted: BookRequest, form: Form) -> Response:
+    zone = (await core(request).catalogue.business()).rules.zone
+    names = {r.id: r.name for r in await core(request).catalogue.resources()}
+    when = wanted.start.astimezone(zone).strftime("%A %-d %B at %H:%M")
+    who = f" with {names.get(wanted.resource, wanted.resource)}" if wanted.resource else ""
+    keep = ("treatment", "name", "email", "phone", "resource", "when", "idempotency_key")
+    return await ask_first(
+        request,
+        question=f"Squeeze {wanted.client.name} in at {when}{who}, outside the listed times?",
+        details="Opening hours and the time grid are set aside for this booking; another "
+        "booking's time still cannot be taken. The audit log records it.",
+        action="/admin/bookings/new",
+        fields={**{name: form.text(name, 300) for name in keep}, "squeeze": "yes"},
+        button="Yes, squeeze it in",
+        back="/admin/bookings/new",
+        danger=False,
+    )
 
 
 landing = guarded(STAFF, [Route("/admin", today)])
@@ -330,5 +306,6 @@ routes = guarded(  # under /admin
         Route("/bookings/{booking_id}", booking_page),
         Route("/bookings/{booking_id}/status", set_status, methods=["POST"]),
         Route("/bookings/{booking_id}/reschedule", reschedule, methods=["POST"]),
+        Route("/bookings/{booking_id}/edit", edit, methods=["POST"]),
     ],
 )
