@@ -79,9 +79,7 @@ def create_app(
     app_parts = Parts(
         settings=settings,
         storage=runtime.storage,
-        # With many salons these are the platform's: its key is bound to its space, as each
-        # salon's is (one salon: the deployment's key, as it always was).
-        secret_key=salon_key(runtime.secret_key, runtime.home.stores.space),
+        secret_key=runtime.secret_key,
         templates=build_templates(assets),
         limiter=runtime.limiter,
         metrics=metrics,
@@ -167,9 +165,10 @@ def hosts_check(
         return replace(
             app_parts,
             # Signed values (anonymous CSRF cookies, kept booking details) are the salon's own:
-            # one made at another salon's host must not pass here. The adopted salon keeps the
-            # key it had (its visitors' cookies stay good across the move to many salons).
-            secret_key=salon_key(runtime.secret_key, services.stores.space),
+            # one made at another salon's host, or the platform's, must not pass here.
+            secret_key=salon_key(runtime.secret_key, services.salon.slug)
+            if services.salon is not None
+            else runtime.secret_key,
             core=services.core,
             sessions=services.sessions,
             limiter=services.limiter,
@@ -186,11 +185,9 @@ def hosts_check(
     )
 
 
-def salon_key(secret: bytes, space: str | None) -> bytes:
-    """The key a salon's signed cookies are made with: the deployment's, bound to the salon."""
-    if space is None:
-        return secret
-    return hmac.new(secret, b"salon\0" + space.encode(), hashlib.sha256).digest()
+def salon_key(secret: bytes, slug: str) -> bytes:
+    """The key a salon of many signs its cookies with: the deployment's, bound to the salon."""
+    return hmac.new(secret, b"salon\0" + slug.encode(), hashlib.sha256).digest()
 
 
 def app_from_environment() -> Starlette:
