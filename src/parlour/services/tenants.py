@@ -210,6 +210,8 @@ class Tenants:
         :data:`PLATFORM` for the bare platform domain, or ``None``: no salon of ours."""
         if host == self.domain:
             return PLATFORM
+        if len(host) > 253:  # no domain name is longer (nor would fit a directory key)
+            return None
         label, dot, rest = host.partition(".")
         if dot and rest == self.domain:
             salon = await self.get(label)

@@ -8,6 +8,8 @@ per route its router checks; a Starlette route costs a fraction of that.)
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import replace
@@ -162,6 +164,11 @@ def hosts_check(
     def parts_of(services: SalonServices) -> Parts:
         return replace(
             app_parts,
+            # Signed values (anonymous CSRF cookies, kept booking details) are the salon's own:
+            # one made at another salon's host, or the platform's, must not pass here.
+            secret_key=salon_key(runtime.secret_key, services.salon.slug)
+            if services.salon is not None
+            else runtime.secret_key,
             core=services.core,
             sessions=services.sessions,
             limiter=services.limiter,
@@ -176,6 +183,11 @@ def hosts_check(
         platform=platform,
         parts_of=parts_of,
     )
+
+
+def salon_key(secret: bytes, slug: str) -> bytes:
+    """The key a salon of many signs its cookies with: the deployment's, bound to the salon."""
+    return hmac.new(secret, b"salon\0" + slug.encode(), hashlib.sha256).digest()
 
 
 def app_from_environment() -> Starlette:

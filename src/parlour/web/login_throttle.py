@@ -8,7 +8,7 @@ from starlette.requests import Request
 
 from parlour.services.accounts import User
 from parlour.services.login_throttle import Guess, LoginThrottle
-from parlour.services.ratelimit import Decision
+from parlour.services.ratelimit import Decision, Identity
 from parlour.web.parts import core, parts
 from parlour.web.ratelimit import client_address
 
@@ -23,7 +23,11 @@ async def count_guess(request: Request, email: str) -> Guess:
     def note(decision: Decision) -> None:
         request.state.ratelimit = decision
 
-    guess = await _throttle(request).count(email, client_address(request), note=note)
+    address = client_address(request)
+    platform = parts(request).limiter.platform
+    if platform is not None:  # one salon of many: the address's tries across all of them too
+        await platform.check("platform", Identity.ip(address))
+    guess = await _throttle(request).count(email, address, note=note)
     request.state.guess = guess  # for unchecked(), should the secret never be checked
     return guess
 
