@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import time as clock_time
 from typing import Any
@@ -22,10 +23,13 @@ from parlour.domain.catalogue import Resource, Treatment
 from parlour.domain.schedule import Hours, Schedule
 from parlour.runtime import Runtime
 from parlour.salons import SalonServices
+from parlour.services.bookings.engine import BookingService
+from parlour.services.catalogue import CatalogueService
 from parlour.services.tenants import Salon
-from parlour.storage import SalonStores
+from parlour.storage import SalonStores, Storage
 
-from support.salon import ask, at, client, furnish, past_visit, upcoming_weekday
+from support.redis_topologies import Cluster
+from support.salon import MASSAGE, ask, at, client, furnish, past_visit, upcoming_weekday
 
 PASSWORD = "correct horse battery"
 JSONMap = dict[str, Any]
@@ -139,3 +143,48 @@ async def snapshot(stores: SalonStores, *, leaving: tuple[str, ...] = ()) -> dic
         for namespace in NAMESPACES
         if namespace not in PLATFORM_NAMESPACES and namespace not in leaving
     }
+
+
+# -- salons spread over a Redis Cluster (tests/tenancy/test_cluster.py, bench/cluster_spread.py)
+
+SALON_KEYS = "*{s.*}*"
+"""A SCAN pattern for every key of every salon on Redis (``parlour:{s.<slug>}:...``)."""
+
+
+async def furnish_salons(storage: Storage, slugs: Sequence[str]) -> dict[str, CatalogueService]:
+    """Each salon's catalogue (support/salon.py furnish), written through its own stores."""
+    return {slug: await furnish(storage.salon(slug).kv) for slug in slugs}
+
+
+async def book_in_each(storage: Storage, catalogues: dict[str, CatalogueService]) -> int:
+    """One booking in each salon, through the engine over its stores; how many were made."""
+    day = upcoming_weekday()
+    for slug, catalogue in catalogues.items():
+        engine = BookingService(storage.salon(slug).kv("bookings"), catalogue)
+        await engine.book(ask({"treatment": MASSAGE.id, "start": at(10, day=day), **client(1)}))
+    return len(catalogues)
+
+
+def salon_keys_per_master(cluster: Cluster) -> list[int]:
+    """How many salons' keys each master holds (SCAN on each, never KEYS)."""
+    counts = []
+    for master in cluster.masters:
+        with master.client() as node:
+            counts.append(sum(1 for _ in node.scan_iter(match=SALON_KEYS, count=1000)))
+    return counts
+
+
+def calls_per_master(cluster: Cluster) -> list[int]:
+    """Commands each master has run since it started (INFO commandstats, every command)."""
+    totals = []
+    for master in cluster.masters:
+        with master.client() as node:
+            stats = node.info("commandstats")
+            totals.append(sum(int(entry["calls"]) for entry in stats.values()))
+    return totals
+
+
+def spread(counts: Sequence[int]) -> list[float]:
+    """Each count as a multiple of an even share of their sum."""
+    even = sum(counts) / len(counts)
+    return [count / even for count in counts]
