@@ -69,7 +69,7 @@ async def per_request(requests: int, rounds: int) -> None:
     limits = {"booking_rate_limit": "1000000/1 minute", "platform_rate_limit": "1000000/1 minute"}
     with tempfile.TemporaryDirectory() as single_dir, tempfile.TemporaryDirectory() as multi_dir:
         single = create_app(
-            load_settings(env_file=None, data_dir=Path(single_dir), **limits),  # type: ignore[arg-type]
+            load_settings(env_file=None, data_dir=Path(single_dir), **limits),
             password_hasher=CHEAP,
         )
         multi = create_app(
@@ -78,7 +78,7 @@ async def per_request(requests: int, rounds: int) -> None:
                 data_dir=Path(multi_dir),
                 tenancy="multi",
                 platform_domain=DOMAIN,
-                **limits,  # type: ignore[arg-type]
+                **limits,
             ),
             password_hasher=CHEAP,
         )

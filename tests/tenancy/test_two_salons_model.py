@@ -208,7 +208,7 @@ def test_nothing_done_to_one_salon_changes_what_the_other_reads(
     overrides = {"data_dir": tmp_path / "data", **KINDS[kind].settings(request)}
     config = load_settings(
         env_file=None, tenancy="multi", platform_domain="salons.test", **overrides
-    )  # type: ignore[arg-type]
+    )
     steps, made = [0], [0]
     with asyncio.Runner() as runner:
         runtime = Runtime.from_settings(config, password_hasher=cheap_hasher)
@@ -219,7 +219,7 @@ def test_nothing_done_to_one_salon_changes_what_the_other_reads(
                 (TwoSalons,),
                 {"runner": runner, "runtime": runtime, "made": made, "steps": steps},
             )
-            run_state_machine_as_test(machine, settings=None if deep else NORMAL)  # type: ignore[arg-type]
+            run_state_machine_as_test(machine, settings=None if deep else NORMAL)
         finally:
             runner.run(runtime.__aexit__(None, None, None))
     assert steps[0] > 0
