@@ -9,14 +9,18 @@ The isolation suite replays these ids and tokens at another salon's host.
 
 from __future__ import annotations
 
+import asyncio
 import io
+import json
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import time as clock_time
 from typing import Any
 
+import httpx
 from PIL import Image
+from starlette.applications import Starlette
 
 from parlour.config import NAMESPACES, PLATFORM_NAMESPACES
 from parlour.domain.catalogue import Resource, Treatment
@@ -30,6 +34,7 @@ from parlour.storage import SalonStores, Storage
 
 from support.redis_topologies import Cluster
 from support.salon import MASSAGE, ask, at, client, furnish, past_visit, upcoming_weekday
+from support.web import EventStream
 
 PASSWORD = "correct horse battery"
 JSONMap = dict[str, Any]
@@ -188,3 +193,25 @@ def spread(counts: Sequence[int]) -> list[float]:
     """Each count as a multiple of an even share of their sum."""
     even = sum(counts) / len(counts)
     return [count / even for count in counts]
+
+
+class SalonEventStream(EventStream):
+    """``support.web.EventStream`` at a salon's host, telling each event's data too."""
+
+    def __init__(self, app: Starlette, path: str, cookies: httpx.Cookies, host: str) -> None:
+        super().__init__(app, path, cookies)
+        headers = [(k, v) for k, v in self._scope["headers"] if k != b"host"]  # type: ignore[attr-defined]
+        self._scope["headers"] = [(b"host", host.encode()), *headers]
+
+    async def next_booking(self, timeout: float = 10.0) -> str:
+        """The booking id of the next ``booking`` event (others are skipped)."""
+        async with asyncio.timeout(timeout):
+            while True:
+                if "\n\n" in self._buffer:
+                    block, self._buffer = self._buffer.split("\n\n", 1)
+                    lines = block.splitlines()
+                    if "event: booking" in lines:
+                        data = next(line for line in lines if line.startswith("data: "))
+                        return str(json.loads(data.removeprefix("data: "))["id"])
+                    continue
+                self._buffer += await self._chunks.get()

@@ -33,8 +33,8 @@ from parlour.web.parts import parts
 from parlour.web.platform import routes as platform_routes
 
 from support.backends import params, settings_for
-from support.salon import at, upcoming_weekday
-from support.tenancy import PASSWORD, Furnished, open_salon, snapshot
+from support.salon import MASSAGE, ask, at, client, upcoming_weekday
+from support.tenancy import PASSWORD, Furnished, SalonEventStream, open_salon, snapshot
 from support.web import form_token, log_in, page_routes, running
 
 DOMAIN = "salons.test"
@@ -283,3 +283,21 @@ async def test_a_session_of_a_is_anonymous_at_b(deployment: Deployment) -> None:
         mine = await at_a.get("/admin", headers={"cookie": creds.cookie})
         assert mine.status_code == 200
         assert "Salon Alpha" in mine.text
+
+
+async def test_each_salons_live_calendar_hears_its_own_bookings_only(
+    deployment: Deployment,
+) -> None:
+    # The staff desk's live feed subscribed to "the" bookings of the deployment: with many
+    # salons that is no salon (NoSalonInScope), so every salon's /admin/events answered 500.
+    d = deployment
+    async with visitor(d.app, d.b.host) as b_staff:
+        assert (await log_in(b_staff, d.b.staff, PASSWORD)).status_code == 303
+        async with SalonEventStream(d.app, "/admin/events", b_staff.cookies, d.b.host) as feed:
+            assert feed.status == 200
+            assert await feed.next_event() == "hello"
+            start = at(14, day=upcoming_weekday())
+            fields = {"treatment": MASSAGE.id, "start": start}
+            await d.a.services.core.bookings.book(ask({**fields, **client(7)}))
+            mine = await d.b.services.core.bookings.book(ask({**fields, **client(8)}))
+            assert await feed.next_booking() == mine.booking.id

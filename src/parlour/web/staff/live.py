@@ -17,14 +17,17 @@ from starlette.routing import Route
 
 from parlour.services.bookings.keys import BOOKING_RECORDS, booking_id_of, is_booking
 from parlour.storage import ChangeKind, Subscription
-from parlour.web.parts import parts
+from parlour.web.parts import core
 from parlour.web.staff.guards import STAFF, guarded
 
 KEEPALIVE = 15.0
 
 
 async def events(request: Request) -> Response:
-    subscription = parts(request).storage.kv("bookings").subscribe(BOOKING_RECORDS)
+    # The salon's own bookings (with many salons the storage has no default salon): its
+    # bookings outbox lives in, and so reaches, exactly that namespace.
+    bookings = core(request).outboxes.of("bookings").store
+    subscription = bookings.subscribe(BOOKING_RECORDS)
     await subscription.__aenter__()  # the feed is live before the answer starts (or a 503)
     return StreamingResponse(
         _stream(subscription),
