@@ -301,3 +301,53 @@ async def test_each_salons_live_calendar_hears_its_own_bookings_only(
             await d.a.services.core.bookings.book(ask({**fields, **client(7)}))
             mine = await d.b.services.core.bookings.book(ask({**fields, **client(8)}))
             assert await feed.next_booking() == mine.booking.id
+
+
+async def test_salon_b_admin_with_salon_a_ids_finds_nothing_of_a(deployment: Deployment) -> None:
+    """B's own admin, logged in at B, asking B's every page for A's ids and tokens: each route
+    that takes an id or token answers 404 or 403 (or as for a made-up token), every page without
+    one is B's, and nothing of A's shows or changes."""
+    d = deployment
+    async with visitor(d.app, d.b.host) as admin:
+        assert (await log_in(admin, d.b.admin, PASSWORD)).status_code == 303
+        token = form_token((await admin.get("/admin/account")).text)
+        before_a = await snapshot(d.a.services.stores)
+        outcomes: Counter[str] = Counter()
+        for method, template in every_route(d.app):
+            takes_id = "{" in template
+            if template in INSTANCE_PATHS or template.startswith("/static"):
+                continue
+            if not takes_id and (method != "GET" or template == "/admin/events"):
+                continue  # B's own forms without an id act on B alone: not replayed here
+            path = fill(template, d.a)
+            params = {"treatment": d.a.treatment_id, "date": str(upcoming_weekday())}
+            b_before = await snapshot(d.b.services.stores, leaving=KEPT_APART)
+            if method == "GET":
+                answer = await admin.get(path, params=params)
+            elif path.startswith("/api/"):
+                answer = await admin.post(path, json={"treatment": d.a.treatment_id})
+            else:
+                answer = await admin.post(path, data=form_of(d.a, token))
+            where = f"B's admin {method} {template} -> {answer.status_code}"
+            sent = unquote_plus(f"{answer.request.url} {answer.request.content.decode()}")
+            shown = [w for w in (*d.a.markers, *d.a.public) if w in answer.text and w not in sent]
+            assert not shown, f"{where} shows {shown}"
+            assert answer.status_code < 500, where
+            if not takes_id:  # 404: the query names A's treatment; 303: /login, logged in
+                assert answer.status_code in (200, 303, 404), where
+                assert d.a.host not in answer.headers.get("location", ""), where
+                outcomes["B's page" if answer.status_code == 200 else "refused"] += 1
+            elif answer.status_code in (403, 404, 422):
+                outcomes["refused"] += 1
+            elif method == "POST" and answer.status_code == 303:
+                # Deleting what is not there is done already (as with one salon): fine, as long
+                # as nothing of B's changed (nor of A's: checked at the end).
+                after = await snapshot(d.b.services.stores, leaving=KEPT_APART)
+                assert after == b_before, f"{where} changed B's records"
+                outcomes["nothing to do"] += 1
+            else:
+                assert "{token}" in template, where
+                assert answer.status_code in (400, 410), where
+                outcomes["as a made-up token"] += 1
+        print(f"B's admin with A's ids: {outcomes.total()} routes: {dict(outcomes)}")
+    assert await snapshot(d.a.services.stores) == before_a
