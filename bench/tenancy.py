@@ -1,14 +1,16 @@
 """What tenancy costs: per request, per idle salon, and in waiting for the outbox.
 
-    python bench/tenancy.py [--requests 200] [--rounds 5] [--salons 1000]
+    python bench/tenancy.py [--requests 25] [--rounds 40] [--salons 1000]
 
 1. Per request, PARLOUR_TENANCY=multi against single in the same run: two apps on SQLite, each
    with the same salon (support/salon.py, and a room open 07:00-20:00), driven in-process
    (httpx over ASGI, no sockets: what differs is Parlour's own work per request, the host lookup
    and the salon's parts among it). Rounds alternate the apps; for a salon page (GET /), a day's
    availability (GET /api/availability) and a booking (POST /api/bookings, each for a distinct
-   free slot), the median of the rounds' requests per second; the ratio multi/single should be
-   at least 0.95.
+   free slot), requests per second in many short rounds (the apps alternate round by round, so
+   both meet the same load from the rest of the machine): the median round and the best round;
+   the ratio multi/single should be at least 0.95. On a shared machine the best rounds are the
+   steadier figure (a busy neighbour only ever slows a round down).
 2. Memory per idle salon: a multi-tenant runtime on the memory backend builds the services of
    N salons (each with its business, two therapists and three treatments, its caches started as
    when serving); tracemalloc's and the RSS's growth divided by N. PARLOUR_SALONS_KEPT (1,000 by
@@ -100,7 +102,7 @@ async def per_request(requests: int, rounds: int) -> None:
             starts = {
                 mode: [
                     s
-                    for offset in range(3, 60)
+                    for offset in range(3, 50)
                     for s in back_to_back(day + timedelta(days=offset), 48)
                 ]
                 for mode in clients
@@ -122,7 +124,7 @@ async def per_request(requests: int, rounds: int) -> None:
                 return clients[mode].post("/api/bookings", json=body)
 
             kinds: dict[str, tuple[Callable[[str], Awaitable[httpx.Response]], int]] = {
-                "GET / (a salon page)": (page, 200),
+                "GET / (salon page)": (page, 200),
                 "GET /api/availability": (availability, 200),
                 "POST /api/bookings": (booking, 201),
             }
@@ -145,12 +147,12 @@ async def per_request(requests: int, rounds: int) -> None:
             for client in clients.values():
                 await client.aclose()
     print(f"\n1. per request, in-process ASGI, SQLite, {rounds} rounds x {requests} requests")
-    print(f"   {'':28} {'single/s':>10} {'multi/s':>10} {'multi/single':>13}")
+    print(f"   {'':24} {'':8} {'single/s':>9} {'multi/s':>9} {'multi/single':>13}")
     for name in kinds:
-        one = statistics.median(rates[(name, "single")])
-        many = statistics.median(rates[(name, "multi")])
-        verdict = "ok" if many / one >= TARGET else f"BELOW {TARGET}"
-        print(f"   {name:28} {one:10.0f} {many:10.0f} {many / one:12.3f}x  {verdict}")
+        for figure, pick in (("median", statistics.median), ("best", max)):
+            one, many = pick(rates[(name, "single")]), pick(rates[(name, "multi")])
+            verdict = "ok" if many / one >= TARGET else f"BELOW {TARGET}"
+            print(f"   {name:24} {figure:8} {one:9.0f} {many:9.0f} {many / one:12.3f}x  {verdict}")
 
 
 # -- 2. memory per idle salon ----------------------------------------------------------------
@@ -174,7 +176,8 @@ async def memory_per_salon(count: int) -> None:
             salons_kept=count,
         )
         async with Runtime.from_settings(settings, password_hasher=CHEAP) as runtime:
-            assert runtime.tenants is not None and runtime.salons is not None
+            assert runtime.tenants is not None
+            assert runtime.salons is not None
             made = []
             for n in range(count):
                 salon = await runtime.tenants.create(f"salon{n}", f"Salon {n}", "o@x.test")
@@ -262,8 +265,8 @@ async def fairness(flood_count: int) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--requests", type=int, default=200)
-    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--requests", type=int, default=25)
+    parser.add_argument("--rounds", type=int, default=40)
     parser.add_argument("--salons", type=int, default=1000)
     parser.add_argument("--flood", type=int, default=10_000)
     args = parser.parse_args()

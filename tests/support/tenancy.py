@@ -200,8 +200,13 @@ class SalonEventStream(EventStream):
 
     def __init__(self, app: Starlette, path: str, cookies: httpx.Cookies, host: str) -> None:
         super().__init__(app, path, cookies)
-        headers = [(k, v) for k, v in self._scope["headers"] if k != b"host"]  # type: ignore[attr-defined]
+        kept: list[tuple[bytes, bytes]] = self._scope["headers"]  # type: ignore[assignment]
+        headers = [(name, value) for name, value in kept if name != b"host"]
         self._scope["headers"] = [(b"host", host.encode()), *headers]
+
+    async def __aenter__(self) -> SalonEventStream:
+        await super().__aenter__()
+        return self
 
     async def next_booking(self, timeout: float = 10.0) -> str:
         """The booking id of the next ``booking`` event (others are skipped)."""
