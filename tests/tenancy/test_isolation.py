@@ -26,6 +26,7 @@ from argon2 import PasswordHasher
 from starlette.applications import Starlette
 from starlette.routing import Mount
 
+from parlour.config import load_settings
 from parlour.runtime import Runtime
 from parlour.web.app import create_app
 from parlour.web.middleware.hosts import MACHINE_PATHS
@@ -351,3 +352,40 @@ async def test_salon_b_admin_with_salon_a_ids_finds_nothing_of_a(deployment: Dep
                 outcomes["as a made-up token"] += 1
         print(f"B's admin with A's ids: {outcomes.total()} routes: {dict(outcomes)}")
     assert await snapshot(d.a.services.stores) == before_a
+
+
+@pytest.mark.parametrize(
+    ("origin", "allowed"),
+    [("http://bravo.salons.test", True), ("http://alpha.salons.test", False)],
+    ids=["its-own-page", "another-salons-page"],
+)
+async def test_a_salons_forms_post_from_its_own_pages_only(
+    tmp_path: Path, cheap_hasher: PasswordHasher, origin: str, allowed: bool
+) -> None:
+    # PARLOUR_PUBLIC_ORIGIN names the bare platform domain; the CSRF check compared a browser's
+    # Origin with it, so every form a browser posted at a salon's host was refused (403).
+    settings = load_settings(
+        env_file=None,
+        data_dir=tmp_path,
+        data_backend="memory",
+        tenancy="multi",
+        platform_domain=DOMAIN,
+        public_origin=f"http://{DOMAIN}",
+    )
+    app = create_app(settings, password_hasher=cheap_hasher)
+    async with running(app):
+        runtime = parts(app).runtime
+        for slug in ("alpha", "bravo"):
+            await open_salon(runtime, slug, slug.title(), DOMAIN)
+        async with visitor(app, f"bravo.{DOMAIN}") as browser:
+            token = form_token((await browser.get("/login")).text)
+            answer = await browser.post(
+                "/login",
+                data={
+                    "email": "bravozzstaff@example.com",
+                    "password": PASSWORD,
+                    "csrf_token": token,
+                },
+                headers={"origin": origin, "sec-fetch-site": "same-origin"},
+            )
+    assert answer.status_code == (303 if allowed else 403), answer.text[:300]

@@ -26,7 +26,7 @@ from parlour.config import Settings
 from parlour.errors import CsrfRejected
 from parlour.tokens import b64decode, b64encode, xor
 from parlour.web.middleware.sessions import Session, cookie, cookie_names, is_secure
-from parlour.web.parts import parts
+from parlour.web.parts import SALON_PARTS, parts
 
 FIELD = "csrf_token"
 HEADER = "x-csrf-token"
@@ -103,6 +103,12 @@ def hidden_input(request: Request) -> Markup:
 
 def _expected_origin(request: Request) -> str:
     configured = _settings(request).public_origin
+    if configured and SALON_PARTS in request.scope:
+        # One salon of many: PARLOUR_PUBLIC_ORIGIN names the bare platform domain, and the
+        # salon's own pages are at the host SalonHosts resolved to this salon (its scheme and
+        # port are the configured ones; another salon's host is another origin).
+        scheme = urlsplit(configured).scheme
+        return f"{scheme}://{request.headers.get('host', '')}".lower()
     if configured:
         return configured
     return f"{request.url.scheme}://{request.headers.get('host', '')}".lower()
