@@ -62,7 +62,7 @@ class Deployment:
     b: Furnished
 
 
-@pytest.fixture(params=params(["memory", "sqlite", "redis"]))
+@pytest.fixture(params=params(["memory", "sqlite", "redis", "postgres"]))
 async def deployment(
     request: pytest.FixtureRequest, tmp_path: Path, cheap_hasher: PasswordHasher
 ) -> AsyncIterator[Deployment]:
