@@ -44,9 +44,12 @@ SLOW: dict[str, tuple[str, ...]] = {
     "services/test_client_index_model.py": (),
     "storage/test_contract_model.py": (),
     "services/test_availability_cache.py": ("test_the_booking_model_holds_with_the_day_cache_on",),
+    "tenancy/test_two_salons_model.py": (),
+    "tenancy/test_two_salons_engine.py": (),
     # several processes, real servers, failover
     "test_failover.py": (),
     "test_race.py": (),
+    "tenancy/test_cluster.py": ("test_fifty_",),
     "storage/test_processes.py": (),
     "storage/test_ratelimit_processes.py": (),
     "mail/test_serve_end_to_end.py": (),
