@@ -17,6 +17,7 @@ from starlette.routing import Route
 
 from parlour.services.bookings.keys import BOOKING_RECORDS, booking_id_of, is_booking
 from parlour.storage import ChangeKind, Subscription
+from parlour.web.parts import parts
 from parlour.web.staff.guards import STAFF, guarded
 
 KEEPALIVE = 15.0
