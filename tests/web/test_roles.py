@@ -226,6 +226,7 @@ REFUSED = {
         "/admin/resources/new",
         "/admin/resources/{resource_id}",
         "/admin/business",
+        "/admin/closures",
         "/admin/users",
         "/admin/ratelimits",
         "/admin/audit",
