@@ -132,6 +132,7 @@ def fill(path: str, a: Furnished) -> str:
         "namespace": "bookings",
         "message_id": a.message_id,
         "token": a.reset_token if path.startswith("/login/reset") else a.token,
+        "slug": a.salon.slug,
     }
 
     def value(match: re.Match[str]) -> str:
@@ -352,6 +353,10 @@ async def test_salon_b_admin_with_salon_a_ids_finds_nothing_of_a(deployment: Dep
                 after = await snapshot(d.b.services.stores, leaving=KEPT_APART)
                 assert after == b_before, f"{where} changed B's records"
                 outcomes["nothing to do"] += 1
+            elif answer.status_code == 303:  # the welcome login: a made-up token is sent
+                assert "{token}" in template, where  # to log in at B's own host
+                assert refused(answer, d.b.host), where
+                outcomes["refused"] += 1
             else:
                 assert "{token}" in template, where
                 assert answer.status_code in (400, 410), where

@@ -88,6 +88,10 @@ async def test_the_first_salon_keeps_its_sessions_and_manage_links(
         "PARLOUR_TENANCY": "multi",
         "PARLOUR_PLATFORM_DOMAIN": DOMAIN,
         **{env_name(name): str(value) for name, value in stores.items()},
+        # The commands' first connection, on a machine busy with other tests (a CI run saw
+        # PostgreSQL take longer than the default deadline): keys are the subject here.
+        "PARLOUR_DATABASE_TIMEOUT": "5",
+        "PARLOUR_REDIS_TIMEOUT": "5",
     }
     run = cli
     await run(
