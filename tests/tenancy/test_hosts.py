@@ -3,6 +3,7 @@ an unknown host is nobody's; a suspended salon takes no bookings and loses nothi
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from pathlib import Path
@@ -14,10 +15,12 @@ from starlette.applications import Starlette
 from parlour.config import load_settings
 from parlour.errors import NoSalonInScope
 from parlour.runtime import Runtime
-from parlour.services.tenants import Status
+from parlour.services.tenants import Status, Tenants
+from parlour.storage import Storage
 from parlour.web.app import create_app
 from parlour.web.parts import parts
 
+from support.redis_server import RedisServer
 from support.salon import furnish
 from support.web import running
 
@@ -116,3 +119,24 @@ async def test_custom_domains_serve_their_salon_only(platform: tuple[Starlette, 
     await runtime.tenants.remove_host("maya", "book.mayas-rooms.test")
     async with client(app, "book.mayas-rooms.test") as visitor:
         assert (await visitor.get("/")).status_code == 404
+
+
+@pytest.mark.redis
+async def test_a_hundred_lookups_of_one_salon_at_once_read_the_store_once(
+    redis_server: RedisServer, redis_url: str, tmp_path: Path
+) -> None:
+    # A process just started, met by a hundred requests for one salon, asked Redis a hundred
+    # times at once, and on a loaded Cluster some outlasted the deadline: 503s on healthy servers.
+    settings = load_settings(
+        env_file=None, data_dir=tmp_path, redis_url=redis_url, data_backend="redis"
+    )
+    async with Storage.from_settings(settings) as storage:
+        writer = Tenants(storage.kv("tenants"), DOMAIN)
+        await writer.create("maya", "Maya's Rooms", "owner@maya.test")
+        cold = Tenants(storage.kv("tenants"), DOMAIN)  # another process: nothing read yet
+        with redis_server.client() as raw:
+            raw.config_resetstat()
+            found = await asyncio.gather(*(cold.resolve(f"maya.{DOMAIN}") for _ in range(100)))
+            reads = int(raw.info("commandstats").get("cmdstat_get", {}).get("calls", 0))
+    assert {getattr(salon, "slug", None) for salon in found} == {"maya"}
+    assert reads == 1

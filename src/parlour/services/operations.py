@@ -321,7 +321,7 @@ class Operations:
         directory = self.tenants.store
         for key in [key async for key, value in directory.items() if _names(value, salon)]:
             await directory.remove_item(key)
-            self.tenants.cache.forget(key)
+            self.tenants.forget_key(key)
 
     async def remaining(self, salon: Salon) -> dict[str, int]:
         """What a scan of the salon's namespaces and of the directory finds of it: namespace

@@ -15,6 +15,7 @@ staff stay logged in and its manage links keep working (docs/tenancy.md).
 
 from __future__ import annotations
 
+import asyncio
 import enum
 import re
 import time
@@ -189,6 +190,7 @@ class Tenants:
         self.domain = platform_domain
         self.cache: ItemCache[dict[str, Any]] = ItemCache(store, cache_size)
         """Salons and hosts as this process last read them, each dropped by its change event."""
+        self._flights: dict[str, asyncio.Future[dict[str, Any] | None]] = {}
         self.clock = clock
 
     # -- reading ----------------------------------------------------------------------------
@@ -196,7 +198,7 @@ class Tenants:
     async def get(self, slug: str) -> Salon | None:
         if not SLUG.fullmatch(slug):
             return None
-        document = await self.cache.get(_SALON + slug, lambda: self._read(_SALON + slug))
+        document = await self._lookup(_SALON + slug)
         return None if document is None else Salon.from_json(document)
 
     async def require(self, slug: str) -> Salon:
@@ -216,11 +218,31 @@ class Tenants:
         if dot and rest == self.domain:
             salon = await self.get(label)
         else:
-            found = await self.cache.get(_HOST + host, lambda: self._read(_HOST + host))
+            found = await self._lookup(_HOST + host)
             salon = None if found is None else await self.get(str(found["slug"]))
             if salon is not None and host not in salon.hosts:
                 salon = None  # a host record left by an interrupted removal
         return salon if salon is not None and salon.serving else None
+
+    async def _lookup(self, key: str) -> dict[str, Any] | None:
+        """``key`` through the cache, one store read for every lookup of it at that moment: a
+        process that has just started, met by a hundred requests for one salon, asked the
+        store a hundred times at once, and some outlasted the store's deadline (503s)."""
+        flight = self._flights.get(key)
+        if flight is None:
+            flight = asyncio.ensure_future(self.cache.get(key, lambda: self._read(key)))
+            self._flights[key] = flight
+            flight.add_done_callback(lambda done: self._landed(key, done))
+        return await asyncio.shield(flight)
+
+    def _landed(self, key: str, flight: asyncio.Future[dict[str, Any] | None]) -> None:
+        if self._flights.get(key) is flight:
+            del self._flights[key]
+
+    def forget_key(self, key: str) -> None:
+        """This process just wrote ``key``: neither the cache nor a read in flight answers."""
+        self.cache.forget(key)
+        self._flights.pop(key, None)
 
     async def _read(self, key: str) -> dict[str, Any] | None:
         found = await self.store.get_item(key)
@@ -262,7 +284,7 @@ class Tenants:
         salon = Salon(slug, name, owner_email, status, self.clock(), adopted=adopt)
         if not await self.store.set_if_absent(_SALON + slug, salon.to_json()):
             raise Conflict(f"The address {slug!r} is taken. Please choose another.")
-        self.cache.forget(_SALON + slug)  # a lookup may have cached its absence
+        self.forget_key(_SALON + slug)  # a lookup may have cached its absence
         return salon
 
     async def set_status(self, slug: str, status: Status) -> Salon:
@@ -277,7 +299,7 @@ class Tenants:
             owner = await self.store.get_item(_HOST + host)
             if not isinstance(owner, dict) or owner.get("slug") != slug:
                 raise Conflict(f"{host} already serves another salon.")
-        self.cache.forget(_HOST + host)
+        self.forget_key(_HOST + host)
         return await self._change(
             slug,
             lambda salon: (
@@ -293,7 +315,7 @@ class Tenants:
         owner = await self.store.get_item(_HOST + host)
         if isinstance(owner, dict) and owner.get("slug") == slug:
             await self.store.remove_item(_HOST + host)
-        self.cache.forget(_HOST + host)
+        self.forget_key(_HOST + host)
         return salon
 
     async def forget(self, slug: str) -> None:
@@ -301,9 +323,9 @@ class Tenants:
         salon = await self.require(slug)
         for host in salon.hosts:
             await self.store.remove_item(_HOST + host)
-            self.cache.forget(_HOST + host)
+            self.forget_key(_HOST + host)
         await self.store.remove_item(_SALON + slug)
-        self.cache.forget(_SALON + slug)
+        self.forget_key(_SALON + slug)
 
     async def _change(self, slug: str, change: Callable[[Salon], Salon]) -> Salon:
         changed: Salon | None = None
@@ -316,6 +338,6 @@ class Tenants:
             return changed.to_json()
 
         await self.store.update(_SALON + slug, apply)
-        self.cache.forget(_SALON + slug)  # other processes hear it from the change feed
+        self.forget_key(_SALON + slug)  # other processes hear it from the change feed
         assert changed is not None
         return changed
