@@ -103,3 +103,16 @@ async def test_the_week_of_everyone_says_it_is_one_therapists_week(
     assert "this is Ann's week" in page
     chosen = (await client.get(f"/admin/calendar?view=week&date={day}&resource=r_bob")).text
     assert "A week shows one therapist" not in chosen
+
+
+async def test_the_new_staff_form_promises_only_what_happens(
+    admin: tuple[Starlette, httpx.AsyncClient],
+) -> None:
+    """Defect 14: it said a new colleague changes the first password after logging in; nothing
+    asks them to. It says where they can, and that page offers it."""
+    _, client = admin
+    users = (await client.get("/admin/users")).text
+    assert "they change it after logging in" not in users
+    assert "they can change it under Account once logged in" in users
+    account = (await client.get("/admin/account")).text
+    assert 'action="/admin/account/password"' in account
