@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from parlour.config import Settings, load_settings
+from parlour.errors import StorageUnavailable
 from parlour.storage import Backend
 from parlour.storage.dual import DualBackend
 from parlour.storage.memory import MemoryBackend
@@ -24,6 +25,7 @@ from parlour.storage.sqlite import SQLiteBackend
 
 from support.postgres_server import PostgresServer, find_postgres_bin
 from support.redis_topologies import URL_FIXTURES
+from support.waiting import eventually
 
 
 @dataclass(frozen=True)
@@ -122,11 +124,27 @@ def spec_of(backend: Backend) -> str:
     return url
 
 
+async def answering(backend: Backend) -> Backend:
+    """``backend`` opened, once it answers: a database just made, on a machine busy with the
+    other workers' tests, can take longer than the backend's short deadline to accept its first
+    connection (a CI rehearsal saw it), and the tests are about what follows."""
+    await backend.open()
+
+    async def answers() -> bool:
+        try:
+            await backend.ping()
+        except StorageUnavailable:
+            return False
+        return True
+
+    await eventually(answers, timeout=30.0, what=f"{backend.name} answering")
+    return backend
+
+
 @pytest.fixture(params=params([*ALL_KINDS, *DUAL_KINDS]))
 async def any_backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Backend]:
     """An open backend of every kind, dual-write included, one per test, empty."""
-    opened = make_backend(request.param, tmp_path, request)
-    await opened.open()
+    opened = await answering(make_backend(request.param, tmp_path, request))
     yield opened
     await opened.close()
 
@@ -134,8 +152,7 @@ async def any_backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIt
 @pytest.fixture(params=params(SHARED_KINDS))
 async def shared_backend(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[Backend]:
     """As ``any_backend``, for the kinds several processes can share."""
-    opened = make_backend(request.param, tmp_path, request)
-    await opened.open()
+    opened = await answering(make_backend(request.param, tmp_path, request))
     yield opened
     await opened.close()
 
