@@ -36,6 +36,7 @@ from parlour.services.cache import ItemCache
 from parlour.services.core import Core
 from parlour.services.hashing import HashingPool
 from parlour.services.notices.notifier import MailSetup
+from parlour.services.operations import Operations
 from parlour.services.outbox.store import Outbox
 from parlour.services.ratelimit import Limiter, policies_from
 from parlour.services.sessions import SessionRecord, SessionService
@@ -66,6 +67,9 @@ class Runtime:
     """The salons (``PARLOUR_TENANCY=multi``), else ``None``."""
     salons: Salons | None = None
     """Each salon's services, built on demand (``PARLOUR_TENANCY=multi``), else ``None``."""
+    operations: Operations | None = None
+    """The operator's work on salons, audited in the platform's log (``parlour tenant``, the
+    console), with many salons; else ``None``."""
     _running: AsyncExitStack | None = field(default=None, init=False, repr=False)
 
     @property
@@ -163,6 +167,14 @@ class Runtime:
             ),
             tenants=tenants,
             salons=salons,
+            operations=None
+            if tenants is None or salons is None
+            else Operations(
+                tenants,
+                planned.salon,
+                home.core.audit,  # the platform's own log
+                lambda salon: salons.services(salon).core.accounts,
+            ),
         )
 
     def observe_sessions(self, observe: Callable[[str, float], None]) -> None:

@@ -13,7 +13,6 @@ import pytest
 from argon2 import PasswordHasher
 
 from parlour import migration
-from parlour.cli.tenant import operations_of
 from parlour.config import Settings, load_settings
 from parlour.errors import InvalidInput
 from parlour.runtime import Runtime
@@ -28,6 +27,12 @@ from support.salon import MASSAGE, ask, at, client, furnish, upcoming_weekday
 DOMAIN = "salons.test"
 OPERATOR = Actor("op_1", "operator@platform.test", "127.0.0.1")
 PASSWORD = "correct horse battery"
+
+
+def operations_of(runtime: Runtime) -> Operations:
+    """The runtime's (built with many salons only)."""
+    assert runtime.operations is not None
+    return runtime.operations
 
 
 def multi(tmp_path: Path, **more: object) -> Settings:

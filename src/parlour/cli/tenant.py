@@ -25,19 +25,6 @@ _MULTI_ONLY = (
 )
 
 
-def operations_of(runtime: Runtime) -> Operations:
-    """The operator's work over ``runtime``'s salons (multi-tenant only)."""
-    assert runtime.tenants is not None
-    assert runtime.salons is not None
-    salons = runtime.salons
-    return Operations(
-        runtime.tenants,
-        runtime.storage.salon,
-        runtime.core.audit,  # the platform's own log
-        lambda salon: salons.services(salon).core.accounts,
-    )
-
-
 def add_commands(commands: Commands) -> None:
     tenant = commands.add_parser(
         "tenant",
@@ -131,7 +118,8 @@ def _run(settings: Settings, work: Callable[[Operations, Runtime], Awaitable[int
     async def run() -> int:
         runtime = Runtime.from_settings(settings)
         async with runtime.opened():
-            return await work(operations_of(runtime), runtime)
+            assert runtime.operations is not None  # refused above with one salon
+            return await work(runtime.operations, runtime)
 
     return asyncio.run(run())
 

@@ -20,7 +20,6 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from parlour.errors import Conflict, InvalidInput, LoginRequired, NotFound, TwoFactorRequired
-from parlour.runtime import Runtime
 from parlour.services.audit import Actor
 from parlour.services.operations import Operations, Usage
 from parlour.services.tenants import Salon, Status
@@ -53,16 +52,10 @@ OPERATORS = (Middleware(OperatorOnly),)
 
 
 def operations(request: Request) -> Operations:
-    runtime: Runtime = parts(request).runtime
-    assert runtime.tenants is not None
-    assert runtime.salons is not None
-    salons = runtime.salons
-    return Operations(
-        runtime.tenants,
-        runtime.storage.salon,
-        runtime.core.audit,  # the platform's own log
-        lambda salon: salons.services(salon).core.accounts,
-    )
+    """The runtime's, built once (the platform's pages are served only with many salons)."""
+    found = parts(request).runtime.operations
+    assert found is not None
+    return found
 
 
 def _actor(request: Request) -> Actor:
