@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import os
 import subprocess
@@ -15,8 +16,9 @@ import pytest
 from parlour.cli.serve import workers_warning
 from parlour.config import load_settings
 
-from support.processes import served
+from support.processes import served, serving
 from support.redis_server import free_port
+from support.web import log_in
 
 COMMANDS = ["serve", "check"]
 ALL_COMMANDS = [*COMMANDS, "create-user", "ratelimit", "audit", "two-factor"]
@@ -288,3 +290,46 @@ async def test_serve_cuts_off_clients_whose_request_arrives_too_slowly(
     for answer in second:
         assert answer.startswith(b"HTTP/1.1 200 "), answer
         assert answer.count(b"HTTP/1.1 408 ") == 1, answer
+
+
+DESK = "desk@example.com"
+DESK_PASSWORD = "a long staff password"
+
+
+async def _desk_feed_open(
+    tmp_path: Path, env: dict[str, str], workers: str, *, accept: str
+) -> None:
+    """Serve, open the staff desk's live feed as a browser would, tell the server to stop (the
+    feed still open), and wait for it to exit: the wait is the assertion (a generous bound
+    turns a hang into a failure; it exits in about a second)."""
+    made = await asyncio.to_thread(create_user, tmp_path, DESK, DESK_PASSWORD)
+    assert made.returncode == 0, made.stderr
+    async with (
+        serving(tmp_path, env, "--workers", workers) as (base, process),
+        httpx.AsyncClient(base_url=base, timeout=60) as http,
+    ):
+        assert (await log_in(http, DESK, DESK_PASSWORD)).status_code == 303
+        async with http.stream("GET", "/admin/events", headers={"accept": accept}) as feed:
+            chunks = feed.aiter_text()
+            assert "event: hello" in await anext(chunks)
+            process.terminate()
+            async with asyncio.timeout(30):
+                await process.wait()
+            with contextlib.suppress(httpx.TransportError):
+                async for _ in chunks:  # the stream was closed under the client: it ends
+                    pass
+
+
+@pytest.mark.parametrize("workers", ["1", "2"])
+async def test_serve_stops_at_once_with_a_staff_desk_open(tmp_path: Path, workers: str) -> None:
+    """A live feed never ends: uvicorn waited for it for ever, and with it any restart or
+    rolling deploy. Its connection is closed at once, whatever the grace (here ten minutes)."""
+    env = {"PARLOUR_DATA_DIR": str(tmp_path / "data"), "PARLOUR_SHUTDOWN_GRACE": "600"}
+    await _desk_feed_open(tmp_path, env, workers, accept="text/event-stream")
+
+
+async def test_serve_ends_what_outlasts_the_grace_when_told_to_stop(tmp_path: Path) -> None:
+    """Any other answer still being written when the grace runs out is ended (the feed, asked
+    for without ``text/event-stream``, stands in for one that never finishes)."""
+    env = {"PARLOUR_DATA_DIR": str(tmp_path / "data"), "PARLOUR_SHUTDOWN_GRACE": "1"}
+    await _desk_feed_open(tmp_path, env, "1", accept="*/*")

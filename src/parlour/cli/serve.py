@@ -77,6 +77,9 @@ def _serve(args: argparse.Namespace, settings: Settings) -> int:
             header_timeout=settings.request_header_timeout,
             body_timeout=settings.request_body_timeout,
         ),
+        # On SIGTERM, requests in flight get this long; then uvicorn ends them. Without it, one
+        # endless answer kept the process (and a rolling deploy) waiting for ever.
+        "timeout_graceful_shutdown": settings.shutdown_grace,
     }
     if settings.metrics_bind and args.workers > 1:
         print(

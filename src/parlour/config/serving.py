@@ -1,4 +1,5 @@
-"""What `parlour serve` binds, its deadlines for slow clients, /metrics access and the logs.
+"""What `parlour serve` binds, its deadlines (for slow clients, and for stopping), /metrics
+access and the logs.
 
 :class:`ServingSettings` contributes its fields to :class:`parlour.config.Settings`.
 """
@@ -30,6 +31,13 @@ class ServingSettings(BaseModel):
         le=3600,
         description="Seconds `parlour serve` gives a request's body to arrive after its "
         "headers; a slower client is cut off",
+    )
+    shutdown_grace: float = Field(
+        10.0,
+        ge=0,
+        le=3600,
+        description="Seconds `parlour serve`, told to stop, lets requests in flight finish "
+        "before it ends them (the staff desk's live feeds are closed at once, and reconnect)",
     )
     metrics_token: SecretStr | None = Field(
         None,

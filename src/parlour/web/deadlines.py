@@ -1,4 +1,5 @@
-"""Deadlines for a request to arrive, which uvicorn does not set: slow clients are cut off.
+"""Deadlines for a request to arrive, which uvicorn does not set: slow clients are cut off. And
+a server that stops does not wait for an event stream, which never ends.
 
 What uvicorn gives (read in its source, 0.34 to 0.55): ``timeout_keep_alive`` (5 s) closes a
 connection idle *between* requests, and any byte received cancels it; ``limit_concurrency``
@@ -19,10 +20,18 @@ and its connection closed; one whose body is late has its connection closed, and
 was reading that body, sees a hang-up (``HangUps``: one debug line, counted as 499). Writing a
 408 there could interleave with an answer the app is about to send.
 
+On a graceful stop uvicorn calls each connection's ``shutdown``: an idle one is closed, one
+with an answer still being written is left to finish. The staff desk's live feed (an
+``EventSource``, which asks for ``text/event-stream``) never finishes, so one open desk kept a
+stopping server waiting for ever (``PARLOUR_SHUTDOWN_GRACE`` now bounds that wait for every
+answer). Its connection is closed at once instead: the app sees the hang-up and ends the
+stream, and the browser reconnects, to another instance behind the load balancer.
+
 It leans on uvicorn's private protocol: the parser callbacks ``on_message_begin``,
-``on_headers_complete`` and ``on_message_complete``, and ``transport``, ``loop`` and ``cycle``,
-all unchanged from 0.34 (pyproject's floor) to 0.55; ``tests/test_cli.py`` tests it against a
-real server, and CI runs that file on the floor too.
+``on_headers_complete`` and ``on_message_complete``, ``shutdown``, and ``transport``, ``loop``,
+``cycle`` and the cycle's ``scope`` and ``response_complete``, all unchanged from 0.34
+(pyproject's floor) to 0.55; ``tests/test_cli.py`` tests it against a real server, and CI
+runs that file on the floor too.
 """
 
 from __future__ import annotations
@@ -87,6 +96,13 @@ class ReadDeadlines(HttpToolsProtocol):
         self._cancel()  # the connection is the WebSocket protocol's from here
         super().handle_websocket_upgrade()
 
+    def shutdown(self) -> None:
+        cycle = self.cycle
+        if cycle is not None and not cycle.response_complete and _streams_events(cycle.scope):
+            self.transport.close()  # connection_lost tells the app, which ends the stream
+            return
+        super().shutdown()
+
     def connection_lost(self, exc: Exception | None) -> None:
         self._cancel()
         super().connection_lost(exc)
@@ -110,3 +126,10 @@ class ReadDeadlines(HttpToolsProtocol):
         if reading == "head" and self._begun and idle:
             self.transport.write(_TIMED_OUT)
         self.transport.close()
+
+
+def _streams_events(scope: Any) -> bool:
+    """Whether the request asked for an event stream (``EventSource`` always does)."""
+    return any(
+        name == b"accept" and b"text/event-stream" in value for name, value in scope["headers"]
+    )
