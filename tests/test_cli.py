@@ -93,12 +93,15 @@ async def test_ratelimit_show_and_clear_unblock_a_client(redis_url: str, tmp_pat
 
     env = {"REDIS_URL": redis_url, "PARLOUR_DATA_DIR": str(tmp_path / "data")}
     settings = load_settings(env_file=None, redis_url=redis_url, data_dir=tmp_path / "data")
+    # The commands run beside the app, off its event loop: the app goes on serving meanwhile.
     async with running(with_attempt_route(create_app(settings))) as client:
         for _ in range(3):
             await client.post("/attempt", data={"email": "Zoe@example.com"})
         assert (await client.post("/attempt", data={"email": "zoe@example.com"})).status_code == 429
 
-        shown = parlour("ratelimit", "show", "--email", "zoe@example.com", cwd=tmp_path, env=env)
+        shown = await asyncio.to_thread(
+            parlour, "ratelimit", "show", "--email", "zoe@example.com", cwd=tmp_path, env=env
+        )
         assert shown.returncode == 0, shown.stderr
         assert (
             "booking, this e-mail address: 3/3 used in 3/15 minutes, blocked for 15 minutes"
@@ -106,7 +109,8 @@ async def test_ratelimit_show_and_clear_unblock_a_client(redis_url: str, tmp_pat
         )
         assert "login, this account from addresses it does not know: 0/100 used" in shown.stdout
 
-        cleared = parlour(
+        cleared = await asyncio.to_thread(
+            parlour,
             "ratelimit",
             "clear",
             "--email",
@@ -119,11 +123,17 @@ async def test_ratelimit_show_and_clear_unblock_a_client(redis_url: str, tmp_pat
         assert cleared.stdout.strip() == "booking, this e-mail address: cleared"
         # the e-mail is free, but the client's IP has its own full window: still refused
         assert (await client.post("/attempt", data={"email": "zoe@example.com"})).status_code == 429
-        parlour("ratelimit", "clear", "--ip", "127.0.0.1", cwd=tmp_path, env=env)
+        await asyncio.to_thread(
+            parlour, "ratelimit", "clear", "--ip", "127.0.0.1", cwd=tmp_path, env=env
+        )
         assert (await client.post("/attempt", data={"email": "zoe@example.com"})).status_code == 200
     assert (
         "booking, this e-mail address: 1/3 used"
-        in parlour("ratelimit", "show", "--email", "zoe@example.com", cwd=tmp_path, env=env).stdout
+        in (
+            await asyncio.to_thread(
+                parlour, "ratelimit", "show", "--email", "zoe@example.com", cwd=tmp_path, env=env
+            )
+        ).stdout
     )
 
 

@@ -110,7 +110,13 @@ async def browser(chromium: Browser) -> AsyncIterator[Chromium]:
     before = set(chromium.contexts)
     checked = Chromium(chromium, [])
     yield checked
+    stuck = []
     for context in chromium.contexts:
         if context not in before:
-            await context.close()
+            try:
+                async with asyncio.timeout(30):  # closes in milliseconds; bounded all the same
+                    await context.close()
+            except TimeoutError:
+                stuck.append(context)
+    assert not stuck, f"Chromium did not close {len(stuck)} of this test's contexts"
     assert checked.violations == [], "a page broke its Content-Security-Policy"

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
+import signal
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -72,6 +74,7 @@ async def serving(
             cwd=cwd,
             env={**os.environ, **env},
             stderr=output,
+            start_new_session=True,  # a group of its own: a kill takes its --workers too
         )
     base = f"http://127.0.0.1:{port}"
     try:
@@ -87,6 +90,34 @@ async def serving(
                         await asyncio.sleep(0.05)  # polling for the port to open
         yield base, process
     finally:
-        if process.returncode is None:
-            process.terminate()
+        await stop(process, log)
+
+
+STOP_BOUND = 60.0
+"""How long a server told to stop may take before the test fails (it stops in about a second;
+``PARLOUR_SHUTDOWN_GRACE`` bounds what it waits for)."""
+
+
+async def stop(process: asyncio.subprocess.Process, log: Path) -> None:
+    """SIGTERM, then wait; a server still running after :data:`STOP_BOUND`, or a wait cut short
+    (a test's timeout), is killed, so no server outlives its test to serve the next one's store."""
+    if process.returncode is None:
+        process.terminate()
+    try:
+        async with asyncio.timeout(STOP_BOUND):
+            await process.wait()
+    except TimeoutError:
+        _kill_group(process)
         await process.wait()
+        said = await asyncio.to_thread(log.read_text, errors="replace")
+        raise AssertionError(
+            f"parlour serve did not stop within {STOP_BOUND:.0f} s of SIGTERM:\n{said[-4000:]}"
+        ) from None
+    except BaseException:
+        _kill_group(process)
+        raise
+
+
+def _kill_group(process: asyncio.subprocess.Process) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGKILL)
