@@ -146,6 +146,12 @@ class Durability:
         return verdict
 
     async def _epoch(self, redis: RedisBackend, repair: bool) -> str | None:
+        # The record first, then the markers: an instance writes its markers before its record,
+        # so a record read here has its markers in what is read next. Read the other way round,
+        # an instance sharing this data directory could set up the store between the two reads
+        # (markers not seen, record seen): an empty namespace of a fresh install was judged
+        # lost, and both instances refused to serve until `parlour accept-store`.
+        recorded, known = await self._recorded()
         marks = dict(
             zip(
                 self._durable,
@@ -153,7 +159,6 @@ class Durability:
                 strict=True,
             )
         )
-        recorded, known = await asyncio.to_thread(self._read_record)
         lost = next((m for m in marks.values() if m and m.startswith(TOMBSTONE)), None)
         if lost:
             return self._lost_message(redis, lost.removeprefix(TOMBSTONE))
@@ -203,6 +208,9 @@ class Durability:
         )
         await asyncio.to_thread(self._write_record, epoch)
         return epoch
+
+    async def _recorded(self) -> tuple[str | None, frozenset[str]]:
+        return await asyncio.to_thread(self._read_record)
 
     def _read_record(self) -> tuple[str | None, frozenset[str]]:
         """The epoch this instance served, and the namespaces it saw marked (the first line is
