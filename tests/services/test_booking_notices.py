@@ -18,6 +18,7 @@ from parlour.domain.schedule import Schedule
 from parlour.errors import SlotTaken
 from parlour.links import Links
 from parlour.mail.render import Renderer
+from parlour.services.bookings.changes import Amendment
 from parlour.services.bookings.engine import BookingService
 from parlour.services.bookings.keys import sealed_link_key
 from parlour.services.bookings.records import Booked, BookRequest, ClientDetails
@@ -177,6 +178,30 @@ async def test_a_move_takes_its_reminder_with_it(salon: Salon) -> None:
     assert LINKS.manage(booked.token) in mail.get_body(("plain",)).get_content()
     assert any(part.get_filename() == "booking.ics" for part in mail.iter_attachments())
     assert len(kinds["staff_moved"]) == 2
+
+
+async def test_a_change_at_the_same_time_rewrites_the_waiting_reminder(salon: Salon) -> None:
+    """Staff give the visit to Bob, then correct the client's name and e-mail address, the time
+    unchanged: the one reminder waiting says Bob and goes to the new address (it named Ann and
+    went to the old one). Removing the address takes the reminder away."""
+    booked = await salon.book(10, resource="r_ann")
+    with_bob = await salon.bookings.amend(booked.booking, Amendment(resource="r_bob"))
+    (reminder,) = (await salon.kinds())["reminder"]
+    assert reminder.id == reminder_id(booked.booking)  # the same message, rewritten
+    assert reminder.due == (booked.booking.start - timedelta(days=1)).timestamp()
+    text = render(reminder).get_body(("plain",)).get_content()
+    assert "Bob" in text
+    assert "Ann" not in text
+
+    renamed = ClientDetails("Ria Renamed", "ria@example.com", "07700 900124")
+    corrected = await salon.bookings.amend(with_bob.booking, Amendment(client=renamed))
+    (reminder,) = (await salon.kinds())["reminder"]
+    assert reminder.to == ("ria@example.com",)
+    assert "Ria Renamed" in render(reminder).get_body(("plain",)).get_content()
+
+    no_mail = ClientDetails("Ria Renamed", "", "07700 900124")
+    await salon.bookings.amend(corrected.booking, Amendment(client=no_mail))
+    assert "reminder" not in await salon.kinds()
 
 
 async def test_a_visit_marked_done_invites_a_review_once(salon: Salon) -> None:

@@ -9,7 +9,8 @@ booked             the client's confirmation (manage link, .ics, policy); a remi
                    ``reminder_before`` unless the booking is already inside that lead; alerts
                    to the business's address and the therapist's
 moved              the client's notice with the new .ics; the old reminder cancelled and a new
-                   one staged for the new time; alerts
+                   one staged for the new time (at the same time, with another therapist,
+                   treatment, name or address: the waiting reminder rewritten); alerts
 cancelled          the client's notice (a cancelled .ics); the reminder cancelled; alerts
 status             done: an invitation to review (and the reminder, if any, cancelled);
                    no-show: the reminder cancelled; reinstated: a reminder again
@@ -179,16 +180,27 @@ class Notifier:
                 )
             )
         # A reminder follows the booking's start: the one for where it was goes, and one for
-        # where it is now comes, whenever the change leaves it confirmed.
+        # where it is now comes, whenever the change leaves it confirmed. A change that keeps the
+        # time but not what the reminder says (therapist, treatment, client, address) rewrites
+        # the waiting one in place: it would have named the old therapist.
         moved = before is not None and before.start != booking.start
-        if before is not None and (moved or not _reminded(booking)):
+        rewritten = (
+            before is not None
+            and not moved
+            and _reminded(before)
+            and _reminded(booking)
+            and _reminder_differs(before, booking)
+        )
+        dropped = before is not None and bool(before.email) and not booking.email
+        if before is not None and (moved or not _reminded(booking) or dropped):
             staged += self._cancel_reminder(before, business, event.at)
         if (
             booking.email
             and _reminded(booking)
-            and (before is None or not _reminded(before) or moved)
+            and (before is None or not _reminded(before) or moved or rewritten)
         ):
-            staged += self._reminder(notice(Kind.REMINDER, sealed), business, event.at)
+            reminder = notice(Kind.REMINDER, sealed)
+            staged += self._reminder(reminder, business, event.at, replace=rewritten)
         alert = _STAFF_ALERT.get(change)
         if change is Change.MOVED and client_kind is None:
             alert = None
@@ -216,11 +228,13 @@ class Notifier:
             new_message(Kind.PASSWORD_RESET.value, [asked.email], to_json(data), now=asked.at)
         )
 
-    def _reminder(self, notice: BookingNotice, business: Business, now: datetime) -> Staged:
+    def _reminder(
+        self, notice: BookingNotice, business: Business, now: datetime, *, replace: bool = False
+    ) -> Staged:
         due = reminder_due(
             notice.booking.start, self.policy.reminder_before, business.rules.zone, now
         )
-        if due is None:
+        if due is None:  # inside the lead: none is made, and one made earlier is going
             return Staged()
         message = new_message(
             Kind.REMINDER.value,
@@ -230,7 +244,7 @@ class Notifier:
             due=due.timestamp(),
             message_id=reminder_id(notice.booking),
         )
-        return Outbox.stage(message)
+        return Outbox.stage_replace(message) if replace else Outbox.stage(message)
 
     def _cancel_reminder(self, before: Booking, business: Business, now: datetime) -> Staged:
         if not _reminded(before):
@@ -263,6 +277,12 @@ class Notifier:
 
 def _reminded(booking: Booking) -> bool:
     return booking.status is Status.CONFIRMED
+
+
+def _reminder_differs(before: Booking, after: Booking) -> bool:
+    """Whether a change at the same time alters what the booking's reminder says or where it
+    goes: the visit (therapist, treatment, address) or the client's name."""
+    return not _same_visit(before, after) or before.client_name != after.client_name
 
 
 def _same_visit(before: Booking, after: Booking) -> bool:

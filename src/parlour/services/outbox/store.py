@@ -89,6 +89,15 @@ class Outbox:
         )
 
     @staticmethod
+    def stage_replace(message: Message) -> Staged:
+        """As :meth:`stage`, for a message that may already be waiting under the same id and
+        due time (a reminder whose booking changed therapist or client, not time): its record is
+        written anew, so it goes once, saying what is true now. Only for a message not yet due:
+        one already due may be on its way."""
+        staged = Outbox.stage(message)
+        return Staged(writes=staged.writes, merge=staged.merge)
+
+    @staticmethod
     def stage_cancel(message_id: str, due: float) -> Staged:
         """Take a message that may exist, due at ``due``, off the queue for good (a cancelled
         booking's reminder). A worker sending it at this very moment may still send it."""
