@@ -12,6 +12,8 @@ import asyncio
 from parlour.services.outbox.records import State
 from parlour.services.outbox.store import Outbox
 from parlour.services.ratelimit import Identity, Limiter
+from parlour.storage import KVStore, salon_namespace
+from parlour.storage.memory import MemoryBackend
 
 from support.delivery import Clock, probe, state_is, worker, working
 from support.smtp_server import SmtpServer
@@ -112,3 +114,40 @@ async def test_two_workers_never_send_one_address_more_than_its_limit(
     assert len(smtp_server.received) == 3
     assert sum(w.stats.held for w in workers) == 5
     assert await places_left(limiter) == (0, 2)
+
+
+async def test_each_salon_counts_its_own_mail(
+    smtp_server: SmtpServer, clock: Clock, limiter: Limiter
+) -> None:
+    """With many salons, one salon's public form used against an address, and run up to the
+    hour's ceiling, neither holds nor delays another salon's mail to that same address (the
+    windows were the deployment's: Jonah's confirmation was held for Maya's flood)."""
+    backend = MemoryBackend()
+    await backend.open()
+    maya, jonah = (
+        Outbox(KVStore(backend, salon_namespace("bookings", s))) for s in ("maya", "jonah")
+    )
+    postman = worker([maya, jonah], smtp_server, clock, limiter=limiter)
+    try:
+        async with working(postman):
+            # Maya: three to the client (its limit), two more to others (the ceiling), one held.
+            flood = [await maya.enqueue(probe(clock, CLIENT, limited=True)) for _ in range(3)]
+            flood += [
+                await maya.enqueue(probe(clock, f"other{n}@example.com", limited=True))
+                for n in range(2)
+            ]
+            await until(lambda: len(smtp_server.received) == 5, what="Maya's five sent")
+            over = await maya.enqueue(probe(clock, CLIENT, limited=True))
+            await eventually(lambda: state_is(maya, over.id, State.HELD), what="Maya's sixth held")
+            confirmation = await jonah.enqueue(probe(clock, CLIENT, limited=True))
+            await eventually(
+                lambda: state_is(jonah, confirmation.id, State.SENT, State.HELD),
+                what="Jonah's confirmation decided",
+            )
+            sent = await jonah.get(confirmation.id)
+            assert sent is not None
+            assert sent.state is State.SENT, sent.error
+    finally:
+        await backend.close()
+    assert len(smtp_server.received) == 6
+    assert await places_left(limiter) == (3, 5)  # the deployment's own windows: untouched

@@ -4,7 +4,7 @@ short timeouts, probe messages, and the conditions tests wait on (tests/mail/)."
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 
 from parlour.mail.delivery import DeliveryWorker, Retries
@@ -51,7 +51,7 @@ def transport(
 
 
 def worker(
-    outbox: Outbox,
+    outbox: Outbox | Sequence[Outbox],
     server: SmtpServer | None,
     clock: Clock,
     *,
@@ -65,7 +65,7 @@ def worker(
 ) -> DeliveryWorker:
     relay = RelayFeatures()
     return DeliveryWorker(
-        [outbox],
+        [outbox] if isinstance(outbox, Outbox) else list(outbox),
         Renderer(SENDER, SEALER.unseal),
         [
             transport(server, timeout, relay=relay, final_reply_wait=final_reply_wait)

@@ -78,9 +78,11 @@ class DeliverySettings(BaseModel):
     mail_recipient_rate_limit: RateSetting = Field(
         Rate(5, 3600),
         description="Messages a public action (booking, moving, cancelling) may send to one "
-        "address; more are held in the outbox for staff to send or not",
+        "address (with many salons, from each salon); more are held in the outbox for staff "
+        "to send or not",
     )
     mail_global_rate_limit: RateSetting = Field(
         Rate(500, 3600),
-        description="Messages to clients all instances send together; more wait for the window",
+        description="Messages to clients all instances send together (with many salons, each "
+        "salon's); more wait for the window",
     )

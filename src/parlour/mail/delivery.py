@@ -46,6 +46,7 @@ from parlour.services.outbox.relay import RelayFeatures
 from parlour.services.outbox.store import TAKE_AT_ONCE, Outbox
 from parlour.services.ratelimit import Limiter
 from parlour.services.sealing import Sealer
+from parlour.storage.base import split_namespace
 from parlour.storage.events import ChangeKind, Subscription
 
 log = logging.getLogger(__name__)
@@ -310,7 +311,11 @@ class DeliveryWorker:
         if not leased.leased_by(self.name, now):
             held = leased.state is State.PENDING and leased.lease_until > now
             return leased.lease_until if held else later
-        admission = await self.limits.reserve(leased.to) if leased.limited else Admission()
+        admission = (
+            await self.limits.reserve(leased.to, salon=split_namespace(outbox.store.namespace)[1])
+            if leased.limited
+            else Admission()
+        )
         if not admission.admitted:
             await self._not_admitted(outbox, leased, admission)
             return later

@@ -4,6 +4,10 @@ Per recipient (``PARLOUR_MAIL_RECIPIENT_RATE_LIMIT``): over it, the message is h
 since someone may be using our form against that address. Then the global hourly ceiling
 (``PARLOUR_MAIL_GLOBAL_RATE_LIMIT``): over it, the message waits for the window.
 
+With many salons each salon counts in windows of its own (its slug in every key,
+``Limiter.scoped``), as its web limits do: one salon's public forms, used against an address or
+run up to the hour's ceiling, cannot hold or delay another salon's mail.
+
 Both count messages the server accepted, not attempts. A place is reserved before the send, in
 the limit's own atomic step, so that two workers cannot both take an address's last place;
 the worker gives it back when the send fails. A place is kept when the server may have the
@@ -45,16 +49,19 @@ class MailLimits:
         self.limiter = limiter
         """``None``: no limits (a process without a rate-limit store, the tests)."""
 
-    async def reserve(self, to: Sequence[str]) -> Admission:
+    async def reserve(self, to: Sequence[str], *, salon: str | None = None) -> Admission:
+        """Places for a message to ``to``, in ``salon``'s windows (``None``: the deployment's,
+        with one salon)."""
         if self.limiter is None:
             return Admission()
+        limiter = self.limiter.scoped(salon) if salon else self.limiter
         recipients = [Identity.email(address) for address in to]
         try:
-            mine = await self.limiter.check("mail_recipient", *recipients)
+            mine = await limiter.check("mail_recipient", *recipients)
         except RateLimited:
             return Admission(held=True)
         try:
-            everyone = await self.limiter.check("mail_global", EVERYONE)
+            everyone = await limiter.check("mail_global", EVERYONE)
         except RateLimited as limited:
             await self.give_back((mine,))
             return Admission(wait=limited.retry_after)
