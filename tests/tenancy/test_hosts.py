@@ -39,7 +39,7 @@ async def platform(tmp_path: Path) -> AsyncIterator[tuple[Starlette, Runtime]]:
         assert runtime.salons is not None
         for slug, name in (("maya", "Maya's Rooms"), ("jonah", "Jonah & Co")):
             salon = await runtime.tenants.create(slug, name, f"owner@{slug}.test")
-            catalogue = await furnish(runtime.storage.salon(salon.space).kv)
+            catalogue = await furnish(runtime.storage.salon(salon.space).kv, phone="01225 555 0100")
             await catalogue.put_business(replace(await catalogue.business(), name=name))
         yield app, runtime
 
@@ -95,6 +95,8 @@ async def test_a_suspended_salon_takes_no_bookings_and_loses_nothing(
             answer = await maya.get(path)
             assert answer.status_code == 503, path
             assert "not taking bookings" in answer.text, path
+            # "contact the salon directly" says how: the salon's own details
+            assert '<a href="tel:012255550100">01225 555 0100</a>' in answer.text, path
         assert (await jonah.get("/")).status_code == 200
         await runtime.tenants.set_status("maya", Status.ACTIVE)
         assert "Maya&#39;s Rooms" in (await maya.get("/")).text

@@ -65,11 +65,11 @@ class SalonHosts:
             await self.platform(scope, receive, send)
             return
         assert not isinstance(found, str)
+        services = self.salons.services(found)
         if found.status is Status.SUSPENDED:
-            text = _SUSPENDED.format(name=html.escape(found.name))
+            text = _SUSPENDED.format(name=html.escape(found.name)) + await _contact(services)
             await _page(scope, send, 503, f"{found.name} is not taking bookings", text)
             return
-        services = self.salons.services(found)
         salon_parts = services.web
         if salon_parts is None:
             salon_parts = services.web = self.parts_of(services)
@@ -85,6 +85,27 @@ _SUSPENDED = (
     "<p>{name} is not taking bookings online at the moment. Your bookings are kept; please "
     "contact the salon directly.</p>"
 )
+
+
+async def _contact(services: SalonServices) -> str:
+    """How to reach a suspended salon, from its own business details (none when it gave none,
+    or its store does not answer: the page says the rest)."""
+    try:
+        business = await services.core.catalogue.business()
+    except StorageUnavailable:
+        return ""
+    lines = []
+    if business.phone:
+        tel = "".join(c for c in business.phone if c.isdigit() or c == "+")
+        lines.append(f'Phone: <a href="tel:{tel}">{html.escape(business.phone)}</a>')
+    if business.email:
+        address = html.escape(business.email)
+        lines.append(f'E-mail: <a href="mailto:{address}">{address}</a>')
+    if business.address:
+        lines.append(f"Address: {html.escape(business.address)}")
+    return "".join(f"<p>{line}</p>" for line in lines)
+
+
 _BUSY = "<p>We could not find this salon just now. Please try again in a moment.</p>"
 
 
