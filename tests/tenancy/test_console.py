@@ -253,3 +253,32 @@ async def test_the_platform_shows_borrowed_pages_in_its_own_layout(app: Starlett
         assert 'href="/signup"' in page.text  # the platform's navigation
         assert 'href="/treatments"' not in page.text  # not a salon's
         assert 'href="/admin/calendar"' not in page.text
+
+
+async def test_the_operator_reads_the_platform_mail_without_an_smtp_server(app: Starlette) -> None:
+    """A sign-up's link went to the platform's outbox, which no page showed: without SMTP an
+    operator trying Parlour could not follow it. /operator/mail lists it, readable, link and all;
+    to operators only."""
+    async with client(app) as visitor:
+        page = await visitor.get("/signup")
+        fields = {"name": "Ana's Nails", "slug": "ana", "email": "ana@example.com"}
+        signed_up = await visitor.post(
+            "/signup", data={**fields, "csrf_token": form_token(page.text)}
+        )
+        assert signed_up.status_code < 400, signed_up.text
+        assert (await visitor.get("/operator/mail")).status_code in (302, 303)  # not logged in
+    async with client(app) as browser:
+        await operator_with_two_factor(app, browser)
+        listing = await browser.get("/operator/mail")
+        assert listing.status_code == 200
+        assert "No SMTP server is configured" in listing.text
+        assert "ana@example.com" in listing.text
+        opened = re.search(r'href="(/operator/mail/[^"]+/[^"]+)"', listing.text)
+        assert opened, listing.text
+        message = await browser.get(opened[1])
+        assert message.status_code == 200
+        assert re.search(r"http://\S+/signup/confirm/\S+", message.text), message.text
+        assert (await browser.get("/operator/mail/users/m_nothing")).status_code == 404
+    async with client(app, f"maya.{DOMAIN}") as staff:
+        assert (await log_in(staff, STAFF, PASSWORD)).status_code == 303
+        assert (await staff.get("/operator/mail")).status_code == 404  # no console at a salon

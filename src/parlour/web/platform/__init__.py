@@ -5,6 +5,7 @@
     layout.py    the staff pages it borrows (login, two-factor) and error pages in its layout
     operators.py the operators' login, second step and two-factor set-up (the staff login's)
     console.py   the operator console (``/operator``): salons, usage and actions
+    mail.py      the platform's own mail (``/operator/mail``), readable without an SMTP server
     signup.py    sign-up: the form, the link's page, and the owner's first login on the salon's
                  host (``/login/welcome/<token>``, the one route here served at a salon's host)
 
@@ -16,7 +17,7 @@ from __future__ import annotations
 
 from starlette.routing import BaseRoute
 
-from parlour.web.platform import console, operators, signup, site
+from parlour.web.platform import console, mail, operators, signup, site
 from parlour.web.routing import segment
 
 
@@ -26,7 +27,7 @@ def routes() -> list[BaseRoute]:
         *signup.routes,
         *operators.routes(),
         *console.landing,
-        *segment("/operator", console.routes, page=True),
+        *segment("/operator", [*console.routes, *mail.routes], page=True),
     ]
 
 
