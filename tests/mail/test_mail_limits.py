@@ -12,7 +12,8 @@ import asyncio
 from parlour.services.outbox.records import State
 from parlour.services.outbox.store import Outbox
 from parlour.services.ratelimit import Identity, Limiter
-from parlour.storage import KVStore, salon_namespace
+from parlour.storage import KVStore
+from parlour.storage.base import salon_namespace
 from parlour.storage.memory import MemoryBackend
 
 from support.delivery import Clock, probe, state_is, worker, working

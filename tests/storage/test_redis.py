@@ -94,7 +94,8 @@ async def test_index_entries_of_expired_items_are_reclaimed(
         if await kv.get_all_items() != {}:
             return False
         with redis_server.client() as client:
-            return client.zcard("parlour:{sessions}:i") == 0
+            left: int = client.zcard("parlour:{sessions}:i")
+            return left == 0
 
     await eventually(reclaimed, what="the expired sessions' index entries reclaimed")
 
