@@ -33,6 +33,7 @@ from parlour.links import Links
 from parlour.mail.delivery import DeliveryWorker, delivery_from_settings, mail_setup
 from parlour.salons import Salons, SalonServices, session_share
 from parlour.services.cache import ItemCache
+from parlour.services.catalogue import business_in
 from parlour.services.core import Core
 from parlour.services.hashing import HashingPool
 from parlour.services.notices.notifier import MailSetup
@@ -42,6 +43,7 @@ from parlour.services.ratelimit import Limiter, policies_from
 from parlour.services.sessions import SessionRecord, SessionService
 from parlour.services.tenants import PLATFORM, Salon, Status, Tenants
 from parlour.storage import SalonStores, Storage
+from parlour.storage.base import split_namespace
 from parlour.storage.durability import Durability
 
 log = logging.getLogger(__name__)
@@ -164,6 +166,9 @@ class Runtime:
                 limiter,
                 secret,
                 relay=mail.relay,
+                business_of=lambda outbox: business_in(
+                    planned.salon(split_namespace(outbox.store.namespace)[1]).kv("business")
+                ),
             ),
             tenants=tenants,
             salons=salons,

@@ -1,9 +1,11 @@
-"""Reminders on both sides of a clock change go at the right local time, and a cancelled
-booking's reminder never goes: bookings made through the engine with the Notifier as its hook,
-delivered by the worker to a real SMTP server, on every backend, with a clock the test moves."""
+"""Reminders on both sides of a clock change go at the right local time, a cancelled
+booking's reminder never goes, and a reminder says where the salon is today: bookings made
+through the engine with the Notifier as its hook, delivered by the worker to a real SMTP
+server, on every backend, with a clock the test moves."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
@@ -13,6 +15,7 @@ from parlour.mail.render import Renderer
 from parlour.mail.transport import SmtpAddress, SmtpTransport
 from parlour.services.bookings.engine import BookingService
 from parlour.services.bookings.records import Booked, BookRequest
+from parlour.services.catalogue import business_in
 from parlour.services.notices.notifier import NoticePolicy, Notifier
 from parlour.services.outbox.store import Outbox
 from parlour.services.sealing import Sealer
@@ -109,3 +112,50 @@ async def test_reminders_keep_the_salons_wall_clock_across_the_change(
         assert "10:00 (GMT)" in text.get_content()
     finally:
         await transport.close()
+
+
+async def test_a_reminder_says_where_the_salon_is_when_it_goes(
+    data_backend: Backend, smtp_server: SmtpServer
+) -> None:
+    """A reminder is queued when the booking is made, weeks ahead; the salon moved and changed
+    its phone since. It went with the old address (the business as it was when queued), and
+    the client went to the old premises. It goes with the details the salon gives now."""
+
+    def kv(namespace: str) -> KVStore:
+        return KVStore(data_backend, namespace)
+
+    store = kv("bookings")
+    catalogue = await furnish(kv, phone="01225 000111", address="1 Old Street, Bath")
+    notifier = Notifier(
+        store, catalogue, SEALER, Links("https://book.example.com"), NoticePolicy(86400)
+    )
+    bookings = BookingService(store, catalogue, clock=lambda: BOOKED_AT, stage=notifier.stage)
+    fields = {"treatment": FACIAL.id, "start": at(10, day=AFTER_CHANGE), "resource": "r_ann"}
+    await bookings.book(BookRequest.from_fields({**fields, **client(1)}))
+    moved = replace(await catalogue.business(), address="2 New Road, Bath", phone="01225 999888")
+    await catalogue.put_business(moved)
+
+    clock = Clock(BOOKED_AT)
+    transport = SmtpTransport(SmtpAddress.parse(smtp_server.url), "s@salon.example", timeout=5)
+    worker = DeliveryWorker(
+        [Outbox(store)],
+        Renderer("Salon <s@salon.example>", SEALER.unseal),
+        [transport],
+        retries=Retries(max_attempts=3, base=1),
+        clock=clock,
+        business_of=lambda outbox: business_in(kv("business")),  # as runtime.py wires it
+    )
+    try:
+        clock.now = datetime(2026, 10, 25, 10, tzinfo=LONDON).timestamp()  # a day before
+        await worker.run_once()
+    finally:
+        await transport.close()
+    (reminder,) = [
+        r for r in smtp_server.received if str(r.message["Subject"]).startswith("Reminder")
+    ]
+    body = reminder.message.get_body(("plain",))
+    assert body is not None
+    text = body.get_content()
+    assert "2 New Road, Bath" in text
+    assert "01225 999888" in text
+    assert "1 Old Street" not in text

@@ -117,3 +117,29 @@ async def test_the_desks_live_view_hears_its_own_salon_only(
             mine = await maya.core.bookings.book(ask({**booking, "start": at(11, day=day)}))
             assert await stream.next_event(timeout=5) == "booking"
             assert stream.last_data == {"id": mine.booking.id}
+
+
+async def test_the_delivery_worker_reads_each_salons_own_business(tmp_path: Path) -> None:
+    """A reminder goes with the business details of its own salon as they are now (the worker
+    reads them through the composition root's ``business_of``): never another salon's."""
+    for tenancy in ("single", "multi"):
+        settings = load_settings(
+            env_file=None, data_dir=tmp_path / tenancy, tenancy=tenancy, platform_domain=DOMAIN
+        )
+        runtime = Runtime.from_settings(settings)
+        async with runtime.opened():
+            business_of = runtime.delivery.business_of
+            assert business_of is not None
+            if runtime.tenants is None:
+                await furnish(runtime.storage.salon(None).kv, address="1 Only Lane")
+                outbox = runtime.home.core.outboxes.of("bookings")
+                assert (await business_of(outbox)).address == "1 Only Lane"
+                continue
+            assert runtime.salons is not None
+            for slug in ("maya", "jonah"):
+                salon = await runtime.tenants.create(slug, slug.title(), f"owner@{slug}.test")
+                await furnish(runtime.storage.salon(salon.space).kv, address=f"1 {slug} Street")
+            for slug in ("maya", "jonah"):
+                salon = await runtime.tenants.require(slug)
+                for outbox in runtime.salons.outboxes(salon):
+                    assert (await business_of(outbox)).address == f"1 {slug} Street"

@@ -28,7 +28,7 @@ import socket
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AsyncExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from parlour.config import Settings
 from parlour.errors import StorageError
@@ -38,6 +38,8 @@ from parlour.mail.limits import Admission, MailLimits
 from parlour.mail.outage import Outage
 from parlour.mail.render import Renderer
 from parlour.mail.transport import DeliveryFailed, SmtpTransport
+from parlour.services.catalogue import Business, business_to_json
+from parlour.services.notices.messages import Kind
 from parlour.services.notices.notifier import MailSetup, NoticePolicy
 from parlour.services.outbox.keys import QUEUE_PREFIXES
 from parlour.services.outbox.queue import Due
@@ -99,6 +101,7 @@ class DeliveryWorker:
         limiter: Limiter | None = None,
         clock: Callable[[], float] = time.time,
         name: str | None = None,
+        business_of: Callable[[Outbox], Awaitable[Business]] | None = None,
     ) -> None:
         self._source = None if isinstance(outboxes, Sequence) else outboxes
         """Many salons: where the current outboxes come from (salons sign up while it runs)."""
@@ -119,6 +122,9 @@ class DeliveryWorker:
         self._listeners: dict[str, asyncio.Task[None]] = {}
         self.passes = 0
         """Passes made: how often the worker looked (a test of no polling storms reads it)."""
+        self.business_of = business_of
+        """The business details an outbox's salon gives today (from the composition root): a
+        reminder is sent with them, not with those of the day it was queued, weeks before."""
 
     @property
     def lease_seconds(self) -> float:
@@ -320,7 +326,7 @@ class DeliveryWorker:
             await self._not_admitted(outbox, leased, admission)
             return later
         try:
-            email = self.renderer.email(leased)
+            email = self.renderer.email(await self._as_today(outbox, leased))
         except Exception as exc:  # a message that cannot render never will: say so, do not loop
             log.exception("delivery: message %s cannot be rendered", leased.id)
             await self.limits.give_back(admission.places)
@@ -340,6 +346,21 @@ class DeliveryWorker:
         # crash would let another worker send it again once the lease runs out.
         await self._mark_sent(outbox, lease.current)
         return later
+
+    async def _as_today(self, outbox: Outbox, leased: Message) -> Message:
+        """A reminder with the salon's business details as they are now (a salon that moved or
+        changed its phone since the booking); anything else, or with the store not answering,
+        as it was queued."""
+        if self.business_of is None or leased.kind != Kind.REMINDER.value:
+            return leased
+        try:
+            business = await self.business_of(outbox)
+        except StorageError as exc:
+            log.warning(
+                "delivery: %s goes with the business details it was queued with: %s", leased.id, exc
+            )
+            return leased
+        return replace(leased, data={**leased.data, "business": business_to_json(business)})
 
     async def _mark_sent(self, outbox: Outbox, leased: Message) -> None:
         delay = 0.1
@@ -403,6 +424,7 @@ def delivery_from_settings(
     *,
     clock: Callable[[], float] = time.time,
     relay: RelayFeatures | None = None,
+    business_of: Callable[[Outbox], Awaitable[Business]] | None = None,
 ) -> DeliveryWorker:
     """The worker a process runs, as the settings describe it (no SMTP: it only watches).
     ``relay``: the process's own, to hear what the relay offers (else the worker's own)."""
@@ -419,6 +441,7 @@ def delivery_from_settings(
         retries=Retries(settings.mail_max_attempts, settings.mail_retry_base),
         limiter=limiter,
         clock=clock,
+        business_of=business_of,
     )
 
 

@@ -177,6 +177,13 @@ def _minutes(
     return value
 
 
+async def business_in(store: KVStore) -> Business:
+    """The business details a salon's ``business`` namespace holds, read now (the delivery
+    worker's way to what a salon says today, without building the salon's services)."""
+    data = await store.get_item(PROFILE)
+    return Business() if data is None else business_from_json(data)
+
+
 class CatalogueService:
     def __init__(
         self,
@@ -192,11 +199,9 @@ class CatalogueService:
         self._cache = cache or NoCache()
 
     async def business(self) -> Business:
-        async def load() -> Business:
-            data = await self._business.get_item(PROFILE)
-            return Business() if data is None else business_from_json(data)
-
-        return await self._cache.get(self._business.namespace, PROFILE, load)
+        return await self._cache.get(
+            self._business.namespace, PROFILE, lambda: business_in(self._business)
+        )
 
     async def save_business(self, fields: dict[str, str]) -> Business:
         problems: dict[str, str] = {}
