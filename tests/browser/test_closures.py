@@ -64,6 +64,14 @@ async def test_a_closure_over_a_booking_moves_or_cancels_it_before_it_saves(
     if size != NARROW:
         await site.shoot(page, "24-closure-saved" + suffix)
 
+    # The calendar says why the day is shaded, in every lane.
+    await page.goto(f"{site.one}/admin/calendar?date={site.day.isoformat()}")
+    await expect(page.locator(".lane-body .note").first).to_have_text("Staff training")
+    await expect(page.locator(".lane-body .note").first).to_be_visible()
+    await checked(page, axe)
+    if size != NARROW:
+        await site.shoot(page, "24b-closure-on-the-calendar" + suffix)
+
     await page.goto(f"{site.one}/admin/bookings/{site.booking}")
     if action == "move":  # "Fri 11 Dec, 09:15 with Ann" listed; "Friday 11 December 2026, 09:15"
         day, clock = moved_to.split(" with ")[0].split(", ")

@@ -119,6 +119,11 @@ async def test_blocked_hours_over_a_booking_move_it_to_a_listed_time(salon: Salo
     assert f"{weekday}s 10:00-11:00 Training" in form.text
     listed = await salon.staff.get("/admin/resources")
     assert f"{weekday}s 10:00-11:00 Training" in listed.text
+    # The calendar says what the shaded hour is for, over it (it was grey, and said nothing).
+    calendar = await salon.staff.get(f"/admin/calendar?date={salon.day.isoformat()}")
+    note = re.search(r'<p class="note at-(\d+) span-(\d+)">Training</p>', calendar.text)
+    assert note, calendar.text
+    assert (int(note[1]), int(note[2])) == (13, 12)  # 10:00 (09:00 is row 1), an hour of 5-min rows
 
 
 async def test_a_move_to_a_time_not_listed_is_refused_and_nothing_saved(salon: Salon) -> None:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -53,6 +53,16 @@ class Shade:
 
 
 @dataclass(frozen=True, slots=True)
+class Note:
+    """What a blocked time is for (a training, a holiday), written where it is shaded: staff saw
+    a grey stretch and had to open the closures page to learn why."""
+
+    row: int
+    span: int
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
 class FreeCell:
     row: int
     span: int
@@ -85,6 +95,7 @@ class Lane:
     free: tuple[FreeCell, ...]
     blocks: tuple[Block, ...]
     tracks: int
+    notes: tuple[Note, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,6 +212,7 @@ def _sort_keys(walls: Sequence[time]) -> list[tuple[int, int, int]]:
 def _grid(specs: Sequence[_Spec], zone: ZoneInfo, now: datetime, step: int, status: str) -> Grid:
     clocks = [_Clock.of(spec.day, zone) for spec in specs]
     working = [spec.resource.schedule.intervals(spec.day, zone) for spec in specs]
+    labelled = [_labelled_blocks(spec, zone) for spec in specs]
     shown = [[b for b in spec.bookings if _shown(b, status)] for spec in specs]
     first, last = _window(clocks, working, shown)
     axis = sorted(
@@ -213,12 +225,45 @@ def _grid(specs: Sequence[_Spec], zone: ZoneInfo, now: datetime, step: int, stat
     )
     row_of_key = {key: number for number, key in enumerate(axis, start=1)}
     lanes = tuple(
-        _lane(spec, clock, hours, blocks, row_of_key, len(axis), now, step)
-        for spec, clock, hours, blocks in zip(specs, clocks, working, shown, strict=True)
+        replace(
+            _lane(spec, clock, hours, blocks, row_of_key, len(axis), now, step),
+            notes=_notes(clock, row_of_key, notes),
+        )
+        for spec, clock, hours, blocks, notes in zip(
+            specs, clocks, working, shown, labelled, strict=True
+        )
     )
     hidden = () if status else tuple(b for spec in specs for b in spec.bookings if not b.holds_time)
     labels = tuple(_labels(axis, clocks, zone))
     return Grid(len(axis), labels, lanes, hidden)
+
+
+def _labelled_blocks(spec: _Spec, zone: ZoneInfo) -> list[tuple[datetime, datetime, str]]:
+    """The blocked times and closures of the lane's day that say what they are for."""
+    schedule = spec.resource.schedule
+    return [
+        (*block.interval(spec.day, zone), block.label)
+        for block in (*schedule.blocks, *schedule.closures)
+        if block.label and block.on(spec.day)
+    ]
+
+
+def _notes(
+    clock: _Clock,
+    row_of_key: Mapping[tuple[int, int, int], int],
+    labelled: Sequence[tuple[datetime, datetime, str]],
+) -> tuple[Note, ...]:
+    """Each label over the rows of the window its blocked time covers (none outside it)."""
+    notes = []
+    for start, end, text in labelled:
+        rows = [
+            row_of_key[key]
+            for key, moment in zip(clock.keys, clock.instants, strict=True)
+            if start <= moment < end and key in row_of_key
+        ]
+        if rows:
+            notes.append(Note(min(rows), max(rows) - min(rows) + 1, text))
+    return tuple(notes)
 
 
 def _shown(booking: Booking, status: str) -> bool:
