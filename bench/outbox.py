@@ -41,7 +41,7 @@ from parlour.config import load_settings
 from parlour.domain.catalogue import BookingRules, Resource, Treatment
 from parlour.domain.schedule import Hours, Schedule
 from parlour.links import Links
-from parlour.mail.delivery import delivery_from_settings
+from parlour.mail.setup import delivery_from_settings
 from parlour.services.bookings.engine import BookingService
 from parlour.services.bookings.records import BookRequest
 from parlour.services.catalogue import Business, CatalogueService

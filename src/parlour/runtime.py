@@ -30,7 +30,8 @@ from argon2 import PasswordHasher
 
 from parlour.config import Settings, load_secret_key
 from parlour.links import Links
-from parlour.mail.delivery import DeliveryWorker, delivery_from_settings, mail_setup
+from parlour.mail.delivery import DeliveryWorker
+from parlour.mail.setup import delivery_from_settings, mail_setup
 from parlour.salons import Salons, SalonServices, session_share
 from parlour.services.cache import ItemCache
 from parlour.services.catalogue import business_in

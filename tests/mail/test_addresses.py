@@ -13,7 +13,7 @@ import pytest
 
 from parlour.config import load_settings
 from parlour.domain.addresses import parse_email
-from parlour.mail.delivery import delivery_from_settings
+from parlour.mail.setup import delivery_from_settings
 from parlour.services.bookings.engine import UNDELIVERABLE
 from parlour.services.outbox.records import State
 from parlour.services.outbox.relay import RelayFeatures

@@ -10,4 +10,5 @@ never the other way round.
     leases.py     a message's lease, renewed while its send waits for the server's answer
     limits.py     the mail limits: a place reserved before a send, given back if it fails
     outage.py     the worker's pause while the server is in trouble, ended by a probe
+    setup.py      the worker and the message setup a process runs, as its settings say
 """
