@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 from datetime import UTC, date, datetime
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from parlour.links import Links
@@ -39,6 +40,22 @@ class Clock:
         return self.now
 
 
+def postman(
+    store: KVStore, smtp_server: SmtpServer, clock: Clock, **more: Any
+) -> tuple[SmtpTransport, DeliveryWorker]:
+    """A worker for the salon's outbox, with the clock the test moves, and its transport."""
+    transport = SmtpTransport(SmtpAddress.parse(smtp_server.url), "s@salon.example", timeout=5)
+    worker = DeliveryWorker(
+        [Outbox(store)],
+        Renderer("Salon <s@salon.example>", SEALER.unseal),
+        [transport],
+        retries=Retries(max_attempts=3, base=1),
+        clock=clock,
+        **more,
+    )
+    return transport, worker
+
+
 async def test_reminders_keep_the_salons_wall_clock_across_the_change(
     data_backend: Backend, smtp_server: SmtpServer
 ) -> None:
@@ -63,14 +80,7 @@ async def test_reminders_keep_the_salons_wall_clock_across_the_change(
     await bookings.cancel(cancelled.booking, by_client=True)
 
     clock = Clock(BOOKED_AT)
-    transport = SmtpTransport(SmtpAddress.parse(smtp_server.url), "s@salon.example", timeout=5)
-    worker = DeliveryWorker(
-        [Outbox(store)],
-        Renderer("Salon <s@salon.example>", SEALER.unseal),
-        [transport],
-        retries=Retries(max_attempts=3, base=1),
-        clock=clock,
-    )
+    transport, worker = postman(store, smtp_server, clock)
 
     def reminders() -> list[tuple[str, float]]:
         return [
@@ -136,15 +146,9 @@ async def test_a_reminder_says_where_the_salon_is_when_it_goes(
     await catalogue.put_business(moved)
 
     clock = Clock(BOOKED_AT)
-    transport = SmtpTransport(SmtpAddress.parse(smtp_server.url), "s@salon.example", timeout=5)
-    worker = DeliveryWorker(
-        [Outbox(store)],
-        Renderer("Salon <s@salon.example>", SEALER.unseal),
-        [transport],
-        retries=Retries(max_attempts=3, base=1),
-        clock=clock,
-        business_of=lambda outbox: business_in(kv("business")),  # as runtime.py wires it
-    )
+    transport, worker = postman(
+        store, smtp_server, clock, business_of=lambda outbox: business_in(kv("business"))
+    )  # as runtime.py wires it
     try:
         clock.now = datetime(2026, 10, 25, 10, tzinfo=LONDON).timestamp()  # a day before
         await worker.run_once()

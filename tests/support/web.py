@@ -7,6 +7,7 @@ import json
 import re
 from collections.abc import AsyncIterator, Iterator, Sequence
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 import httpx
 from starlette.applications import Starlette
@@ -14,9 +15,14 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import BaseRoute, Mount, Route, Router
 
+from parlour.config import load_settings
 from parlour.services.ratelimit import Identity
+from parlour.web.app import create_app
 from parlour.web.forms import submitted
+from parlour.web.parts import core, parts
 from parlour.web.ratelimit import enforce
+
+from support.salon import furnish
 
 
 @asynccontextmanager
@@ -26,6 +32,22 @@ async def running(app: Starlette) -> AsyncIterator[httpx.AsyncClient]:
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
             yield client
+
+
+ADMIN = "admin@example.com"
+ADMIN_PASSWORD = "correct horse battery"
+
+
+@asynccontextmanager
+async def staffed(tmp_path: Path) -> AsyncIterator[tuple[Starlette, httpx.AsyncClient]]:
+    """One salon on SQLite in ``tmp_path``, furnished (support.salon), with its admin
+    (:data:`ADMIN`) logged in: the app, and the admin's client."""
+    app = create_app(load_settings(env_file=None, data_dir=tmp_path))
+    async with running(app) as staff:
+        await furnish(parts(app).storage.kv)
+        await core(app).accounts.create_user(ADMIN, "admin", ADMIN_PASSWORD)
+        await log_in(staff, ADMIN, ADMIN_PASSWORD)
+        yield app, staff
 
 
 def page_routes(routes: Sequence[BaseRoute], prefix: str = "") -> Iterator[tuple[str, Route]]:

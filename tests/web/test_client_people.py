@@ -14,16 +14,13 @@ import httpx
 import pytest
 from starlette.applications import Starlette
 
-from parlour.config import load_settings
 from parlour.domain.booking import Booking
 from parlour.services.bookings.client_keys import client_id, client_key
-from parlour.web.app import create_app
 from parlour.web.parts import core, parts
 
-from support.salon import FACIAL, LONDON, MASSAGE, ask, at, client, furnish, upcoming_weekday
-from support.web import log_in, post_form, running
+from support.salon import FACIAL, LONDON, MASSAGE, ask, at, client, upcoming_weekday
+from support.web import post_form, staffed
 
-PASSWORD = "correct horse battery"
 SHARED = "07700 900111"
 
 
@@ -48,11 +45,7 @@ def ann_id() -> str:
 
 @pytest.fixture
 async def salon(tmp_path: Path) -> AsyncIterator[Salon]:
-    app = create_app(load_settings(env_file=None, data_dir=tmp_path))
-    async with running(app) as staff:
-        await furnish(parts(app).storage.kv)
-        await core(app).accounts.create_user("admin@example.com", "admin", PASSWORD)
-        await log_in(staff, "admin@example.com", PASSWORD)
+    async with staffed(tmp_path) as (app, staff):
         day = upcoming_weekday()
         bookings = core(app).bookings
         ann = await bookings.book(

@@ -15,15 +15,12 @@ import httpx
 import pytest
 from starlette.applications import Starlette
 
-from parlour.config import load_settings
 from parlour.domain.booking import Booking, Status
-from parlour.web.app import create_app
-from parlour.web.parts import core, parts
+from parlour.web.parts import core
 
-from support.salon import FACIAL, MASSAGE, ask, at, client, furnish, upcoming_weekday
-from support.web import log_in, post_form, running
+from support.salon import FACIAL, MASSAGE, ask, at, client, upcoming_weekday
+from support.web import post_form, staffed
 
-PASSWORD = "correct horse battery"
 ANN = "/admin/resources/r_ann"
 WEEKDAY_HOURS = {f"hours_{weekday}": "09:00-17:00" for weekday in range(5)}
 
@@ -38,11 +35,7 @@ class Salon:
 
 @pytest.fixture
 async def salon(tmp_path: Path) -> AsyncIterator[Salon]:
-    app = create_app(load_settings(env_file=None, data_dir=tmp_path))
-    async with running(app) as staff:
-        await furnish(parts(app).storage.kv)
-        await core(app).accounts.create_user("admin@example.com", "admin", PASSWORD)
-        await log_in(staff, "admin@example.com", PASSWORD)
+    async with staffed(tmp_path) as (app, staff):
         day = upcoming_weekday()
         booked = await core(app).bookings.book(
             ask({"treatment": MASSAGE.id, "start": at(10, day=day), **client(4)})

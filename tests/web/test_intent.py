@@ -15,17 +15,13 @@ import httpx
 import pytest
 from starlette.applications import Starlette
 
-from parlour.config import load_settings
 from parlour.domain.booking import Status
 from parlour.domain.schedule import to_utc
 from parlour.services.bookings.engine import BookingService
-from parlour.web.app import create_app
 from parlour.web.parts import core, parts
 
-from support.salon import FACIAL, LONDON, MASSAGE, ask, at, client, furnish, upcoming_weekday
-from support.web import form_token, log_in, post_form, running
-
-PASSWORD = "correct horse battery"
+from support.salon import FACIAL, LONDON, MASSAGE, ask, at, client, upcoming_weekday
+from support.web import form_token, post_form, staffed
 
 
 @dataclass
@@ -50,11 +46,7 @@ class Salon:
 
 @pytest.fixture
 async def salon(tmp_path: Path) -> AsyncIterator[Salon]:
-    app = create_app(load_settings(env_file=None, data_dir=tmp_path))
-    async with running(app) as staff:
-        await furnish(parts(app).storage.kv)
-        await core(app).accounts.create_user("admin@example.com", "admin", PASSWORD)
-        await log_in(staff, "admin@example.com", PASSWORD)
+    async with staffed(tmp_path) as (app, staff):
         yield Salon(app, staff, upcoming_weekday())
 
 

@@ -15,15 +15,11 @@ import pytest
 from PIL import Image
 from starlette.applications import Starlette
 
-from parlour.config import load_settings
 from parlour.domain.booking import Booking, Status
-from parlour.web.app import create_app
 from parlour.web.parts import core, parts
 
-from support.salon import FACIAL, MASSAGE, ask, at, client, furnish, past_visit, upcoming_weekday
-from support.web import form_token, log_in, post_form, running
-
-PASSWORD = "correct horse battery"
+from support.salon import FACIAL, MASSAGE, ask, at, client, past_visit, upcoming_weekday
+from support.web import form_token, post_form, staffed
 
 
 @dataclass
@@ -36,11 +32,7 @@ class Desk:
 
 @pytest.fixture
 async def desk(tmp_path: Path) -> AsyncIterator[Desk]:
-    app = create_app(load_settings(env_file=None, data_dir=tmp_path))
-    async with running(app) as staff:
-        await furnish(parts(app).storage.kv)
-        await core(app).accounts.create_user("admin@example.com", "admin", PASSWORD)
-        await log_in(staff, "admin@example.com", PASSWORD)
+    async with staffed(tmp_path) as (app, staff):
         day = upcoming_weekday()
         booked = await core(app).bookings.book(
             ask({"treatment": MASSAGE.id, "start": at(10, day=day), **client()})
